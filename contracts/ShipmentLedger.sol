@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.33;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+
+import {IDeviceRegistry} from "./interfaces/IDeviceRegistry.sol";
+import {IReadingsInbox} from "./interfaces/IReadingsInbox.sol";
+import {IShipments} from "./interfaces/IShipments.sol";
+import {MktLib} from "./libraries/MktLib.sol";
+
+/// @title ShipmentLedger
+/// @notice Rule profiles, shipments, custody and QA disposition: the digital twin of each consignment.
+/// @dev Roles: `SHIPPER_ROLE` creates shipments, `QA_ROLE` creates profiles and may decide any delivered
+/// shipment, `GUARDIAN_ROLE` pauses. Everything else is decided by the parties themselves: the current
+/// custodian hands over, the next one accepts, the receiver releases or rejects.
+abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 {
+    /// @notice Role that creates shipments (as their shipper).
+    bytes32 public constant SHIPPER_ROLE = keccak256("SHIPPER_ROLE");
+    /// @notice Role that creates rule profiles and may release or reject any delivered shipment.
+    bytes32 public constant QA_ROLE = keccak256("QA_ROLE");
+    /// @notice Role that pauses and unpauses every state-changing entry point.
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+
+    /// @notice Most devices one shipment carries.
+    uint256 public constant MAX_DEVICES_PER_SHIPMENT = 8;
+    /// @notice Most custody periods one shipment records (bounds every loop over the history).
+    uint256 public constant MAX_CUSTODY_PERIODS = 64;
+
+    /// @notice EIP-712 type of the next custodian's acceptance of a one-transaction handover.
+    bytes32 public constant CUSTODY_ACCEPTANCE_TYPEHASH = keccak256(
+        "CustodyAcceptance(uint256 shipmentId,address custodian,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @dev slot 0: shipper (160) | status (8) | profileId (32) | startedAt (40)      = 240 bits
+    ///      slot 1: receiver (160) | deliveredAt (40) | decidedAt (40)               = 240 bits
+    ///      slot 2: owner (160) | createdAt (40) | plannedStartAt (40)               = 240 bits
+    /// The readings inbox reads slots 0 and 1 once per shipment and batch.
+    struct Shipment {
+        address shipper;
+        ShipmentStatus status;
+        uint32 profileId;
+        uint40 startedAt;
+        address receiver;
+        uint40 deliveredAt;
+        uint40 decidedAt;
+        address owner;
+        uint40 createdAt;
+        uint40 plannedStartAt;
+        bytes32 externalRef;
+        bytes32 rejectionCode;
+        uint64[] deviceIds;
+    }
+
+    /// @notice The device registry readings are verified against.
+    IDeviceRegistry public immutable DEVICE_REGISTRY;
+    /// @notice The MKT factor table (see {MktLib}).
+    address public immutable MKT_TABLE;
+
+    uint32 private _profileCount;
+    uint64 private _shipmentCount;
+    mapping(uint32 profileId => TemperatureProfile) internal _profiles;
+    mapping(uint32 profileId => uint256) internal _mktLimitFactors;
+    mapping(uint64 shipmentId => Shipment) internal _shipments;
+    mapping(uint64 shipmentId => CustodyPeriod[]) internal _custody;
+    mapping(uint64 shipmentId => CustodyOffer) private _offers;
+    mapping(uint64 deviceId => IReadingsInbox.DeviceTrack) internal _tracks;
+
+    constructor(IDeviceRegistry registry, address mktTable) {
+        DEVICE_REGISTRY = registry;
+        MKT_TABLE = mktTable;
+    }
+
+    // ---------------------------------------------------------------- profiles
+
+    /// @inheritdoc IShipments
+    function createProfile(
+        TemperatureProfile calldata p
+    ) external onlyRole(QA_ROLE) whenNotPaused returns (uint32 profileId) {
+        if (p.minCentiC >= p.maxCentiC) revert ProfileInvalid("range");
+        if (p.absoluteMinCentiC > p.minCentiC || p.absoluteMaxCentiC < p.maxCentiC) {
+            revert ProfileInvalid("absoluteLimits");
+        }
+        if (
+            p.mktEnabled &&
+            (p.mktLimitCentiC % 10 != 0 ||
+                p.mktLimitCentiC < MktLib.TABLE_MIN_CENTI_C ||
+                p.mktLimitCentiC > MktLib.TABLE_MAX_CENTI_C)
+        ) revert ProfileInvalid("mktLimitCentiC");
+        profileId = ++_profileCount;
+        _profiles[profileId] = p;
+        if (p.mktEnabled) _mktLimitFactors[profileId] = MktLib.factorOf(MKT_TABLE, p.mktLimitCentiC);
+        emit ProfileCreated(profileId, msg.sender, p);
+    }
+
+    // ---------------------------------------------------------------- shipments
+
+    /// @inheritdoc IShipments
+    function createShipment(
+        ShipmentParams calldata params
+    ) external onlyRole(SHIPPER_ROLE) whenNotPaused returns (uint64 shipmentId) {
+        if (params.receiver == address(0) || params.owner == address(0)) revert ShipmentPartyZero();
+        if (params.profileId == 0 || params.profileId > _profileCount) revert ProfileUnknown(params.profileId);
+        uint256 deviceCount = params.deviceIds.length;
+        if (deviceCount == 0 || deviceCount > MAX_DEVICES_PER_SHIPMENT) {
+            revert ShipmentDeviceCountInvalid(deviceCount);
+        }
+        shipmentId = ++_shipmentCount;
+        uint40 now_ = SafeCast.toUint40(block.timestamp);
+        for (uint256 i = 0; i < deviceCount; ++i) _bindDevice(shipmentId, params.deviceIds[i]);
+
+        Shipment storage s = _shipments[shipmentId];
+        s.shipper = msg.sender;
+        s.status = ShipmentStatus.Created;
+        s.profileId = params.profileId;
+        s.receiver = params.receiver;
+        s.owner = params.owner;
+        s.createdAt = now_;
+        s.plannedStartAt = params.plannedStartAt;
+        s.externalRef = params.externalRef;
+        s.deviceIds = params.deviceIds;
+        _custody[shipmentId].push(
+            CustodyPeriod({custodian: msg.sender, since: now_, excursionSeconds: 0, breachFlags: 0})
+        );
+        emit ShipmentCreated(
+            shipmentId,
+            msg.sender,
+            params.receiver,
+            params.owner,
+            params.profileId,
+            params.deviceIds,
+            params.plannedStartAt,
+            params.externalRef
+        );
+        emit CustodyTransferred(shipmentId, address(0), msg.sender, 0, now_);
+    }
+
+    /// @inheritdoc IShipments
+    function startShipment(uint64 shipmentId) external whenNotPaused {
+        Shipment storage s = _requireCustodian(shipmentId);
+        if (s.status != ShipmentStatus.Created) revert ShipmentWrongStatus(shipmentId, s.status);
+        _start(shipmentId, s);
+    }
+
+    /// @inheritdoc IShipments
+    function cancelShipment(uint64 shipmentId) external whenNotPaused {
+        Shipment storage s = _requireShipment(shipmentId);
+        if (msg.sender != s.shipper && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert ShipmentNotShipper(shipmentId, msg.sender);
+        }
+        if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
+            revert ShipmentWrongStatus(shipmentId, s.status);
+        }
+        s.status = ShipmentStatus.Cancelled;
+        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        delete _offers[shipmentId];
+        emit ShipmentCancelled(shipmentId, msg.sender);
+    }
+
+    /// @inheritdoc IShipments
+    function release(uint64 shipmentId) external whenNotPaused {
+        Shipment storage s = _requireDecision(shipmentId);
+        s.status = ShipmentStatus.Released;
+        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        emit ShipmentReleased(shipmentId, msg.sender);
+    }
+
+    /// @inheritdoc IShipments
+    function reject(uint64 shipmentId, bytes32 reasonCode) external whenNotPaused {
+        Shipment storage s = _requireDecision(shipmentId);
+        s.status = ShipmentStatus.Rejected;
+        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        s.rejectionCode = reasonCode;
+        emit ShipmentRejected(shipmentId, msg.sender, reasonCode);
+    }
+
+    // ---------------------------------------------------------------- custody
+
+    /// @inheritdoc IShipments
+    function offerCustody(uint64 shipmentId, address to, uint40 deadline) external whenNotPaused {
+        Shipment storage s = _requireCustodian(shipmentId);
+        _requireHandoverAllowed(shipmentId, s, to);
+        if (deadline < block.timestamp) revert CustodyDeadlinePassed(shipmentId, deadline);
+        _offers[shipmentId] = CustodyOffer({to: to, deadline: deadline});
+        emit CustodyOffered(shipmentId, msg.sender, to, deadline);
+    }
+
+    /// @inheritdoc IShipments
+    function cancelCustodyOffer(uint64 shipmentId) external whenNotPaused {
+        _requireCustodian(shipmentId);
+        address to = _offers[shipmentId].to;
+        if (to == address(0)) revert CustodyOfferInvalid(shipmentId, msg.sender);
+        delete _offers[shipmentId];
+        emit CustodyOfferCancelled(shipmentId, msg.sender, to);
+    }
+
+    /// @inheritdoc IShipments
+    function acceptCustody(uint64 shipmentId) external whenNotPaused {
+        Shipment storage s = _requireShipment(shipmentId);
+        CustodyOffer memory offer = _offers[shipmentId];
+        if (offer.to != msg.sender || offer.to == address(0) || block.timestamp > offer.deadline) {
+            revert CustodyOfferInvalid(shipmentId, msg.sender);
+        }
+        _requireHandoverAllowed(shipmentId, s, msg.sender);
+        _transferCustody(shipmentId, s, msg.sender);
+    }
+
+    /// @inheritdoc IShipments
+    function transferCustodyWithSignature(
+        uint64 shipmentId,
+        address to,
+        uint256 deadline,
+        bytes calldata signature
+    ) external whenNotPaused {
+        Shipment storage s = _requireCustodian(shipmentId);
+        _requireHandoverAllowed(shipmentId, s, to);
+        if (block.timestamp > deadline) revert CustodyDeadlinePassed(shipmentId, deadline);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(CUSTODY_ACCEPTANCE_TYPEHASH, shipmentId, to, _custody[shipmentId].length, deadline))
+        );
+        if (!SignatureChecker.isValidSignatureNow(to, digest, signature)) {
+            revert CustodySignatureInvalid(shipmentId, to);
+        }
+        _transferCustody(shipmentId, s, to);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IShipments
+    function profile(uint32 profileId) external view returns (TemperatureProfile memory p) {
+        if (profileId == 0 || profileId > _profileCount) revert ProfileUnknown(profileId);
+        p = _profiles[profileId];
+    }
+
+    /// @inheritdoc IShipments
+    function shipment(uint64 shipmentId) external view returns (ShipmentInfo memory info) {
+        Shipment storage s = _requireShipment(shipmentId);
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        info = ShipmentInfo({
+            status: s.status,
+            shipper: s.shipper,
+            receiver: s.receiver,
+            owner: s.owner,
+            custodian: periods[periods.length - 1].custodian,
+            profileId: s.profileId,
+            createdAt: s.createdAt,
+            plannedStartAt: s.plannedStartAt,
+            startedAt: s.startedAt,
+            deliveredAt: s.deliveredAt,
+            decidedAt: s.decidedAt,
+            custodyPeriods: uint32(periods.length),
+            externalRef: s.externalRef,
+            rejectionCode: s.rejectionCode,
+            deviceIds: s.deviceIds
+        });
+    }
+
+    /// @inheritdoc IShipments
+    function custodyHistory(uint64 shipmentId) external view returns (CustodyPeriod[] memory) {
+        _requireShipment(shipmentId);
+        return _custody[shipmentId];
+    }
+
+    /// @inheritdoc IShipments
+    function custodianAt(uint64 shipmentId, uint40 timestamp) external view returns (address) {
+        _requireShipment(shipmentId);
+        return _custody[shipmentId][_periodIndexAt(shipmentId, timestamp)].custodian;
+    }
+
+    /// @inheritdoc IShipments
+    function excursionSecondsOf(uint64 shipmentId, address party) external view returns (uint256 total) {
+        _requireShipment(shipmentId);
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        // Bounded by MAX_CUSTODY_PERIODS.
+        for (uint256 i = 0; i < periods.length; ++i) {
+            if (periods[i].custodian == party) total += periods[i].excursionSeconds;
+        }
+    }
+
+    /// @inheritdoc IShipments
+    function custodyOffer(uint64 shipmentId) external view returns (CustodyOffer memory) {
+        return _offers[shipmentId];
+    }
+
+    /// @inheritdoc IShipments
+    function handoverNonce(uint64 shipmentId) external view returns (uint256) {
+        return _custody[shipmentId].length;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Index of the custody period containing `timestamp`: the last one whose `since` is not after it
+    /// (period 0 for earlier times). Binary search over at most MAX_CUSTODY_PERIODS entries.
+    function _periodIndexAt(uint64 shipmentId, uint256 timestamp) internal view returns (uint256) {
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        uint256 lo = 0;
+        uint256 hi = periods.length;
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) / 2;
+            if (periods[mid].since <= timestamp) lo = mid;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    function _bindDevice(uint64 shipmentId, uint64 deviceId) private {
+        IDeviceRegistry.VerificationKey memory key = DEVICE_REGISTRY.verificationKey(deviceId);
+        if (key.keyType == IDeviceRegistry.KeyType.None || key.revokedAtBlock != 0) {
+            revert ShipmentDeviceUnavailable(deviceId);
+        }
+        IReadingsInbox.DeviceTrack storage t = _tracks[deviceId];
+        if (t.shipmentId != 0 && _isOpen(_shipments[t.shipmentId].status)) revert ShipmentDeviceUnavailable(deviceId);
+        // The replay window (highestSequence and the bitmap) carries over: a sequence is accepted once, ever.
+        t.shipmentId = shipmentId;
+        t.lastObservedAt = 0;
+        t.excursionStartedAt = 0;
+        t.freezeStartedAt = 0;
+    }
+
+    function _start(uint64 shipmentId, Shipment storage s) private {
+        uint40 now_ = SafeCast.toUint40(block.timestamp);
+        s.status = ShipmentStatus.InTransit;
+        s.startedAt = now_;
+        emit ShipmentStarted(shipmentId, now_);
+    }
+
+    function _transferCustody(uint64 shipmentId, Shipment storage s, address to) private {
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        uint256 index = periods.length;
+        if (index >= MAX_CUSTODY_PERIODS) revert CustodyHistoryFull(shipmentId);
+        if (s.status == ShipmentStatus.Created) _start(shipmentId, s);
+        uint40 now_ = SafeCast.toUint40(block.timestamp);
+        address from = periods[index - 1].custodian;
+        periods.push(CustodyPeriod({custodian: to, since: now_, excursionSeconds: 0, breachFlags: 0}));
+        delete _offers[shipmentId];
+        // index < MAX_CUSTODY_PERIODS: the cast is exact.
+        emit CustodyTransferred(shipmentId, from, to, uint32(index), now_);
+        if (to == s.receiver) {
+            s.status = ShipmentStatus.Delivered;
+            s.deliveredAt = now_;
+            emit ShipmentDelivered(shipmentId, to, now_);
+        }
+    }
+
+    function _requireShipment(uint64 shipmentId) internal view returns (Shipment storage s) {
+        s = _shipments[shipmentId];
+        if (s.status == ShipmentStatus.None) revert ShipmentUnknown(shipmentId);
+    }
+
+    function _requireCustodian(uint64 shipmentId) private view returns (Shipment storage s) {
+        s = _requireShipment(shipmentId);
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        if (periods[periods.length - 1].custodian != msg.sender) revert CustodyNotCustodian(shipmentId, msg.sender);
+    }
+
+    function _requireHandoverAllowed(uint64 shipmentId, Shipment storage s, address to) private view {
+        if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
+            revert ShipmentWrongStatus(shipmentId, s.status);
+        }
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        if (to == address(0) || to == periods[periods.length - 1].custodian) {
+            revert CustodyRecipientInvalid(shipmentId, to);
+        }
+    }
+
+    /// @dev Reverts unless the caller may decide the shipment (receiver or QA) and it is delivered.
+    function _requireDecision(uint64 shipmentId) private view returns (Shipment storage s) {
+        s = _requireShipment(shipmentId);
+        if (msg.sender != s.receiver && !hasRole(QA_ROLE, msg.sender)) {
+            revert ShipmentNotReceiverOrQa(shipmentId, msg.sender);
+        }
+        if (s.status != ShipmentStatus.Delivered) revert ShipmentWrongStatus(shipmentId, s.status);
+    }
+
+    function _isOpen(ShipmentStatus status) internal pure returns (bool) {
+        return
+            status == ShipmentStatus.Created ||
+            status == ShipmentStatus.InTransit ||
+            status == ShipmentStatus.Delivered;
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.33;
+
+/// @title IDeviceRegistry
+/// @notice Registry of temperature loggers and the keys their readings are signed with.
+/// @dev A device is identified by a non-zero 64-bit id chosen at provisioning (e.g. derived from its serial
+/// number). Its key lives in the logger's secure element: secp256k1 (stored as the key's Ethereum address) or
+/// P-256 / secp256r1 (stored as the public key x, y). Revocation takes effect from the block after the one it
+/// was mined in, so every reading submitted in that block is judged against one consistent registry state.
+interface IDeviceRegistry {
+    /// @notice Curve of a device key. `None` marks an unknown device.
+    enum KeyType {
+        None,
+        Secp256k1,
+        P256
+    }
+
+    /// @notice What the readings inbox needs to verify a device's readings.
+    /// @param keyType curve of the current key (`None` if the device is unknown)
+    /// @param intervalSeconds recording interval: every reading stands for this much time
+    /// @param revokedAtBlock block in which the device was revoked, 0 while active
+    /// @param signer Ethereum address of the secp256k1 key (zero for P-256)
+    /// @param qx P-256 public key x (zero for secp256k1)
+    /// @param qy P-256 public key y (zero for secp256k1)
+    struct VerificationKey {
+        KeyType keyType;
+        uint32 intervalSeconds;
+        uint40 revokedAtBlock;
+        address signer;
+        bytes32 qx;
+        bytes32 qy;
+    }
+
+    /// @notice Full registry record of a device.
+    struct DeviceInfo {
+        address owner;
+        uint40 registeredAt;
+        KeyType keyType;
+        uint32 intervalSeconds;
+        uint40 revokedAtBlock;
+        address signer;
+        bytes32 qx;
+        bytes32 qy;
+    }
+
+    /// @notice The device id is zero.
+    error DeviceIdZero();
+    /// @notice A device with this id is already registered.
+    error DeviceAlreadyRegistered(uint64 deviceId);
+    /// @notice No device with this id is registered.
+    error DeviceUnknown(uint64 deviceId);
+    /// @notice The device was revoked; it can no longer be changed.
+    error DeviceAlreadyRevoked(uint64 deviceId);
+    /// @notice The caller is neither the device's owner nor a device manager.
+    error DeviceUnauthorized(uint64 deviceId, address caller);
+    /// @notice The owner address is zero.
+    error DeviceOwnerZero();
+    /// @notice The recording interval is outside 1 s .. `MAX_INTERVAL_SECONDS`.
+    error DeviceIntervalInvalid(uint32 intervalSeconds);
+    /// @notice The secp256k1 signer address is zero.
+    error DeviceSignerZero();
+    /// @notice The P-256 public key is not a point on the curve.
+    error DeviceP256KeyInvalid(bytes32 qx, bytes32 qy);
+
+    /// @notice A device was registered.
+    event DeviceRegistered(uint64 indexed deviceId, address indexed owner, uint32 intervalSeconds);
+    /// @notice A device's key was set, at registration or by rotation. The oracle keeps its key cache in sync
+    /// from this event.
+    event DeviceKeySet(uint64 indexed deviceId, KeyType keyType, address signer, bytes32 qx, bytes32 qy);
+    /// @notice A device was revoked; its readings are refused from block `revokedAtBlock + 1` on.
+    event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock);
+    /// @notice A device changed owner.
+    event DeviceOwnerChanged(uint64 indexed deviceId, address indexed previousOwner, address indexed newOwner);
+
+    /// @notice Registers a device with a secp256k1 key.
+    /// @param deviceId non-zero device id, unique in this registry
+    /// @param owner the party that owns the logger (may rotate, revoke and transfer it)
+    /// @param intervalSeconds recording interval of the logger
+    /// @param signer Ethereum address derived from the device's secp256k1 public key
+    function registerSecp256k1Device(uint64 deviceId, address owner, uint32 intervalSeconds, address signer) external;
+
+    /// @notice Registers a device with a P-256 (secp256r1) key, e.g. from a secure element.
+    /// @param deviceId non-zero device id, unique in this registry
+    /// @param owner the party that owns the logger
+    /// @param intervalSeconds recording interval of the logger
+    /// @param qx public key x coordinate
+    /// @param qy public key y coordinate
+    function registerP256Device(
+        uint64 deviceId,
+        address owner,
+        uint32 intervalSeconds,
+        bytes32 qx,
+        bytes32 qy
+    ) external;
+
+    /// @notice Replaces a device's key with a secp256k1 key. Readings signed with the old key are refused
+    /// from now on. Callable by the owner or a device manager.
+    function rotateSecp256k1Key(uint64 deviceId, address signer) external;
+
+    /// @notice Replaces a device's key with a P-256 key. Callable by the owner or a device manager.
+    function rotateP256Key(uint64 deviceId, bytes32 qx, bytes32 qy) external;
+
+    /// @notice Revokes a device for good. Its readings are refused from the next block on.
+    /// Callable by the owner or a device manager.
+    function revokeDevice(uint64 deviceId) external;
+
+    /// @notice Transfers ownership of a device. Callable by the owner or a device manager.
+    function transferDeviceOwnership(uint64 deviceId, address newOwner) external;
+
+    /// @notice The key material and status the readings inbox verifies against.
+    /// @dev Returns `keyType == None` for an unknown device instead of reverting, so a batch can skip it.
+    function verificationKey(uint64 deviceId) external view returns (VerificationKey memory);
+
+    /// @notice The full record of a device. Reverts with {DeviceUnknown} if it is not registered.
+    function device(uint64 deviceId) external view returns (DeviceInfo memory);
+
+    /// @notice Whether a device is registered and not revoked as of the current block.
+    function isActive(uint64 deviceId) external view returns (bool);
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.33;
+
+/// @title IReadingsInbox
+/// @notice Entry point for device-signed temperature readings, and the per-shipment condition they build.
+/// @dev Anyone may submit: the relayer is untrusted, because every item carries the device's own EIP-712
+/// signature (domain "ColdChain", version "1"). The batch is a packed byte string (docs/protocol.md):
+/// ```
+/// batch    := version:u8 (=1) item*
+/// READINGS := 0x01 deviceId:u64 count:u16 { sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 sig:64 } * count
+/// WINDOW   := 0x02 deviceId:u64 firstSequence:u32 firstObservedAt:u40 intervalSeconds:u32 count:u16
+///             samples:(count * {tempCentiC:i16 flags:u8}) sig:64
+/// ```
+/// An invalid item is skipped with {ReadingSkipped}; only a malformed envelope or a pause reverts the batch.
+interface IReadingsInbox {
+    /// @notice Why an item was skipped.
+    enum SkipReason {
+        BadSignature,
+        UnknownDevice,
+        RevokedDevice,
+        UnboundDevice,
+        ShipmentNotActive,
+        StaleSequence,
+        DuplicateSequence,
+        FutureTimestamp,
+        OutsideShipmentWindow,
+        MalformedItem
+    }
+
+    /// @notice Kinds of breach. A shipment's and a custody period's `breachFlags` have bit `1 << reason` set.
+    enum BreachReason {
+        None,
+        AbsoluteLimit,
+        SingleExcursion,
+        CumulativeExcursion,
+        Freeze,
+        MissingData,
+        DeviceFault,
+        MktExceeded
+    }
+
+    /// @notice Aggregate condition of a shipment over all its accepted readings.
+    /// @param readingCount readings accepted (including those in the adaptation period or flagged faulty)
+    /// @param minCentiC lowest evaluated temperature (valid when `statusFlags & HAS_TEMPERATURE`)
+    /// @param maxCentiC highest evaluated temperature
+    /// @param lastObservedAt latest observation time accepted
+    /// @param cumulativeExcursionSeconds total time out of range, summed over readings and devices
+    /// @param currentExcursionSeconds length of the ongoing excursion of the device that reported last
+    /// @param statusFlags HAS_TEMPERATURE (1), EXCURSION_ACTIVE (2), FREEZE_ACTIVE (4), MKT_ABOVE_LIMIT (8)
+    /// @param breachFlags bit `1 << BreachReason` for every kind of breach recorded
+    /// @param firstBreach the first breach recorded (`None` if compliant so far)
+    /// @param mktWeightedSum sum of seconds x exp(-10000 K / T) x 1e30 over evaluated readings
+    /// @param mktSeconds seconds covered by evaluated readings
+    struct Condition {
+        uint32 readingCount;
+        int16 minCentiC;
+        int16 maxCentiC;
+        uint40 lastObservedAt;
+        uint32 cumulativeExcursionSeconds;
+        uint32 currentExcursionSeconds;
+        uint8 statusFlags;
+        uint16 breachFlags;
+        BreachReason firstBreach;
+        uint128 mktWeightedSum;
+        uint64 mktSeconds;
+    }
+
+    /// @notice Per-device tracking of a device travelling with a shipment.
+    /// @param shipmentId shipment the device is bound to (0 = none)
+    /// @param highestSequence highest sequence accepted from the device (any shipment)
+    /// @param lastObservedAt latest observation time accepted for the current shipment
+    /// @param excursionStartedAt start of the device's ongoing out-of-range run (0 = none)
+    /// @param freezeStartedAt start of the device's ongoing at-or-below-freeze run (0 = none)
+    struct DeviceTrack {
+        uint64 shipmentId;
+        uint32 highestSequence;
+        uint40 lastObservedAt;
+        uint40 excursionStartedAt;
+        uint40 freezeStartedAt;
+    }
+
+    /// @notice The batch does not start with a supported version byte, or an item runs past its end or has an
+    /// unknown kind. `offset` is where decoding stopped.
+    error BatchMalformed(uint256 offset);
+
+    /// @notice A reading was accepted. `reading` packs deviceId (bits 255..192), sequence (191..160),
+    /// observedAt (159..120), tempCentiC as two's complement (119..104) and flags (103..96).
+    /// @dev One word of data keeps this event at 2 topics + 32 bytes (1,381 gas); the oracle and the SDK
+    /// rebuild a shipment's history from it.
+    event ReadingRecorded(uint64 indexed shipmentId, bytes32 reading);
+
+    /// @notice A device window was accepted: reading i has sequence `firstSequence + i`, observation time
+    /// `firstObservedAt + i * intervalSeconds`, and `samples[3i..3i+3]` = tempCentiC (int16) | flags (uint8).
+    event WindowRecorded(
+        uint64 indexed shipmentId,
+        uint64 deviceId,
+        uint32 firstSequence,
+        uint40 firstObservedAt,
+        uint32 intervalSeconds,
+        bytes samples
+    );
+
+    /// @notice An item was skipped; `count` readings starting at `sequence` (1 for a single reading).
+    event ReadingSkipped(uint64 indexed deviceId, uint32 sequence, uint16 count, SkipReason reason);
+
+    /// @notice A breach was recorded and charged to the custodian of period `periodIndex`, who held the
+    /// shipment at `observedAt` (the time of the reading that caused it).
+    event BreachRecorded(
+        uint64 indexed shipmentId,
+        address indexed custodian,
+        BreachReason reason,
+        uint32 periodIndex,
+        uint64 deviceId,
+        uint32 sequence,
+        uint40 observedAt
+    );
+
+    /// @notice Verifies and records a batch of signed readings; skips every invalid item with {ReadingSkipped}.
+    /// @return accepted number of readings recorded
+    /// @return skipped number of readings skipped
+    function submitReadings(bytes calldata batch) external returns (uint256 accepted, uint256 skipped);
+
+    /// @notice A shipment's aggregate condition.
+    function condition(uint64 shipmentId) external view returns (Condition memory);
+
+    /// @notice A device's tracking state (binding, replay window head, ongoing runs).
+    function deviceTrack(uint64 deviceId) external view returns (DeviceTrack memory);
+
+    /// @notice Whether `sequence` of `deviceId` was accepted, or is no longer acceptable (older than the window).
+    function isSequenceUsed(uint64 deviceId, uint32 sequence) external view returns (bool);
+
+    /// @notice Mean kinetic temperature of the shipment so far, in centi-degrees Celsius.
+    /// @return known false while no reading was evaluated
+    /// @return mktCentiC MKT, within 0.05 degrees C of the exact value (docs/protocol.md)
+    function meanKineticTemperature(uint64 shipmentId) external view returns (bool known, int256 mktCentiC);
+
+    /// @notice Seconds a future observation time may lead the block time.
+    function maxFutureSkewSeconds() external view returns (uint32);
+}
