@@ -28,6 +28,7 @@ export default defineConfig({
     },
   },
   paths: {
+    sources: { solidity: ["contracts", "bench/contracts"] },
     tests: { mocha: "test", solidity: "test" },
   },
   networks: {

@@ -131,7 +131,7 @@ interface IReadingsInbox {
 
     /// @notice Mean kinetic temperature of the shipment so far, in centi-degrees Celsius.
     /// @return known false while no reading was evaluated
-    /// @return mktCentiC MKT, within 0.05 degrees C of the exact value (docs/protocol.md)
+    /// @return mktCentiC MKT, within 0.051 degrees C of the exact value (docs/protocol.md)
     function meanKineticTemperature(uint64 shipmentId) external view returns (bool known, int256 mktCentiC);
 
     /// @notice Seconds a future observation time may lead the block time.

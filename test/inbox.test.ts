@@ -1,0 +1,525 @@
+/**
+ * ReadingsInbox: signed readings and device windows in, rules evaluated, liability charged to the custodian at
+ * each reading's time, and every kind of invalid item skipped with its reason without reverting the batch.
+ */
+import { expect } from "chai";
+import { Wallet, keccak256, solidityPacked } from "ethers";
+import { network } from "hardhat";
+
+import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
+import {
+  P256_N,
+  encodeBatch,
+  expandWindow,
+  mktAccumulate,
+  onchainMktCentiC,
+  p256PublicKey,
+  referenceMktCentiC,
+  secp256k1Address,
+  signReading,
+  signWindow,
+  unpackReadingWord,
+} from "../sdk/protocol/index.js";
+import { VACCINE_PROFILE, deploySuite } from "./support/deploy.js";
+import type { Suite } from "./support/deploy.js";
+
+const connection = await network.create();
+const { ethers, networkHelpers } = connection;
+
+const INTERVAL = 300;
+const SkipReason = {
+  BadSignature: 0n,
+  UnknownDevice: 1n,
+  RevokedDevice: 2n,
+  UnboundDevice: 3n,
+  ShipmentNotActive: 4n,
+  StaleSequence: 5n,
+  DuplicateSequence: 6n,
+  FutureTimestamp: 7n,
+  OutsideShipmentWindow: 8n,
+  MalformedItem: 9n,
+} as const;
+const Breach = {
+  None: 0n,
+  AbsoluteLimit: 1n,
+  SingleExcursion: 2n,
+  CumulativeExcursion: 3n,
+  Freeze: 4n,
+  MissingData: 5n,
+  DeviceFault: 6n,
+  MktExceeded: 7n,
+} as const;
+
+interface Device {
+  id: bigint;
+  key: DevicePrivateKey;
+}
+
+interface World extends Suite {
+  domain: ColdChainDomain;
+  k1: Device;
+  r1: Device;
+  spare: Device;
+  shipmentId: bigint;
+  startedAt: number;
+}
+
+function newKey(keyType: "secp256k1" | "p256"): DevicePrivateKey {
+  return { keyType, privateKey: Wallet.createRandom().privateKey };
+}
+
+async function register(s: Suite, id: bigint, key: DevicePrivateKey): Promise<Device> {
+  const registry = s.registry.connect(s.deviceManager);
+  if (key.keyType === "secp256k1") {
+    await registry.registerSecp256k1Device(id, s.deviceOwner.address, INTERVAL, secp256k1Address(key.privateKey));
+  } else {
+    const pub = p256PublicKey(key.privateKey);
+    await registry.registerP256Device(id, s.deviceOwner.address, INTERVAL, pub.x, pub.y);
+  }
+  return { id, key };
+}
+
+async function createShipment(s: Suite, deviceIds: bigint[], profileId = 1n): Promise<bigint> {
+  const params = {
+    receiver: s.receiver.address,
+    owner: s.owner.address,
+    profileId,
+    deviceIds,
+    plannedStartAt: 0,
+    externalRef: keccak256(solidityPacked(["uint64[]"], [deviceIds])),
+  };
+  const id = await s.coldChain.connect(s.shipper).createShipment.staticCall(params);
+  await s.coldChain.connect(s.shipper).createShipment(params);
+  return id;
+}
+
+/** A started 2–8 °C shipment carrying one secp256k1 and one P-256 device; a spare device is unbound. */
+async function worldFixture(): Promise<World> {
+  const s = await deploySuite(connection);
+  await s.coldChain.connect(s.qa).createProfile(VACCINE_PROFILE);
+  const k1 = await register(s, 11n, newKey("secp256k1"));
+  const r1 = await register(s, 12n, newKey("p256"));
+  const spare = await register(s, 13n, newKey("secp256k1"));
+  const shipmentId = await createShipment(s, [k1.id, r1.id]);
+  await s.coldChain.connect(s.shipper).startShipment(shipmentId);
+  const startedAt = await networkHelpers.time.latest();
+  const domain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
+  return { ...s, domain, k1, r1, spare, shipmentId, startedAt };
+}
+
+function reading(device: Device, sequence: number, observedAt: number, tempCentiC = 500, flags = 0): Reading {
+  return { deviceId: device.id, sequence, observedAt, tempCentiC, flags };
+}
+
+function signed(w: World, device: Device, r: Reading): SignedItem {
+  return signReading(w.domain, r, device.key);
+}
+
+/** Signed readings of `device` every INTERVAL from `from`, one per temperature. */
+function series(w: World, device: Device, firstSequence: number, from: number, temps: number[]): SignedItem[] {
+  return temps.map((t, i) => signed(w, device, reading(device, firstSequence + i, from + i * INTERVAL, t)));
+}
+
+async function submit(w: World, items: SignedItem[]) {
+  const batch = encodeBatch(items);
+  const [accepted, skipped] = await w.coldChain.connect(w.relayer).submitReadings.staticCall(batch);
+  const tx = await w.coldChain.connect(w.relayer).submitReadings(batch);
+  const receipt = await tx.wait();
+  return { tx, receipt: receipt!, accepted, skipped };
+}
+
+describe("ReadingsInbox", () => {
+  describe("accepting readings", () => {
+    it("records signed secp256k1 and P-256 readings and emits one ReadingRecorded each", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const t = w.startedAt + 900;
+      await networkHelpers.time.increase(3600);
+      const items = [signed(w, w.k1, reading(w.k1, 1, t, 512)), signed(w, w.r1, reading(w.r1, 1, t, -3))];
+      const { tx, accepted, skipped, receipt } = await submit(w, items);
+      expect([accepted, skipped]).to.deep.equal([2n, 0n]);
+      await expect(tx).to.emit(w.coldChain, "ReadingRecorded");
+      const words = receipt.logs
+        .map((log) => w.coldChain.interface.parseLog(log))
+        .filter((e) => e?.name === "ReadingRecorded")
+        .map((e) => unpackReadingWord(e!.args.reading as string));
+      expect(words).to.deep.equal([reading(w.k1, 1, t, 512), reading(w.r1, 1, t, -3)]);
+      const c = await w.coldChain.condition(w.shipmentId);
+      expect(c.readingCount).to.equal(2n);
+      expect(c.minCentiC).to.equal(-3n);
+      expect(c.maxCentiC).to.equal(512n);
+      expect(c.lastObservedAt).to.equal(BigInt(t));
+    });
+
+    it("records a device window and emits WindowRecorded with the samples", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(10 * 3600);
+      const window = {
+        deviceId: w.k1.id,
+        firstSequence: 5,
+        firstObservedAt: w.startedAt + 900,
+        intervalSeconds: INTERVAL,
+        samples: [450, 505, 812, 390].map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+      };
+      const { tx, accepted } = await submit(w, [signWindow(w.domain, window, w.k1.key)]);
+      expect(accepted).to.equal(4n);
+      const receipt = await tx.wait();
+      const event = receipt!.logs
+        .map((l) => w.coldChain.interface.parseLog(l))
+        .find((e) => e?.name === "WindowRecorded");
+      const rebuilt = expandWindow({
+        deviceId: event!.args.deviceId as bigint,
+        firstSequence: Number(event!.args.firstSequence),
+        firstObservedAt: Number(event!.args.firstObservedAt),
+        intervalSeconds: Number(event!.args.intervalSeconds),
+        samples: event!.args.samples as string,
+      });
+      expect(rebuilt.map((r) => r.tempCentiC)).to.deep.equal([450, 505, 812, 390]);
+      expect(rebuilt.map((r) => r.sequence)).to.deep.equal([5, 6, 7, 8]);
+      const c = await w.coldChain.condition(w.shipmentId);
+      expect(c.readingCount).to.equal(4n);
+      expect(c.cumulativeExcursionSeconds).to.equal(BigInt(INTERVAL)); // 8.12 °C is out of 2–8 °C
+      for (let seq = 5; seq <= 8; seq++) expect(await w.coldChain.isSequenceUsed(w.k1.id, seq)).to.equal(true);
+      expect(await w.coldChain.isSequenceUsed(w.k1.id, 9)).to.equal(false);
+    });
+
+    it("accepts late, out-of-order sequences within the window and refuses older ones as stale", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(400 * INTERVAL);
+      const t = w.startedAt + 900;
+      await submit(w, [signed(w, w.k1, reading(w.k1, 300, t + 300 * INTERVAL))]);
+      const late = signed(w, w.k1, reading(w.k1, 100, t + 100 * INTERVAL)); // 200 behind: inside the window
+      const stale = signed(w, w.k1, reading(w.k1, 44, t + 44 * INTERVAL)); // 256 behind: outside
+      const { tx, accepted, skipped } = await submit(w, [late, stale]);
+      expect([accepted, skipped]).to.deep.equal([1n, 1n]);
+      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 44n, 1n, SkipReason.StaleSequence);
+    });
+
+    it("returns the counts from submitReadings and anyone may relay", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const batch = encodeBatch(series(w, w.k1, 1, w.startedAt + 600, [400, 410, 420]));
+      const result = await w.coldChain.connect(w.stranger).submitReadings.staticCall(batch);
+      expect(result).to.deep.equal([3n, 0n]);
+    });
+  });
+
+  describe("skipping invalid items without reverting the batch", () => {
+    it("skips each kind of invalid item with its reason and records every valid one", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const now = await networkHelpers.time.latest();
+      const t = w.startedAt + 600;
+      const unknown: Device = { id: 999n, key: newKey("secp256k1") };
+      const forged = signReading(w.domain, reading(w.k1, 2, t), newKey("secp256k1")); // wrong key
+      const items: SignedItem[] = [
+        signed(w, w.k1, reading(w.k1, 1, t)), // valid
+        forged, // BadSignature
+        signed(w, w.k1, reading(w.k1, 1, t)), // DuplicateSequence (same batch)
+        signed(w, w.k1, reading(w.k1, 3, now + 10_000)), // FutureTimestamp
+        signed(w, w.k1, reading(w.k1, 4, w.startedAt - 10)), // OutsideShipmentWindow (before the start)
+        signed(w, unknown, reading(unknown, 1, t)), // UnknownDevice
+        signed(w, w.spare, reading(w.spare, 1, t)), // UnboundDevice
+        signed(w, w.k1, reading(w.k1, 5, t + INTERVAL)), // valid
+      ];
+      const { tx, accepted, skipped } = await submit(w, items);
+      expect([accepted, skipped]).to.deep.equal([2n, 6n]);
+      await expect(tx)
+        .to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 2n, 1n, SkipReason.BadSignature)
+        .and.to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 1n, 1n, SkipReason.DuplicateSequence)
+        .and.to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 3n, 1n, SkipReason.FutureTimestamp)
+        .and.to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 4n, 1n, SkipReason.OutsideShipmentWindow)
+        .and.to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(999n, 1n, 1n, SkipReason.UnknownDevice)
+        .and.to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.spare.id, 1n, 1n, SkipReason.UnboundDevice);
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(2n);
+      // The forged item did not burn sequence 2: the real device can still use it.
+      expect(await w.coldChain.isSequenceUsed(w.k1.id, 2)).to.equal(false);
+    });
+
+    it("refuses a revoked device's readings from the next block on", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      await w.registry.connect(w.deviceOwner).revokeDevice(w.k1.id);
+      const batch = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
+      const tx = await w.coldChain.connect(w.relayer).submitReadings(batch); // mined in the next block
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(0n);
+      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 1n, 1n, SkipReason.RevokedDevice);
+    });
+
+    it("still accepts a revoked device's readings in the block of the revocation", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+      try {
+        await w.registry.connect(w.deviceOwner).revokeDevice(w.k1.id, { gasLimit: 200_000 });
+        const batch = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
+        const tx = await w.coldChain.connect(w.relayer).submitReadings(batch, { gasLimit: 2_000_000 });
+        await networkHelpers.mine();
+        await expect(tx).to.emit(w.coldChain, "ReadingRecorded");
+      } finally {
+        await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      }
+    });
+
+    it("skips readings of a shipment that is not in transit or delivered", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const device = await register(w, 20n, newKey("secp256k1"));
+      await createShipment(w, [device.id]); // created, never started
+      await networkHelpers.time.increase(3600);
+      const { tx } = await submit(w, [signed(w, device, reading(device, 1, w.startedAt + 600))]);
+      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(device.id, 1n, 1n, SkipReason.ShipmentNotActive);
+    });
+
+    it("skips a window whose interval differs from the registered one, or that is empty or too long", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const base = { deviceId: w.k1.id, firstSequence: 1, firstObservedAt: w.startedAt + 600 };
+      const wrongInterval = signWindow(
+        w.domain,
+        { ...base, intervalSeconds: 60, samples: [{ tempCentiC: 400, flags: 0 }] },
+        w.k1.key,
+      );
+      const { tx, skipped } = await submit(w, [wrongInterval]);
+      expect(skipped).to.equal(1n);
+      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 1n, 1n, SkipReason.MalformedItem);
+    });
+
+    it("skips a whole window when any of its sequences was already used", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      await submit(w, [signed(w, w.k1, reading(w.k1, 3, w.startedAt + 600 + 2 * INTERVAL))]);
+      const window = {
+        deviceId: w.k1.id,
+        firstSequence: 1,
+        firstObservedAt: w.startedAt + 600,
+        intervalSeconds: INTERVAL,
+        samples: [400, 410, 420, 430].map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+      };
+      const { tx, skipped } = await submit(w, [signWindow(w.domain, window, w.k1.key)]);
+      expect(skipped).to.equal(4n);
+      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 1n, 4n, SkipReason.DuplicateSequence);
+    });
+  });
+
+  describe("signature domain and malleability", () => {
+    it("refuses a signature made for another chain id or another contract", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const r = reading(w.k1, 1, w.startedAt + 600);
+      const otherChain = signReading({ ...w.domain, chainId: w.domain.chainId + 1n }, r, w.k1.key);
+      const otherContract = signReading({ ...w.domain, verifyingContract: w.stranger.address }, r, w.k1.key);
+      const { accepted, skipped } = await submit(w, [otherChain, otherContract]);
+      expect([accepted, skipped]).to.deep.equal([0n, 2n]);
+    });
+
+    it("refuses the high-s twin of a valid P-256 signature and accepts the low-s original", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const low = signed(w, w.r1, reading(w.r1, 1, w.startedAt + 600));
+      const s = BigInt("0x" + low.signature.slice(66));
+      const highS = "0x" + low.signature.slice(2, 66) + (P256_N - s).toString(16).padStart(64, "0");
+      const twin: SignedItem = { ...low, signature: highS };
+      const first = await submit(w, [twin]);
+      expect(first.skipped).to.equal(1n);
+      await expect(first.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.r1.id, 1n, 1n, SkipReason.BadSignature);
+      const second = await submit(w, [low]);
+      expect(second.accepted).to.equal(1n);
+    });
+
+    it("refuses a secp256k1 signature with high s", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const low = signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600));
+      const vs = BigInt("0x" + low.signature.slice(66));
+      const parity = vs >> 255n;
+      const s = vs & ((1n << 255n) - 1n);
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      // The high-s twin has the opposite parity; with s >= n/2 it cannot be expressed as low-s compact: the
+      // top bit holds the parity, so s' = n - s is written as is.
+      const highVs = ((parity ^ 1n) << 255n) | (n - s);
+      const twin: SignedItem = {
+        ...low,
+        signature: "0x" + low.signature.slice(2, 66) + highVs.toString(16).padStart(64, "0"),
+      };
+      const { skipped } = await submit(w, [twin]);
+      expect(skipped).to.equal(1n);
+    });
+  });
+
+  describe("rules and liability", () => {
+    it("charges an excursion to the custodian who held the shipment at the reading's time, even when it arrives late", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const t0 = w.startedAt + 600;
+      await networkHelpers.time.increaseTo(t0 + 12 * INTERVAL);
+      // Custody passes shipper -> carrier now; the readings observed before arrive only afterwards.
+      await w.coldChain.connect(w.shipper).offerCustody(w.shipmentId, w.carrier.address, t0 + 100 * INTERVAL);
+      await w.coldChain.connect(w.carrier).acceptCustody(w.shipmentId);
+      const handoverAt = await networkHelpers.time.latest();
+      await networkHelpers.time.increase(20 * INTERVAL);
+      // 13 readings at 12 °C (65 min out of range) observed while the shipper held the goods...
+      const beforeHandover = series(w, w.k1, 1, t0, Array<number>(13).fill(1200));
+      // ...and 2 readings out of range in the carrier's time.
+      const afterHandover = series(w, w.k1, 14, handoverAt + INTERVAL, [1200, 1200]);
+      const { tx } = await submit(w, [...beforeHandover, ...afterHandover]);
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(
+          w.shipmentId,
+          w.shipper.address,
+          Breach.SingleExcursion,
+          0n,
+          w.k1.id,
+          12n,
+          BigInt(t0 + 11 * INTERVAL),
+        );
+      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(13n * 300n);
+      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(2n * 300n);
+      const c = await w.coldChain.condition(w.shipmentId);
+      expect(c.cumulativeExcursionSeconds).to.equal(15n * 300n);
+      const history = await w.coldChain.custodyHistory(w.shipmentId);
+      expect(history.reduce((sum, p) => sum + p.excursionSeconds, 0n)).to.equal(c.cumulativeExcursionSeconds);
+      expect(c.firstBreach).to.equal(Breach.SingleExcursion);
+    });
+
+    it("a late reading from before a handover is charged to the earlier custodian after later readings were recorded", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const t0 = w.startedAt + 600;
+      await networkHelpers.time.increaseTo(t0 + 4 * INTERVAL);
+      await w.coldChain.connect(w.shipper).offerCustody(w.shipmentId, w.carrier.address, t0 + 100 * INTERVAL);
+      await w.coldChain.connect(w.carrier).acceptCustody(w.shipmentId);
+      const handoverAt = await networkHelpers.time.latest();
+      await networkHelpers.time.increase(10 * INTERVAL);
+      await submit(w, [signed(w, w.k1, reading(w.k1, 10, handoverAt + INTERVAL, 500))]);
+      const { tx } = await submit(w, [signed(w, w.k1, reading(w.k1, 2, t0 + INTERVAL, 3000))]);
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(w.shipmentId, w.shipper.address, Breach.AbsoluteLimit, 0n, w.k1.id, 2n, BigInt(t0 + INTERVAL));
+      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(300n);
+      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(0n);
+    });
+
+    it("detects freeze, missing data and device faults", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const t0 = w.startedAt + 600;
+      await networkHelpers.time.increase(48 * 3600);
+      const freeze = series(w, w.k1, 1, t0, Array<number>(13).fill(-100)); // -1 °C for 65 min
+      const gap = signed(w, w.k1, reading(w.k1, 14, t0 + 30 * INTERVAL, 500)); // 18 intervals later
+      const tamper = signed(w, w.k1, reading(w.k1, 15, t0 + 31 * INTERVAL, 500, 0x04));
+      const { tx } = await submit(w, [...freeze, gap, tamper]);
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(w.shipmentId, w.shipper.address, Breach.Freeze, 0n, w.k1.id, 12n, BigInt(t0 + 11 * INTERVAL));
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(w.shipmentId, w.shipper.address, Breach.MissingData, 0n, w.k1.id, 14n, BigInt(t0 + 30 * INTERVAL));
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(w.shipmentId, w.shipper.address, Breach.DeviceFault, 0n, w.k1.id, 15n, BigInt(t0 + 31 * INTERVAL));
+      const c = await w.coldChain.condition(w.shipmentId);
+      const bits =
+        (1n << Breach.Freeze) |
+        (1n << Breach.MissingData) |
+        (1n << Breach.DeviceFault) |
+        (1n << Breach.SingleExcursion);
+      expect(c.breachFlags & bits).to.equal(bits);
+    });
+
+    it("does not evaluate readings inside the adaptation period", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      await submit(w, [signed(w, w.k1, reading(w.k1, 1, w.startedAt + 60, 3000))]); // 30 °C after 1 min
+      const c = await w.coldChain.condition(w.shipmentId);
+      expect(c.readingCount).to.equal(1n);
+      expect(c.breachFlags).to.equal(0n);
+      expect(c.cumulativeExcursionSeconds).to.equal(0n);
+    });
+
+    it("computes MKT within 0.05 °C of the reference and breaches when it exceeds the limit", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const t0 = w.startedAt + 600;
+      await networkHelpers.time.increase(30 * 3600);
+      // 24 h of readings at 7.5–7.9 °C with 4 h at 12 °C: the MKT (about 8.6 °C) exceeds the 8.0 °C limit.
+      const temps = Array.from({ length: 288 }, (_, i) => (i >= 100 && i < 148 ? 1200 : 750 + (i % 5) * 10));
+      const windows: SignedItem[] = [];
+      for (let first = 0; first < temps.length; first += 96) {
+        const samples = temps.slice(first, first + 96).map((tempCentiC) => ({ tempCentiC, flags: 0 }));
+        windows.push(
+          signWindow(
+            w.domain,
+            {
+              deviceId: w.k1.id,
+              firstSequence: first + 1,
+              firstObservedAt: t0 + first * INTERVAL,
+              intervalSeconds: INTERVAL,
+              samples,
+            },
+            w.k1.key,
+          ),
+        );
+      }
+      const { tx } = await submit(w, windows);
+      const [known, mkt] = await w.coldChain.meanKineticTemperature(w.shipmentId);
+      expect(known).to.equal(true);
+      const samples = temps.map((tempCentiC) => ({ tempCentiC, seconds: INTERVAL }));
+      const reference = referenceMktCentiC(samples);
+      expect(Math.abs(Number(mkt) - reference)).to.be.lessThan(5);
+      const sums = mktAccumulate(samples);
+      expect(Number(mkt)).to.equal(onchainMktCentiC(sums.sumWeighted, sums.sumSeconds));
+      expect(reference).to.be.greaterThan(800);
+      await expect(tx)
+        .to.emit(w.coldChain, "BreachRecorded")
+        .withArgs(w.shipmentId, w.shipper.address, Breach.MktExceeded, 0n, w.k1.id, 288n, BigInt(t0 + 287 * INTERVAL));
+    });
+  });
+
+  describe("envelope and pause", () => {
+    it("reverts with BatchMalformed on a bad version byte, an unknown kind or a truncated item", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      const inbox = w.coldChain.connect(w.relayer);
+      await expect(inbox.submitReadings("0x"))
+        .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
+        .withArgs(0n);
+      await expect(inbox.submitReadings("0x02"))
+        .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
+        .withArgs(0n);
+      await expect(inbox.submitReadings("0x0107"))
+        .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
+        .withArgs(1n);
+      const good = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
+      const truncated = ethers.hexlify(good.subarray(0, good.length - 1));
+      await expect(inbox.submitReadings(truncated))
+        .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
+        .withArgs(1n);
+    });
+
+    it("reverts while paused and works again after unpause", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const batch = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
+      await w.coldChain.connect(w.guardian).pause();
+      await expect(w.coldChain.connect(w.relayer).submitReadings(batch)).to.be.revertedWithCustomError(
+        w.coldChain,
+        "EnforcedPause",
+      );
+      await w.coldChain.connect(w.guardian).unpause();
+      await expect(w.coldChain.connect(w.relayer).submitReadings(batch)).to.emit(w.coldChain, "ReadingRecorded");
+    });
+
+    it("lets the admin change the future skew, and nobody else", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await expect(w.coldChain.connect(w.admin).setMaxFutureSkewSeconds(60))
+        .to.emit(w.coldChain, "MaxFutureSkewChanged")
+        .withArgs(300n, 60n);
+      expect(await w.coldChain.maxFutureSkewSeconds()).to.equal(60n);
+      await expect(w.coldChain.connect(w.stranger).setMaxFutureSkewSeconds(0)).to.be.revertedWithCustomError(
+        w.coldChain,
+        "AccessControlUnauthorizedAccount",
+      );
+    });
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * Shared fixtures for the TypeScript tests: deploys the whole suite on the in-process EDR chain (osaka) with
+ * one account per party. Loaded with `networkHelpers.loadFixture` so each test starts from a snapshot.
+ */
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import type { NetworkConnection } from "hardhat/types/network";
+
+import type { ColdChain, DeviceRegistry, MktTable, P256Fallback } from "../../types/ethers-contracts/index.js";
+import type { IShipments } from "../../types/ethers-contracts/contracts/ColdChain.js";
+
+export type Connection = NetworkConnection;
+
+export interface Parties {
+  admin: HardhatEthersSigner;
+  deviceManager: HardhatEthersSigner;
+  guardian: HardhatEthersSigner;
+  qa: HardhatEthersSigner;
+  shipper: HardhatEthersSigner;
+  carrier: HardhatEthersSigner;
+  hub: HardhatEthersSigner;
+  carrier2: HardhatEthersSigner;
+  receiver: HardhatEthersSigner;
+  owner: HardhatEthersSigner;
+  deviceOwner: HardhatEthersSigner;
+  relayer: HardhatEthersSigner;
+  stranger: HardhatEthersSigner;
+}
+
+export interface Suite extends Parties {
+  registry: DeviceRegistry;
+  coldChain: ColdChain;
+  mktTable: MktTable;
+  p256Fallback: P256Fallback;
+  chainId: bigint;
+}
+
+/** 2–8 °C vaccine profile (USP <659> refrigerated), WHO-style alarms, MKT limit 8.0 °C. */
+export const VACCINE_PROFILE: IShipments.TemperatureProfileStruct = {
+  minCentiC: 200,
+  maxCentiC: 800,
+  absoluteMinCentiC: -500,
+  absoluteMaxCentiC: 2500,
+  freezeCentiC: -50,
+  maxFreezeSeconds: 3600,
+  maxSingleExcursionSeconds: 3600,
+  maxCumulativeExcursionSeconds: 10 * 3600,
+  adaptationSeconds: 600,
+  maxGapIntervals: 3,
+  faultFlagMask: 0x05, // sensor fault | tamper
+  mktLimitCentiC: 800,
+  mktMinCoverageSeconds: 24 * 3600,
+  mktEnabled: true,
+};
+
+export async function deploySuite(connection: Connection): Promise<Suite> {
+  const { ethers } = connection;
+  const signers = await ethers.getSigners();
+  const names = [
+    "admin",
+    "deviceManager",
+    "guardian",
+    "qa",
+    "shipper",
+    "carrier",
+    "hub",
+    "carrier2",
+    "receiver",
+    "owner",
+    "deviceOwner",
+    "relayer",
+    "stranger",
+  ] as const;
+  const parties = Object.fromEntries(
+    names.map((name, i) => {
+      const signer = signers[i];
+      if (signer === undefined) throw new Error(`the test network needs at least ${names.length} accounts`);
+      return [name, signer];
+    }),
+  ) as unknown as Parties;
+  const { admin, deviceManager, guardian, qa, shipper } = parties;
+  const registry = await ethers.deployContract("DeviceRegistry", [admin.address]);
+  const mktTable = await ethers.deployContract("MktTable");
+  const p256Fallback = await ethers.deployContract("P256Fallback");
+  const coldChain = await ethers.deployContract("ColdChain", [
+    admin.address,
+    await registry.getAddress(),
+    await mktTable.getAddress(),
+    await p256Fallback.getAddress(),
+  ]);
+  await registry.connect(admin).grantRole(await registry.DEVICE_MANAGER_ROLE(), deviceManager.address);
+  await registry.connect(admin).grantRole(await registry.GUARDIAN_ROLE(), guardian.address);
+  await coldChain.connect(admin).grantRole(await coldChain.SHIPPER_ROLE(), shipper.address);
+  await coldChain.connect(admin).grantRole(await coldChain.QA_ROLE(), qa.address);
+  await coldChain.connect(admin).grantRole(await coldChain.GUARDIAN_ROLE(), guardian.address);
+  const { chainId } = await ethers.provider.getNetwork();
+  return {
+    ...parties,
+    registry,
+    coldChain,
+    mktTable,
+    p256Fallback,
+    chainId,
+  };
+}
