@@ -2,6 +2,7 @@
 pragma solidity 0.8.33;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IDeviceRegistry} from "./interfaces/IDeviceRegistry.sol";
 import {IP256Verifier} from "./interfaces/IP256Verifier.sol";
@@ -57,28 +58,35 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     mapping(uint64 deviceId => uint256) private _replayBitmaps;
     uint32 internal _maxFutureSkewSeconds;
 
+    /// @dev The device under way, in full words (no masking per access). Written back once per run.
     struct DeviceCache {
         uint64 id;
-        uint8 skip;
+        uint256 skip;
         IDeviceRegistry.KeyType keyType;
-        uint32 intervalSeconds;
+        uint256 intervalSeconds;
         address signer;
         bytes32 qx;
         bytes32 qy;
-        DeviceTrack track;
+        uint64 shipmentId;
+        uint256 highestSequence;
         uint256 bitmap;
+        TemperatureRules.DeviceState state;
         bool dirty;
     }
 
+    /// @dev The shipment under way: rules, condition and current custody period, in full words.
     struct ShipmentCache {
         uint64 id;
         bool active;
-        uint40 startedAt;
-        uint40 deliveredAt;
+        uint256 startedAt;
+        uint256 deliveredAt;
         TemperatureRules.Rules rules;
-        Condition condition;
-        uint256 currentIndex;
-        CustodyPeriod current;
+        TemperatureRules.ShipmentState state;
+        address custodian;
+        uint256 custodySince;
+        uint256 custodyIndex;
+        uint256 custodyExcursionSeconds;
+        uint256 custodyBreachFlags;
         bool dirty;
     }
 
@@ -86,11 +94,12 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         bytes32 domainSeparator;
         uint256 latestObservedAt;
         uint256 p256Support;
+        uint256 mktTable;
         uint256 accepted;
         uint256 skipped;
         DeviceCache device;
         ShipmentCache shipment;
-        TemperatureRules.Sample sample;
+        TemperatureProfile profile;
     }
 
     constructor(IP256Verifier p256Fallback) {
@@ -158,10 +167,12 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     }
 
     function _processReading(Batch memory b, bytes calldata batch, uint256 p, uint64 deviceId) private {
-        uint256 sequence = _read(batch, p, 4);
-        uint256 observedAt = _read(batch, p + 4, 5);
-        uint256 rawTemp = _read(batch, p + 9, 2);
-        uint256 flags = _read(batch, p + 11, 1);
+        // One word holds sequence (4 bytes), observedAt (5), temperature (2) and flags (1).
+        uint256 head = uint256(_word(batch, p));
+        uint256 sequence = head >> 224;
+        uint256 observedAt = (head >> 184) & 0xffffffffff;
+        uint256 rawTemp = (head >> 168) & 0xffff;
+        uint256 flags = (head >> 160) & 0xff;
         int256 temp = _signExtend16(rawTemp);
         uint256 reason = b.device.skip;
         if (reason == NO_SKIP) {
@@ -177,7 +188,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             return;
         }
         _apply(b, sequence, observedAt, temp, flags);
-        ++b.accepted;
+        unchecked {
+            ++b.accepted;
+        }
         emit ReadingRecorded(
             b.shipment.id,
             bytes32(
@@ -226,12 +239,16 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             _skip(b, deviceId, firstSequence, count, reason);
             return end;
         }
-        for (uint256 i = 0; i < count; ++i) {
-            uint256 rawTemp = _read(batch, samplesStart + i * SAMPLE_BYTES, 2);
-            uint256 flags = _read(batch, samplesStart + i * SAMPLE_BYTES + 2, 1);
-            _apply(b, firstSequence + i, firstObservedAt + i * interval, _signExtend16(rawTemp), flags);
+        // count <= 256, sequences and times fit (checked above): nothing here overflows.
+        unchecked {
+            uint256 observedAt = firstObservedAt;
+            for (uint256 i = 0; i < count; ++i) {
+                uint256 sample = _read(batch, samplesStart + i * SAMPLE_BYTES, SAMPLE_BYTES);
+                _apply(b, firstSequence + i, observedAt, _signExtend16(sample >> 8), sample & 0xff);
+                observedAt += interval;
+            }
+            b.accepted += count;
         }
-        b.accepted += count;
         emit WindowRecorded(
             b.shipment.id,
             deviceId,
@@ -258,14 +275,14 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
         DeviceCache memory d = b.device;
         (ReplayWindow.Status status, uint32 highest, uint256 bitmap) = ReplayWindow.tryMark(
-            d.track.highestSequence,
+            uint32(d.highestSequence),
             d.bitmap,
             firstSequence,
             count
         );
         if (status == ReplayWindow.Status.Stale) return uint256(SkipReason.StaleSequence);
         if (status == ReplayWindow.Status.Duplicate) return uint256(SkipReason.DuplicateSequence);
-        d.track.highestSequence = highest;
+        d.highestSequence = highest;
         d.bitmap = bitmap;
         d.dirty = true;
         return NO_SKIP;
@@ -273,23 +290,25 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
 
     /// @dev Runs the rules for one accepted reading and charges what it raises to the custodian of its time.
     function _apply(Batch memory b, uint256 sequence, uint256 observedAt, int256 temp, uint256 flags) private {
+        uint256 table = b.mktTable;
+        if (table == 0) {
+            table = MktLib.loadIntoMemory(MKT_TABLE);
+            b.mktTable = table;
+        }
         ShipmentCache memory s = b.shipment;
-        TemperatureRules.Sample memory sample = b.sample;
-        sample.observedAt = observedAt;
-        sample.tempCentiC = temp;
-        sample.flags = flags;
-        sample.intervalSeconds = b.device.intervalSeconds;
-        sample.mktFactor = MktLib.factorOf(MKT_TABLE, temp);
-        (uint16 breaches, uint32 excursionSeconds) = TemperatureRules.apply_(
+        DeviceCache memory d = b.device;
+        (uint256 breaches, uint256 excursionSeconds) = TemperatureRules.apply_(
             s.rules,
-            s.condition,
-            b.device.track,
-            sample
+            s.state,
+            d.state,
+            observedAt,
+            temp,
+            flags,
+            d.intervalSeconds,
+            MktLib.factorIn(table, temp)
         );
         s.dirty = true;
-        if (breaches != 0 || excursionSeconds != 0) {
-            _charge(s, b.device.id, sequence, observedAt, breaches, excursionSeconds);
-        }
+        if (breaches != 0 || excursionSeconds != 0) _charge(s, d.id, sequence, observedAt, breaches, excursionSeconds);
     }
 
     /// @dev Charges excursion seconds and breaches to the custody period containing `observedAt`; emits one
@@ -299,30 +318,34 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint64 deviceId,
         uint256 sequence,
         uint256 observedAt,
-        uint16 breaches,
-        uint32 excursionSeconds
+        uint256 breaches,
+        uint256 excursionSeconds
     ) private {
         uint256 index;
-        uint16 fresh;
+        uint256 fresh;
         address custodian;
-        if (observedAt >= s.current.since) {
-            CustodyPeriod memory period = s.current;
-            index = s.currentIndex;
-            period.excursionSeconds += excursionSeconds;
-            fresh = breaches & ~period.breachFlags;
-            period.breachFlags |= fresh;
-            custodian = period.custodian;
+        if (observedAt >= s.custodySince) {
+            index = s.custodyIndex;
+            custodian = s.custodian;
+            fresh = breaches & ~s.custodyBreachFlags;
+            // Bounded by the shipment's cumulative excursion (see TemperatureRules.apply_).
+            unchecked {
+                s.custodyExcursionSeconds += excursionSeconds;
+            }
+            s.custodyBreachFlags |= fresh;
         } else {
             // A late reading from before the latest handover: charge the earlier custodian directly.
             index = _periodIndexAt(s.id, observedAt);
             CustodyPeriod storage period = _custody[s.id][index];
-            period.excursionSeconds += excursionSeconds;
-            fresh = breaches & ~period.breachFlags;
-            if (fresh != 0) period.breachFlags |= fresh;
             custodian = period.custodian;
+            fresh = breaches & ~uint256(period.breachFlags);
+            if (excursionSeconds != 0) {
+                period.excursionSeconds = SafeCast.toUint32(period.excursionSeconds + excursionSeconds);
+            }
+            if (fresh != 0) period.breachFlags |= uint16(fresh);
         }
-        for (uint8 reason = 1; fresh != 0; ++reason) {
-            uint16 reasonBit = uint16(1) << reason;
+        for (uint256 reason = 1; fresh != 0; ++reason) {
+            uint256 reasonBit = 1 << reason;
             if (fresh & reasonBit == 0) continue;
             fresh &= ~reasonBit;
             // index < MAX_CUSTODY_PERIODS, sequence and observedAt were read as 4 and 5 bytes: casts are exact.
@@ -350,24 +373,25 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     /// window, and decides whether all its items are skipped (unknown, revoked, unbound, inactive shipment).
     function _selectDevice(Batch memory b, uint64 deviceId) private {
         DeviceCache memory d = b.device;
-        if (d.id == deviceId) return;
+        // An empty cache has id 0, and 0 is never a registered device: look it up so it is skipped as unknown.
+        if (d.id == deviceId && deviceId != 0) return;
         _flushDevice(d);
         d.id = deviceId;
         (d.keyType, d.intervalSeconds, d.signer, d.qx, d.qy, d.skip) = _deviceKey(deviceId);
         if (d.skip != NO_SKIP) return;
         IReadingsInbox.DeviceTrack storage t = _tracks[deviceId];
-        d.track.shipmentId = t.shipmentId;
-        d.track.highestSequence = t.highestSequence;
-        d.track.lastObservedAt = t.lastObservedAt;
-        d.track.excursionStartedAt = t.excursionStartedAt;
-        d.track.freezeStartedAt = t.freezeStartedAt;
+        d.shipmentId = t.shipmentId;
+        d.highestSequence = t.highestSequence;
+        d.state.lastObservedAt = t.lastObservedAt;
+        d.state.excursionStartedAt = t.excursionStartedAt;
+        d.state.freezeStartedAt = t.freezeStartedAt;
         d.bitmap = _replayBitmaps[deviceId];
-        if (d.track.shipmentId == 0) {
-            d.skip = uint8(SkipReason.UnboundDevice);
+        if (d.shipmentId == 0) {
+            d.skip = uint256(SkipReason.UnboundDevice);
             return;
         }
-        _selectShipment(b.shipment, d.track.shipmentId);
-        if (!b.shipment.active) d.skip = uint8(SkipReason.ShipmentNotActive);
+        _selectShipment(b, d.shipmentId);
+        if (!b.shipment.active) d.skip = uint256(SkipReason.ShipmentNotActive);
     }
 
     /// @dev The registry's answer for a device, and the skip reason it implies (NO_SKIP if usable).
@@ -378,45 +402,61 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         view
         returns (
             IDeviceRegistry.KeyType keyType,
-            uint32 intervalSeconds,
+            uint256 intervalSeconds,
             address signer,
             bytes32 qx,
             bytes32 qy,
-            uint8 skip
+            uint256 skip
         )
     {
         IDeviceRegistry.VerificationKey memory key = DEVICE_REGISTRY.verificationKey(deviceId);
         skip = NO_SKIP;
-        if (key.keyType == IDeviceRegistry.KeyType.None) skip = uint8(SkipReason.UnknownDevice);
-        else if (key.revokedAtBlock != 0 && block.number > key.revokedAtBlock) skip = uint8(SkipReason.RevokedDevice);
+        if (key.keyType == IDeviceRegistry.KeyType.None) skip = uint256(SkipReason.UnknownDevice);
+        else if (key.revokedAtBlock != 0 && block.number > key.revokedAtBlock) {
+            skip = uint256(SkipReason.RevokedDevice);
+        }
         return (key.keyType, key.intervalSeconds, key.signer, key.qx, key.qy, skip);
     }
 
-    function _selectShipment(ShipmentCache memory s, uint64 shipmentId) private {
+    function _selectShipment(Batch memory b, uint64 shipmentId) private {
+        ShipmentCache memory s = b.shipment;
         if (s.id == shipmentId) return;
-        if (s.dirty) _writeShipment(s);
+        _flushShipment(s);
         s.id = shipmentId;
-        s.dirty = false;
         Shipment storage sh = _shipments[shipmentId];
         s.active = sh.status == ShipmentStatus.InTransit || sh.status == ShipmentStatus.Delivered;
         if (!s.active) return;
         s.startedAt = sh.startedAt;
         s.deliveredAt = sh.deliveredAt;
-        _loadRules(s.rules, sh.profileId, sh.startedAt);
-        _loadCondition(s.condition, _conditions[shipmentId]);
+        _copyProfile(b.profile, _profiles[sh.profileId]);
+        TemperatureRules.prepare(s.rules, b.profile, _mktLimitFactors[sh.profileId], sh.startedAt);
+
+        Condition storage c = _conditions[shipmentId];
+        TemperatureRules.ShipmentState memory st = s.state;
+        st.readingCount = c.readingCount;
+        st.minCentiC = c.minCentiC;
+        st.maxCentiC = c.maxCentiC;
+        st.lastObservedAt = c.lastObservedAt;
+        st.cumulativeExcursionSeconds = c.cumulativeExcursionSeconds;
+        st.currentExcursionSeconds = c.currentExcursionSeconds;
+        st.statusFlags = c.statusFlags;
+        st.breachFlags = c.breachFlags;
+        st.firstBreach = uint256(c.firstBreach);
+        st.mktWeightedSum = c.mktWeightedSum;
+        st.mktSeconds = c.mktSeconds;
+
         CustodyPeriod[] storage periods = _custody[shipmentId];
         uint256 last = periods.length - 1;
         CustodyPeriod storage p = periods[last];
-        s.currentIndex = last;
-        s.current.custodian = p.custodian;
-        s.current.since = p.since;
-        s.current.excursionSeconds = p.excursionSeconds;
-        s.current.breachFlags = p.breachFlags;
+        s.custodyIndex = last;
+        s.custodian = p.custodian;
+        s.custodySince = p.since;
+        s.custodyExcursionSeconds = p.excursionSeconds;
+        s.custodyBreachFlags = p.breachFlags;
     }
 
-    function _loadRules(TemperatureRules.Rules memory r, uint32 profileId, uint40 startedAt) private view {
-        TemperatureProfile storage src = _profiles[profileId];
-        TemperatureProfile memory p = r.profile;
+    /// @dev Copies a stored profile into the batch's scratch profile (no allocation per shipment).
+    function _copyProfile(TemperatureProfile memory p, TemperatureProfile storage src) private view {
         p.minCentiC = src.minCentiC;
         p.maxCentiC = src.maxCentiC;
         p.absoluteMinCentiC = src.absoluteMinCentiC;
@@ -431,41 +471,39 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         p.mktLimitCentiC = src.mktLimitCentiC;
         p.mktMinCoverageSeconds = src.mktMinCoverageSeconds;
         p.mktEnabled = src.mktEnabled;
-        r.mktLimitFactor = _mktLimitFactors[profileId];
-        r.startedAt = startedAt;
-        r.evaluateFrom = uint256(startedAt) + p.adaptationSeconds;
-    }
-
-    function _loadCondition(Condition memory c, Condition storage src) private view {
-        c.readingCount = src.readingCount;
-        c.minCentiC = src.minCentiC;
-        c.maxCentiC = src.maxCentiC;
-        c.lastObservedAt = src.lastObservedAt;
-        c.cumulativeExcursionSeconds = src.cumulativeExcursionSeconds;
-        c.currentExcursionSeconds = src.currentExcursionSeconds;
-        c.statusFlags = src.statusFlags;
-        c.breachFlags = src.breachFlags;
-        c.firstBreach = src.firstBreach;
-        c.mktWeightedSum = src.mktWeightedSum;
-        c.mktSeconds = src.mktSeconds;
     }
 
     function _flushDevice(DeviceCache memory d) private {
         if (!d.dirty) return;
-        _tracks[d.id] = d.track;
+        IReadingsInbox.DeviceTrack storage t = _tracks[d.id];
+        // Sequences were read as 4 bytes and times as 5: the casts are exact.
+        t.highestSequence = uint32(d.highestSequence);
+        t.lastObservedAt = uint40(d.state.lastObservedAt);
+        t.excursionStartedAt = uint40(d.state.excursionStartedAt);
+        t.freezeStartedAt = uint40(d.state.freezeStartedAt);
         _replayBitmaps[d.id] = d.bitmap;
         d.dirty = false;
     }
 
     function _flushShipment(ShipmentCache memory s) private {
-        if (s.dirty) _writeShipment(s);
-    }
-
-    function _writeShipment(ShipmentCache memory s) private {
-        _conditions[s.id] = s.condition;
-        CustodyPeriod storage p = _custody[s.id][s.currentIndex];
-        p.excursionSeconds = s.current.excursionSeconds;
-        p.breachFlags = s.current.breachFlags;
+        if (!s.dirty) return;
+        TemperatureRules.ShipmentState memory st = s.state;
+        Condition storage c = _conditions[s.id];
+        c.readingCount = SafeCast.toUint32(st.readingCount);
+        // Temperatures are int16 and times uint40 by construction: those casts are exact.
+        c.minCentiC = int16(st.minCentiC);
+        c.maxCentiC = int16(st.maxCentiC);
+        c.lastObservedAt = uint40(st.lastObservedAt);
+        c.cumulativeExcursionSeconds = SafeCast.toUint32(st.cumulativeExcursionSeconds);
+        c.currentExcursionSeconds = SafeCast.toUint32(st.currentExcursionSeconds);
+        c.statusFlags = uint8(st.statusFlags);
+        c.breachFlags = uint16(st.breachFlags);
+        c.firstBreach = BreachReason(st.firstBreach);
+        c.mktWeightedSum = SafeCast.toUint128(st.mktWeightedSum);
+        c.mktSeconds = SafeCast.toUint64(st.mktSeconds);
+        CustodyPeriod storage p = _custody[s.id][s.custodyIndex];
+        p.excursionSeconds = SafeCast.toUint32(s.custodyExcursionSeconds);
+        p.breachFlags = uint16(s.custodyBreachFlags);
         s.dirty = false;
     }
 

@@ -110,11 +110,11 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         }
         shipmentId = ++_shipmentCount;
         uint40 now_ = SafeCast.toUint40(block.timestamp);
-        for (uint256 i = 0; i < deviceCount; ++i) _bindDevice(shipmentId, params.deviceIds[i]);
-
         Shipment storage s = _shipments[shipmentId];
-        s.shipper = msg.sender;
+        // Status first: a device listed twice then finds itself on an open shipment (this one) and is refused.
         s.status = ShipmentStatus.Created;
+        for (uint256 i = 0; i < deviceCount; ++i) _bindDevice(shipmentId, params.deviceIds[i]);
+        s.shipper = msg.sender;
         s.profileId = params.profileId;
         s.receiver = params.receiver;
         s.owner = params.owner;
@@ -204,7 +204,8 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         if (offer.to != msg.sender || offer.to == address(0) || block.timestamp > offer.deadline) {
             revert CustodyOfferInvalid(shipmentId, msg.sender);
         }
-        _requireHandoverAllowed(shipmentId, s, msg.sender);
+        // No status check needed: every transfer and every cancellation deletes the pending offer, so an offer
+        // exists only while the shipment is Created or InTransit and was made by the current custodian.
         _transferCustody(shipmentId, s, msg.sender);
     }
 
@@ -330,7 +331,10 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     function _transferCustody(uint64 shipmentId, Shipment storage s, address to) private {
         CustodyPeriod[] storage periods = _custody[shipmentId];
         uint256 index = periods.length;
-        if (index >= MAX_CUSTODY_PERIODS) revert CustodyHistoryFull(shipmentId);
+        // The last period is kept for the receiver, so a shipment can always be delivered.
+        if (index >= MAX_CUSTODY_PERIODS || (index == MAX_CUSTODY_PERIODS - 1 && to != s.receiver)) {
+            revert CustodyHistoryFull(shipmentId);
+        }
         if (s.status == ShipmentStatus.Created) _start(shipmentId, s);
         uint40 now_ = SafeCast.toUint40(block.timestamp);
         address from = periods[index - 1].custodian;

@@ -33,9 +33,7 @@ contract NaiveReadings {
     }
 
     /// @notice Stores one signed reading.
-    function addReading(uint256 shipmentId, int256 temperature, uint256 observedAt, bytes calldata signature)
-        external
-    {
+    function addReading(uint256 shipmentId, int256 temperature, uint256 observedAt, bytes calldata signature) external {
         bytes32 digest = MessageHashUtils.toEthSignedMessageHash(
             keccak256(abi.encodePacked(shipmentId, temperature, observedAt))
         );

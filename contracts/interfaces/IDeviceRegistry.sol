@@ -114,6 +114,7 @@ interface IDeviceRegistry {
     /// @notice The full record of a device. Reverts with {DeviceUnknown} if it is not registered.
     function device(uint64 deviceId) external view returns (DeviceInfo memory);
 
-    /// @notice Whether a device is registered and not revoked as of the current block.
+    /// @notice Whether a device is registered and not revoked. A device revoked in this block is already
+    /// inactive here (no new shipment takes it), though the inbox accepts its readings until the block ends.
     function isActive(uint64 deviceId) external view returns (bool);
 }

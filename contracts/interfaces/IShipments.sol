@@ -126,7 +126,7 @@ interface IShipments {
     error CustodyDeadlinePassed(uint64 shipmentId, uint256 deadline);
     /// @notice The next custodian's EIP-712 acceptance signature does not verify.
     error CustodySignatureInvalid(uint64 shipmentId, address to);
-    /// @notice The custody history reached MAX_CUSTODY_PERIODS.
+    /// @notice The custody history reached MAX_CUSTODY_PERIODS (the last period is kept for the receiver).
     error CustodyHistoryFull(uint64 shipmentId);
     /// @notice The caller is neither the shipper nor an admin.
     error ShipmentNotShipper(uint64 shipmentId, address caller);
