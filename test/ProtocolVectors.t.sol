@@ -37,7 +37,10 @@ contract ProtocolVectorsTest is TestBase {
         );
         assert(
             keccak256(
-                "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,uint32 intervalSeconds,bytes samples)"
+                abi.encodePacked(
+                    "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,",
+                    "uint32 intervalSeconds,bytes samples)"
+                )
             ) == WINDOW_TYPEHASH
         );
     }
@@ -61,7 +64,7 @@ contract ProtocolVectorsTest is TestBase {
         );
     }
 
-    function test_negativeReading_signExtendsTheTemperature() public view {
+    function test_negativeReading_signExtendsTheTemperature() public pure {
         bytes32 structHash = keccak256(
             abi.encode(READING_TYPEHASH, uint64(0xc0ffee), uint32(43), uint40(1767225900), int16(-1850), uint8(2))
         );

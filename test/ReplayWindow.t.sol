@@ -183,6 +183,30 @@ contract ReplayWindowTest is TestBase {
         _checkBitModel(highest, bitmap, first, count);
     }
 
+    /// @notice The same from ranges starting at the window's lower edge (250 .. 262 behind the highest), where
+    /// uniform inputs almost never land.
+    /// forge-config: default.fuzz.runs = 256
+    function testFuzz_tryMark_atTheWindowEdgeMatchesBitModel(
+        uint32 highest,
+        uint256 bitmap,
+        uint256 back,
+        uint256 count
+    ) public pure {
+        highest = uint32(bound(highest, 262, type(uint32).max));
+        back = bound(back, SIZE - 6, SIZE + 6);
+        count = bound(count, 1, back + 1 < SIZE ? back + 1 : SIZE);
+        _checkBitModel(highest, bitmap, highest - back, count);
+    }
+
+    function test_tryMark_atTheWindowEdgeMatchesBitModel_replay() public pure {
+        _checkBitModel(1000, 0, 1000 - 256, 1);
+        _checkBitModel(1000, type(uint256).max, 1000 - 256, 1);
+        _checkBitModel(1000, 0, 1000 - 255, 1);
+        _checkBitModel(1000, uint256(1) << 255, 1000 - 255, 1);
+        _checkBitModel(1000, 1, 1000 - 255, 256);
+        _checkBitModel(1000, 1, 1000 - 256, 256);
+    }
+
     function test_tryMark_anyStateMatchesBitModel_replay() public pure {
         _checkBitModel(0, 0, 0, 1);
         _checkBitModel(0, 0, 0, SIZE);

@@ -17,19 +17,20 @@ library BatchEncoder {
     Vm private constant VM = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
 
     /// @notice EIP-712 domain type (name, version, chainId, verifyingContract).
-    bytes32 internal constant DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant DOMAIN_TYPEHASH = keccak256(
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+    );
     /// @notice EIP-712 type of one reading.
-    bytes32 internal constant READING_TYPEHASH =
-        keccak256("Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags)");
+    bytes32 internal constant READING_TYPEHASH = keccak256(
+        "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags)"
+    );
     /// @notice EIP-712 type of a device window (`samples` hashed as bytes).
-    bytes32 internal constant READING_WINDOW_TYPEHASH =
-        keccak256(
-            abi.encodePacked(
-                "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,",
-                "uint32 intervalSeconds,bytes samples)"
-            )
-        );
+    bytes32 internal constant READING_WINDOW_TYPEHASH = keccak256(
+        abi.encodePacked(
+            "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,",
+            "uint32 intervalSeconds,bytes samples)"
+        )
+    );
 
     /// @notice Version byte of every batch.
     uint8 internal constant BATCH_VERSION = 0x01;
@@ -59,27 +60,14 @@ library BatchEncoder {
     function domainSeparator(address verifyingContract) internal view returns (bytes32) {
         return
             keccak256(
-                abi.encode(
-                    DOMAIN_TYPEHASH,
-                    keccak256("ColdChain"),
-                    keccak256("1"),
-                    block.chainid,
-                    verifyingContract
-                )
+                abi.encode(DOMAIN_TYPEHASH, keccak256("ColdChain"), keccak256("1"), block.chainid, verifyingContract)
             );
     }
 
     /// @notice EIP-712 digest of a reading.
     function readingDigest(bytes32 domain, Reading memory r) internal pure returns (bytes32) {
         bytes32 structHash = keccak256(
-            abi.encode(
-                READING_TYPEHASH,
-                r.deviceId,
-                r.sequence,
-                r.observedAt,
-                int256(r.tempCentiC),
-                r.flags
-            )
+            abi.encode(READING_TYPEHASH, r.deviceId, r.sequence, r.observedAt, int256(r.tempCentiC), r.flags)
         );
         return keccak256(abi.encodePacked(hex"1901", domain, structHash));
     }

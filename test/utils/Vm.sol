@@ -4,6 +4,7 @@ pragma solidity 0.8.33;
 /// @title Vm
 /// @notice The cheatcodes the Solidity tests use (Hardhat 3 / EDR implements Foundry's set at the same address).
 /// @dev Declared here because the project has no forge-std. Signatures are Foundry's; only what is used.
+// solhint-disable-next-line interface-starts-with-i
 interface Vm {
     /// @notice One log recorded by {recordLogs}.
     struct Log {
@@ -50,13 +51,7 @@ interface Vm {
 
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
 
-    function expectEmit(
-        bool checkTopic1,
-        bool checkTopic2,
-        bool checkTopic3,
-        bool checkData,
-        address emitter
-    ) external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
 
     function recordLogs() external;
 
