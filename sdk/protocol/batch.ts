@@ -32,6 +32,7 @@ import {
 } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import { decodeSamples, encodeSamples } from "./samples.js";
+import { signatureBytes } from "./signing.js";
 import type { SignedItem, SignedReading, SignedWindow } from "./types.js";
 import { assertReading, assertWindow } from "./validate.js";
 
@@ -360,18 +361,6 @@ function compareReadings(a: SignedReading, b: SignedReading): number {
   return a.reading.sequence - b.reading.sequence;
 }
 
-function signatureBytes(signature: BytesLike): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = getBytes(signature);
-  } catch (cause) {
-    throw new ProtocolError("SIGNATURE_INVALID", "a signature must be hex or bytes", { cause });
-  }
-  if (bytes.length !== SIGNATURE_BYTES) {
-    throw new ProtocolError("SIGNATURE_INVALID", `a device signature is ${SIGNATURE_BYTES} bytes, got ${bytes.length}`);
-  }
-  return bytes;
-}
 
 /** uint40 = 5 bytes: the high byte, then the low 32 bits (value < 2^40, so both parts are exact). */
 function setUint40(view: DataView, offset: number, value: number): void {

@@ -222,7 +222,8 @@ function digestBytes(digest: BytesLike): Uint8Array {
   return bytes;
 }
 
-function signatureBytes(signature: BytesLike): Uint8Array {
+/** The 64 bytes of a device signature; throws SIGNATURE_INVALID on anything else. */
+export function signatureBytes(signature: BytesLike): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = getBytes(signature);
