@@ -361,7 +361,6 @@ function compareReadings(a: SignedReading, b: SignedReading): number {
   return a.reading.sequence - b.reading.sequence;
 }
 
-
 /** uint40 = 5 bytes: the high byte, then the low 32 bits (value < 2^40, so both parts are exact). */
 function setUint40(view: DataView, offset: number, value: number): void {
   view.setUint8(offset, Math.floor(value / 2 ** 32));
