@@ -12,8 +12,8 @@ import { Wallet, getBytes, keccak256, solidityPacked } from "ethers";
 import { network } from "hardhat";
 
 import type { ColdChainDomain, DevicePrivateKey, SignedItem } from "../sdk/protocol/index.js";
-import { encodeBatch, p256PublicKey, secp256k1Address, signReading, signWindow } from "../sdk/protocol/index.js";
-import { VACCINE_PROFILE, deploySuite } from "../test/support/deploy.js";
+import { encodeBatch, signReading, signWindow } from "../sdk/protocol/index.js";
+import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../test/support/deploy.js";
 import type { Suite } from "../test/support/deploy.js";
 
 const TX_GAS_CAP = 16_777_216; // EIP-7825
@@ -68,34 +68,10 @@ async function createProfile(s: Suite): Promise<bigint> {
 /** Registers a fresh device, binds it to a fresh started shipment; returns its key and start time. */
 async function newDevice(curve: Curve): Promise<{ id: bigint; key: DevicePrivateKey; startedAt: number }> {
   const id = nextDeviceId++;
-  const wallet = Wallet.createRandom();
-  const key: DevicePrivateKey = { keyType: curve, privateKey: wallet.privateKey };
-  const registry = suite.registry.connect(suite.deviceManager);
-  if (curve === "secp256k1") {
-    await (
-      await registry.registerSecp256k1Device(
-        id,
-        suite.deviceOwner.address,
-        INTERVAL_SECONDS,
-        secp256k1Address(key.privateKey),
-      )
-    ).wait();
-  } else {
-    const pub = p256PublicKey(key.privateKey);
-    await (await registry.registerP256Device(id, suite.deviceOwner.address, INTERVAL_SECONDS, pub.x, pub.y)).wait();
-  }
-  const coldChain = suite.coldChain.connect(suite.shipper);
-  const params = {
-    receiver: suite.receiver.address,
-    owner: suite.owner.address,
-    profileId,
-    deviceIds: [id],
-    plannedStartAt: 0,
-    externalRef: keccak256(solidityPacked(["uint64"], [id])),
-  };
-  const shipmentId = await coldChain.createShipment.staticCall(params);
-  await (await coldChain.createShipment(params)).wait();
-  await (await coldChain.startShipment(shipmentId)).wait();
+  const key: DevicePrivateKey = { keyType: curve, privateKey: Wallet.createRandom().privateKey };
+  await registerDevice(suite, id, key, INTERVAL_SECONDS);
+  const shipmentId = await createShipment(suite, [id], profileId);
+  await (await suite.coldChain.connect(suite.shipper).startShipment(shipmentId)).wait();
   return { id, key, startedAt: await networkHelpers.time.latest() };
 }
 

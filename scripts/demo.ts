@@ -10,8 +10,8 @@ import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { network } from "hardhat";
 
 import type { ColdChainDomain, DevicePrivateKey, SignedItem } from "../sdk/protocol/index.js";
-import { encodeBatch, p256PublicKey, secp256k1Address, signReading, signWindow } from "../sdk/protocol/index.js";
-import { VACCINE_PROFILE, deploySuite } from "../test/support/deploy.js";
+import { encodeBatch, signReading, signWindow } from "../sdk/protocol/index.js";
+import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../test/support/deploy.js";
 
 const INTERVAL = 300;
 const BREACHES = [
@@ -41,23 +41,10 @@ console.log(`ColdChain ${domain.verifyingContract} on chain ${domain.chainId} (i
 await (await s.coldChain.connect(s.qa).createProfile(VACCINE_PROFILE)).wait();
 const logger: DevicePrivateKey = { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey };
 const secureElement: DevicePrivateKey = { keyType: "p256", privateKey: Wallet.createRandom().privateKey };
-const registry = s.registry.connect(s.deviceManager);
-await (
-  await registry.registerSecp256k1Device(1n, s.deviceOwner.address, INTERVAL, secp256k1Address(logger.privateKey))
-).wait();
-const pub = p256PublicKey(secureElement.privateKey);
-await (await registry.registerP256Device(2n, s.deviceOwner.address, INTERVAL, pub.x, pub.y)).wait();
+await registerDevice(s, 1n, logger, INTERVAL);
+await registerDevice(s, 2n, secureElement, INTERVAL);
+await createShipment(s, [1n, 2n], 1n, keccak256(toUtf8Bytes("SSCC 003456789012345678")));
 const shipper = s.coldChain.connect(s.shipper);
-await (
-  await shipper.createShipment({
-    receiver: s.receiver.address,
-    owner: s.owner.address,
-    profileId: 1n,
-    deviceIds: [1n, 2n],
-    plannedStartAt: 0,
-    externalRef: keccak256(toUtf8Bytes("SSCC 003456789012345678")),
-  })
-).wait();
 await (await shipper.startShipment(1n)).wait();
 const start = await networkHelpers.time.latest();
 console.log("shipment 1 created and started: 2–8 °C vaccines, loggers 1 (secp256k1) and 2 (P-256)");

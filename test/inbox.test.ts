@@ -3,7 +3,7 @@
  * each reading's time, and every kind of invalid item skipped with its reason without reverting the batch.
  */
 import { expect } from "chai";
-import { Wallet, keccak256, solidityPacked } from "ethers";
+import { Wallet } from "ethers";
 import { network } from "hardhat";
 
 import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
@@ -13,14 +13,12 @@ import {
   expandWindow,
   mktAccumulate,
   onchainMktCentiC,
-  p256PublicKey,
   referenceMktCentiC,
-  secp256k1Address,
   signReading,
   signWindow,
   unpackReadingWord,
 } from "../sdk/protocol/index.js";
-import { VACCINE_PROFILE, deploySuite } from "./support/deploy.js";
+import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "./support/deploy.js";
 import type { Suite } from "./support/deploy.js";
 
 const connection = await network.create();
@@ -69,28 +67,8 @@ function newKey(keyType: "secp256k1" | "p256"): DevicePrivateKey {
 }
 
 async function register(s: Suite, id: bigint, key: DevicePrivateKey): Promise<Device> {
-  const registry = s.registry.connect(s.deviceManager);
-  if (key.keyType === "secp256k1") {
-    await registry.registerSecp256k1Device(id, s.deviceOwner.address, INTERVAL, secp256k1Address(key.privateKey));
-  } else {
-    const pub = p256PublicKey(key.privateKey);
-    await registry.registerP256Device(id, s.deviceOwner.address, INTERVAL, pub.x, pub.y);
-  }
+  await registerDevice(s, id, key, INTERVAL);
   return { id, key };
-}
-
-async function createShipment(s: Suite, deviceIds: bigint[], profileId = 1n): Promise<bigint> {
-  const params = {
-    receiver: s.receiver.address,
-    owner: s.owner.address,
-    profileId,
-    deviceIds,
-    plannedStartAt: 0,
-    externalRef: keccak256(solidityPacked(["uint64[]"], [deviceIds])),
-  };
-  const id = await s.coldChain.connect(s.shipper).createShipment.staticCall(params);
-  await s.coldChain.connect(s.shipper).createShipment(params);
-  return id;
 }
 
 /** A started 2–8 °C shipment carrying one secp256k1 and one P-256 device; a spare device is unbound. */
@@ -100,7 +78,7 @@ async function worldFixture(): Promise<World> {
   const k1 = await register(s, 11n, newKey("secp256k1"));
   const r1 = await register(s, 12n, newKey("p256"));
   const spare = await register(s, 13n, newKey("secp256k1"));
-  const shipmentId = await createShipment(s, [k1.id, r1.id]);
+  const shipmentId = await createShipment(s, [k1.id, r1.id], 1n);
   await s.coldChain.connect(s.shipper).startShipment(shipmentId);
   const startedAt = await networkHelpers.time.latest();
   const domain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
@@ -269,7 +247,7 @@ describe("ReadingsInbox", () => {
     it("skips readings of a shipment that is not in transit or delivered", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       const device = await register(w, 20n, newKey("secp256k1"));
-      await createShipment(w, [device.id]); // created, never started
+      await createShipment(w, [device.id], 1n); // created, never started
       await networkHelpers.time.increase(3600);
       const { tx } = await submit(w, [signed(w, device, reading(device, 1, w.startedAt + 600))]);
       await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(device.id, 1n, 1n, SkipReason.ShipmentNotActive);

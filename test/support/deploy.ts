@@ -3,10 +3,13 @@
  * one account per party. Loaded with `networkHelpers.loadFixture` so each test starts from a snapshot.
  */
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { keccak256, solidityPacked } from "ethers";
 import type { NetworkConnection } from "hardhat/types/network";
 
 import type { ColdChain, DeviceRegistry, MktTable, P256Fallback } from "../../types/ethers-contracts/index.js";
 import type { IShipments } from "../../types/ethers-contracts/contracts/ColdChain.js";
+import type { DevicePrivateKey } from "../../sdk/protocol/index.js";
+import { p256PublicKey, secp256k1Address } from "../../sdk/protocol/index.js";
 
 export type Connection = NetworkConnection;
 
@@ -101,4 +104,42 @@ export async function deploySuite(connection: Connection): Promise<Suite> {
     p256Fallback,
     chainId,
   };
+}
+
+/** Registers a device under its key (either curve) with the deviceOwner as owner. */
+export async function registerDevice(
+  s: Suite,
+  deviceId: bigint,
+  key: DevicePrivateKey,
+  intervalSeconds: number,
+): Promise<void> {
+  const registry = s.registry.connect(s.deviceManager);
+  if (key.keyType === "secp256k1") {
+    const signer = secp256k1Address(key.privateKey);
+    await (await registry.registerSecp256k1Device(deviceId, s.deviceOwner.address, intervalSeconds, signer)).wait();
+  } else {
+    const pub = p256PublicKey(key.privateKey);
+    await (await registry.registerP256Device(deviceId, s.deviceOwner.address, intervalSeconds, pub.x, pub.y)).wait();
+  }
+}
+
+/** Creates a shipment from shipper to receiver carrying `deviceIds`; returns its id. */
+export async function createShipment(
+  s: Suite,
+  deviceIds: bigint[],
+  profileId: bigint,
+  externalRef: string = keccak256(solidityPacked(["uint64[]"], [deviceIds])),
+): Promise<bigint> {
+  const coldChain = s.coldChain.connect(s.shipper);
+  const params = {
+    receiver: s.receiver.address,
+    owner: s.owner.address,
+    profileId,
+    deviceIds,
+    plannedStartAt: 0,
+    externalRef,
+  };
+  const shipmentId = await coldChain.createShipment.staticCall(params);
+  await (await coldChain.createShipment(params)).wait();
+  return shipmentId;
 }
