@@ -15,7 +15,9 @@ const compiler = {
   settings: {
     evmVersion: "osaka",
     viaIR: true,
-    optimizer: { enabled: true, runs: 200 },
+    // runs = 1: the ingestion hot path is hand-written Yul, and the low setting keeps ColdChain under EIP-170's
+    // 24,576 bytes (docs/architecture.md, "Gas design").
+    optimizer: { enabled: true, runs: 1 },
   },
 };
 

@@ -14,9 +14,6 @@ import {ShipmentLedger} from "./ShipmentLedger.sol";
 /// @dev EIP-712 domain: name "ColdChain", version "1", this chain and this address. Devices sign their
 /// readings for this domain; see docs/protocol.md.
 contract ColdChain is ReadingsInbox {
-    /// @notice Contract type and version, for off-chain tooling.
-    // solhint-disable-next-line const-name-snakecase
-    string public constant typeAndVersion = "ColdChain 1.0.0";
     /// @notice Default tolerated lead of a reading's observation time over the block time.
     uint32 public constant DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300;
 

@@ -42,68 +42,81 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     uint256 private constant WINDOW_HEADER_BYTES = 24; // kind:1 deviceId:8 firstSeq:4 firstAt:5 interval:4 count:2
     uint256 private constant SAMPLE_BYTES = 3; // temp:2 flags:1
     uint256 private constant SIGNATURE_BYTES = 64;
+    uint256 private constant RECORD_BYTES = 12; // a reading in ReadingsRecorded: the first 12 bytes of its item
     uint8 private constant NO_SKIP = type(uint8).max;
 
     /// @dev secp256r1 group order and half of it (low-s bound).
     uint256 private constant P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551;
     uint256 private constant P256_HALF_N = 0x7FFFFFFF800000007FFFFFFFFFFFFFFFDE737D56D38BCF4279DCE5617E3192A8;
-    uint256 private constant P256_UNKNOWN = 0;
-    uint256 private constant P256_NATIVE = 1;
-    uint256 private constant P256_ABSENT = 2;
 
     /// @notice Verifier used for P-256 signatures where the precompile at 0x100 is missing.
     IP256Verifier public immutable P256_FALLBACK;
+    /// @notice Whether the P256VERIFY precompile (0x100, EIP-7951 / RIP-7212) answered at deployment. If not,
+    /// every P-256 signature goes to {P256_FALLBACK} (~250,000 gas instead of 6,900).
+    bool public immutable P256_PRECOMPILE;
 
     mapping(uint64 shipmentId => Condition) private _conditions;
     mapping(uint64 deviceId => uint256) private _replayBitmaps;
     uint32 internal _maxFutureSkewSeconds;
 
     /// @dev The device under way, in full words (no masking per access). Written back once per run.
+    /// Fixed offsets, as for {Batch}.
     struct DeviceCache {
-        uint64 id;
+        uint64 id; // 0x000
         uint256 skip;
-        IDeviceRegistry.KeyType keyType;
-        uint256 intervalSeconds;
-        address signer;
-        bytes32 qx;
-        bytes32 qy;
+        IDeviceRegistry.KeyType keyType; // 0x040
+        uint256 intervalSeconds; // 0x060
+        address signer; // 0x080
+        bytes32 qx; // 0x0a0
+        bytes32 qy; // 0x0c0
         uint64 shipmentId;
-        uint256 highestSequence;
-        uint256 bitmap;
-        TemperatureRules.DeviceState state;
-        bool dirty;
+        uint256 highestSequence; // 0x100
+        uint256 bitmap; // 0x120
+        TemperatureRules.DeviceState state; // 0x140
+        bool dirty; // 0x160
     }
 
     /// @dev The shipment under way: rules, condition and current custody period, in full words.
+    /// Fixed offsets, as for {Batch}.
     struct ShipmentCache {
         uint64 id;
         bool active;
-        uint256 startedAt;
-        uint256 deliveredAt;
-        TemperatureRules.Rules rules;
-        TemperatureRules.ShipmentState state;
+        uint256 startedAt; // 0x040
+        uint256 deliveredAt; // 0x060
+        TemperatureRules.Rules rules; // 0x080
+        TemperatureRules.ShipmentState state; // 0x0a0
         address custodian;
-        uint256 custodySince;
+        uint256 custodySince; // 0x0e0
         uint256 custodyIndex;
-        uint256 custodyExcursionSeconds;
-        uint256 custodyBreachFlags;
-        bool dirty;
+        uint256 custodyExcursionSeconds; // 0x120
+        uint256 custodyBreachFlags; // 0x140
+        bool dirty; // 0x160
+        int256 quietLo; // 0x180 readings in [quietLo, quietHi] are quiet (see {_quietSamples})
+        int256 quietHi; // 0x1a0
     }
 
+    /// @dev Field order is part of the fast paths' contract: they read these words at fixed offsets (noted).
     struct Batch {
-        bytes32 domainSeparator;
-        uint256 latestObservedAt;
-        uint256 p256Support;
-        uint256 mktTable;
+        bytes32 domainSeparator; // 0x00
+        uint256 latestObservedAt; // 0x20
+        uint256 p256Native; // 0x40 1 if P256VERIFY answered at deployment (see P256_PRECOMPILE)
+        uint256 mktTable; // 0x60
         uint256 accepted;
         uint256 skipped;
-        DeviceCache device;
-        ShipmentCache shipment;
-        TemperatureProfile profile;
+        DeviceCache device; // 0xc0
+        ShipmentCache shipment; // 0xe0
     }
 
     constructor(IP256Verifier p256Fallback) {
         P256_FALLBACK = p256Fallback;
+        // Precompiles have no code: probe with a known-valid signature (Wycheproof, as OpenZeppelin does).
+        P256_PRECOMPILE = _p256Precompile(
+            0xbb5a52f42f9c9261ed4361f59422a1e30036e7c32b270c8807a419feca605023,
+            bytes32(uint256(5)),
+            bytes32(uint256(1)),
+            0xa71af64de5126a4a4e02b7922d66ce9415ce88a4c9d25514d91082c8725ac957,
+            0x5d47723c8fbe580bb369fec9c2665d8e30a435b9932645482e7c9f11e872296b
+        );
     }
 
     /// @inheritdoc IReadingsInbox
@@ -111,6 +124,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (batch.length == 0 || uint8(batch[0]) != BATCH_VERSION) revert BatchMalformed(0);
         Batch memory b;
         b.domainSeparator = _domainSeparatorV4();
+        if (P256_PRECOMPILE) b.p256Native = 1;
         b.latestObservedAt = block.timestamp + _maxFutureSkewSeconds;
         uint256 offset = 1;
         while (offset < batch.length) {
@@ -141,21 +155,15 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     }
 
     /// @inheritdoc IReadingsInbox
-    function meanKineticTemperature(uint64 shipmentId) external view returns (bool known, int256 mktCentiC) {
-        _requireShipment(shipmentId);
-        Condition storage c = _conditions[shipmentId];
-        if (c.mktSeconds == 0) return (false, 0);
-        return (true, MktLib.meanKineticCentiC(MKT_TABLE, c.mktWeightedSum, c.mktSeconds));
-    }
-
-    /// @inheritdoc IReadingsInbox
     function maxFutureSkewSeconds() external view returns (uint32) {
         return _maxFutureSkewSeconds;
     }
 
     // ---------------------------------------------------------------- items
 
-    /// @dev READINGS item: a run of single readings of one device, each with its own signature.
+    /// @dev READINGS item: a run of single readings of one device, each with its own signature. Quiet readings
+    /// go through {_quietReadings}, any other through {_processReading}. Accepted readings are collected in a
+    /// buffer and announced by one {ReadingsRecorded} for the item.
     function _processReadings(Batch memory b, bytes calldata batch, uint256 offset) private returns (uint256 end) {
         uint64 deviceId = uint64(_read(batch, offset + 1, 8));
         uint256 count = _read(batch, offset + 9, 2);
@@ -163,43 +171,66 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         end = start + count * READING_BYTES;
         if (count == 0 || end > batch.length) revert BatchMalformed(offset);
         _selectDevice(b, deviceId);
-        for (uint256 p = start; p < end; p += READING_BYTES) _processReading(b, batch, p, deviceId);
+        uint256 reason = b.device.skip;
+        if (reason != NO_SKIP) {
+            for (uint256 q = start; q < end; q += READING_BYTES) _skip(b, deviceId, _read(batch, q, 4), 1, reason);
+            return end;
+        }
+        // Event data: deviceId, offset of `readings`, its length, then RECORD_BYTES per accepted reading and one
+        // word of zero padding. Taken from free memory for this item only and given back at its end.
+        uint256 buffer = _allocate(0x80 + count * RECORD_BYTES);
+        uint256 out = buffer + 0x60;
+        uint256 p = start;
+        // p advances by at least one reading per round: bounded by count.
+        while (p < end) {
+            (p, out) = _quietReadings(b, batch, p, end, out);
+            if (p == end) break;
+            out = _processReading(b, batch, p, deviceId, out);
+            p += READING_BYTES;
+        }
+        if (out != buffer + 0x60) {
+            b.accepted += (out - buffer - 0x60) / RECORD_BYTES;
+            _emitReadingsRecorded(b.shipment.id, deviceId, buffer, out);
+        }
+        _release(buffer);
     }
 
-    function _processReading(Batch memory b, bytes calldata batch, uint256 p, uint64 deviceId) private {
+    /// @dev One reading of a READINGS item the full way: signature, admission, every rule, liability. Appends
+    /// it to the event buffer at `out` if accepted; returns the new end of the buffer.
+    function _processReading(
+        Batch memory b,
+        bytes calldata batch,
+        uint256 p,
+        uint64 deviceId,
+        uint256 out
+    ) private returns (uint256) {
         // One word holds sequence (4 bytes), observedAt (5), temperature (2) and flags (1).
         uint256 head = uint256(_word(batch, p));
         uint256 sequence = head >> 224;
         uint256 observedAt = (head >> 184) & 0xffffffffff;
-        uint256 rawTemp = (head >> 168) & 0xffff;
         uint256 flags = (head >> 160) & 0xff;
-        int256 temp = _signExtend16(rawTemp);
-        uint256 reason = b.device.skip;
-        if (reason == NO_SKIP) {
-            bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags);
-            if (!_verify(b, digest, _word(batch, p + 12), _word(batch, p + 44))) {
-                reason = uint256(SkipReason.BadSignature);
-            } else {
-                reason = _admit(b, sequence, 1, observedAt, observedAt);
-            }
+        int256 temp = _signExtend16((head >> 168) & 0xffff);
+        uint256 reason;
+        bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags);
+        if (!_verify(b, digest, _word(batch, p + 12), _word(batch, p + 44))) {
+            reason = uint256(SkipReason.BadSignature);
+        } else {
+            reason = _admit(b, sequence, 1, observedAt, observedAt);
         }
         if (reason != NO_SKIP) {
             _skip(b, deviceId, sequence, 1, reason);
-            return;
+            return out;
         }
         _apply(b, sequence, observedAt, temp, flags);
-        unchecked {
-            ++b.accepted;
+        assembly ("memory-safe") {
+            // The first 12 bytes of the word are the record; the next record or the padding overwrites the rest.
+            mstore(out, head)
         }
-        emit ReadingRecorded(
-            b.shipment.id,
-            bytes32(
-                (uint256(deviceId) << 192) | (sequence << 160) | (observedAt << 120) | (rawTemp << 104) | (flags << 96)
-            )
-        );
+        return out + RECORD_BYTES;
     }
 
-    /// @dev WINDOW item: consecutive readings of one device under one signature.
+    /// @dev WINDOW item: consecutive readings of one device under one signature. Quiet samples go through
+    /// {_quietSamples}, any other through {_apply}.
     function _processWindow(Batch memory b, bytes calldata batch, uint256 offset) private returns (uint256 end) {
         uint256 count = _read(batch, offset + 22, 2);
         uint256 samplesStart = offset + WINDOW_HEADER_BYTES;
@@ -241,10 +272,16 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
         // count <= 256, sequences and times fit (checked above): nothing here overflows.
         unchecked {
+            uint256 i = 0;
             uint256 observedAt = firstObservedAt;
-            for (uint256 i = 0; i < count; ++i) {
+            while (i < count) {
+                uint256 quiet = _quietSamples(b, batch, samplesStart + i * SAMPLE_BYTES, samplesEnd, observedAt);
+                i += quiet;
+                observedAt += quiet * interval;
+                if (i == count) break;
                 uint256 sample = _read(batch, samplesStart + i * SAMPLE_BYTES, SAMPLE_BYTES);
                 _apply(b, firstSequence + i, observedAt, _signExtend16(sample >> 8), sample & 0xff);
+                ++i;
                 observedAt += interval;
             }
             b.accepted += count;
@@ -291,10 +328,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     /// @dev Runs the rules for one accepted reading and charges what it raises to the custodian of its time.
     function _apply(Batch memory b, uint256 sequence, uint256 observedAt, int256 temp, uint256 flags) private {
         uint256 table = b.mktTable;
-        if (table == 0) {
-            table = MktLib.loadIntoMemory(MKT_TABLE);
-            b.mktTable = table;
-        }
         ShipmentCache memory s = b.shipment;
         DeviceCache memory d = b.device;
         (uint256 breaches, uint256 excursionSeconds) = TemperatureRules.apply_(
@@ -391,7 +424,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             return;
         }
         _selectShipment(b, d.shipmentId);
-        if (!b.shipment.active) d.skip = uint256(SkipReason.ShipmentNotActive);
+        if (!b.shipment.active)
+            d.skip = uint256(SkipReason.ShipmentNotActive);
+            // Loaded before any item takes memory for its events: it stays allocated for the whole batch.
+        else if (b.mktTable == 0) b.mktTable = MktLib.loadIntoMemory(MKT_TABLE);
     }
 
     /// @dev The registry's answer for a device, and the skip reason it implies (NO_SKIP if usable).
@@ -428,8 +464,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (!s.active) return;
         s.startedAt = sh.startedAt;
         s.deliveredAt = sh.deliveredAt;
-        _copyProfile(b.profile, _profiles[sh.profileId]);
-        TemperatureRules.prepare(s.rules, b.profile, _mktLimitFactors[sh.profileId], sh.startedAt);
+        TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], sh.startedAt);
+        // Quiet: in range, above the freeze threshold, within the absolute limits and the MKT table.
+        TemperatureRules.Rules memory r = s.rules;
+        s.quietLo = _max(_max(r.minCentiC, r.absoluteMinCentiC), _max(r.freezeCentiC + 1, MktLib.TABLE_MIN_CENTI_C));
+        s.quietHi = _min(_min(r.maxCentiC, r.absoluteMaxCentiC), MktLib.TABLE_MAX_CENTI_C);
 
         Condition storage c = _conditions[shipmentId];
         TemperatureRules.ShipmentState memory st = s.state;
@@ -453,24 +492,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         s.custodySince = p.since;
         s.custodyExcursionSeconds = p.excursionSeconds;
         s.custodyBreachFlags = p.breachFlags;
-    }
-
-    /// @dev Copies a stored profile into the batch's scratch profile (no allocation per shipment).
-    function _copyProfile(TemperatureProfile memory p, TemperatureProfile storage src) private view {
-        p.minCentiC = src.minCentiC;
-        p.maxCentiC = src.maxCentiC;
-        p.absoluteMinCentiC = src.absoluteMinCentiC;
-        p.absoluteMaxCentiC = src.absoluteMaxCentiC;
-        p.freezeCentiC = src.freezeCentiC;
-        p.maxFreezeSeconds = src.maxFreezeSeconds;
-        p.maxSingleExcursionSeconds = src.maxSingleExcursionSeconds;
-        p.maxCumulativeExcursionSeconds = src.maxCumulativeExcursionSeconds;
-        p.adaptationSeconds = src.adaptationSeconds;
-        p.maxGapIntervals = src.maxGapIntervals;
-        p.faultFlagMask = src.faultFlagMask;
-        p.mktLimitCentiC = src.mktLimitCentiC;
-        p.mktMinCoverageSeconds = src.mktMinCoverageSeconds;
-        p.mktEnabled = src.mktEnabled;
     }
 
     function _flushDevice(DeviceCache memory d) private {
@@ -517,42 +538,16 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, a, c);
             return err == ECDSA.RecoverError.NoError && recovered == d.signer;
         }
-        return _verifyP256(b, digest, a, c, d.qx, d.qy);
+        return _verifyP256(digest, a, c, d.qx, d.qy);
     }
 
     /// @dev P-256 through the precompile at 0x100 (6,900 gas on L1, EIP-7951), hand-written to skip the
     /// on-curve check OpenZeppelin repeats per call (the registry checked the key once: ~250 gas saved per
-    /// reading). Where the precompile is missing (probed once per batch) the {P256_FALLBACK} verifies.
-    function _verifyP256(
-        Batch memory b,
-        bytes32 digest,
-        bytes32 r,
-        bytes32 s,
-        bytes32 qx,
-        bytes32 qy
-    ) private view returns (bool) {
+    /// reading). Where the precompile was missing at deployment the {P256_FALLBACK} verifies (OpenZeppelin's
+    /// P256.verify, which uses the precompile if the chain gains it later).
+    function _verifyP256(bytes32 digest, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) private view returns (bool) {
         if (uint256(r) == 0 || uint256(r) >= P256_N || uint256(s) == 0 || uint256(s) > P256_HALF_N) return false;
-        if (b.p256Support != P256_ABSENT) {
-            if (_p256Precompile(digest, r, s, qx, qy)) {
-                b.p256Support = P256_NATIVE;
-                return true;
-            }
-            if (b.p256Support == P256_NATIVE) return false;
-            // Precompiles have no code: probe with a known-valid signature (Wycheproof, as OpenZeppelin does).
-            if (
-                _p256Precompile(
-                    0xbb5a52f42f9c9261ed4361f59422a1e30036e7c32b270c8807a419feca605023,
-                    bytes32(uint256(5)),
-                    bytes32(uint256(1)),
-                    0xa71af64de5126a4a4e02b7922d66ce9415ce88a4c9d25514d91082c8725ac957,
-                    0x5d47723c8fbe580bb369fec9c2665d8e30a435b9932645482e7c9f11e872296b
-                )
-            ) {
-                b.p256Support = P256_NATIVE;
-                return false;
-            }
-            b.p256Support = P256_ABSENT;
-        }
+        if (P256_PRECOMPILE) return _p256Precompile(digest, r, s, qx, qy);
         return P256_FALLBACK.verify(digest, r, s, qx, qy);
     }
 
@@ -572,7 +567,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             mstore(add(ptr, 0x60), qx)
             mstore(add(ptr, 0x80), qy)
             mstore(0x00, 0)
-            valid := and(staticcall(gas(), 0x100, ptr, 0xa0, 0x00, 0x20), eq(mload(0x00), 1))
+            // The call first, then its output: Yul evaluates arguments right to left, so in
+            // and(staticcall(..), eq(mload(0), 1)) the output would be read before the call.
+            let answered := staticcall(gas(), 0x100, ptr, 0xa0, 0x00, 0x20)
+            valid := and(answered, eq(mload(0x00), 1))
         }
     }
 
@@ -631,6 +629,446 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
     }
 
+    // ---------------------------------------------------------------- fast paths
+
+    // Most readings are quiet: in range, no flag, in order, MKT fine. For them the rules reduce to min/max and
+    // the MKT sums, plus resets that are the same for all of them. The two loops below apply exactly that, with
+    // every variable on the stack, and stop at the first reading that is not quiet; {TemperatureRules.apply_}
+    // handles that one, and the loop resumes after it. Hand-written for gas: through apply_, a window reading
+    // costs ~1,850 gas and a signed reading ~4,000 above its signature and calldata; here ~300 and ~600.
+    // test/QuietPaths.t.sol holds both loops to apply_ reading by reading (fuzzed, every field of the state).
+
+    /// @dev Applies the quiet samples of the current window from `from` (batch offset) on, the first observed at
+    /// `observedAt`; returns how many it applied (0 when the state does not allow the fast path).
+    // solhint-disable-next-line function-max-lines
+    function _quietSamples(
+        Batch memory b,
+        bytes calldata batch,
+        uint256 from,
+        uint256 to,
+        uint256 observedAt
+    ) private pure returns (uint256 quiet) {
+        assembly ("memory-safe") {
+            /// The quiet samples of a window from `mload(ctx)` on, stopping before the first other one: no flag
+            /// set, temperature within the quiet bounds (in range, above the freeze threshold, within the absolute
+            /// limits and the MKT table) and the MKT not above its limit when judged. Such a sample changes only
+            /// min/max and the MKT sums; the caller applies the rest, the same for all of them, once. The loop
+            /// keeps its 14 variables on the stack: ~60 instructions per sample.
+            /// ctx: p, end, lo << 8, (hi - lo) << 8, table, min, max, interval, interval x limit, the MKT excess
+            /// (weighted sum - limit x seconds, two's complement), unjudged samples left; p, min, max and the
+            /// excess are written back.
+            /// [max(lo, min), min(hi, max)] as (start, width) in `temp << 8 | flags` space; an empty range as a
+            /// start no sample reaches. A sample in it is quiet and changes neither min nor max: one test for all.
+            function innerRange(lo, width, minSeen, maxSeen) -> start, span {
+                start := lo
+                if sgt(shl(8, minSeen), start) {
+                    start := shl(8, minSeen)
+                }
+                let end := add(lo, width)
+                if slt(shl(8, maxSeen), end) {
+                    end := shl(8, maxSeen)
+                }
+                span := sub(end, start)
+                if slt(end, start) {
+                    start := shl(255, 1)
+                    span := 0
+                }
+            }
+
+            function loop(ctx) {
+                let p := mload(ctx)
+                let end := mload(add(ctx, 0x20))
+                let table := mload(add(ctx, 0x80))
+                let minSeen := mload(add(ctx, 0xa0))
+                let maxSeen := mload(add(ctx, 0xc0))
+                let interval := mload(add(ctx, 0xe0))
+                let intervalLimit := mload(add(ctx, 0x100))
+                let excess := mload(add(ctx, 0x120))
+                let unjudged := mload(add(ctx, 0x140))
+                let inner, innerWidth := innerRange(mload(add(ctx, 0x40)), mload(add(ctx, 0x60)), minSeen, maxSeen)
+                for {} lt(p, end) {
+                    p := add(p, 3)
+                } {
+                    // temp << 8 | flags, signed: quiet iff flags are 0 and lo <= temp <= hi.
+                    let v := signextend(2, shr(232, calldataload(p)))
+                    let temp := sar(8, v)
+                    if or(and(v, 0xff), gt(sub(v, inner), innerWidth)) {
+                        // Outside the inner range: a new extreme if quiet (min/max move before the MKT test; if
+                        // that stops the loop, the full path applies the same min/max again, which changes nothing).
+                        if or(and(v, 0xff), gt(sub(v, mload(add(ctx, 0x40))), mload(add(ctx, 0x60)))) {
+                            break
+                        }
+                        if slt(temp, minSeen) {
+                            minSeen := temp
+                        }
+                        if sgt(temp, maxSeen) {
+                            maxSeen := temp
+                        }
+                        inner, innerWidth := innerRange(mload(add(ctx, 0x40)), mload(add(ctx, 0x60)), minSeen, maxSeen)
+                    }
+                    let newExcess := add(
+                        excess,
+                        sub(mul(interval, shr(192, mload(add(table, shl(3, div(add(temp, 8005), 10)))))), intervalLimit)
+                    )
+                    let judged := iszero(unjudged)
+                    if and(judged, sgt(newExcess, 0)) {
+                        break
+                    }
+                    unjudged := sub(unjudged, iszero(judged))
+                    excess := newExcess
+                }
+                mstore(ctx, p)
+                mstore(add(ctx, 0xa0), minSeen)
+                mstore(add(ctx, 0xc0), maxSeen)
+                mstore(add(ctx, 0x120), excess)
+                // Never true (ctx is free memory, far above 0). A recursive function is never inlined: this keeps
+                // the loop out of its large caller, whose variables the compiler moves to memory for stack room.
+                if iszero(ctx) {
+                    loop(ctx)
+                }
+            }
+
+            let d := mload(add(b, 0xc0))
+            let s := mload(add(b, 0xe0))
+            let r := mload(add(s, 0x80))
+            let c := mload(add(s, 0xa0))
+            let t := mload(add(d, 0x140))
+            let status := mload(add(c, 0xc0))
+            let deviceLast := mload(t)
+            let interval := mload(add(d, 0x60))
+            let gapFrom := deviceLast
+            if iszero(gapFrom) {
+                gapFrom := mload(add(r, 0x180))
+            }
+            let gapLimit := not(0)
+            if mload(add(r, 0x100)) {
+                gapLimit := mul(mload(add(r, 0x100)), interval)
+            }
+            // Some temperature seen, MKT not above its limit, the next sample in order, evaluated and within the
+            // gap limit: the following ones are then one interval apart, in order, evaluated, never a gap.
+            if and(
+                and(eq(and(status, 9), 1), gt(observedAt, deviceLast)),
+                and(iszero(lt(observedAt, mload(add(r, 0x1a0)))), iszero(gt(sub(observedAt, gapFrom), gapLimit)))
+            ) {
+                let ctx := mload(0x40)
+                let p := add(batch.offset, from)
+                let lo := mload(add(s, 0x180))
+                let mktLimit := mload(add(r, 0x160))
+                let mktCoverage := mload(add(r, 0x140))
+                let mktSeconds := mload(add(c, 0x140))
+                mstore(ctx, p)
+                mstore(add(ctx, 0x20), add(batch.offset, to))
+                mstore(add(ctx, 0x40), shl(8, lo))
+                mstore(add(ctx, 0x60), shl(8, sub(mload(add(s, 0x1a0)), lo)))
+                mstore(add(ctx, 0x80), mload(add(b, 0x60)))
+                mstore(add(ctx, 0xa0), mload(add(c, 0x20)))
+                mstore(add(ctx, 0xc0), mload(add(c, 0x40)))
+                mstore(add(ctx, 0xe0), interval)
+                mstore(add(ctx, 0x100), mul(interval, mktLimit))
+                mstore(add(ctx, 0x120), sub(mload(add(c, 0x120)), mul(mktLimit, mktSeconds)))
+                // Samples before the MKT coverage is reached are not judged.
+                let unjudged := 0
+                if lt(mktSeconds, mktCoverage) {
+                    unjudged := div(sub(sub(mktCoverage, mktSeconds), 1), interval)
+                }
+                mstore(add(ctx, 0x140), unjudged)
+                loop(ctx)
+                quiet := div(sub(mload(ctx), p), 3)
+                if quiet {
+                    let lastAt := add(observedAt, mul(sub(quiet, 1), interval))
+                    mktSeconds := add(mktSeconds, mul(quiet, interval))
+                    mstore(c, add(mload(c), quiet))
+                    mstore(add(c, 0x20), mload(add(ctx, 0xa0)))
+                    mstore(add(c, 0x40), mload(add(ctx, 0xc0)))
+                    if gt(lastAt, mload(add(c, 0x60))) {
+                        mstore(add(c, 0x60), lastAt)
+                    }
+                    // In order, in range, above the freeze threshold: both runs end, as in apply_.
+                    mstore(add(c, 0xa0), 0)
+                    mstore(add(c, 0xc0), and(status, not(6)))
+                    mstore(add(c, 0x120), add(mload(add(ctx, 0x120)), mul(mktLimit, mktSeconds)))
+                    mstore(add(c, 0x140), mktSeconds)
+                    mstore(t, lastAt)
+                    mstore(add(t, 0x20), 0)
+                    mstore(add(t, 0x40), 0)
+                    mstore(add(s, 0x160), 1)
+                }
+            }
+        }
+    }
+
+    /// @dev Applies the quiet readings of the current READINGS item from `p` (batch offset) on, appending them
+    /// to the event buffer at `out`; returns where it stopped and the new end of the buffer (both unchanged when
+    /// the state does not allow the fast path).
+    // solhint-disable-next-line function-max-lines
+    function _quietReadings(
+        Batch memory b,
+        bytes calldata batch,
+        uint256 from,
+        uint256 to,
+        uint256 bufferEnd
+    ) private view returns (uint256 stoppedAt, uint256 newBufferEnd) {
+        (stoppedAt, newBufferEnd) = (from, bufferEnd);
+        bytes32 readingTypehash = READING_TYPEHASH;
+        assembly ("memory-safe") {
+            /// The quiet signed readings of a READINGS item from `mload(ctx)` on, stopping before the first other
+            /// one: a quiet sample (see {_quietSamples}) that is also the device's next reading (after its latest,
+            /// within the gap limit, not after `hi` = min(latest allowed, delivery)), has a sequence above the
+            /// highest, and a valid signature. The caller checked the device's state allows it (a reading seen,
+            /// evaluated; P-256 precompile answering). Anything else ends the run, and the caller's full path
+            /// handles that reading, with its skip reason or breaches. Accepted readings are appended to the event
+            /// buffer.
+            /// ctx (words): 0x00 p, 0x20 end, 0x40 out, 0x60 signer, 0x80 key type, 0xa0 last, 0xc0 gap limit,
+            /// 0xe0 hi, 0x100 highest, 0x120 bitmap, 0x140 lo << 8, 0x160 (hi - lo) << 8, 0x180 table, 0x1a0 min,
+            /// 0x1c0 max, 0x1e0 interval, 0x200 interval x limit, 0x220 MKT excess, 0x240 unjudged; then the Reading
+            /// struct (typehash, deviceId, ..) at 0x260, the digest preimage (0x1901, domain, hash) at 0x320 and
+            /// the precompile input at 0x380 (qx, qy at 0x3e0, 0x400). In/out: p, out, last, highest, bitmap, min,
+            /// max, excess, unjudged.
+            function loop(ctx) {
+                let p := mload(ctx)
+                let end := mload(add(ctx, 0x20))
+                let out := mload(add(ctx, 0x40))
+                let last := mload(add(ctx, 0xa0))
+                let highest := mload(add(ctx, 0x100))
+                let bitmap := mload(add(ctx, 0x120))
+                let minSeen := mload(add(ctx, 0x1a0))
+                let maxSeen := mload(add(ctx, 0x1c0))
+                let excess := mload(add(ctx, 0x220))
+                for {} lt(p, end) {
+                    p := add(p, 76)
+                } {
+                    let head := calldataload(p)
+                    let at := and(shr(184, head), 0xffffffffff)
+                    let v := signextend(2, shr(160, head)) // temp << 8 | flags, signed
+                    if or(and(v, 0xff), gt(sub(v, mload(add(ctx, 0x140))), mload(add(ctx, 0x160)))) {
+                        break
+                    }
+                    // last < at <= last + gap limit, and at <= hi.
+                    if or(iszero(lt(sub(sub(at, last), 1), mload(add(ctx, 0xc0)))), gt(at, mload(add(ctx, 0xe0)))) {
+                        break
+                    }
+                    let seq := shr(224, head)
+                    if iszero(gt(seq, highest)) {
+                        break
+                    }
+                    let temp := sar(8, v)
+
+                    mstore(add(ctx, 0x2a0), seq)
+                    mstore(add(ctx, 0x2c0), at)
+                    mstore(add(ctx, 0x2e0), temp)
+                    mstore(add(ctx, 0x360), keccak256(add(ctx, 0x260), 0xc0))
+                    let digest := keccak256(add(ctx, 0x33e), 0x42)
+                    switch mload(add(ctx, 0x80))
+                    case 1 {
+                        let vs := calldataload(add(p, 44))
+                        let sigS := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+                        if gt(sigS, 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) {
+                            break
+                        }
+                        mstore(add(ctx, 0x380), digest)
+                        mstore(add(ctx, 0x3a0), add(27, shr(255, vs)))
+                        mstore(add(ctx, 0x3c0), calldataload(add(p, 12)))
+                        mstore(add(ctx, 0x3e0), sigS)
+                        mstore(0x00, 0)
+                        pop(staticcall(gas(), 0x01, add(ctx, 0x380), 0x80, 0x00, 0x20))
+                        let recovered := mload(0x00)
+                        if or(iszero(recovered), iszero(eq(recovered, mload(add(ctx, 0x60))))) {
+                            break
+                        }
+                    }
+                    default {
+                        let sigR := calldataload(add(p, 12))
+                        let sigS := calldataload(add(p, 44))
+                        if or(
+                            or(
+                                iszero(sigR),
+                                iszero(lt(sigR, 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551))
+                            ),
+                            or(
+                                iszero(sigS),
+                                gt(sigS, 0x7FFFFFFF800000007FFFFFFFFFFFFFFFDE737D56D38BCF4279DCE5617E3192A8)
+                            )
+                        ) {
+                            break
+                        }
+                        mstore(add(ctx, 0x380), digest)
+                        mstore(add(ctx, 0x3a0), sigR)
+                        mstore(add(ctx, 0x3c0), sigS)
+                        mstore(0x00, 0)
+                        let answered := staticcall(gas(), 0x100, add(ctx, 0x380), 0xa0, 0x00, 0x20)
+                        if iszero(and(answered, eq(mload(0x00), 1))) {
+                            break
+                        }
+                    }
+                    let newExcess := add(
+                        excess,
+                        sub(
+                            mul(
+                                mload(add(ctx, 0x1e0)),
+                                shr(192, mload(add(mload(add(ctx, 0x180)), shl(3, div(add(temp, 8005), 10)))))
+                            ),
+                            mload(add(ctx, 0x200))
+                        )
+                    )
+                    let unjudged := mload(add(ctx, 0x240))
+                    switch unjudged
+                    case 0 {
+                        if sgt(newExcess, 0) {
+                            break
+                        }
+                    }
+                    default {
+                        mstore(add(ctx, 0x240), sub(unjudged, 1))
+                    }
+                    excess := newExcess
+                    if slt(temp, minSeen) {
+                        minSeen := temp
+                    }
+                    if sgt(temp, maxSeen) {
+                        maxSeen := temp
+                    }
+                    bitmap := or(shl(sub(seq, highest), bitmap), 1)
+                    highest := seq
+                    last := at
+                    mstore(out, head)
+                    out := add(out, 12)
+                }
+                mstore(ctx, p)
+                mstore(add(ctx, 0x40), out)
+                mstore(add(ctx, 0xa0), last)
+                mstore(add(ctx, 0x100), highest)
+                mstore(add(ctx, 0x120), bitmap)
+                mstore(add(ctx, 0x1a0), minSeen)
+                mstore(add(ctx, 0x1c0), maxSeen)
+                mstore(add(ctx, 0x220), excess)
+                // Never true, as in {_quietSamples}: keeps this loop from being inlined into its caller.
+                if iszero(ctx) {
+                    loop(ctx)
+                }
+            }
+
+            let d := mload(add(b, 0xc0))
+            let s := mload(add(b, 0xe0))
+            let r := mload(add(s, 0x80))
+            let c := mload(add(s, 0xa0))
+            let t := mload(add(d, 0x140))
+            let status := mload(add(c, 0xc0))
+            let deviceLast := mload(t)
+            let keyType := mload(add(d, 0x40))
+            // Some temperature seen, MKT not above its limit, the device's latest reading evaluated (the next
+            // in-order one is then evaluated too), and signatures checkable here (secp256k1, or P-256 with the
+            // precompile).
+            if and(
+                and(eq(and(status, 9), 1), iszero(iszero(deviceLast))),
+                and(iszero(lt(deviceLast, mload(add(r, 0x1a0)))), or(eq(keyType, 1), mload(add(b, 0x40))))
+            ) {
+                let ctx := mload(0x40)
+                let interval := mload(add(d, 0x60))
+                let lo := mload(add(s, 0x180))
+                let mktLimit := mload(add(r, 0x160))
+                let mktCoverage := mload(add(r, 0x140))
+                let mktSeconds := mload(add(c, 0x140))
+                // With the gap check off, 2^40: every forward step passes (times are below 2^40), while a late
+                // reading's at - last - 1 wraps around and fails (not(0) would let it through).
+                let gapLimit := shl(40, 1)
+                if mload(add(r, 0x100)) {
+                    gapLimit := mul(mload(add(r, 0x100)), interval)
+                }
+                let hi := mload(add(b, 0x20))
+                let deliveredAt := mload(add(s, 0x60))
+                if and(iszero(iszero(deliveredAt)), lt(deliveredAt, hi)) {
+                    hi := deliveredAt
+                }
+                mstore(ctx, add(batch.offset, from))
+                mstore(add(ctx, 0x20), add(batch.offset, to))
+                mstore(add(ctx, 0x40), bufferEnd)
+                mstore(add(ctx, 0x60), mload(add(d, 0x80)))
+                mstore(add(ctx, 0x80), keyType)
+                mstore(add(ctx, 0xa0), deviceLast)
+                mstore(add(ctx, 0xc0), gapLimit)
+                mstore(add(ctx, 0xe0), hi)
+                mstore(add(ctx, 0x100), mload(add(d, 0x100)))
+                mstore(add(ctx, 0x120), mload(add(d, 0x120)))
+                mstore(add(ctx, 0x140), shl(8, lo))
+                mstore(add(ctx, 0x160), shl(8, sub(mload(add(s, 0x1a0)), lo)))
+                mstore(add(ctx, 0x180), mload(add(b, 0x60)))
+                mstore(add(ctx, 0x1a0), mload(add(c, 0x20)))
+                mstore(add(ctx, 0x1c0), mload(add(c, 0x40)))
+                mstore(add(ctx, 0x1e0), interval)
+                mstore(add(ctx, 0x200), mul(interval, mktLimit))
+                mstore(add(ctx, 0x220), sub(mload(add(c, 0x120)), mul(mktLimit, mktSeconds)))
+                let unjudged := 0
+                if lt(mktSeconds, mktCoverage) {
+                    unjudged := div(sub(sub(mktCoverage, mktSeconds), 1), interval)
+                }
+                mstore(add(ctx, 0x240), unjudged)
+                mstore(add(ctx, 0x260), readingTypehash)
+                mstore(add(ctx, 0x280), mload(d))
+                mstore(add(ctx, 0x300), 0) // flags: quiet readings have none
+                mstore(add(ctx, 0x320), 0x1901)
+                mstore(add(ctx, 0x340), mload(b))
+                mstore(add(ctx, 0x3e0), mload(add(d, 0xa0)))
+                mstore(add(ctx, 0x400), mload(add(d, 0xc0)))
+                loop(ctx)
+                let quiet := div(sub(mload(add(ctx, 0x40)), bufferEnd), 12)
+                if quiet {
+                    let lastAt := mload(add(ctx, 0xa0))
+                    stoppedAt := sub(mload(ctx), batch.offset)
+                    newBufferEnd := mload(add(ctx, 0x40))
+                    mktSeconds := add(mktSeconds, mul(quiet, interval))
+                    mstore(c, add(mload(c), quiet))
+                    mstore(add(c, 0x20), mload(add(ctx, 0x1a0)))
+                    mstore(add(c, 0x40), mload(add(ctx, 0x1c0)))
+                    if gt(lastAt, mload(add(c, 0x60))) {
+                        mstore(add(c, 0x60), lastAt)
+                    }
+                    // In order, in range, above the freeze threshold: both runs end, as in apply_.
+                    mstore(add(c, 0xa0), 0)
+                    mstore(add(c, 0xc0), and(status, not(6)))
+                    mstore(add(c, 0x120), add(mload(add(ctx, 0x220)), mul(mktLimit, mktSeconds)))
+                    mstore(add(c, 0x140), mktSeconds)
+                    mstore(t, lastAt)
+                    mstore(add(t, 0x20), 0)
+                    mstore(add(t, 0x40), 0)
+                    mstore(add(d, 0x100), mload(add(ctx, 0x100)))
+                    mstore(add(d, 0x120), mload(add(ctx, 0x120)))
+                    mstore(add(d, 0x160), 1)
+                    mstore(add(s, 0x160), 1)
+                }
+            }
+        }
+    }
+
+    /// @dev Emits {ReadingsRecorded} from the buffer {_processReadings} filled: `end` is past its last record.
+    function _emitReadingsRecorded(uint64 shipmentId, uint64 deviceId, uint256 buffer, uint256 end) private {
+        bytes32 topic = ReadingsRecorded.selector;
+        assembly ("memory-safe") {
+            let length := sub(end, add(buffer, 0x60))
+            mstore(buffer, deviceId)
+            mstore(add(buffer, 0x20), 0x40)
+            mstore(add(buffer, 0x40), length)
+            mstore(end, 0) // ABI padding of the last record
+            log2(buffer, add(0x60, and(add(length, 31), not(31))), topic, shipmentId)
+        }
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    /// @dev Takes `size` bytes of free memory (given back by {_release} when the item is done).
+    function _allocate(uint256 size) private pure returns (uint256 ptr) {
+        assembly ("memory-safe") {
+            ptr := mload(0x40)
+            mstore(0x40, add(ptr, and(add(size, 31), not(31))))
+        }
+    }
+
+    /// @dev Gives back everything allocated since `ptr` was taken: nothing allocated after it outlives the item.
+    function _release(uint256 ptr) private pure {
+        assembly ("memory-safe") {
+            mstore(0x40, ptr)
+        }
+    }
+
     // ---------------------------------------------------------------- calldata
 
     /// @dev Big-endian unsigned integer of `size` bytes (1..32) at `at`. Bounds are checked by the callers.
@@ -644,6 +1082,14 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         assembly ("memory-safe") {
             v := calldataload(add(batch.offset, at))
         }
+    }
+
+    function _max(int256 a, int256 b) private pure returns (int256) {
+        return a > b ? a : b;
+    }
+
+    function _min(int256 a, int256 b) private pure returns (int256) {
+        return a < b ? a : b;
     }
 
     function _signExtend16(uint256 raw) private pure returns (int256 v) {

@@ -107,7 +107,7 @@ await networkHelpers.time.increase(INTERVAL);
 // Report, read back from the chain.
 const info = await s.coldChain.shipment(1n);
 const c = await s.coldChain.condition(1n);
-const [known, mkt] = await s.coldChain.meanKineticTemperature(1n);
+const [known, mkt] = await s.lens.meanKineticTemperature(1n);
 console.log("\n== shipment 1");
 console.log(`status          ${STATUS[Number(info.status)]}`);
 console.log(`readings        ${c.readingCount} on-chain (${relayed} relayed)`);

@@ -16,7 +16,7 @@ import {Vm} from "./utils/Vm.sol";
 /// of signed readings (with corrupted items mixed in), two-step custody handovers, starts, deliveries,
 /// decisions, cancellations, new shipments for freed devices, and time. Every batch is checked on the spot: the
 /// handler predicts each item's fate from ghost state (replay window, shipment window, clock, signatures) and
-/// asserts the return values and the exact sequence of ReadingRecorded / WindowRecorded / ReadingSkipped
+/// asserts the return values and the exact sequence of ReadingsRecorded / WindowRecorded / ReadingSkipped
 /// events. Ghost sums of excursion seconds (per shipment and per custody period) follow every accepted reading.
 // solhint-disable-next-line max-states-count
 contract ColdChainHandler is TestBase {
@@ -64,12 +64,13 @@ contract ColdChainHandler is TestBase {
         uint256 sequence;
         uint256 count;
         uint256 reason;
-        bytes32 word;
+        bytes records;
     }
 
     /// @dev A batch under construction and what it must do.
     struct Build {
         bytes items;
+        bytes records;
         Expected[] expected;
         uint256 n;
         uint256 accepted;
@@ -97,7 +98,7 @@ contract ColdChainHandler is TestBase {
     uint256 private constant MAX_EXPECTED = 64;
     uint256 private constant ACCEPT = type(uint256).max;
 
-    uint256 private constant EVENT_READING = 0;
+    uint256 private constant EVENT_READINGS = 0;
     uint256 private constant EVENT_WINDOW = 1;
     uint256 private constant EVENT_SKIPPED = 2;
 
@@ -133,7 +134,7 @@ contract ColdChainHandler is TestBase {
     mapping(uint64 deviceId => uint256) private lastSequence;
     mapping(uint64 shipmentId => uint256) private observedCumulative;
 
-    /// @notice How many times each (device, sequence) appeared in a ReadingRecorded or WindowRecorded event.
+    /// @notice How many times each (device, sequence) appeared in a ReadingsRecorded or WindowRecorded event.
     mapping(uint64 deviceId => mapping(uint256 sequence => uint256)) public timesRecorded;
 
     /// @notice The handler's clock (block.timestamp after every action).
@@ -144,7 +145,7 @@ contract ColdChainHandler is TestBase {
     uint256 public ghostAccepted;
     /// @notice Readings skipped, as predicted and as returned by submitReadings.
     uint256 public ghostSkipped;
-    /// @notice Readings seen in ReadingRecorded / WindowRecorded events.
+    /// @notice Readings seen in ReadingsRecorded / WindowRecorded events.
     uint256 public recordedFromEvents;
     /// @notice ReadingSkipped events seen.
     uint256 public skippedEvents;
@@ -340,6 +341,13 @@ contract ColdChainHandler is TestBase {
         bytes memory body;
         for (uint256 i = 0; i < n; ++i) body = bytes.concat(body, _reading(rng, b, dev));
         b.items = bytes.concat(b.items, BatchEncoder.readingsItem(dev.id, uint16(n), body));
+        // Skips come as they are met; the item's accepted readings follow in one ReadingsRecorded.
+        if (b.records.length != 0) {
+            Expected memory e = b.expected[b.n++];
+            (e.kind, e.deviceId, e.shipmentId) = (EVENT_READINGS, dev.id, boundShipment[dev.id]);
+            (e.count, e.records) = (b.records.length / 12, b.records);
+            b.records = "";
+        }
     }
 
     function _reading(Prng.Rng memory rng, Build memory b, Device memory dev) private returns (bytes memory) {
@@ -356,8 +364,13 @@ contract ColdChainHandler is TestBase {
         (bytes32 sigR, bytes32 sigVs) = BatchEncoder.signCompact(key, BatchEncoder.readingDigest(domain, r));
         if (corruption == TAMPERED) r.tempCentiC ^= 1; // signed one temperature, sends another
         uint256 outcome = _predictReading(dev, r, corruption != WRONG_KEY && corruption != TAMPERED);
-        _expect(b, dev.id, r.sequence, 1, outcome, corruption != NONE);
-        if (outcome == ACCEPT) b.expected[b.n - 1].word = BatchEncoder.packedReadingWord(r);
+        if (corruption != NONE) _expectCorrupted(b, outcome);
+        if (outcome == ACCEPT) {
+            ++b.accepted;
+            b.records = bytes.concat(b.records, BatchEncoder.readingRecord(r));
+        } else {
+            _expect(b, dev.id, r.sequence, 1, outcome, false);
+        }
         return BatchEncoder.encodeReading(r, sigR, sigVs);
     }
 
@@ -417,8 +430,7 @@ contract ColdChainHandler is TestBase {
         Expected memory e = b.expected[b.n++];
         (e.deviceId, e.sequence, e.count, e.shipmentId) = (deviceId, sequence, count, boundShipment[deviceId]);
         if (outcome == ACCEPT) {
-            // Windows always carry 2 or more readings here, READINGS entries exactly one.
-            e.kind = count == 1 ? EVENT_READING : EVENT_WINDOW;
+            e.kind = EVENT_WINDOW;
             b.accepted += count;
         } else {
             e.kind = EVENT_SKIPPED;
@@ -426,10 +438,12 @@ contract ColdChainHandler is TestBase {
             b.skipped += count;
             ++skipsByReason[outcome];
         }
-        if (corrupted) {
-            ++b.corrupted;
-            vm.assertTrue(outcome != ACCEPT, "a corrupted item would be accepted: generator error");
-        }
+        if (corrupted) _expectCorrupted(b, outcome);
+    }
+
+    function _expectCorrupted(Build memory b, uint256 outcome) private pure {
+        ++b.corrupted;
+        vm.assertTrue(outcome != ACCEPT, "a corrupted item would be accepted: generator error");
     }
 
     function _submitAndCheck(Build memory b) private {
@@ -453,8 +467,8 @@ contract ColdChainHandler is TestBase {
             Vm.Log memory log = logs[i];
             if (log.emitter != address(coldChain) || log.topics.length == 0) continue;
             bytes32 topic = log.topics[0];
-            if (topic == IReadingsInbox.ReadingRecorded.selector) {
-                _matchReading(log, b.expected[j++]);
+            if (topic == IReadingsInbox.ReadingsRecorded.selector) {
+                _matchReadings(log, b.expected[j++]);
             } else if (topic == IReadingsInbox.WindowRecorded.selector) {
                 _matchWindow(log, b.expected[j++]);
             } else if (topic == IReadingsInbox.ReadingSkipped.selector) {
@@ -463,12 +477,16 @@ contract ColdChainHandler is TestBase {
         }
     }
 
-    function _matchReading(Vm.Log memory log, Expected memory e) private {
-        vm.assertEq(e.kind, EVENT_READING, "expected another event than ReadingRecorded");
-        vm.assertEq(log.topics[1], bytes32(uint256(e.shipmentId)), "ReadingRecorded.shipmentId");
-        bytes32 word = abi.decode(log.data, (bytes32));
-        vm.assertEq(word, e.word, "ReadingRecorded.reading");
-        _countRecorded(uint64(uint256(word) >> 192), uint32(uint256(word) >> 160), 1);
+    function _matchReadings(Vm.Log memory log, Expected memory e) private {
+        vm.assertEq(e.kind, EVENT_READINGS, "expected another event than ReadingsRecorded");
+        vm.assertEq(log.topics[1], bytes32(uint256(e.shipmentId)), "ReadingsRecorded.shipmentId");
+        (uint64 deviceId, bytes memory records) = abi.decode(log.data, (uint64, bytes));
+        vm.assertEq(deviceId, e.deviceId, "ReadingsRecorded.deviceId");
+        vm.assertEq(keccak256(records), keccak256(e.records), "ReadingsRecorded.readings");
+        for (uint256 i = 0; i < records.length; i += 12) {
+            uint256 sequence = uint32(bytes4(bytes.concat(records[i], records[i + 1], records[i + 2], records[i + 3])));
+            _countRecorded(deviceId, sequence, 1);
+        }
     }
 
     function _matchWindow(Vm.Log memory log, Expected memory e) private {
@@ -1069,8 +1087,9 @@ contract ColdChainBatchTest is ColdChainFixture {
             if (logs[i].topics[0] == IReadingsInbox.ReadingSkipped.selector) {
                 (, , uint8 reason) = abi.decode(logs[i].data, (uint32, uint16, uint8));
                 vm.assertEq(reason, reasons[k++], "skip reason, in batch order");
-            } else if (logs[i].topics[0] == IReadingsInbox.ReadingRecorded.selector) {
-                ++recorded;
+            } else if (logs[i].topics[0] == IReadingsInbox.ReadingsRecorded.selector) {
+                (, bytes memory records) = abi.decode(logs[i].data, (uint64, bytes));
+                recorded += records.length / 12;
             }
         }
         vm.assertEq(k, 8, "exactly k ReadingSkipped events");

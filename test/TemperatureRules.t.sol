@@ -31,14 +31,18 @@ struct Sample {
 /// converting to and from the engine's full-word working state as the inbox does, and returns the updated
 /// condition and track.
 contract TemperatureRulesHarness {
+    IShipments.TemperatureProfile private _profile;
+
     function apply_(
         RulesInput memory input,
         IReadingsInbox.Condition memory c,
         IReadingsInbox.DeviceTrack memory t,
         Sample memory s
-    ) external pure returns (IReadingsInbox.Condition memory, IReadingsInbox.DeviceTrack memory, uint16, uint32) {
+    ) external returns (IReadingsInbox.Condition memory, IReadingsInbox.DeviceTrack memory, uint16, uint32) {
+        // The inbox prepares rules from the stored profile.
+        _profile = input.profile;
         TemperatureRules.Rules memory rules;
-        TemperatureRules.prepare(rules, input.profile, input.mktLimitFactor, input.startedAt);
+        TemperatureRules.prepare(rules, _profile, input.mktLimitFactor, input.startedAt);
         TemperatureRules.ShipmentState memory st = TemperatureRules.ShipmentState({
             readingCount: c.readingCount,
             minCentiC: c.minCentiC,
@@ -170,16 +174,16 @@ contract TemperatureRulesTest is TestBase {
     // ================================================================ fuzz: random sequences
 
     /// forge-config: default.fuzz.runs = 200
-    function testFuzz_apply_randomSequencesMatchModel(uint256 seed, uint256 readings) public view {
+    function testFuzz_apply_randomSequencesMatchModel(uint256 seed, uint256 readings) public {
         _checkRandomSequence(seed, bound(readings, 1, 60));
     }
 
-    function test_apply_randomSequencesMatchModel_replay() public view {
+    function test_apply_randomSequencesMatchModel_replay() public {
         uint256[4] memory seeds = [uint256(0), 7, 1234, uint256(keccak256("who"))];
         for (uint256 i = 0; i < seeds.length; ++i) _checkRandomSequence(seeds[i], 60);
     }
 
-    function _checkRandomSequence(uint256 seed, uint256 readings) private view {
+    function _checkRandomSequence(uint256 seed, uint256 readings) private {
         Prng.Rng memory rng = Prng.init(seed);
         World memory w = _newWorld(_randomProfile(rng), rng.between(1, MAX_DEVICES));
         for (uint256 d = 0; d < w.devices.length; ++d) {
@@ -292,7 +296,7 @@ contract TemperatureRulesTest is TestBase {
         uint256 observedAt,
         int256 temp,
         uint256 flags
-    ) private view returns (Outcome memory got) {
+    ) private returns (Outcome memory got) {
         Sample memory s = Sample({
             observedAt: observedAt,
             tempCentiC: temp,
@@ -443,7 +447,7 @@ contract TemperatureRulesTest is TestBase {
         int256 temp,
         uint256 count,
         uint256 watch
-    ) private view returns (uint256 breaches, uint256 firstWatchAt) {
+    ) private returns (uint256 breaches, uint256 firstWatchAt) {
         ModelDevice memory dev = w.devices[0];
         for (uint256 i = 1; i <= count; ++i) {
             uint256 at = dev.hasReading ? dev.latestAt + dev.intervalSeconds : w.rules.evaluateFrom;
@@ -505,7 +509,7 @@ contract TemperatureRulesTest is TestBase {
 
     // ================================================================ concrete: WHO 10-day logger
 
-    function test_who_highAlarmAfterOneHourAt45C() public view {
+    function test_who_highAlarmAfterOneHourAt45C() public {
         World memory w = _scenario(_whoHighProfile(), 600);
         (uint256 b, ) = _feed(w, 4500, 5, B_SINGLE); // 50 min at 45.00: no alarm
         vm.assertEq(b, 0, "50 min at 45 C");
@@ -519,7 +523,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.SingleExcursion), "first");
     }
 
-    function test_who_cumulativeAlarmAfterTenHoursAt30C() public view {
+    function test_who_cumulativeAlarmAfterTenHoursAt30C() public {
         World memory w = _scenario(_whoCumulativeProfile(), 600);
         uint256 b;
         for (uint256 day = 0; day < 4; ++day) {
@@ -535,7 +539,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(w.condition.cumulativeExcursionSeconds, 10 * 3600 + 600, "cumulative never resets");
     }
 
-    function test_who_freezeAlarmAfterOneHourAtMinus05C() public view {
+    function test_who_freezeAlarmAfterOneHourAtMinus05C() public {
         World memory w = _scenario(_whoHighProfile(), 600);
         (uint256 b, ) = _feed(w, -50, 5, B_FREEZE);
         vm.assertEq(b, 0, "50 min at -0.5 C");
@@ -552,7 +556,7 @@ contract TemperatureRulesTest is TestBase {
 
     /// @dev Ten days at one reading per 10 minutes (1440 readings), fed to both WHO profiles, with the events
     /// a type-1 logger must catch on the days they happen and no alarm from the near misses before them.
-    function test_who_tenDayTrip() public view {
+    function test_who_tenDayTrip() public {
         World memory high = _scenario(_whoHighProfile(), 600);
         World memory cumulative = _scenario(_whoCumulativeProfile(), 600);
         uint256[8] memory alarmDay;
@@ -577,7 +581,7 @@ contract TemperatureRulesTest is TestBase {
         World memory high,
         World memory cumulative,
         uint256 day
-    ) external view returns (World memory, World memory, uint256 raised) {
+    ) external returns (World memory, World memory, uint256 raised) {
         for (uint256 slot = 0; slot < 144; ++slot) {
             int256 temp = _whoTripTemperature(day, slot);
             uint256 at = T0 + ((day - 1) * 144 + slot) * 600;
@@ -597,7 +601,7 @@ contract TemperatureRulesTest is TestBase {
 
     // ================================================================ concrete: 2-8 C vaccine
 
-    function test_vaccine_61MinuteExcursionBreaches() public view {
+    function test_vaccine_61MinuteExcursionBreaches() public {
         World memory w = _scenario(_vaccineNoAdaptation(), 60); // every reading below is evaluated
         (uint256 b, ) = _feed(w, 500, 30, type(uint256).max);
         vm.assertEq(b, 0, "30 min at 5 C");
@@ -612,7 +616,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.SingleExcursion), "first");
     }
 
-    function test_vaccine_59MinuteExcursionsDoNotBreach() public view {
+    function test_vaccine_59MinuteExcursionsDoNotBreach() public {
         World memory w = _scenario(_vaccineNoAdaptation(), 60);
         (uint256 b, ) = _feed(w, 199, 59, type(uint256).max);
         _feed(w, 200, 1, 0);
@@ -621,7 +625,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(w.condition.cumulativeExcursionSeconds, 2 * 59 * 60, "both counted");
     }
 
-    function test_vaccine_readingsDuringAdaptationAreNotEvaluated() public view {
+    function test_vaccine_readingsDuringAdaptationAreNotEvaluated() public {
         World memory w = _scenario(_vaccineProfile(), 60);
         for (uint256 i = 1; i <= 10; ++i) {
             Outcome memory o = _step(w, 0, T0 + i * 60 - 1, 2400, 0); // 24 C while the logger adapts
@@ -635,7 +639,7 @@ contract TemperatureRulesTest is TestBase {
 
     // ================================================================ concrete: boundaries (>=)
 
-    function test_boundary_rangeLimitsAreInRange() public view {
+    function test_boundary_rangeLimitsAreInRange() public {
         World memory w = _scenario(_vaccineNoAdaptation(), 300);
         vm.assertEq(_step(w, 0, T0 + 300, 800, 0).excursionSeconds, 0, "max is in range");
         vm.assertEq(_step(w, 0, T0 + 600, 200, 0).excursionSeconds, 0, "min is in range");
@@ -643,7 +647,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(_step(w, 0, T0 + 1200, 199, 0).excursionSeconds, 300, "min - 0.01");
     }
 
-    function test_boundary_absoluteLimits() public view {
+    function test_boundary_absoluteLimits() public {
         World memory w = _scenario(_vaccineNoAdaptation(), 300);
         vm.assertEq(_step(w, 0, T0 + 300, 2500, 0).breaches & B_ABSOLUTE, 0, "at absolute max");
         vm.assertEq(_step(w, 0, T0 + 600, -500, 0).breaches & B_ABSOLUTE, 0, "at absolute min");
@@ -651,7 +655,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(_step(w, 0, T0 + 1200, -501, 0).breaches & B_ABSOLUTE, B_ABSOLUTE, "below");
     }
 
-    function test_boundary_singleAndCumulativeExactlyAtLimit() public view {
+    function test_boundary_singleAndCumulativeExactlyAtLimit() public {
         IShipments.TemperatureProfile memory p = _vaccineProfile();
         p.maxSingleExcursionSeconds = 900;
         p.maxCumulativeExcursionSeconds = 1500;
@@ -664,7 +668,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(b & B_SINGLE, 0, "new run of 600 s");
     }
 
-    function test_boundary_freezeAtThreshold() public view {
+    function test_boundary_freezeAtThreshold() public {
         World memory w = _scenario(_vaccineProfile(), 600);
         (, uint256 at) = _feed(w, -50, 6, B_FREEZE);
         vm.assertEq(at, 6, "-0.50 C counts: breach at 3600 s");
@@ -674,7 +678,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(at, 0, "-0.49 C never freezes");
     }
 
-    function test_boundary_gapOfExactlyMaxIntervals() public view {
+    function test_boundary_gapOfExactlyMaxIntervals() public {
         World memory w = _scenario(_vaccineProfile(), 300); // maxGapIntervals = 3: 900 s allowed
         vm.assertEq(_step(w, 0, T0 + 900, 500, 0).breaches & B_MISSING, 0, "900 s after the start");
         vm.assertEq(_step(w, 0, T0 + 1800, 500, 0).breaches & B_MISSING, 0, "900 s after the previous");
@@ -683,7 +687,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(_step(late, 0, T0 + 901, 500, 0).breaches & B_MISSING, B_MISSING, "first gap from startedAt");
     }
 
-    function test_boundary_mktAtLimitIsNotAbove() public view {
+    function test_boundary_mktAtLimitIsNotAbove() public {
         IShipments.TemperatureProfile memory p = _vaccineProfile();
         p.mktMinCoverageSeconds = 3600;
         World memory w = _scenario(p, 600);
@@ -702,7 +706,7 @@ contract TemperatureRulesTest is TestBase {
 
     // ================================================================ concrete: late readings, faults, firsts
 
-    function test_lateReading_countsAloneAndNeitherJoinsNorBreaksTheRun() public view {
+    function test_lateReading_countsAloneAndNeitherJoinsNorBreaksTheRun() public {
         IShipments.TemperatureProfile memory p = _vaccineProfile();
         p.maxSingleExcursionSeconds = 1200;
         World memory w = _scenario(p, 300);
@@ -720,7 +724,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(w.condition.maxCentiC, 950, "late reading counts for max");
     }
 
-    function test_sensorFault_isNotEvaluatedButIsADeviceFaultWhenMasked() public view {
+    function test_sensorFault_isNotEvaluatedButIsADeviceFaultWhenMasked() public {
         World memory w = _scenario(_vaccineProfile(), 300); // faultFlagMask 0x05
         Outcome memory o = _step(w, 0, T0 + 600, 9999, TemperatureRules.FLAG_SENSOR_FAULT);
         vm.assertEq(o.excursionSeconds, 0, "99.99 C not evaluated");
@@ -733,7 +737,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.DeviceFault), "first");
     }
 
-    function test_firstBreach_isTheLowestReasonOfTheFirstBreachingReading() public view {
+    function test_firstBreach_isTheLowestReasonOfTheFirstBreachingReading() public {
         World memory w = _scenario(_vaccineProfile(), 300);
         // A reading 2 h after the start, above the absolute max, with the tamper flag: three breaches at once.
         Outcome memory o = _step(w, 0, T0 + 7200, 3000, TemperatureRules.FLAG_TAMPER);
@@ -743,7 +747,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "kept");
     }
 
-    function test_twoDevices_runsAreTrackedPerDevice() public view {
+    function test_twoDevices_runsAreTrackedPerDevice() public {
         IShipments.TemperatureProfile memory p = _vaccineProfile();
         p.maxSingleExcursionSeconds = 900;
         World memory w = _newWorld(p, 2);

@@ -4,19 +4,21 @@
  */
 import { expect } from "chai";
 import { Wallet } from "ethers";
+import type { ContractTransactionReceipt, LogDescription } from "ethers";
 import { network } from "hardhat";
 
 import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
 import {
   P256_N,
   encodeBatch,
+  expandReadings,
   expandWindow,
+  groupBatchItems,
   mktAccumulate,
   onchainMktCentiC,
   referenceMktCentiC,
   signReading,
   signWindow,
-  unpackReadingWord,
 } from "../sdk/protocol/index.js";
 import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "./support/deploy.js";
 import type { Suite } from "./support/deploy.js";
@@ -106,26 +108,65 @@ async function submit(w: World, items: SignedItem[]) {
   return { tx, receipt: receipt!, accepted, skipped };
 }
 
+/** The parsed events of the inbox in a receipt, in log order. */
+function inboxEvents(w: World, receipt: ContractTransactionReceipt): LogDescription[] {
+  return receipt.logs.map((log) => w.coldChain.interface.parseLog(log)).filter((e): e is LogDescription => e !== null);
+}
+
+/** The readings of each ReadingsRecorded of a receipt (one array per event, in log order). */
+function recordedReadings(w: World, receipt: ContractTransactionReceipt): Reading[][] {
+  return inboxEvents(w, receipt)
+    .filter((e) => e.name === "ReadingsRecorded")
+    .map((e) => {
+      expect(e.args.shipmentId).to.equal(w.shipmentId);
+      return expandReadings({ deviceId: e.args.deviceId as bigint, readings: e.args.readings as string });
+    });
+}
+
 describe("ReadingsInbox", () => {
   describe("accepting readings", () => {
-    it("records signed secp256k1 and P-256 readings and emits one ReadingRecorded each", async () => {
+    it("records signed secp256k1 and P-256 readings and emits one ReadingsRecorded per READINGS item", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       const t = w.startedAt + 900;
       await networkHelpers.time.increase(3600);
-      const items = [signed(w, w.k1, reading(w.k1, 1, t, 512)), signed(w, w.r1, reading(w.r1, 1, t, -3))];
+      const items = [
+        signed(w, w.k1, reading(w.k1, 1, t, 512)),
+        signed(w, w.k1, reading(w.k1, 2, t + INTERVAL, 498, 0x02)),
+        signed(w, w.r1, reading(w.r1, 1, t, -3)),
+      ];
+      expect(groupBatchItems(items)).to.have.length(2); // k1's two readings, then r1's
       const { tx, accepted, skipped, receipt } = await submit(w, items);
-      expect([accepted, skipped]).to.deep.equal([2n, 0n]);
-      await expect(tx).to.emit(w.coldChain, "ReadingRecorded");
-      const words = receipt.logs
-        .map((log) => w.coldChain.interface.parseLog(log))
-        .filter((e) => e?.name === "ReadingRecorded")
-        .map((e) => unpackReadingWord(e!.args.reading as string));
-      expect(words).to.deep.equal([reading(w.k1, 1, t, 512), reading(w.r1, 1, t, -3)]);
+      expect([accepted, skipped]).to.deep.equal([3n, 0n]);
+      await expect(tx).to.emit(w.coldChain, "ReadingsRecorded");
+      expect(recordedReadings(w, receipt)).to.deep.equal([
+        [reading(w.k1, 1, t, 512), reading(w.k1, 2, t + INTERVAL, 498, 0x02)],
+        [reading(w.r1, 1, t, -3)],
+      ]);
       const c = await w.coldChain.condition(w.shipmentId);
-      expect(c.readingCount).to.equal(2n);
+      expect(c.readingCount).to.equal(3n);
       expect(c.minCentiC).to.equal(-3n);
       expect(c.maxCentiC).to.equal(512n);
-      expect(c.lastObservedAt).to.equal(BigInt(t));
+      expect(c.lastObservedAt).to.equal(BigInt(t + INTERVAL));
+    });
+
+    it("verifies P-256 through the precompile where it answers, not the ~250,000-gas fallback", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      expect(await w.coldChain.P256_PRECOMPILE()).to.equal(true); // osaka has P256VERIFY (EIP-7951)
+      const t = w.startedAt + 900;
+      await networkHelpers.time.increase(3600 + 20 * INTERVAL);
+      // Twenty readings of the P-256 device, the first through the full path and the rest the quiet way.
+      const items = series(
+        w,
+        w.r1,
+        1,
+        t,
+        Array.from({ length: 20 }, (_, i) => 400 + i),
+      );
+      const { accepted, skipped, receipt } = await submit(w, items);
+      expect([accepted, skipped]).to.deep.equal([20n, 0n]);
+      // Through the fallback each reading would cost ~250,000 gas; through the precompile under 10,000 plus the
+      // batch's fixed cost (first storage writes of the shipment and the device).
+      expect(receipt.gasUsed).to.be.lessThan(20n * 50_000n);
     });
 
     it("records a device window and emits WindowRecorded with the samples", async () => {
@@ -219,6 +260,51 @@ describe("ReadingsInbox", () => {
       expect(await w.coldChain.isSequenceUsed(w.k1.id, 2)).to.equal(false);
     });
 
+    it("skips a bad reading inside a READINGS item before one ReadingsRecorded of the item's accepted readings", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const t = w.startedAt + 600;
+      const first = reading(w.k1, 1, t, 510);
+      const third = reading(w.k1, 3, t + 2 * INTERVAL, -250, 0x02);
+      const items: SignedItem[] = [
+        signed(w, w.k1, first),
+        signReading(w.domain, reading(w.k1, 2, t + INTERVAL), newKey("secp256k1")), // BadSignature
+        signed(w, w.k1, third),
+      ];
+      expect(groupBatchItems(items)).to.have.length(1); // one READINGS item of 3 readings
+      const { accepted, skipped, receipt } = await submit(w, items);
+      expect([accepted, skipped]).to.deep.equal([2n, 1n]);
+      const events = inboxEvents(w, receipt).filter(
+        (e) => e.name === "ReadingSkipped" || e.name === "ReadingsRecorded",
+      );
+      expect(events.map((e) => e.name)).to.deep.equal(["ReadingSkipped", "ReadingsRecorded"]);
+      expect([...events[0]!.args]).to.deep.equal([w.k1.id, 2n, 1n, SkipReason.BadSignature]);
+      expect(events[1]!.args.deviceId).to.equal(w.k1.id);
+      expect(recordedReadings(w, receipt)).to.deep.equal([[first, third]]);
+      expect(await w.coldChain.isSequenceUsed(w.k1.id, 2)).to.equal(false);
+    });
+
+    it("emits no ReadingsRecorded for an item whose readings are all skipped", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const t = w.startedAt + 600;
+      const wrongKey = newKey("secp256k1");
+      const forged: SignedItem[] = [1, 2].map((seq) =>
+        signReading(w.domain, reading(w.k1, seq, t + seq * INTERVAL), wrongKey),
+      );
+      // Skipped reading by reading (bad signatures), then as a whole device (unbound).
+      const only = await submit(w, [...forged, ...series(w, w.spare, 1, t, [500, 500])]);
+      expect([only.accepted, only.skipped]).to.deep.equal([0n, 4n]);
+      await expect(only.tx).to.not.emit(w.coldChain, "ReadingsRecorded");
+      expect(inboxEvents(w, only.receipt).map((e) => e.name)).to.deep.equal(Array(4).fill("ReadingSkipped"));
+      // Next to an accepted item, the all-skipped one still has none: one ReadingsRecorded, r1's.
+      const valid = reading(w.r1, 1, t, 450);
+      const mixed = await submit(w, [...forged, signed(w, w.r1, valid)]);
+      expect([mixed.accepted, mixed.skipped]).to.deep.equal([1n, 2n]);
+      expect(recordedReadings(w, mixed.receipt)).to.deep.equal([[valid]]);
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(1n);
+    });
+
     it("refuses a revoked device's readings from the next block on", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       await networkHelpers.time.increase(3600);
@@ -238,7 +324,7 @@ describe("ReadingsInbox", () => {
         const batch = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
         const tx = await w.coldChain.connect(w.relayer).submitReadings(batch, { gasLimit: 2_000_000 });
         await networkHelpers.mine();
-        await expect(tx).to.emit(w.coldChain, "ReadingRecorded");
+        await expect(tx).to.emit(w.coldChain, "ReadingsRecorded");
       } finally {
         await connection.provider.request({ method: "evm_setAutomine", params: [true] });
       }
@@ -441,7 +527,7 @@ describe("ReadingsInbox", () => {
         );
       }
       const { tx } = await submit(w, windows);
-      const [known, mkt] = await w.coldChain.meanKineticTemperature(w.shipmentId);
+      const [known, mkt] = await w.lens.meanKineticTemperature(w.shipmentId);
       expect(known).to.equal(true);
       const samples = temps.map((tempCentiC) => ({ tempCentiC, seconds: INTERVAL }));
       const reference = referenceMktCentiC(samples);
@@ -485,7 +571,7 @@ describe("ReadingsInbox", () => {
         "EnforcedPause",
       );
       await w.coldChain.connect(w.guardian).unpause();
-      await expect(w.coldChain.connect(w.relayer).submitReadings(batch)).to.emit(w.coldChain, "ReadingRecorded");
+      await expect(w.coldChain.connect(w.relayer).submitReadings(batch)).to.emit(w.coldChain, "ReadingsRecorded");
     });
 
     it("lets the admin change the future skew, and nobody else", async () => {

@@ -1,6 +1,6 @@
 /**
  * Unit tests of sdk/protocol: EIP-712 hashing (against ethers' TypedDataEncoder), device signatures
- * on both curves (against ethers and the EVM precompiles), the batch envelope, event words, MKT
+ * on both curves (against ethers and the EVM precompiles), the batch envelope, event records, MKT
  * (table mirror against the float64 reference) and the golden vectors.
  */
 import { readFileSync } from "node:fs";
@@ -42,6 +42,7 @@ import {
   encodeBatchItems,
   encodedBatchSize,
   encodeSamples,
+  expandReadings,
   expandWindow,
   flattenBatchItems,
   groupBatchItems,
@@ -59,7 +60,8 @@ import {
   P256_HALF_N,
   P256_N,
   p256PublicKey,
-  packReadingWord,
+  packReadingRecord,
+  READING_BYTES,
   READING_TYPE,
   READING_TYPEHASH,
   READING_TYPES,
@@ -72,6 +74,7 @@ import {
   readingWindowDigest,
   readingWindowTypedValue,
   READINGS_EVENTS_ABI,
+  READINGS_HEADER_BYTES,
   READINGS_MAX_COUNT,
   recoverSecp256k1Signer,
   referenceMktCentiC,
@@ -94,7 +97,6 @@ import {
   TEST_VECTORS,
   TEST_WINDOW,
   typedDataDomain,
-  unpackReadingWord,
   UINT40_MAX,
   UINT64_MAX,
   verificationKeyOf,
@@ -668,53 +670,94 @@ describe("protocol: batch envelope", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("protocol: event decoding", () => {
-  it("packs a reading into one word at the documented bit positions", () => {
-    const word = BigInt(packReadingWord(TEST_NEGATIVE_READING));
-    expect(word >> 192n).to.equal(0xc0ffeen);
-    expect((word >> 160n) & 0xffff_ffffn).to.equal(43n);
-    expect((word >> 120n) & 0xff_ffff_ffffn).to.equal(1767225900n);
-    expect((word >> 104n) & 0xffffn).to.equal(0x10000n - 1850n);
-    expect((word >> 96n) & 0xffn).to.equal(2n);
-    expect(word & ((1n << 96n) - 1n)).to.equal(0n);
+  it("packs a reading into a 12-byte record at the documented byte positions", () => {
+    const record = getBytes(packReadingRecord(TEST_NEGATIVE_READING));
+    expect(record).to.have.length(12);
+    const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+    expect(view.getUint32(0)).to.equal(43); // bytes 0..3: sequence
+    expect(view.getUint8(4) * 2 ** 32 + view.getUint32(5)).to.equal(1767225900); // bytes 4..8: observedAt
+    expect(view.getUint16(9)).to.equal(0x10000 - 1850); // bytes 9..10: tempCentiC, two's complement
+    expect(view.getUint8(11)).to.equal(2); // byte 11: flags
+    expect(packReadingRecord(TEST_NEGATIVE_READING)).to.equal("0x0000002b006955ba2cf8c602");
+    // The deviceId is an argument of the event, not part of the record.
+    expect(packReadingRecord({ ...TEST_NEGATIVE_READING, deviceId: 1n })).to.equal(
+      packReadingRecord(TEST_NEGATIVE_READING),
+    );
   });
 
-  it("pack/unpack round-trips, negative and extreme values included, from hex, bytes or bigint", () => {
+  it("a record is the first 12 bytes of the reading in the batch", () => {
+    const batch = getBytes(TEST_VECTORS.batch);
+    const first = 1 + READINGS_HEADER_BYTES;
+    expect(hexlify(batch.slice(first, first + 12))).to.equal(packReadingRecord(TEST_READING));
+    expect(hexlify(batch.slice(first + READING_BYTES, first + READING_BYTES + 12))).to.equal(
+      packReadingRecord(TEST_NEGATIVE_READING),
+    );
+  });
+
+  it("pack/expand round-trips, negative and extreme values included, one record or many, hex or bytes", () => {
     for (const reading of EXTREME_READINGS) {
-      const word = packReadingWord(reading);
-      expect(unpackReadingWord(word)).to.deep.equal(reading);
-      expect(unpackReadingWord(getBytes(word))).to.deep.equal(reading);
-      expect(unpackReadingWord(BigInt(word))).to.deep.equal(reading);
+      const record = packReadingRecord(reading);
+      expect(expandReadings({ deviceId: reading.deviceId, readings: record })).to.deep.equal([reading]);
+      expect(expandReadings({ deviceId: reading.deviceId, readings: getBytes(record) })).to.deep.equal([reading]);
     }
     const rand = prng(3);
-    for (let i = 0; i < 200; i++) {
-      const reading: Reading = {
-        deviceId: BigInt(randomInt(rand, 1, 2 ** 31)) * BigInt(randomInt(rand, 1, 2 ** 31)),
+    for (let i = 0; i < 50; i++) {
+      const deviceId = BigInt(randomInt(rand, 1, 2 ** 31)) * BigInt(randomInt(rand, 1, 2 ** 31));
+      const readings: Reading[] = Array.from({ length: randomInt(rand, 1, 8) }, () => ({
+        deviceId,
         sequence: randomInt(rand, 0, 0xffff_ffff),
         observedAt: randomInt(rand, 0, UINT40_MAX),
         tempCentiC: randomInt(rand, -32768, 32767),
         flags: randomInt(rand, 0, 255),
-      };
-      expect(unpackReadingWord(packReadingWord(reading))).to.deep.equal(reading);
+      }));
+      const data = concat(readings.map(packReadingRecord));
+      expect(expandReadings({ deviceId, readings: data })).to.deep.equal(readings);
+      // deviceId as ethers may decode it from a log (bigint) or as a plain number.
+      if (deviceId <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        expect(expandReadings({ deviceId: Number(deviceId), readings: data })).to.deep.equal(readings);
+      }
     }
+    expect(expandReadings({ deviceId: 1n, readings: "0x" })).to.deep.equal([]);
   });
 
-  it("rejects words with bits in the reserved low 96 bits or of the wrong size", () => {
-    expectProtocolError(() => unpackReadingWord(BigInt(TEST_VECTORS.reading.packedWord) | 1n), "READING_INVALID");
-    expectProtocolError(() => unpackReadingWord("0x1234"), "READING_INVALID");
-    expectProtocolError(() => unpackReadingWord(1n << 256n), "READING_INVALID");
+  it("rejects records of the wrong length, a bad deviceId and out-of-range readings", () => {
+    const two = concat([TEST_VECTORS.reading.record, TEST_VECTORS.negativeReading.record]);
+    for (const length of [1, 11, 13, 23, 25, 32]) {
+      const bytes = getBytes(concat([two, new Uint8Array(24)])).slice(0, length);
+      expectProtocolError(() => expandReadings({ deviceId: 0xc0ffeen, readings: bytes }), "READINGS_INVALID");
+    }
+    expectProtocolError(() => expandReadings({ deviceId: 0n, readings: two }), "READINGS_INVALID");
+    expectProtocolError(() => expandReadings({ deviceId: UINT64_MAX + 1n, readings: two }), "READINGS_INVALID");
+    expectProtocolError(() => expandReadings({ deviceId: 1.5, readings: two }), "READINGS_INVALID");
+    expectProtocolError(() => packReadingRecord({ ...TEST_READING, deviceId: 0n }), "READING_INVALID");
+    expectProtocolError(() => packReadingRecord({ ...TEST_READING, sequence: 2 ** 32 }), "READING_INVALID");
+    expectProtocolError(() => packReadingRecord({ ...TEST_READING, observedAt: UINT40_MAX + 1 }), "READING_INVALID");
+    expectProtocolError(() => packReadingRecord({ ...TEST_READING, tempCentiC: -32769 }), "READING_INVALID");
+    expectProtocolError(() => packReadingRecord({ ...TEST_READING, flags: 256 }), "READING_INVALID");
   });
 
-  it("decodes ReadingRecorded and WindowRecorded logs with the event ABI", () => {
+  it("decodes ReadingsRecorded and WindowRecorded logs with the event ABI", () => {
     const iface = new Interface(READINGS_EVENTS_ABI);
     const shipmentTopic = toBeHex(7n, 32);
-    const readingEvent = iface.getEvent("ReadingRecorded");
+    const readingsEvent = iface.getEvent("ReadingsRecorded");
     const windowEvent = iface.getEvent("WindowRecorded");
-    if (readingEvent === null || windowEvent === null) throw new Error("event ABI is missing an event");
-    const readingLog = iface.parseLog({
-      topics: [readingEvent.topicHash, shipmentTopic],
-      data: TEST_VECTORS.reading.packedWord,
+    if (readingsEvent === null || windowEvent === null) throw new Error("event ABI is missing an event");
+    expect(readingsEvent.topicHash).to.equal(keccak256(toUtf8Bytes("ReadingsRecorded(uint64,uint64,bytes)")));
+    const readingsLog = iface.parseLog({
+      topics: [readingsEvent.topicHash, shipmentTopic],
+      data: AbiCoder.defaultAbiCoder().encode(
+        ["uint64", "bytes"],
+        [TEST_READING.deviceId, concat([TEST_VECTORS.reading.record, TEST_VECTORS.negativeReading.record])],
+      ),
     });
-    expect(unpackReadingWord(readingLog?.args.getValue("reading") as string)).to.deep.equal(TEST_READING);
+    expect(readingsLog?.name).to.equal("ReadingsRecorded");
+    expect(readingsLog?.args.getValue("shipmentId")).to.equal(7n);
+    expect(
+      expandReadings({
+        deviceId: readingsLog?.args.getValue("deviceId") as bigint,
+        readings: readingsLog?.args.getValue("readings") as string,
+      }),
+    ).to.deep.equal([TEST_READING, TEST_NEGATIVE_READING]);
     const data = AbiCoder.defaultAbiCoder().encode(
       ["uint64", "uint32", "uint40", "uint32", "bytes"],
       [
@@ -927,8 +970,10 @@ describe("protocol: golden test vectors", () => {
       expect(verifyP256(v.digest, v.p256Signature, TEST_P256_PUBLIC_KEY)).to.equal(true);
       expect(isP256HighS(v.p256Signature)).to.equal(false);
     }
-    expect(TEST_VECTORS.reading.packedWord).to.equal(packReadingWord(TEST_READING));
-    expect(unpackReadingWord(TEST_VECTORS.negativeReading.packedWord).tempCentiC).to.equal(-1850);
+    expect(TEST_VECTORS.reading.record).to.equal(packReadingRecord(TEST_READING));
+    expect(
+      expandReadings({ deviceId: TEST_NEGATIVE_READING.deviceId, readings: TEST_VECTORS.negativeReading.record }),
+    ).to.deep.equal([TEST_NEGATIVE_READING]);
     expect(
       verifyTypedData(
         domain,

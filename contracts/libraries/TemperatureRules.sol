@@ -83,15 +83,16 @@ library TemperatureRules {
         uint256 freezeStartedAt;
     }
 
-    /// @notice Writes the rules of profile `p` into `r` (in place: the inbox reuses one `Rules` per batch).
+    /// @notice Writes the rules of the stored profile `p` into `r` (in place: the inbox reuses one `Rules` per
+    /// batch), reading each packed field once.
     /// @param mktLimitFactor table factor of the profile's MKT limit (see {MktLib})
     /// @param startedAt shipment start; readings before `startedAt + adaptationSeconds` are not evaluated
     function prepare(
         Rules memory r,
-        IShipments.TemperatureProfile memory p,
+        IShipments.TemperatureProfile storage p,
         uint256 mktLimitFactor,
         uint256 startedAt
-    ) internal pure {
+    ) internal view {
         r.minCentiC = p.minCentiC;
         r.maxCentiC = p.maxCentiC;
         r.absoluteMinCentiC = p.absoluteMinCentiC;

@@ -33,7 +33,7 @@ export function renderTestVectorsMarkdown(v: TestVectorValues): string {
     row("digest", r.digest),
     row("secp256k1 signature (EIP-2098 r ‖ yParityAndS)", r.secp256k1Signature),
     row("P-256 signature (r ‖ s, low-s)", r.p256Signature),
-    row("ReadingRecorded word", r.packedWord),
+    row("ReadingsRecorded record", r.record),
   ];
   const samples = TEST_WINDOW.samples
     .map((s) => `${s.tempCentiC}/0x${s.flags.toString(16).padStart(2, "0")}`)

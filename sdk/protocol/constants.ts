@@ -60,6 +60,8 @@ export const READING_BYTES = 76;
 export const WINDOW_HEADER_BYTES = 24;
 /** tempCentiC:i16 flags:u8. */
 export const SAMPLE_BYTES = 3;
+/** A reading in ReadingsRecorded: sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 (its first 12 bytes in the batch). */
+export const READING_RECORD_BYTES = 12;
 /** Most readings in one READINGS item (count is a u16); the encoder splits longer runs. */
 export const READINGS_MAX_COUNT = 0xffff;
 /** Fewest samples in a window. */

@@ -19,6 +19,8 @@ export type ProtocolErrorCode =
   | "DOMAIN_INVALID"
   /** A reading field is outside its Solidity type (or deviceId is zero). */
   | "READING_INVALID"
+  /** A ReadingsRecorded event's `readings` is not a whole number of 12-byte records, or its deviceId is not a nonzero uint64. */
+  | "READINGS_INVALID"
   /** A window field is outside its Solidity type, or its readings would overflow sequence / observedAt. */
   | "WINDOW_INVALID"
   /** A custody acceptance field is outside its Solidity type. */

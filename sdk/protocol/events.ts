@@ -1,23 +1,27 @@
 /**
  * Decoding of the readings events. The oracle and the SDK rebuild a shipment's history from them.
  *
- * `ReadingRecorded(shipmentId indexed, bytes32 reading)` packs one reading in one word:
+ * `ReadingsRecorded(shipmentId indexed, uint64 deviceId, bytes readings)` is emitted once per READINGS
+ * item with at least one accepted reading. `readings` holds one 12-byte record per accepted reading, in
+ * item order, big-endian (exactly the first 12 bytes of the reading in the batch):
  *
  * ```
- * bits 255..192  deviceId    uint64
- * bits 191..160  sequence    uint32
- * bits 159..120  observedAt  uint40
- * bits 119..104  tempCentiC  int16, two's complement in 16 bits
- * bits 103..96   flags       uint8
- * bits  95..0    zero
+ * bytes 0..3   sequence    uint32
+ * bytes 4..8   observedAt  uint40
+ * bytes 9..10  tempCentiC  int16, two's complement
+ * byte  11     flags       uint8
  * ```
+ *
+ * Skipped readings are not in it: they get ReadingSkipped events, emitted before the item's
+ * ReadingsRecorded. See {@link expandReadings}.
  *
  * `WindowRecorded(shipmentId indexed, uint64 deviceId, uint32 firstSequence, uint40 firstObservedAt,
  * uint32 intervalSeconds, bytes samples)` carries a window: see {@link expandWindow}.
  */
-import { getBytes, toBeHex, toBigInt } from "ethers";
+import { getBytes, hexlify } from "ethers";
 import type { BytesLike } from "ethers";
 
+import { READING_RECORD_BYTES, UINT64_MAX } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import { decodeSamples } from "./samples.js";
 import type { Reading } from "./types.js";
@@ -25,48 +29,72 @@ import { assertReading } from "./validate.js";
 
 /** The readings events as declared in contracts/interfaces/IReadingsInbox.sol (human-readable ABI). */
 export const READINGS_EVENTS_ABI = [
-  "event ReadingRecorded(uint64 indexed shipmentId, bytes32 reading)",
+  "event ReadingsRecorded(uint64 indexed shipmentId, uint64 deviceId, bytes readings)",
   "event WindowRecorded(uint64 indexed shipmentId, uint64 deviceId, uint32 firstSequence, uint40 firstObservedAt, uint32 intervalSeconds, bytes samples)",
 ] as const;
 
-/** Packs a reading into the `bytes32 reading` word of ReadingRecorded. Throws READING_INVALID. */
-export function packReadingWord(reading: Reading): string {
+/**
+ * The 12-byte record of `reading` in the `readings` of ReadingsRecorded (0x-hex): sequence, observedAt,
+ * tempCentiC (two's complement) and flags, big-endian. The deviceId is not part of it (it is an argument of
+ * the event). Throws READING_INVALID when a field is outside its Solidity type.
+ */
+export function packReadingRecord(reading: Reading): string {
   assertReading(reading);
-  const word =
-    (reading.deviceId << 192n) |
-    (BigInt(reading.sequence) << 160n) |
-    (BigInt(reading.observedAt) << 120n) |
-    (BigInt(reading.tempCentiC & 0xffff) << 104n) |
-    (BigInt(reading.flags) << 96n);
-  return toBeHex(word, 32);
+  const out = new Uint8Array(READING_RECORD_BYTES);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, reading.sequence);
+  view.setUint8(4, Math.floor(reading.observedAt / 2 ** 32));
+  view.setUint32(5, reading.observedAt % 2 ** 32);
+  view.setInt16(9, reading.tempCentiC);
+  view.setUint8(11, reading.flags);
+  return hexlify(out);
+}
+
+/** The non-indexed arguments of ReadingsRecorded, as ethers decodes them (deviceId may be bigint). */
+export interface ReadingsRecordedArgs {
+  readonly deviceId: bigint | number;
+  /** count x 12 bytes: see {@link packReadingRecord}. */
+  readonly readings: BytesLike;
 }
 
 /**
- * Unpacks the `bytes32 reading` word of ReadingRecorded (hex, bytes or the word as a bigint).
- * Throws READING_INVALID when the value is not 32 bytes or its low 96 bits are not zero.
+ * The readings of a ReadingsRecorded event, in the order of the records. Throws READINGS_INVALID when
+ * `readings` is not a multiple of 12 bytes or the deviceId is not a nonzero uint64.
  */
-export function unpackReadingWord(word: BytesLike | bigint): Reading {
-  let value: bigint;
-  if (typeof word === "bigint") {
-    value = word;
-  } else {
-    const bytes = getBytes(word);
-    if (bytes.length !== 32) {
-      throw new ProtocolError("READING_INVALID", `a packed reading is one 32-byte word, got ${bytes.length} bytes`);
-    }
-    value = toBigInt(bytes);
+export function expandReadings(args: ReadingsRecordedArgs): Reading[] {
+  const bytes = getBytes(args.readings);
+  if (bytes.length % READING_RECORD_BYTES !== 0) {
+    throw new ProtocolError(
+      "READINGS_INVALID",
+      `ReadingsRecorded readings must be a multiple of ${READING_RECORD_BYTES} bytes, got ${bytes.length}`,
+    );
   }
-  if (value < 0n || value >= 1n << 256n || (value & ((1n << 96n) - 1n)) !== 0n) {
-    throw new ProtocolError("READING_INVALID", "a packed reading word must be 256 bits with its low 96 bits zero");
+  const deviceId =
+    typeof args.deviceId === "bigint"
+      ? args.deviceId
+      : Number.isSafeInteger(args.deviceId)
+        ? BigInt(args.deviceId)
+        : -1n;
+  if (deviceId < 1n || deviceId > UINT64_MAX) {
+    throw new ProtocolError(
+      "READINGS_INVALID",
+      `ReadingsRecorded deviceId must be a nonzero uint64, got ${String(args.deviceId)}`,
+    );
   }
-  const temp = Number((value >> 104n) & 0xffffn);
-  return {
-    deviceId: value >> 192n,
-    sequence: Number((value >> 160n) & 0xffff_ffffn),
-    observedAt: Number((value >> 120n) & 0xff_ffff_ffffn),
-    tempCentiC: temp >= 0x8000 ? temp - 0x10000 : temp,
-    flags: Number((value >> 96n) & 0xffn),
-  };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Reading[] = [];
+  // Every field of a record fits its type by construction (4, 5, 2 and 1 bytes): no range check needed.
+  for (let o = 0; o < bytes.length; o += READING_RECORD_BYTES) {
+    const reading: Reading = {
+      deviceId,
+      sequence: view.getUint32(o),
+      observedAt: view.getUint8(o + 4) * 2 ** 32 + view.getUint32(o + 5),
+      tempCentiC: view.getInt16(o + 9),
+      flags: view.getUint8(o + 11),
+    };
+    out.push(reading);
+  }
+  return out;
 }
 
 /** The non-indexed arguments of WindowRecorded, as ethers decodes them (integers may be bigint). */

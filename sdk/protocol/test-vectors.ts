@@ -22,7 +22,7 @@ import {
   readingDigest,
   readingWindowDigest,
 } from "./eip712.js";
-import { packReadingWord } from "./events.js";
+import { packReadingRecord } from "./events.js";
 import { encodeSamples } from "./samples.js";
 import { p256PublicKey, secp256k1Address, signDigestP256, signDigestSecp256k1 } from "./signing.js";
 import type { ColdChainDomain, CustodyAcceptance, Reading, ReadingWindow } from "./types.js";
@@ -121,8 +121,8 @@ export interface ReadingVector {
   readonly secp256k1Signature: string;
   /** 64-byte r || s, low-s. */
   readonly p256Signature: string;
-  /** The ReadingRecorded word. */
-  readonly packedWord: string;
+  /** The 12-byte record of the reading in ReadingsRecorded (sequence, observedAt, tempCentiC, flags). */
+  readonly record: string;
 }
 
 /** Recomputes every vector from the inputs (deterministic: RFC 6979 signatures). */
@@ -134,7 +134,7 @@ export function computeTestVectors(): TestVectorValues {
       digest,
       secp256k1Signature: signDigestSecp256k1(digest, TEST_SECP256K1_PRIVATE_KEY),
       p256Signature: signDigestP256(digest, TEST_P256_PRIVATE_KEY),
-      packedWord: packReadingWord(reading),
+      record: packReadingRecord(reading),
     };
   };
   const reading = readingVector(TEST_READING);
@@ -193,7 +193,7 @@ export const TEST_VECTORS: TestVectorValues = {
       "0xfa8bb71f6a24b4a73feb718d714d8f8324825d710ce5b09f3b03a4472eda992f7441de4bdab4924d301736940609872f18b32961d167144ad2eeaa44caf384e6",
     p256Signature:
       "0xdca57cf587383e200c4bf06830b9f592acee9459d3137b13dde64d84e15ce7a93bd6ca1ea3e4611951eae44f07414f3ca576c83e4f9a62c91bf6225fa10bf257",
-    packedWord: "0x0000000000c0ffee0000002a006955b900020000000000000000000000000000",
+    record: "0x0000002a006955b900020000",
   },
   negativeReading: {
     structHash: "0x401ad689ed992159c4f90da9bf5f6365a5b032f584fec39269417540ca435c15",
@@ -202,7 +202,7 @@ export const TEST_VECTORS: TestVectorValues = {
       "0x6368ff66766c66e2c0758aaeffaf191aedb336420c64cb8ce0dcfa090e1ebd31d095ab738405f671f01e727334cbcb2d91dd1ba47c6bf92838e6b43db6faef1b",
     p256Signature:
       "0x919159b921f819ed14a675bfbc423213826dc32195923d4ff789cd639cfc1a0a028288ecd157c565247c214a622863a2d812d72b7ddead271c82a15565448cfc",
-    packedWord: "0x0000000000c0ffee0000002b006955ba2cf8c602000000000000000000000000",
+    record: "0x0000002b006955ba2cf8c602",
   },
   window: {
     samples: "0x01c20001f900032c00ffe200",

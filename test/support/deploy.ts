@@ -6,7 +6,13 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { keccak256, solidityPacked } from "ethers";
 import type { NetworkConnection } from "hardhat/types/network";
 
-import type { ColdChain, DeviceRegistry, MktTable, P256Fallback } from "../../types/ethers-contracts/index.js";
+import type {
+  ColdChain,
+  ColdChainLens,
+  DeviceRegistry,
+  MktTable,
+  P256Fallback,
+} from "../../types/ethers-contracts/index.js";
 import type { IShipments } from "../../types/ethers-contracts/contracts/ColdChain.js";
 import type { DevicePrivateKey } from "../../sdk/protocol/index.js";
 import { p256PublicKey, secp256k1Address } from "../../sdk/protocol/index.js";
@@ -34,6 +40,8 @@ export interface Suite extends Parties {
   coldChain: ColdChain;
   mktTable: MktTable;
   p256Fallback: P256Fallback;
+  /** Read-only helpers (MKT in degrees). */
+  lens: ColdChainLens;
   chainId: bigint;
 }
 
@@ -90,6 +98,7 @@ export async function deploySuite(connection: Connection): Promise<Suite> {
     await mktTable.getAddress(),
     await p256Fallback.getAddress(),
   ]);
+  const lens = await ethers.deployContract("ColdChainLens", [await coldChain.getAddress()]);
   await registry.connect(admin).grantRole(await registry.DEVICE_MANAGER_ROLE(), deviceManager.address);
   await registry.connect(admin).grantRole(await registry.GUARDIAN_ROLE(), guardian.address);
   await coldChain.connect(admin).grantRole(await coldChain.SHIPPER_ROLE(), shipper.address);
@@ -102,6 +111,7 @@ export async function deploySuite(connection: Connection): Promise<Suite> {
     coldChain,
     mktTable,
     p256Fallback,
+    lens,
     chainId,
   };
 }

@@ -181,15 +181,8 @@ library BatchEncoder {
         return abi.encodePacked(BATCH_VERSION, items);
     }
 
-    /// @notice The word a ReadingRecorded event carries for `r`.
-    function packedReadingWord(Reading memory r) internal pure returns (bytes32) {
-        return
-            bytes32(
-                (uint256(r.deviceId) << 192) |
-                    (uint256(r.sequence) << 160) |
-                    (uint256(r.observedAt) << 120) |
-                    (uint256(uint16(r.tempCentiC)) << 104) |
-                    (uint256(r.flags) << 96)
-            );
+    /// @notice The 12-byte record a ReadingsRecorded event carries for `r` (the first 12 bytes of its item).
+    function readingRecord(Reading memory r) internal pure returns (bytes memory) {
+        return abi.encodePacked(r.sequence, r.observedAt, r.tempCentiC, r.flags);
     }
 }
