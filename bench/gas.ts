@@ -300,7 +300,7 @@ samples out of range in this benchmark: each leaves the loop for the full path (
 \`_charge\`), about 3,300 gas more than a quiet one. Handling such an isolated excursion inside the loop (run,
 cumulative budget and liability, as apply_ does, stopping only for a breach new to the custody period) brings the
 window design under 600; it was written and measured, and does not fit EIP-170's 24,576 bytes yet: ColdChain is
-at 24.0 KB and that loop adds 1.1 KB. Next: move the custody views out of ColdChain (as the MKT view moved to
+at 24,106 bytes and that loop adds 1.1 KB. Next: move the custody views out of ColdChain (as the MKT view moved to
 \`ColdChainLens\`) to make room.
 
 `

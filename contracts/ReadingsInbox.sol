@@ -648,6 +648,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 to,
         uint256 observedAt
     ) private pure returns (uint256 quiet) {
+        (uint256 mktStep, uint256 mktExcess, uint256 mktUnjudged) = _mktForQuiet(b);
+        int256 coldest;
+        int256 warmest;
         assembly ("memory-safe") {
             /// The quiet samples of a window from `mload(ctx)` on, stopping before the first other one: no flag
             /// set, temperature within the quiet bounds (in range, above the freeze threshold, within the absolute
@@ -753,9 +756,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 let ctx := mload(0x40)
                 let p := add(batch.offset, from)
                 let lo := mload(add(s, 0x180))
-                let mktLimit := mload(add(r, 0x160))
-                let mktCoverage := mload(add(r, 0x140))
-                let mktSeconds := mload(add(c, 0x140))
                 mstore(ctx, p)
                 mstore(add(ctx, 0x20), add(batch.offset, to))
                 mstore(add(ctx, 0x40), shl(8, lo))
@@ -764,35 +764,27 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0xa0), mload(add(c, 0x20)))
                 mstore(add(ctx, 0xc0), mload(add(c, 0x40)))
                 mstore(add(ctx, 0xe0), interval)
-                mstore(add(ctx, 0x100), mul(interval, mktLimit))
-                mstore(add(ctx, 0x120), sub(mload(add(c, 0x120)), mul(mktLimit, mktSeconds)))
-                // Samples before the MKT coverage is reached are not judged.
-                let unjudged := 0
-                if lt(mktSeconds, mktCoverage) {
-                    unjudged := div(sub(sub(mktCoverage, mktSeconds), 1), interval)
-                }
-                mstore(add(ctx, 0x140), unjudged)
+                mstore(add(ctx, 0x100), mktStep)
+                mstore(add(ctx, 0x120), mktExcess)
+                mstore(add(ctx, 0x140), mktUnjudged)
                 loop(ctx)
                 quiet := div(sub(mload(ctx), p), 3)
-                if quiet {
-                    let lastAt := add(observedAt, mul(sub(quiet, 1), interval))
-                    mktSeconds := add(mktSeconds, mul(quiet, interval))
-                    mstore(c, add(mload(c), quiet))
-                    mstore(add(c, 0x20), mload(add(ctx, 0xa0)))
-                    mstore(add(c, 0x40), mload(add(ctx, 0xc0)))
-                    if gt(lastAt, mload(add(c, 0x60))) {
-                        mstore(add(c, 0x60), lastAt)
-                    }
-                    // In order, in range, above the freeze threshold: both runs end, as in apply_.
-                    mstore(add(c, 0xa0), 0)
-                    mstore(add(c, 0xc0), and(status, not(6)))
-                    mstore(add(c, 0x120), add(mload(add(ctx, 0x120)), mul(mktLimit, mktSeconds)))
-                    mstore(add(c, 0x140), mktSeconds)
-                    mstore(t, lastAt)
-                    mstore(add(t, 0x20), 0)
-                    mstore(add(t, 0x40), 0)
-                    mstore(add(s, 0x160), 1)
-                }
+                coldest := mload(add(ctx, 0xa0))
+                warmest := mload(add(ctx, 0xc0))
+                mktExcess := mload(add(ctx, 0x120))
+            }
+        }
+        // Samples are one interval apart: the last one applied is at observedAt + (quiet - 1) x interval.
+        unchecked {
+            if (quiet != 0) {
+                _settleQuiet(
+                    b,
+                    quiet,
+                    observedAt + (quiet - 1) * b.device.intervalSeconds,
+                    coldest,
+                    warmest,
+                    mktExcess
+                );
             }
         }
     }
@@ -810,6 +802,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     ) private view returns (uint256 stoppedAt, uint256 newBufferEnd) {
         (stoppedAt, newBufferEnd) = (from, bufferEnd);
         bytes32 readingTypehash = READING_TYPEHASH;
+        (uint256 mktStep, uint256 mktExcess, uint256 mktUnjudged) = _mktForQuiet(b);
+        uint256 quiet;
+        uint256 lastAt;
+        int256 coldest;
+        int256 warmest;
         assembly ("memory-safe") {
             /// The quiet signed readings of a READINGS item from `mload(ctx)` on, stopping before the first other
             /// one: a quiet sample (see {_quietSamples}) that is also the device's next reading (after its latest,
@@ -965,9 +962,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 let ctx := mload(0x40)
                 let interval := mload(add(d, 0x60))
                 let lo := mload(add(s, 0x180))
-                let mktLimit := mload(add(r, 0x160))
-                let mktCoverage := mload(add(r, 0x140))
-                let mktSeconds := mload(add(c, 0x140))
                 // With the gap check off, 2^40: every forward step passes (times are below 2^40), while a late
                 // reading's at - last - 1 wraps around and fails (not(0) would let it through).
                 let gapLimit := shl(40, 1)
@@ -995,13 +989,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0x1a0), mload(add(c, 0x20)))
                 mstore(add(ctx, 0x1c0), mload(add(c, 0x40)))
                 mstore(add(ctx, 0x1e0), interval)
-                mstore(add(ctx, 0x200), mul(interval, mktLimit))
-                mstore(add(ctx, 0x220), sub(mload(add(c, 0x120)), mul(mktLimit, mktSeconds)))
-                let unjudged := 0
-                if lt(mktSeconds, mktCoverage) {
-                    unjudged := div(sub(sub(mktCoverage, mktSeconds), 1), interval)
-                }
-                mstore(add(ctx, 0x240), unjudged)
+                mstore(add(ctx, 0x200), mktStep)
+                mstore(add(ctx, 0x220), mktExcess)
+                mstore(add(ctx, 0x240), mktUnjudged)
                 mstore(add(ctx, 0x260), readingTypehash)
                 mstore(add(ctx, 0x280), mload(d))
                 mstore(add(ctx, 0x300), 0) // flags: quiet readings have none
@@ -1010,33 +1000,72 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0x3e0), mload(add(d, 0xa0)))
                 mstore(add(ctx, 0x400), mload(add(d, 0xc0)))
                 loop(ctx)
-                let quiet := div(sub(mload(add(ctx, 0x40)), bufferEnd), 12)
+                quiet := div(sub(mload(add(ctx, 0x40)), bufferEnd), 12)
                 if quiet {
-                    let lastAt := mload(add(ctx, 0xa0))
+                    lastAt := mload(add(ctx, 0xa0))
                     stoppedAt := sub(mload(ctx), batch.offset)
                     newBufferEnd := mload(add(ctx, 0x40))
-                    mktSeconds := add(mktSeconds, mul(quiet, interval))
-                    mstore(c, add(mload(c), quiet))
-                    mstore(add(c, 0x20), mload(add(ctx, 0x1a0)))
-                    mstore(add(c, 0x40), mload(add(ctx, 0x1c0)))
-                    if gt(lastAt, mload(add(c, 0x60))) {
-                        mstore(add(c, 0x60), lastAt)
-                    }
-                    // In order, in range, above the freeze threshold: both runs end, as in apply_.
-                    mstore(add(c, 0xa0), 0)
-                    mstore(add(c, 0xc0), and(status, not(6)))
-                    mstore(add(c, 0x120), add(mload(add(ctx, 0x220)), mul(mktLimit, mktSeconds)))
-                    mstore(add(c, 0x140), mktSeconds)
-                    mstore(t, lastAt)
-                    mstore(add(t, 0x20), 0)
-                    mstore(add(t, 0x40), 0)
+                    coldest := mload(add(ctx, 0x1a0))
+                    warmest := mload(add(ctx, 0x1c0))
+                    mktExcess := mload(add(ctx, 0x220))
                     mstore(add(d, 0x100), mload(add(ctx, 0x100)))
                     mstore(add(d, 0x120), mload(add(ctx, 0x120)))
                     mstore(add(d, 0x160), 1)
-                    mstore(add(s, 0x160), 1)
                 }
             }
         }
+        if (quiet != 0) _settleQuiet(b, quiet, lastAt, coldest, warmest, mktExcess);
+    }
+
+    /// @dev The MKT state a quiet loop carries: interval x limit factor, the excess (weighted sum - limit factor x
+    /// seconds, two's complement: the MKT is above its limit iff the excess is positive) and how many readings
+    /// come before the MKT is judged (its minimum coverage not reached yet).
+    function _mktForQuiet(
+        Batch memory b
+    ) private pure returns (uint256 intervalLimit, uint256 excess, uint256 unjudged) {
+        TemperatureRules.Rules memory r = b.shipment.rules;
+        TemperatureRules.ShipmentState memory c = b.shipment.state;
+        uint256 interval = b.device.intervalSeconds;
+        // Factors and seconds are below 2^64 (see TemperatureRules.apply_): products fit; the excess wraps on
+        // purpose, and the intervals are non-zero (the registry refuses 0).
+        unchecked {
+            intervalLimit = interval * r.mktLimitFactor;
+            excess = c.mktWeightedSum - r.mktLimitFactor * c.mktSeconds;
+            if (c.mktSeconds < r.mktMinCoverageSeconds) {
+                unjudged = (r.mktMinCoverageSeconds - c.mktSeconds - 1) / interval;
+            }
+        }
+    }
+
+    /// @dev Records what `quiet` readings applied by a quiet loop do besides min/max and the MKT excess (given as
+    /// the loop left them): the count, the latest times, the MKT sums, and the runs that end (each reading was in
+    /// order, in range and above the freeze threshold), exactly as {TemperatureRules.apply_} does for each.
+    function _settleQuiet(
+        Batch memory b,
+        uint256 quiet,
+        uint256 lastAt,
+        int256 minSeen,
+        int256 maxSeen,
+        uint256 excess
+    ) private pure {
+        ShipmentCache memory s = b.shipment;
+        TemperatureRules.ShipmentState memory c = s.state;
+        TemperatureRules.DeviceState memory t = b.device.state;
+        // Bounded as in TemperatureRules.apply_; the excess plus limit x seconds is the weighted sum (mod 2^256).
+        unchecked {
+            c.readingCount += quiet;
+            c.minCentiC = minSeen;
+            c.maxCentiC = maxSeen;
+            if (lastAt > c.lastObservedAt) c.lastObservedAt = lastAt;
+            c.currentExcursionSeconds = 0;
+            c.statusFlags &= ~(TemperatureRules.EXCURSION_ACTIVE | TemperatureRules.FREEZE_ACTIVE);
+            c.mktSeconds += quiet * b.device.intervalSeconds;
+            c.mktWeightedSum = excess + s.rules.mktLimitFactor * c.mktSeconds;
+        }
+        t.lastObservedAt = lastAt;
+        t.excursionStartedAt = 0;
+        t.freezeStartedAt = 0;
+        s.dirty = true;
     }
 
     /// @dev Emits {ReadingsRecorded} from the buffer {_processReadings} filled: `end` is past its last record.
