@@ -503,6 +503,19 @@ describe("ReadingsInbox", () => {
       expect(c.cumulativeExcursionSeconds).to.equal(0n);
     });
 
+    it("ColdChainLens: no MKT before a temperature is evaluated, ShipmentUnknown for an unknown shipment", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      expect(await w.lens.meanKineticTemperature(w.shipmentId)).to.deep.equal([false, 0n]);
+      await expect(w.lens.meanKineticTemperature(999n))
+        .to.be.revertedWithCustomError(w.coldChain, "ShipmentUnknown")
+        .withArgs(999n);
+      expect(await w.lens.COLD_CHAIN()).to.equal(await w.coldChain.getAddress());
+      expect(await w.lens.MKT_TABLE()).to.equal(await w.mktTable.getAddress());
+      await expect(
+        connection.ethers.deployContract("ColdChainLens", [w.stranger.address]),
+      ).to.be.revertedWithCustomError(w.lens, "ColdChainLensConfigInvalid");
+    });
+
     it("computes MKT within 0.05 °C of the reference and breaches when it exceeds the limit", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       const t0 = w.startedAt + 600;
