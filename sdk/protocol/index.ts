@@ -8,6 +8,7 @@ export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./mkt.js";
+export * from "./mqtt.js";
 export * from "./samples.js";
 export * from "./signing.js";
 export * from "./test-vectors.js";

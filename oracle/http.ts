@@ -1,0 +1,67 @@
+/**
+ * `/metrics` (Prometheus text) and `/healthz` (JSON; 200 when the broker is connected and the relay's last
+ * tick succeeded recently, 503 otherwise).
+ */
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import { messageOf } from "./errors.js";
+import type { Logger } from "./log.js";
+import type { OracleMetrics } from "./metrics.js";
+
+/** What /healthz reports. */
+export interface Health {
+  readonly ok: boolean;
+  readonly mqttConnected: boolean;
+  readonly relayLastSuccessAt: number;
+  readonly pendingReadings: number;
+}
+
+export class HttpServer {
+  private server: Server | undefined;
+
+  constructor(
+    private readonly metrics: OracleMetrics,
+    private readonly health: () => Health,
+    private readonly log: Logger,
+  ) {}
+
+  /** Listens; resolves with the bound port. */
+  async start(host: string, port: number): Promise<number> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method === "GET" && path === "/metrics") {
+        this.metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+            res.end(text);
+          },
+          (error: unknown) => {
+            this.log.error({ err: messageOf(error) }, "metrics collection failed");
+            res.writeHead(500).end();
+          },
+        );
+      } else if (req.method === "GET" && path === "/healthz") {
+        const health = this.health();
+        res.writeHead(health.ok ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify(health));
+      } else {
+        res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics or /healthz\n");
+      }
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

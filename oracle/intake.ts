@@ -1,0 +1,157 @@
+/**
+ * Intake: one MQTT message in, either one item stored durably or one drop with a reason. The checks run
+ * cheapest first: size, schema, topic, device (registry cache), window interval, time skew, duplicate
+ * sequence, then the signature (P-256 high-s normalised first), then the insert (UNIQUE (device, sequence)).
+ * Only when this resolves does the ingest acknowledge the message; a thrown error (store or RPC down) leaves
+ * it unacknowledged so the broker delivers it again.
+ */
+import {
+  decodeMqttPayload,
+  encodeMqttPayload,
+  isP256HighS,
+  normaliseP256S,
+  parseMqttReadingsTopic,
+  verifySignedItem,
+} from "../sdk/protocol/index.js";
+import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
+import { messageOf } from "./errors.js";
+import type { Logger } from "./log.js";
+import type { DropReason, OracleMetrics } from "./metrics.js";
+import type { Clock, DeviceCache } from "./registry.js";
+import type { CachedDevice, KeyCurve, Store } from "./store.js";
+
+/** The outcome of one message. */
+export type IntakeResult =
+  | { readonly ok: true; readonly itemId: number; readonly readings: number }
+  | { readonly ok: false; readonly reason: DropReason; readonly message: string };
+
+/** Verifies signatures; a worker pool can stand in for the inline verifier. */
+export type SignatureCheck = (item: SignedItem, key: DeviceVerificationKey) => Promise<boolean>;
+
+export interface IntakeOptions {
+  readonly domain: ColdChainDomain;
+  readonly maxPayloadBytes: number;
+  readonly maxFutureSkewSeconds: number;
+  readonly store: Store;
+  readonly devices: DeviceCache;
+  readonly metrics: OracleMetrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Called after each stored item (the relay wakes up). */
+  readonly onStored?: (readings: number) => void;
+  /** Verifies signatures; default: sdk/protocol on this thread (a worker pool can stand in). */
+  readonly signatureCheck?: SignatureCheck;
+}
+
+export class Intake {
+  private readonly check: SignatureCheck;
+
+  constructor(private readonly o: IntakeOptions) {
+    this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
+  }
+
+  /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
+  async handle(topic: string, payload: Uint8Array): Promise<IntakeResult> {
+    this.o.metrics.received.inc();
+    const result = await this.evaluate(topic, payload);
+    if (result.ok) {
+      this.o.metrics.accepted.inc();
+      this.o.metrics.acceptedReadings.inc(result.readings);
+      this.o.onStored?.(result.readings);
+    } else {
+      this.o.metrics.dropped.inc({ reason: result.reason });
+      this.o.log.warn({ reason: result.reason, topic, bytes: payload.length }, "message dropped: %s", result.message);
+    }
+    return result;
+  }
+
+  private async evaluate(topic: string, payload: Uint8Array): Promise<IntakeResult> {
+    if (payload.length > this.o.maxPayloadBytes) {
+      return drop("too_large", `${payload.length} bytes exceed mqtt.maxPayloadBytes (${this.o.maxPayloadBytes})`);
+    }
+    let item: SignedItem;
+    try {
+      item = decodeMqttPayload(payload).item;
+    } catch (error) {
+      return drop("malformed", messageOf(error));
+    }
+    const deviceId = item.kind === "reading" ? item.reading.deviceId : item.window.deviceId;
+    const topicDevice = parseMqttReadingsTopic(topic);
+    if (topicDevice !== deviceId) {
+      return drop("topic_mismatch", `payload of device ${deviceId} on topic ${topic}`);
+    }
+    const device = await this.o.devices.get(deviceId);
+    const key = verificationKey(device);
+    if (key === undefined) return drop("unknown_device", `device ${deviceId} is not in the registry`);
+    if (device.revokedAtBlock !== 0) {
+      return drop("revoked_device", `device ${deviceId} was revoked in block ${device.revokedAtBlock}`);
+    }
+    const first = item.kind === "reading" ? item.reading.sequence : item.window.firstSequence;
+    const count = item.kind === "reading" ? 1 : item.window.samples.length;
+    const lastObservedAt =
+      item.kind === "reading"
+        ? item.reading.observedAt
+        : item.window.firstObservedAt + (count - 1) * item.window.intervalSeconds;
+    if (item.kind === "window" && item.window.intervalSeconds !== device.intervalSeconds) {
+      return drop(
+        "interval_mismatch",
+        `window interval ${item.window.intervalSeconds} s differs from the registered ${device.intervalSeconds} s`,
+      );
+    }
+    const nowSeconds = Math.floor(this.o.clock() / 1000);
+    if (lastObservedAt > nowSeconds + this.o.maxFutureSkewSeconds) {
+      return drop(
+        "future_timestamp",
+        `observed at ${lastObservedAt}, more than ${this.o.maxFutureSkewSeconds} s after now (${nowSeconds})`,
+      );
+    }
+    if (this.o.store.hasAnySequence(deviceId, first, count)) {
+      return drop(
+        "duplicate",
+        `device ${deviceId} sequence ${first}${count > 1 ? `..${first + count - 1}` : ""} is already stored`,
+      );
+    }
+    if (key.keyType === "p256" && isHighS(item.signature)) {
+      item = { ...item, signature: normaliseP256S(item.signature) };
+    }
+    if (!(await this.check(item, key))) {
+      return drop("bad_signature", `the signature does not verify under device ${deviceId}'s ${key.keyType} key`);
+    }
+    const curve: KeyCurve = key.keyType;
+    const inserted = this.o.store.insertItem({
+      deviceId,
+      firstSequence: first,
+      count,
+      kind: item.kind,
+      curve,
+      body: encodeMqttPayload(item, "binary"),
+      receivedAt: this.o.clock(),
+    });
+    if (!inserted.ok) return drop("duplicate", `device ${deviceId} sequence ${first} is already stored`);
+    return { ok: true, itemId: inserted.id, readings: count };
+  }
+}
+
+function drop(reason: DropReason, message: string): IntakeResult {
+  return { ok: false, reason, message };
+}
+
+function isHighS(signature: string): boolean {
+  try {
+    return isP256HighS(signature);
+  } catch {
+    return false; // r or s out of range: verification fails below
+  }
+}
+
+/** The sdk verification key of a cached registry entry, or undefined for an unknown device. */
+export function verificationKey(device: CachedDevice): DeviceVerificationKey | undefined {
+  switch (device.keyType) {
+    case 1:
+      return { keyType: "secp256k1", address: device.signer };
+    case 2:
+      return { keyType: "p256", x: device.qx, y: device.qy };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics of one oracle instance (prom-client, a registry per instance so several instances can
+ * run in one process in tests). Names and labels are documented in docs/operations.md.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Why a message was dropped before it was stored (label `reason` of `coldchain_oracle_dropped_total`). */
+export const DROP_REASONS = [
+  "too_large",
+  "malformed",
+  "topic_mismatch",
+  "unknown_device",
+  "revoked_device",
+  "interval_mismatch",
+  "future_timestamp",
+  "bad_signature",
+  "duplicate",
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export interface OracleMetrics {
+  readonly registry: Registry;
+  readonly received: Counter;
+  readonly accepted: Counter;
+  readonly acceptedReadings: Counter;
+  readonly dropped: Counter<"reason">;
+  readonly pendingReadings: Gauge;
+  readonly batchReadings: Histogram;
+  readonly txAttempts: Counter<"kind">;
+  readonly gasUsed: Counter;
+  readonly gasPerReading: Histogram;
+  readonly recordedReadings: Counter;
+  readonly skippedReadings: Counter<"reason">;
+  readonly confirmationLatency: Histogram;
+  readonly rpcErrors: Counter<"endpoint">;
+  readonly reorgs: Counter;
+  readonly mqttConnected: Gauge;
+}
+
+/** Creates the metrics in a fresh registry; `pending` is read at every scrape. */
+export function createMetrics(oracleId: string, pending: () => number, defaults = false): OracleMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ oracle: oracleId });
+  if (defaults) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const dropped = new Counter({
+    name: "coldchain_oracle_dropped_total",
+    help: "MQTT messages dropped before storage, by reason",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  for (const reason of DROP_REASONS) dropped.inc({ reason }, 0);
+  return {
+    registry,
+    received: new Counter({
+      name: "coldchain_oracle_received_total",
+      help: "MQTT messages received on the readings topics",
+      registers,
+    }),
+    accepted: new Counter({
+      name: "coldchain_oracle_accepted_total",
+      help: "messages verified and stored (one item each)",
+      registers,
+    }),
+    acceptedReadings: new Counter({
+      name: "coldchain_oracle_accepted_readings_total",
+      help: "readings verified and stored (a window counts its samples)",
+      registers,
+    }),
+    dropped,
+    pendingReadings: new Gauge({
+      name: "coldchain_oracle_pending_readings",
+      help: "readings stored and not yet in a batch (the queue depth, on disk)",
+      registers,
+      collect() {
+        this.set(pending());
+      },
+    }),
+    batchReadings: new Histogram({
+      name: "coldchain_oracle_batch_readings",
+      help: "readings per submitted batch",
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2000],
+      registers,
+    }),
+    txAttempts: new Counter({
+      name: "coldchain_oracle_tx_attempts_total",
+      help: "transactions broadcast, by kind (new, replacement, rebroadcast)",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    gasUsed: new Counter({ name: "coldchain_oracle_gas_used_total", help: "gas used by mined batches", registers }),
+    gasPerReading: new Histogram({
+      name: "coldchain_oracle_gas_per_reading",
+      help: "gas used per reading of a mined batch",
+      buckets: [500, 1000, 2500, 5000, 7500, 10_000, 15_000, 25_000, 50_000],
+      registers,
+    }),
+    recordedReadings: new Counter({
+      name: "coldchain_oracle_recorded_readings_total",
+      help: "readings confirmed on-chain",
+      registers,
+    }),
+    skippedReadings: new Counter({
+      name: "coldchain_oracle_skipped_readings_total",
+      help: "readings the contract (or the pre-flight check) skipped, by SkipReason",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    confirmationLatency: new Histogram({
+      name: "coldchain_oracle_confirmation_latency_seconds",
+      help: "seconds from receipt over MQTT to on-chain confirmation",
+      buckets: [1, 5, 15, 30, 60, 120, 300, 900, 3600],
+      registers,
+    }),
+    rpcErrors: new Counter({
+      name: "coldchain_oracle_rpc_errors_total",
+      help: "failed JSON-RPC calls, by endpoint index",
+      labelNames: ["endpoint"] as const,
+      registers,
+    }),
+    reorgs: new Counter({
+      name: "coldchain_oracle_reorgs_total",
+      help: "mined batches dropped by a reorg and re-submitted",
+      registers,
+    }),
+    mqttConnected: new Gauge({
+      name: "coldchain_oracle_mqtt_connected",
+      help: "1 while connected to the broker",
+      registers,
+    }),
+  };
+}

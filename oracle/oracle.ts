@@ -1,0 +1,164 @@
+/**
+ * Composition root of one oracle instance: wires the store, the RPC pool, the device cache, intake, the
+ * MQTT ingest, the relay and the HTTP endpoints, and owns their start and stop. `main.ts` is the CLI around it;
+ * tests run instances in-process through it.
+ */
+import { EventEmitter, once } from "node:events";
+
+import { Wallet, getAddress } from "ethers";
+
+import { RpcPool } from "./chain.js";
+import type { OracleConfig, OracleSecrets } from "./config.js";
+import { HttpServer } from "./http.js";
+import type { Health } from "./http.js";
+import { Ingest } from "./ingest.js";
+import { Intake } from "./intake.js";
+import type { IntakeResult, SignatureCheck } from "./intake.js";
+import type { Logger } from "./log.js";
+import { createMetrics } from "./metrics.js";
+import type { OracleMetrics } from "./metrics.js";
+import { DeviceCache } from "./registry.js";
+import type { Clock } from "./registry.js";
+import { Relay } from "./relay.js";
+import { Store } from "./store.js";
+
+export interface OracleDeps {
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** Collect Node process metrics too (the CLI does; in-process test instances do not). */
+  readonly processMetrics?: boolean;
+  readonly signatureCheck?: SignatureCheck;
+}
+
+export interface OracleEvents {
+  intake: [IntakeResult];
+}
+
+export class Oracle {
+  readonly events = new EventEmitter<OracleEvents>();
+  readonly store: Store;
+  readonly metrics: OracleMetrics;
+  readonly rpc: RpcPool;
+  readonly devices: DeviceCache;
+  readonly intake: Intake;
+  readonly ingest: Ingest;
+  readonly relay: Relay;
+  readonly wallet: Wallet;
+  private readonly http: HttpServer;
+  private readonly log: Logger;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  /** Bound port of the HTTP server (after start; undefined when disabled). */
+  httpPort: number | undefined;
+
+  constructor(
+    readonly config: OracleConfig,
+    secrets: OracleSecrets,
+    deps: OracleDeps,
+  ) {
+    const clock = deps.clock ?? Date.now;
+    this.log = deps.log.child({ oracle: config.oracleId });
+    this.store = new Store(config.store.path, config.store.synchronous);
+    this.metrics = createMetrics(config.oracleId, () => this.store.pendingReadings(), deps.processMetrics ?? false);
+    this.rpc = new RpcPool(
+      config.chain.rpcUrls,
+      config.chain.chainId,
+      config.chain.rpcTimeoutMs,
+      this.log.child({ module: "rpc" }),
+      this.metrics,
+    );
+    this.devices = new DeviceCache(
+      this.rpc,
+      this.store,
+      getAddress(config.chain.coldChain),
+      config.chain.registryFromBlock,
+      config.verify.unknownDeviceRetryMs,
+      clock,
+      this.log.child({ module: "registry" }),
+    );
+    this.wallet = new Wallet(secrets.privateKey);
+    this.relay = new Relay({
+      config,
+      rpc: this.rpc,
+      store: this.store,
+      devices: this.devices,
+      wallet: this.wallet,
+      metrics: this.metrics,
+      log: this.log.child({ module: "relay" }),
+      clock,
+    });
+    this.intake = new Intake({
+      domain: { chainId: BigInt(config.chain.chainId), verifyingContract: getAddress(config.chain.coldChain) },
+      maxPayloadBytes: config.mqtt.maxPayloadBytes,
+      maxFutureSkewSeconds: config.verify.maxFutureSkewSeconds,
+      store: this.store,
+      devices: this.devices,
+      metrics: this.metrics,
+      log: this.log.child({ module: "intake" }),
+      clock,
+      onStored: () => this.relay.notify(),
+      ...(deps.signatureCheck === undefined ? {} : { signatureCheck: deps.signatureCheck }),
+    });
+    this.ingest = new Ingest(
+      config,
+      secrets.mqttPassword,
+      (topic, payload) => this.onMessage(topic, payload),
+      this.metrics,
+      this.log.child({ module: "mqtt" }),
+    );
+    this.http = new HttpServer(this.metrics, () => this.health(), this.log.child({ module: "http" }));
+  }
+
+  /** Starts the relay (resuming from the store), the HTTP endpoints, then MQTT intake. */
+  async start(): Promise<void> {
+    this.log.info(
+      {
+        signer: this.wallet.address,
+        coldChain: this.config.chain.coldChain,
+        rpcUrls: this.config.chain.rpcUrls.length,
+        pending: this.store.pendingReadings(),
+      },
+      "oracle starting",
+    );
+    this.relay.start();
+    if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
+    await this.ingest.start();
+    this.log.info({ httpPort: this.httpPort, protocolVersion: this.ingest.protocolVersion }, "oracle running");
+  }
+
+  /** Clean stop: intake first (the message in progress is stored or left unacknowledged), then the relay. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      this.relay.events.emit("tick", { ok: true }); // releases an intake waiting on back-pressure
+      await this.ingest.stop();
+      await this.relay.stop();
+      await this.http.stop();
+      this.rpc.destroy();
+      this.store.close();
+      this.log.info("oracle stopped");
+    })();
+    return this.stopped;
+  }
+
+  health(): Health {
+    const relayLastSuccessAt = this.relay.lastSuccessAt;
+    const fresh = Date.now() - relayLastSuccessAt < Math.max(30_000, 5 * this.config.chain.pollIntervalMs);
+    return {
+      ok: this.ingest.connected && fresh,
+      mqttConnected: this.ingest.connected,
+      relayLastSuccessAt,
+      pendingReadings: this.store.pendingReadings(),
+    };
+  }
+
+  private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
+    // Back-pressure: with too much on disk, hold this message (unacknowledged; the broker queues the rest).
+    while (!this.stopping && this.store.pendingReadings() >= this.config.backpressure.maxPendingReadings) {
+      await once(this.relay.events, "tick");
+    }
+    if (this.stopping) throw new Error("oracle stopping: message left for redelivery");
+    const result = await this.intake.handle(topic, payload);
+    this.events.emit("intake", result);
+  }
+}

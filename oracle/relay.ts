@@ -1,0 +1,501 @@
+/**
+ * The relay: batches pending items into `submitReadings` transactions and sees each one through to
+ * confirmation. One relay per signing key, and one loop per relay (the only writer of that key's nonces).
+ *
+ * Each tick, in order:
+ * 1. registry events are followed (device cache);
+ * 2. confirmed batches still near the head are re-checked: a batch whose block left the canonical chain is
+ *    re-opened and its signed transaction sent again (same nonce);
+ * 3. mined batches are confirmed once `confirmations` deep: every item without a `ReadingSkipped` event in
+ *    the receipt is recorded, the others are stored with the contract's reason;
+ * 4. batches in flight are checked against every attempt's hash: mined → step 3; unknown to the node →
+ *    the raw transaction is broadcast again; pending longer than `replaceAfterMs` → replaced with the same
+ *    nonce and higher fees (up to the ceiling); nonce taken by nothing of ours → items released;
+ * 5. a new batch is built when there is room in flight and enough readings (count) or an old enough one
+ *    (age): capped by count, planned gas, calldata bytes, then dry-run (`eth_call`), duplicates already
+ *    on-chain removed without spending gas, sized by `estimateGas`, signed, recorded, and only then broadcast.
+ *
+ * Every state change is in the store before it has an effect outside the process, so a kill at any point
+ * resumes correctly from the store.
+ */
+import { EventEmitter } from "node:events";
+
+import { Transaction, getAddress } from "ethers";
+import type { TransactionReceipt, Wallet } from "ethers";
+
+import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
+import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
+import type { RpcPool } from "./chain.js";
+import { gweiToWei } from "./config.js";
+import type { OracleConfig } from "./config.js";
+import { messageOf } from "./errors.js";
+import type { Logger } from "./log.js";
+import type { OracleMetrics } from "./metrics.js";
+import type { Clock, DeviceCache } from "./registry.js";
+import type { ItemOutcome, StoredAttempt, StoredBatch, StoredItem, Store } from "./store.js";
+
+/** Events of the relay (tests and the composition root listen). */
+export interface RelayEvents {
+  "batch-sent": [{ batchId: number; nonce: number; readings: number }];
+  "attempt-sent": [{ batchId: number; nonce: number; kind: "new" | "replacement" | "rebroadcast"; hash: string }];
+  "batch-mined": [{ batchId: number; blockNumber: number }];
+  "batch-confirmed": [{ batchId: number; recorded: number; skipped: number }];
+  "batch-released": [{ batchId: number; state: "dropped" | "reverted" }];
+  reorg: [{ batchId: number; blockNumber: number | null }];
+  "preflight-skipped": [{ itemIds: number[] }];
+  tick: [{ ok: boolean }];
+}
+
+/** ABI head of `submitReadings(bytes)` calldata: selector, offset, length. */
+const CALLDATA_OVERHEAD_BYTES = 4 + 32 + 32 + 32;
+const SKIPPED_TOPIC = COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash ?? "";
+
+export interface RelayOptions {
+  readonly config: OracleConfig;
+  readonly rpc: RpcPool;
+  readonly store: Store;
+  readonly devices: DeviceCache;
+  readonly wallet: Wallet;
+  readonly metrics: OracleMetrics;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Most batches in flight (sent, not mined) at once. */
+  readonly maxInFlight?: number;
+}
+
+export class Relay {
+  readonly events = new EventEmitter<RelayEvents>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private failures = 0;
+  private lastTickOkAt = 0;
+  /** After estimateGas exceeded the cap: the next batch takes at most this many items. */
+  private itemLimit: number | undefined;
+  /** Batches whose nonce the chain has passed with no receipt of ours, and on how many ticks. */
+  private readonly nonceTaken = new Map<number, number>();
+  private readonly coldChain: string;
+  private readonly from: string;
+
+  constructor(private readonly o: RelayOptions) {
+    this.coldChain = getAddress(o.config.chain.coldChain);
+    this.from = o.wallet.address;
+  }
+
+  /** Starts the loop (resuming whatever the store holds). */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Finishes the current tick and stops; batches in flight stay in the store and resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Called when readings were stored: wakes the loop when a full batch is waiting. */
+  notify(): void {
+    if (this.o.store.pendingReadings() >= this.o.config.batch.maxReadings) this.wake?.();
+  }
+
+  /** Unix ms of the last tick that completed without error (0 before the first). */
+  get lastSuccessAt(): number {
+    return this.lastTickOkAt;
+  }
+
+  private async run(): Promise<void> {
+    const poll = this.o.config.chain.pollIntervalMs;
+    while (!this.stopping) {
+      let delay: number;
+      try {
+        delay = await this.tick();
+        this.failures = 0;
+        this.lastTickOkAt = this.o.clock();
+        this.events.emit("tick", { ok: true });
+      } catch (error) {
+        this.failures++;
+        delay = backoffMs(this.failures, poll, 30_000);
+        this.o.log.error({ err: messageOf(error), retryInMs: delay }, "relay tick failed; backing off");
+        this.events.emit("tick", { ok: false });
+      }
+      if (!this.stopping) await this.sleep(delay);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  /** One pass; returns the delay before the next. */
+  private async tick(): Promise<number> {
+    const { rpc } = this.o;
+    const head = await rpc.call("getBlockNumber", (p) => p.getBlockNumber());
+    await this.o.devices.sync(head);
+    await this.watchConfirmed(head);
+    await this.checkMined(head);
+    const inFlight = await this.checkSent();
+    if (this.stopping || inFlight >= (this.o.maxInFlight ?? 4)) return this.o.config.chain.pollIntervalMs;
+    return this.maybeBuild();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Confirmation and reorgs
+  // -------------------------------------------------------------------------------------------
+
+  private async watchConfirmed(head: number): Promise<void> {
+    for (const b of this.o.store.recentConfirmed(head - this.o.config.chain.reorgWatchBlocks)) {
+      const block = await this.o.rpc.call("getBlock", (p) => p.getBlock(b.blockNumber ?? 0));
+      if (block?.hash !== b.blockHash) this.reorged(b);
+    }
+  }
+
+  private async checkMined(head: number): Promise<void> {
+    for (const b of this.o.store.batchesIn("mined")) {
+      const receipt = await this.o.rpc.call("getTransactionReceipt", (p) => p.getTransactionReceipt(b.txHash ?? ""));
+      if (receipt === null || receipt.blockHash !== b.blockHash) {
+        this.reorged(b);
+      } else if (head - receipt.blockNumber + 1 >= this.o.config.chain.confirmations) {
+        this.confirm(b, receipt);
+      }
+    }
+  }
+
+  private reorged(b: StoredBatch): void {
+    this.o.store.reopenBatch(b.id);
+    this.o.metrics.reorgs.inc();
+    this.o.log.warn(
+      { batchId: b.id, nonce: b.nonce, blockNumber: b.blockNumber, blockHash: b.blockHash },
+      "batch %d left the canonical chain (reorg); sending it again",
+      b.id,
+    );
+    this.events.emit("reorg", { batchId: b.id, blockNumber: b.blockNumber });
+  }
+
+  private confirm(b: StoredBatch, receipt: TransactionReceipt): void {
+    const skipped = new Map<string, string>();
+    for (const log of receipt.logs) {
+      if (getAddress(log.address) !== this.coldChain || log.topics[0] !== SKIPPED_TOPIC) continue;
+      const parsed = COLD_CHAIN_ABI.parseLog(log);
+      if (parsed === null) continue;
+      const [deviceId, sequence, , reason] = parsed.args as unknown as [bigint, bigint, bigint, bigint];
+      skipped.set(`${deviceId}:${sequence}`, SKIP_REASONS[Number(reason)] ?? `Reason${reason}`);
+    }
+    const items = this.o.store.itemsOfBatch(b.id);
+    const outcomes: ItemOutcome[] = items.map((item) => ({
+      itemId: item.id,
+      skipReason: skipped.get(`${item.deviceId}:${item.firstSequence}`),
+    }));
+    this.o.store.confirmBatch(b.id, outcomes);
+    const now = this.o.clock();
+    let recorded = 0;
+    let skippedReadings = 0;
+    items.forEach((item, i) => {
+      const reason = outcomes[i]?.skipReason;
+      if (reason === undefined) recorded += item.count;
+      else {
+        skippedReadings += item.count;
+        this.o.metrics.skippedReadings.inc({ reason }, item.count);
+      }
+      this.o.metrics.confirmationLatency.observe((now - item.receivedAt) / 1000);
+    });
+    const readings = recorded + skippedReadings;
+    this.o.metrics.recordedReadings.inc(recorded);
+    this.o.metrics.gasUsed.inc(Number(receipt.gasUsed));
+    if (readings > 0) this.o.metrics.gasPerReading.observe(Number(receipt.gasUsed) / readings);
+    this.o.log.info(
+      { batchId: b.id, tx: receipt.hash, block: receipt.blockNumber, recorded, skipped: skippedReadings },
+      "batch %d confirmed",
+      b.id,
+    );
+    if (skippedReadings > 0) {
+      this.o.log.warn({ batchId: b.id, reasons: Object.fromEntries(skipped) }, "the contract skipped readings");
+    }
+    this.events.emit("batch-confirmed", { batchId: b.id, recorded, skipped: skippedReadings });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Batches in flight
+  // -------------------------------------------------------------------------------------------
+
+  /** Checks every batch in flight; returns how many are still in flight. */
+  private async checkSent(): Promise<number> {
+    const sent = this.o.store.batchesIn("sent");
+    if (sent.length === 0) return 0;
+    const { rpc } = this.o;
+    const chainNonce = await rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "latest"));
+    let inFlight = 0;
+    for (const b of sent) {
+      const attempts = this.o.store.attemptsOf(b.id);
+      let receipt: TransactionReceipt | null = null;
+      for (const a of [...attempts].reverse()) {
+        receipt = await rpc.call("getTransactionReceipt", (p) => p.getTransactionReceipt(a.hash));
+        if (receipt !== null) break;
+      }
+      if (receipt !== null) {
+        this.nonceTaken.delete(b.id);
+        if (receipt.status === 1) {
+          this.o.store.markMined(b.id, receipt.hash, receipt.blockNumber, receipt.blockHash, receipt.gasUsed);
+          this.o.log.info({ batchId: b.id, tx: receipt.hash, block: receipt.blockNumber }, "batch %d mined", b.id);
+          this.events.emit("batch-mined", { batchId: b.id, blockNumber: receipt.blockNumber });
+        } else {
+          this.o.store.releaseBatch(b.id, "reverted");
+          this.o.log.error(
+            { batchId: b.id, tx: receipt.hash },
+            "batch %d reverted on-chain (paused contract?); its readings go back to pending",
+            b.id,
+          );
+          this.events.emit("batch-released", { batchId: b.id, state: "reverted" });
+        }
+        continue;
+      }
+      const latest = attempts.at(-1);
+      if (latest === undefined || chainNonce > b.nonce) {
+        // The nonce was used by a transaction that is none of our attempts: the batch will never be mined. Seen
+        // on two ticks in a row before acting, so a node that is a block behind another cannot fake it.
+        const seen = (this.nonceTaken.get(b.id) ?? 0) + 1;
+        this.nonceTaken.set(b.id, seen);
+        if (seen < 2) {
+          inFlight++;
+          continue;
+        }
+        this.nonceTaken.delete(b.id);
+        this.o.store.releaseBatch(b.id, "dropped");
+        this.o.log.warn({ batchId: b.id, nonce: b.nonce, chainNonce }, "batch %d dropped: nonce taken", b.id);
+        this.events.emit("batch-released", { batchId: b.id, state: "dropped" });
+        continue;
+      }
+      this.nonceTaken.delete(b.id);
+      inFlight++;
+      const known = await rpc.call("getTransaction", (p) => p.getTransaction(latest.hash));
+      if (known === null) {
+        await this.broadcast(b.id, latest, "rebroadcast");
+      } else if (this.o.clock() - latest.createdAt >= this.o.config.fees.replaceAfterMs) {
+        await this.replace(b, latest);
+      }
+    }
+    return inFlight;
+  }
+
+  private async replace(b: StoredBatch, latest: StoredAttempt): Promise<void> {
+    const { fees } = this.o.config;
+    const ceiling = gweiToWei(fees.maxFeePerGasGwei);
+    const bump = (v: bigint): bigint => (v * BigInt(100 + fees.bumpPercent) + 99n) / 100n;
+    const baseFee = await this.baseFee();
+    let priority = bump(latest.maxPriorityFeePerGas);
+    const configured = gweiToWei(fees.maxPriorityFeePerGasGwei);
+    if (priority < configured) priority = configured;
+    let maxFee = bump(latest.maxFeePerGas);
+    if (maxFee < 2n * baseFee + priority) maxFee = 2n * baseFee + priority;
+    if (maxFee > ceiling) maxFee = ceiling;
+    if (priority > maxFee) priority = maxFee;
+    if (maxFee <= latest.maxFeePerGas) {
+      this.o.log.warn(
+        { batchId: b.id, nonce: b.nonce, maxFeePerGas: latest.maxFeePerGas.toString(), baseFee: baseFee.toString() },
+        "batch %d is stuck at the fee ceiling (fees.maxFeePerGasGwei); waiting",
+        b.id,
+      );
+      await this.broadcast(b.id, latest, "rebroadcast");
+      return;
+    }
+    const tx = Transaction.from(latest.rawTx);
+    const attempt = await this.sign(b.nonce, tx.data, latest.gasLimit, maxFee, priority);
+    this.o.store.addAttempt(b.id, attempt);
+    this.o.log.warn(
+      { batchId: b.id, nonce: b.nonce, replaces: latest.hash, maxFeePerGas: maxFee.toString() },
+      "batch %d not mined after %d ms: replacing it with higher fees",
+      b.id,
+      this.o.config.fees.replaceAfterMs,
+    );
+    await this.broadcast(b.id, attempt, "replacement");
+  }
+
+  private async broadcast(
+    batchId: number,
+    attempt: Pick<StoredAttempt, "rawTx" | "hash" | "nonce">,
+    kind: "new" | "replacement" | "rebroadcast",
+  ): Promise<void> {
+    try {
+      await this.o.rpc.call("broadcastTransaction", (p) => p.send("eth_sendRawTransaction", [attempt.rawTx]));
+    } catch (error) {
+      if (!isLogicalRpcError(error)) throw error;
+      // The node refused it (already known, nonce too high while an earlier one is missing, underpriced):
+      // the next tick looks again.
+      this.o.log.warn({ batchId, nonce: attempt.nonce, kind, err: messageOf(error) }, "broadcast refused");
+      return;
+    }
+    this.o.metrics.txAttempts.inc({ kind });
+    this.events.emit("attempt-sent", { batchId, nonce: attempt.nonce, kind, hash: attempt.hash });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Building a batch
+  // -------------------------------------------------------------------------------------------
+
+  private async maybeBuild(): Promise<number> {
+    const { store, config, clock } = this.o;
+    const poll = config.chain.pollIntervalMs;
+    const pending = store.pendingReadings();
+    if (pending === 0) return poll;
+    const oldest = store.oldestPendingAt() ?? clock();
+    const age = clock() - oldest;
+    if (pending < config.batch.maxReadings && age < config.batch.maxAgeMs) {
+      return Math.max(1, Math.min(poll, config.batch.maxAgeMs - age));
+    }
+    const chosen = this.select(store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity)));
+    if (chosen.length === 0) return poll;
+    const signed = chosen
+      .map((item) => ({ item, signed: decodeMqttPayload(item.body).item }))
+      .sort((a, b) => compareItems(a.item, b.item));
+    const data = COLD_CHAIN_ABI.encodeFunctionData("submitReadings", [encodeBatch(signed.map((s) => s.signed))]);
+    const call = { from: this.from, to: this.coldChain, data };
+
+    // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates cost no gas.
+    const out = await this.o.rpc.call("eth_call", (p) => p.call(call));
+    const [, skipped] = COLD_CHAIN_ABI.decodeFunctionResult("submitReadings", out) as unknown as [bigint, bigint];
+    if (skipped > 0n && (await this.removeUsed(chosen))) return 0;
+
+    const estimate = await this.o.rpc.call("estimateGas", (p) => p.estimateGas(call));
+    if (estimate > BigInt(config.batch.gasCap)) {
+      this.itemLimit = Math.max(1, Math.floor(chosen.length / 2));
+      this.o.log.info(
+        { estimate: estimate.toString(), gasCap: config.batch.gasCap, items: chosen.length, next: this.itemLimit },
+        "batch estimate above batch.gasCap; splitting",
+      );
+      return 0;
+    }
+    this.itemLimit = undefined;
+    let gasLimit = (estimate * 12n) / 10n;
+    if (gasLimit > BigInt(config.batch.gasCap)) gasLimit = BigInt(config.batch.gasCap);
+
+    const ceiling = gweiToWei(config.fees.maxFeePerGasGwei);
+    const baseFee = await this.baseFee();
+    if (baseFee >= ceiling) {
+      this.o.log.warn(
+        { baseFee: baseFee.toString(), ceiling: ceiling.toString() },
+        "base fee at or above fees.maxFeePerGasGwei: not sending until it falls",
+      );
+      return poll;
+    }
+    let priority = gweiToWei(config.fees.maxPriorityFeePerGasGwei);
+    let maxFee = 2n * baseFee + priority;
+    if (maxFee > ceiling) maxFee = ceiling;
+    if (priority > maxFee) priority = maxFee;
+    const chainNonce = await this.o.rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "latest"));
+    const localNext = (store.maxNonce() ?? -1) + 1;
+    const nonce = Math.max(localNext, chainNonce);
+    const attempt = await this.sign(nonce, data, gasLimit, maxFee, priority);
+    const readings = chosen.reduce((n, item) => n + item.count, 0);
+    const batchId = store.createBatch(
+      chosen.map((item) => item.id),
+      readings,
+      attempt,
+      clock(),
+    );
+    this.o.metrics.batchReadings.observe(readings);
+    this.o.log.info(
+      { batchId, nonce, readings, items: chosen.length, gasLimit: gasLimit.toString(), tx: attempt.hash },
+      "batch %d sending",
+      batchId,
+    );
+    this.events.emit("batch-sent", { batchId, nonce, readings });
+    await this.broadcast(batchId, attempt, "new");
+    return store.pendingReadings() >= config.batch.maxReadings ? 0 : poll;
+  }
+
+  /** Items in arrival order that fit the count, planned gas and calldata caps; windows stay whole. */
+  private select(candidates: readonly StoredItem[]): StoredItem[] {
+    const b = this.o.config.batch;
+    const chosen: StoredItem[] = [];
+    let readings = 0;
+    let gas = b.gasPerBatch;
+    let bytes = CALLDATA_OVERHEAD_BYTES + 1;
+    for (const item of candidates) {
+      const itemGas =
+        item.kind === "window"
+          ? b.gasPerWindow + item.count * b.gasPerWindowSample
+          : item.curve === "p256"
+            ? b.gasPerP256Reading
+            : b.gasPerSecp256k1Reading;
+      const itemBytes = item.body.length - 1; // a one-item envelope minus its version byte (upper bound)
+      if (
+        chosen.length > 0 &&
+        (readings + item.count > b.maxReadings || gas + itemGas > b.gasCap || bytes + itemBytes > b.maxCalldataBytes)
+      ) {
+        break;
+      }
+      chosen.push(item);
+      readings += item.count;
+      gas += itemGas;
+      bytes += itemBytes;
+    }
+    return chosen;
+  }
+
+  /** Marks items whose sequence the chain already holds as skipped (no gas for duplicates). */
+  private async removeUsed(items: readonly StoredItem[]): Promise<boolean> {
+    const used: number[] = [];
+    for (const item of items) {
+      const data = COLD_CHAIN_ABI.encodeFunctionData("isSequenceUsed", [item.deviceId, item.firstSequence]);
+      const out = await this.o.rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data }));
+      if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) used.push(item.id);
+    }
+    if (used.length === 0) return false;
+    this.o.store.skipPending(used, "DuplicateSequence");
+    const readings = items.filter((i) => used.includes(i.id)).reduce((n, i) => n + i.count, 0);
+    this.o.metrics.skippedReadings.inc({ reason: "DuplicateSequence" }, readings);
+    this.o.log.warn({ items: used.length, readings }, "already on-chain: skipped before submission (no gas spent)");
+    this.events.emit("preflight-skipped", { itemIds: used });
+    return true;
+  }
+
+  private async baseFee(): Promise<bigint> {
+    const block = await this.o.rpc.call("getBlock", (p) => p.getBlock("latest"));
+    return block?.baseFeePerGas ?? 0n;
+  }
+
+  private async sign(
+    nonce: number,
+    data: string,
+    gasLimit: bigint,
+    maxFeePerGas: bigint,
+    maxPriorityFeePerGas: bigint,
+  ): Promise<StoredAttempt> {
+    const rawTx = await this.o.wallet.signTransaction({
+      type: 2,
+      chainId: this.o.config.chain.chainId,
+      nonce,
+      to: this.coldChain,
+      data,
+      value: 0n,
+      gasLimit,
+      maxFeePerGas,
+      maxPriorityFeePerGas,
+    });
+    return {
+      id: 0,
+      batchId: 0,
+      nonce,
+      maxFeePerGas,
+      maxPriorityFeePerGas,
+      gasLimit,
+      rawTx,
+      hash: Transaction.from(rawTx).hash ?? "",
+      createdAt: this.o.clock(),
+    };
+  }
+}
+
+/** Batch order: by device, then sequence (so each device's readings are applied in order). */
+function compareItems(a: StoredItem, b: StoredItem): number {
+  if (a.deviceId !== b.deviceId) return a.deviceId < b.deviceId ? -1 : 1;
+  return a.firstSequence - b.firstSequence;
+}

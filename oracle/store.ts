@@ -1,0 +1,492 @@
+/**
+ * The durable store: one SQLite file (node:sqlite, WAL). Every accepted item is committed here before its
+ * MQTT acknowledgement, and every transaction attempt before its broadcast, so a crash at any point loses
+ * nothing and a restart resumes from this file alone.
+ *
+ * Tables:
+ * - `items`: one signed item (reading or window) per row, in the binary MQTT form; state
+ *   pending → batched → recorded | skipped (or back to pending when its batch is dropped).
+ * - `readings`: one row per (device, sequence) of every stored item, UNIQUE: a sequence is stored once.
+ * - `batches` and `attempts`: each batch transaction, and every signed attempt of it (nonce, fees, raw tx, hash).
+ * - `devices`: the registry cache; `meta`: sync cursors.
+ *
+ * Device ids are stored as decimal TEXT (uint64 does not fit SQLite's signed INTEGER).
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { SQLInputValue, StatementSync } from "node:sqlite";
+
+import { OracleError } from "./errors.js";
+
+export type ItemState = "pending" | "batched" | "recorded" | "skipped";
+export type BatchState = "sent" | "mined" | "confirmed" | "dropped" | "reverted";
+export type KeyCurve = "secp256k1" | "p256";
+
+/** A stored item. */
+export interface StoredItem {
+  readonly id: number;
+  readonly deviceId: bigint;
+  readonly firstSequence: number;
+  readonly count: number;
+  readonly kind: "reading" | "window";
+  readonly curve: KeyCurve;
+  /** The binary MQTT form (a one-item batch envelope). */
+  readonly body: Uint8Array;
+  readonly receivedAt: number;
+  readonly state: ItemState;
+  readonly batchId: number | null;
+  readonly skipReason: string | null;
+}
+
+/** A batch transaction. */
+export interface StoredBatch {
+  readonly id: number;
+  readonly state: BatchState;
+  readonly nonce: number;
+  readonly readingCount: number;
+  readonly createdAt: number;
+  readonly txHash: string | null;
+  readonly blockNumber: number | null;
+  readonly blockHash: string | null;
+}
+
+/** One signed attempt of a batch transaction. */
+export interface StoredAttempt {
+  readonly id: number;
+  readonly batchId: number;
+  readonly nonce: number;
+  readonly maxFeePerGas: bigint;
+  readonly maxPriorityFeePerGas: bigint;
+  readonly gasLimit: bigint;
+  readonly rawTx: string;
+  readonly hash: string;
+  readonly createdAt: number;
+}
+
+/** A new attempt to record. */
+export type NewAttempt = Omit<StoredAttempt, "id" | "batchId">;
+
+/** A cached registry entry. */
+export interface CachedDevice {
+  readonly deviceId: bigint;
+  /** 0 none (unknown), 1 secp256k1, 2 P-256, as IDeviceRegistry.KeyType. */
+  readonly keyType: number;
+  readonly intervalSeconds: number;
+  readonly revokedAtBlock: number;
+  readonly signer: string;
+  readonly qx: string;
+  readonly qy: string;
+  readonly fetchedAt: number;
+}
+
+/** Outcome of {@link Store.insertItem}. */
+export type InsertResult =
+  { readonly ok: true; readonly id: number } | { readonly ok: false; readonly duplicate: true };
+
+/** What an item's outcome in a confirmed batch is. */
+export interface ItemOutcome {
+  readonly itemId: number;
+  /** undefined: recorded; else the contract's SkipReason name. */
+  readonly skipReason: string | undefined;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  curve TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  batch_id INTEGER,
+  skip_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS items_by_state ON items (state, id);
+CREATE INDEX IF NOT EXISTS items_by_batch ON items (batch_id);
+CREATE TABLE IF NOT EXISTS readings (
+  device_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  item_id INTEGER NOT NULL,
+  UNIQUE (device_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS batches (
+  id INTEGER PRIMARY KEY,
+  state TEXT NOT NULL,
+  nonce INTEGER NOT NULL,
+  reading_count INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  tx_hash TEXT,
+  block_number INTEGER,
+  block_hash TEXT,
+  gas_used TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, nonce);
+CREATE TABLE IF NOT EXISTS attempts (
+  id INTEGER PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  nonce INTEGER NOT NULL,
+  max_fee TEXT NOT NULL,
+  max_priority_fee TEXT NOT NULL,
+  gas_limit TEXT NOT NULL,
+  raw_tx TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id, id);
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY,
+  key_type INTEGER NOT NULL,
+  interval_seconds INTEGER NOT NULL,
+  revoked_at_block INTEGER NOT NULL,
+  signer TEXT NOT NULL,
+  qx TEXT NOT NULL,
+  qy TEXT NOT NULL,
+  fetched_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+/** The oracle's SQLite store. Synchronous calls: each method is one short transaction. */
+export class Store {
+  private readonly db: DatabaseSync;
+  private pending: number;
+
+  constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
+    try {
+      this.db = new DatabaseSync(path);
+      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+      this.db.exec(SCHEMA);
+    } catch (cause) {
+      throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
+        cause,
+      });
+    }
+    this.pending = Number(this.one("SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending'")?.n ?? 0);
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+
+  /** Readings stored and not yet in a batch. */
+  pendingReadings(): number {
+    return this.pending;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Intake
+  // -------------------------------------------------------------------------------------------
+
+  /** Whether any sequence in [first, first + count) of the device is stored. */
+  hasAnySequence(deviceId: bigint, first: number, count: number): boolean {
+    return (
+      this.one(
+        "SELECT 1 AS hit FROM readings WHERE device_id = ? AND sequence >= ? AND sequence < ? LIMIT 1",
+        deviceId.toString(),
+        first,
+        first + count,
+      ) !== undefined
+    );
+  }
+
+  /** Stores an item and its sequences in one transaction; a stored sequence makes it a duplicate. */
+  insertItem(item: {
+    deviceId: bigint;
+    firstSequence: number;
+    count: number;
+    kind: "reading" | "window";
+    curve: KeyCurve;
+    body: Uint8Array;
+    receivedAt: number;
+  }): InsertResult {
+    const device = item.deviceId.toString();
+    return this.transaction(() => {
+      if (this.hasAnySequence(item.deviceId, item.firstSequence, item.count)) return { ok: false, duplicate: true };
+      const { lastInsertRowid } = this.stmt(
+        "INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+      ).run(device, item.firstSequence, item.count, item.kind, item.curve, item.body, item.receivedAt);
+      const id = Number(lastInsertRowid);
+      const insert = this.stmt("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
+      for (let i = 0; i < item.count; i++) insert.run(device, item.firstSequence + i, id);
+      this.pending += item.count;
+      return { ok: true, id };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Batching
+  // -------------------------------------------------------------------------------------------
+
+  /** Pending items, oldest first. */
+  pendingItems(limit: number): StoredItem[] {
+    return this.all("SELECT * FROM items WHERE state = 'pending' ORDER BY id LIMIT ?", limit).map(toItem);
+  }
+
+  /** receivedAt of the oldest pending item. */
+  oldestPendingAt(): number | undefined {
+    const row = this.one("SELECT received_at FROM items WHERE state = 'pending' ORDER BY id LIMIT 1");
+    return row === undefined ? undefined : Number(row.received_at);
+  }
+
+  itemsOfBatch(batchId: number): StoredItem[] {
+    return this.all("SELECT * FROM items WHERE batch_id = ? ORDER BY id", batchId).map(toItem);
+  }
+
+  /** Marks items skipped before submission (e.g. already on-chain), so no gas is spent on them. */
+  skipPending(itemIds: readonly number[], reason: string): void {
+    this.transaction(() => {
+      const stmt = this.stmt(
+        "UPDATE items SET state = 'skipped', skip_reason = ? WHERE id = ? AND state = 'pending' RETURNING count",
+      );
+      for (const id of itemIds) {
+        const row = stmt.get(reason, id);
+        if (row !== undefined) this.pending -= Number(row.count);
+      }
+    });
+  }
+
+  /** Highest nonce of any batch, or undefined. */
+  maxNonce(): number | undefined {
+    const row = this.one("SELECT MAX(nonce) AS n FROM batches WHERE state != 'dropped'");
+    return row?.n === null || row === undefined ? undefined : Number(row.n);
+  }
+
+  /** Creates a batch of pending items with its first attempt: committed before the broadcast. */
+  createBatch(itemIds: readonly number[], readingCount: number, attempt: NewAttempt, now: number): number {
+    return this.transaction(() => {
+      const { lastInsertRowid } = this.stmt(
+        "INSERT INTO batches (state, nonce, reading_count, created_at) VALUES ('sent', ?, ?, ?)",
+      ).run(attempt.nonce, readingCount, now);
+      const batchId = Number(lastInsertRowid);
+      const stmt = this.stmt(
+        "UPDATE items SET state = 'batched', batch_id = ? WHERE id = ? AND state = 'pending' RETURNING count",
+      );
+      for (const id of itemIds) {
+        const row = stmt.get(batchId, id);
+        if (row === undefined) throw new OracleError("STORE_FAILED", `item ${id} is no longer pending`);
+        this.pending -= Number(row.count);
+      }
+      this.insertAttempt(batchId, attempt);
+      return batchId;
+    });
+  }
+
+  /** Records another attempt (replacement) of a batch: committed before its broadcast. */
+  addAttempt(batchId: number, attempt: NewAttempt): void {
+    this.insertAttempt(batchId, attempt);
+  }
+
+  attemptsOf(batchId: number): StoredAttempt[] {
+    return this.all("SELECT * FROM attempts WHERE batch_id = ? ORDER BY id", batchId).map((r) => ({
+      id: Number(r.id),
+      batchId: Number(r.batch_id),
+      nonce: Number(r.nonce),
+      maxFeePerGas: BigInt(str(r.max_fee)),
+      maxPriorityFeePerGas: BigInt(str(r.max_priority_fee)),
+      gasLimit: BigInt(str(r.gas_limit)),
+      rawTx: str(r.raw_tx),
+      hash: str(r.hash),
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  batchesIn(state: BatchState): StoredBatch[] {
+    return this.all("SELECT * FROM batches WHERE state = ? ORDER BY nonce, id", state).map(toBatch);
+  }
+
+  /** Confirmed batches mined at or above `fromBlock` (still watched for reorgs). */
+  recentConfirmed(fromBlock: number): StoredBatch[] {
+    return this.all(
+      "SELECT * FROM batches WHERE state = 'confirmed' AND block_number >= ? ORDER BY nonce",
+      fromBlock,
+    ).map(toBatch);
+  }
+
+  batch(batchId: number): StoredBatch | undefined {
+    const row = this.one("SELECT * FROM batches WHERE id = ?", batchId);
+    return row === undefined ? undefined : toBatch(row);
+  }
+
+  markMined(batchId: number, txHash: string, blockNumber: number, blockHash: string, gasUsed: bigint): void {
+    this.stmt(
+      "UPDATE batches SET state = 'mined', tx_hash = ?, block_number = ?, block_hash = ?, gas_used = ? WHERE id = ?",
+    ).run(txHash, blockNumber, blockHash, gasUsed.toString(), batchId);
+  }
+
+  /** Confirms a mined batch: each item recorded or skipped with the contract's reason. */
+  confirmBatch(batchId: number, outcomes: readonly ItemOutcome[]): void {
+    this.transaction(() => {
+      const stmt = this.stmt("UPDATE items SET state = ?, skip_reason = ? WHERE id = ? AND batch_id = ?");
+      for (const o of outcomes) {
+        stmt.run(o.skipReason === undefined ? "recorded" : "skipped", o.skipReason ?? null, o.itemId, batchId);
+      }
+      this.stmt("UPDATE batches SET state = 'confirmed' WHERE id = ?").run(batchId);
+    });
+  }
+
+  /** A reorg dropped a mined or confirmed batch: it is in flight again (its raw tx will be re-sent). */
+  reopenBatch(batchId: number): void {
+    this.transaction(() => {
+      this.stmt(
+        "UPDATE batches SET state = 'sent', tx_hash = NULL, block_number = NULL, block_hash = NULL, gas_used = NULL WHERE id = ?",
+      ).run(batchId);
+      this.stmt("UPDATE items SET state = 'batched', skip_reason = NULL WHERE batch_id = ? AND state != 'batched'").run(
+        batchId,
+      );
+    });
+  }
+
+  /**
+   * The batch's transaction will never be mined (its nonce went to no attempt of ours, or it reverted): its
+   * items go back to pending and are batched again.
+   */
+  releaseBatch(batchId: number, state: "dropped" | "reverted"): void {
+    this.transaction(() => {
+      this.stmt("UPDATE batches SET state = ? WHERE id = ?").run(state, batchId);
+      const rows = this.stmt(
+        "UPDATE items SET state = 'pending', batch_id = NULL WHERE batch_id = ? AND state = 'batched' RETURNING count",
+      ).all(batchId);
+      for (const row of rows) this.pending += Number(row.count);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Registry cache and cursors
+  // -------------------------------------------------------------------------------------------
+
+  device(deviceId: bigint): CachedDevice | undefined {
+    const r = this.one("SELECT * FROM devices WHERE device_id = ?", deviceId.toString());
+    if (r === undefined) return undefined;
+    return {
+      deviceId,
+      keyType: Number(r.key_type),
+      intervalSeconds: Number(r.interval_seconds),
+      revokedAtBlock: Number(r.revoked_at_block),
+      signer: str(r.signer),
+      qx: str(r.qx),
+      qy: str(r.qy),
+      fetchedAt: Number(r.fetched_at),
+    };
+  }
+
+  putDevice(d: CachedDevice): void {
+    this.stmt(
+      `INSERT INTO devices (device_id, key_type, interval_seconds, revoked_at_block, signer, qx, qy, fetched_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (device_id) DO UPDATE SET key_type = excluded.key_type, interval_seconds = excluded.interval_seconds,
+           revoked_at_block = excluded.revoked_at_block, signer = excluded.signer, qx = excluded.qx, qy = excluded.qy,
+           fetched_at = excluded.fetched_at`,
+    ).run(d.deviceId.toString(), d.keyType, d.intervalSeconds, d.revokedAtBlock, d.signer, d.qx, d.qy, d.fetchedAt);
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.one("SELECT value FROM meta WHERE key = ?", key);
+    return row === undefined ? undefined : str(row.value);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmt("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+      key,
+      value,
+    );
+  }
+
+  /** Item counts by state (health, tests). */
+  countsByState(): Record<ItemState, number> {
+    const out: Record<ItemState, number> = { pending: 0, batched: 0, recorded: 0, skipped: 0 };
+    for (const r of this.all("SELECT state, SUM(count) AS n FROM items GROUP BY state")) {
+      out[str(r.state) as ItemState] = Number(r.n);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------
+
+  private insertAttempt(batchId: number, a: NewAttempt): void {
+    this.stmt(
+      "INSERT INTO attempts (batch_id, nonce, max_fee, max_priority_fee, gas_limit, raw_tx, hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(
+      batchId,
+      a.nonce,
+      a.maxFeePerGas.toString(),
+      a.maxPriorityFeePerGas.toString(),
+      a.gasLimit.toString(),
+      a.rawTx,
+      a.hash,
+      a.createdAt,
+    );
+  }
+
+  /**
+   * A fresh prepared statement. Not cached: a cache of prepared statements made the intake benchmark stall
+   * (not yet investigated; a statement left un-reset after `get()` keeping a read snapshot open is the suspect).
+   */
+  private stmt(sql: string): StatementSync {
+    return this.db.prepare(sql);
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    const pendingBefore = this.pending;
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.pending = pendingBefore;
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  private one(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.stmt(sql).get(...params);
+  }
+
+  private all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.stmt(sql).all(...params);
+  }
+}
+
+function toItem(r: Row): StoredItem {
+  const body = r.body;
+  return {
+    id: Number(r.id),
+    deviceId: BigInt(str(r.device_id)),
+    firstSequence: Number(r.first_seq),
+    count: Number(r.count),
+    kind: r.kind === "window" ? "window" : "reading",
+    curve: r.curve === "p256" ? "p256" : "secp256k1",
+    body: body instanceof Uint8Array ? body : new Uint8Array(),
+    receivedAt: Number(r.received_at),
+    state: str(r.state) as ItemState,
+    batchId: r.batch_id === null ? null : Number(r.batch_id),
+    skipReason: r.skip_reason === null ? null : str(r.skip_reason),
+  };
+}
+
+function toBatch(r: Row): StoredBatch {
+  return {
+    id: Number(r.id),
+    state: str(r.state) as BatchState,
+    nonce: Number(r.nonce),
+    readingCount: Number(r.reading_count),
+    createdAt: Number(r.created_at),
+    txHash: r.tx_hash === null ? null : str(r.tx_hash),
+    blockNumber: r.block_number === null ? null : Number(r.block_number),
+    blockHash: r.block_hash === null ? null : str(r.block_hash),
+  };
+}
+
+/** A TEXT (or numeric) column as a string. */
+function str(value: SQLInputValue | undefined): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "bigint") return value.toString();
+  throw new OracleError("STORE_FAILED", "the store holds an unexpected value type; is the file from another program?");
+}

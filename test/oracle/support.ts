@@ -1,0 +1,472 @@
+/**
+ * Test support for the oracle: real brokers (embedded aedes, a spawned Mosquitto), a real chain (Hardhat's
+ * JSON-RPC node as a child process), a deployed world with devices on a started shipment, device publishers
+ * and oracle configs. Nothing here fakes the broker or the node.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+import { Aedes } from "aedes";
+import { JsonRpcProvider, Wallet, parseEther } from "ethers";
+import { network } from "hardhat";
+import { connectAsync } from "mqtt";
+import type { MqttClient } from "mqtt";
+
+import type { OracleConfig, OracleConfigInput } from "../../oracle/config.js";
+import { parseConfig } from "../../oracle/config.js";
+import { createLogger } from "../../oracle/log.js";
+import type { Logger } from "../../oracle/log.js";
+import type { ColdChainDomain, DevicePrivateKey, MqttPayloadFormat, SignedItem } from "../../sdk/protocol/index.js";
+import { encodeMqttPayload, mqttReadingsTopic, signReading, signWindow } from "../../sdk/protocol/index.js";
+import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../support/deploy.js";
+import type { Connection, Suite } from "../support/deploy.js";
+
+export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+export const INTERVAL_SECONDS = 60;
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = "coldchain-oracle-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Polls `predicate` (for state outside this process: a child's store, the chain) until true. */
+export async function waitFor(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Brokers
+// ---------------------------------------------------------------------------------------------
+
+export interface BrokerHandle {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface AedesHandle extends BrokerHandle {
+  readonly broker: Aedes;
+}
+
+/** The embedded aedes broker (MQTT 3.1.1, in-memory persistence) on a TCP port of 127.0.0.1. */
+export async function startAedes(port?: number): Promise<AedesHandle> {
+  const broker = new Aedes();
+  await broker.listen();
+  const server: Server = createServer((socket) => broker.handle(socket));
+  const bound = port ?? (await freePort());
+  server.listen(bound, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: `mqtt://127.0.0.1:${bound}`,
+    port: bound,
+    broker,
+    async stop() {
+      server.close();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+/** Whether the `mosquitto` binary is installed. */
+export function mosquittoAvailable(): boolean {
+  return spawnSync("sh", ["-c", "command -v mosquitto"]).status === 0;
+}
+
+export interface MosquittoHandle extends BrokerHandle {
+  /** Starts it again on the same port and persistence directory. */
+  restart(): Promise<void>;
+}
+
+/** Mosquitto on a free port with persistence on and unbounded queues (the settings docs/operations.md gives). */
+export async function startMosquitto(): Promise<MosquittoHandle> {
+  const dir = tempDir("coldchain-mosquitto-");
+  const port = await freePort();
+  const conf = join(dir, "mosquitto.conf");
+  writeFileSync(
+    conf,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence true",
+      `persistence_location ${dir}/`,
+      "autosave_interval 1",
+      "max_queued_messages 0",
+      "max_inflight_messages 100",
+      "persistent_client_expiration 7d",
+      "log_dest stderr",
+      "log_type error",
+      "log_type warning",
+      "log_type notice",
+      "log_type information",
+      // Mosquitto started as root drops to the `mosquitto` user unless told to stay (it must write `dir`).
+      `user ${userInfo().username}`,
+      "",
+    ].join("\n"),
+  );
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const proc = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
+    child = proc;
+    try {
+      await waitForLine(proc, /running/, "mosquitto to start");
+    } catch (error) {
+      proc.kill("SIGKILL");
+      throw error;
+    }
+  };
+  const halt = async (): Promise<void> => {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null) return;
+    const exited = once(proc, "exit");
+    proc.kill("SIGTERM");
+    await exited;
+  };
+  await launch();
+  return { url: `mqtt://127.0.0.1:${port}`, port, stop: halt, restart: launch };
+}
+
+async function waitForLine(proc: ChildProcess, pattern: RegExp, what: string, timeoutMs = 60_000): Promise<string> {
+  const streams = [proc.stdout, proc.stderr].filter((s) => s !== null);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    const onExit = (code: number | null): void => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: the process exited with ${code}`));
+    };
+    proc.once("exit", onExit);
+    for (const stream of streams) {
+      const lines = createInterface({ input: stream });
+      lines.on("line", (line) => {
+        if (pattern.test(line)) {
+          clearTimeout(timer);
+          proc.off("exit", onExit);
+          resolve(line);
+        }
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain
+// ---------------------------------------------------------------------------------------------
+
+export interface NodeHandle {
+  readonly url: string;
+  readonly port: number;
+  readonly provider: JsonRpcProvider;
+  /** The Hardhat connection tests deploy with (in-process chains only). */
+  readonly connection?: Connection;
+  /** Takes the JSON-RPC endpoint down (connections refused) and brings it back on the same port, same chain. */
+  outage?(): { restore(): Promise<void> };
+  stop(): Promise<void>;
+}
+
+/**
+ * The chain for a test file: the in-process EDR chain served over JSON-RPC HTTP on 127.0.0.1 by this process
+ * (default), or, with ORACLE_TEST_CHAIN=node, Hardhat's JSON-RPC node (`hardhat node`) as a child process.
+ * ORACLE_TEST_UNLIMITED_CODE=1 lifts the 24 KB contract size limit of the in-process chain (an escape hatch
+ * for while a contract under development is over it; the default is the real limit).
+ */
+export async function startChain(): Promise<NodeHandle> {
+  return process.env.ORACLE_TEST_CHAIN === "node" ? startHardhatNode() : startInProcessNode();
+}
+
+/** The in-process EDR chain behind a small JSON-RPC HTTP server (what `hardhat node` does, in this process). */
+export async function startInProcessNode(): Promise<NodeHandle> {
+  const unlimited = process.env.ORACLE_TEST_UNLIMITED_CODE === "1";
+  const connection = await network.create(
+    unlimited ? { network: "default", override: { allowUnlimitedContractSize: true } } : { network: "default" },
+  );
+  const handle = async (body: unknown): Promise<unknown> => {
+    const request = body as { id?: unknown; method?: string; params?: unknown[] };
+    try {
+      const result: unknown = await connection.provider.request({
+        method: request.method ?? "",
+        params: request.params ?? [],
+      });
+      return { jsonrpc: "2.0", id: request.id ?? null, result };
+    } catch (error) {
+      const e = error as { code?: unknown; message?: string; data?: unknown };
+      return {
+        jsonrpc: "2.0",
+        id: request.id ?? null,
+        error: {
+          code: typeof e.code === "number" ? e.code : -32603,
+          message: e.message ?? String(error),
+          data: e.data,
+        },
+      };
+    }
+  };
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const reply = Array.isArray(body) ? Promise.all(body.map(handle)) : handle(body);
+      reply.then(
+        (out) => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(out, (_k, v: unknown) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
+        },
+        () => res.writeHead(500).end(),
+      );
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, polling: false, cacheTimeout: -1 });
+  return {
+    url,
+    port,
+    provider,
+    connection,
+    outage() {
+      server.closeAllConnections();
+      server.close();
+      return {
+        async restore() {
+          server.listen(port, "127.0.0.1");
+          await once(server, "listening");
+        },
+      };
+    },
+    async stop() {
+      provider.destroy();
+      server.closeAllConnections();
+      server.close();
+      await connection.close();
+    },
+  };
+}
+
+/** `hardhat node` on a free port, as a child process. */
+export async function startHardhatNode(): Promise<NodeHandle> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [join(REPO_ROOT, "node_modules/hardhat/dist/src/cli.js"), "node", "--port", String(port)],
+    {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  await waitForLine(proc, /Started HTTP/, "hardhat node to start");
+  const url = `http://127.0.0.1:${port}`;
+  const provider = new JsonRpcProvider(url, undefined, { staticNetwork: true, polling: false });
+  return {
+    url,
+    port,
+    provider,
+    async stop() {
+      provider.destroy();
+      if (proc.exitCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export interface Device {
+  readonly id: bigint;
+  readonly key: DevicePrivateKey;
+}
+
+export interface World extends Suite {
+  readonly connection: Connection;
+  readonly domain: ColdChainDomain;
+  readonly devices: Device[];
+  readonly unboundDevice: Device;
+  readonly shipmentId: bigint;
+  readonly startedAt: number;
+  readonly deployBlock: number;
+}
+
+/**
+ * Deploys the suite on the node and starts one shipment carrying `deviceCount` devices (alternating
+ * secp256k1 and P-256 keys; at most 8 per shipment, more shipments are created for more devices).
+ */
+export async function deployWorld(node: NodeHandle, deviceCount = 2, firstDeviceId = 1000n): Promise<World> {
+  const connection = node.connection ?? (await network.create({ network: "localhost", override: { url: node.url } }));
+  const deployBlock = await node.provider.getBlockNumber();
+  const suite = await deploySuite(connection);
+  await (await suite.coldChain.connect(suite.qa).createProfile(VACCINE_PROFILE)).wait();
+  const devices: Device[] = [];
+  for (let i = 0; i < deviceCount; i++) {
+    const keyType = i % 2 === 0 ? "secp256k1" : "p256";
+    const device = {
+      id: firstDeviceId + BigInt(i),
+      key: { keyType, privateKey: Wallet.createRandom().privateKey },
+    } as const;
+    await registerDevice(suite, device.id, device.key, INTERVAL_SECONDS);
+    devices.push(device);
+  }
+  const unboundDevice: Device = {
+    id: firstDeviceId + 10_000n,
+    key: { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey },
+  };
+  await registerDevice(suite, unboundDevice.id, unboundDevice.key, INTERVAL_SECONDS);
+  let shipmentId = 0n;
+  for (let i = 0; i < devices.length; i += 8) {
+    const ids = devices.slice(i, i + 8).map((d) => d.id);
+    const id = await createShipment(suite, ids, 1n);
+    await (await suite.coldChain.connect(suite.shipper).startShipment(id)).wait();
+    if (i === 0) shipmentId = id;
+  }
+  const block = await node.provider.getBlock("latest");
+  const domain = { chainId: suite.chainId, verifyingContract: await suite.coldChain.getAddress() };
+  return {
+    ...suite,
+    connection,
+    domain,
+    devices,
+    unboundDevice,
+    shipmentId,
+    startedAt: block?.timestamp ?? 0,
+    deployBlock,
+  };
+}
+
+/** A funded fresh account for an oracle (its own signing key, as in production). */
+export async function fundedOracleKey(node: NodeHandle): Promise<string> {
+  const wallet = Wallet.createRandom();
+  await node.provider.send("hardhat_setBalance", [wallet.address, `0x${parseEther("1000").toString(16)}`]);
+  return wallet.privateKey;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Devices and oracle configs
+// ---------------------------------------------------------------------------------------------
+
+/** A signed reading of a device. */
+export function reading(w: World, device: Device, sequence: number, observedAt: number, tempCentiC = 500): SignedItem {
+  return signReading(w.domain, { deviceId: device.id, sequence, observedAt, tempCentiC, flags: 0 }, device.key);
+}
+
+/** A signed window of a device. */
+export function window(
+  w: World,
+  device: Device,
+  firstSequence: number,
+  firstObservedAt: number,
+  temps: number[],
+): SignedItem {
+  return signWindow(
+    w.domain,
+    {
+      deviceId: device.id,
+      firstSequence,
+      firstObservedAt,
+      intervalSeconds: INTERVAL_SECONDS,
+      samples: temps.map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+    },
+    device.key,
+  );
+}
+
+/** A device-side MQTT publisher (QoS 1). */
+export class Publisher {
+  private constructor(readonly client: MqttClient) {}
+
+  static async connect(url: string, clientId = `device-${Math.random().toString(16).slice(2)}`): Promise<Publisher> {
+    return new Publisher(await connectAsync(url, { clientId, protocolVersion: 4, reconnectPeriod: 200 }));
+  }
+
+  async publish(item: SignedItem, format: MqttPayloadFormat = "binary"): Promise<void> {
+    const deviceId = item.kind === "reading" ? item.reading.deviceId : item.window.deviceId;
+    await this.raw(mqttReadingsTopic(deviceId), encodeMqttPayload(item, format));
+  }
+
+  async raw(topic: string, payload: Uint8Array | string): Promise<void> {
+    await this.client.publishAsync(topic, typeof payload === "string" ? payload : Buffer.from(payload), { qos: 1 });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+}
+
+/** A test logger: silent unless ORACLE_TEST_LOG is set (e.g. ORACLE_TEST_LOG=debug). */
+export function testLogger(): Logger {
+  const level = process.env.ORACLE_TEST_LOG;
+  return createLogger(level === "debug" || level === "info" || level === "warn" ? level : "silent");
+}
+
+/** An oracle config for a world: fast polling, 1 confirmation, store in a temp dir. */
+/** Per-section overrides of a test config. */
+export type ConfigOverrides = { [K in keyof OracleConfigInput]?: Partial<Exclude<OracleConfigInput[K], undefined>> };
+
+export function oracleConfig(w: World, node: NodeHandle, brokerUrl: string, extra: ConfigOverrides = {}): OracleConfig {
+  const dir = tempDir();
+  const base: OracleConfigInput = {
+    oracleId: `test-${Math.random().toString(16).slice(2, 10)}`,
+    mqtt: { url: brokerUrl, reconnectPeriodMs: 200 },
+    chain: {
+      rpcUrls: [node.url],
+      chainId: Number(w.chainId),
+      coldChain: w.domain.verifyingContract,
+      confirmations: 1,
+      pollIntervalMs: 50,
+      registryFromBlock: w.deployBlock,
+    },
+    batch: { maxAgeMs: 0 },
+    store: { path: join(dir, "oracle.db"), synchronous: "NORMAL" },
+    http: { port: 0 },
+    log: { level: "silent" },
+  };
+  return parseConfig({
+    ...base,
+    ...(extra as Record<string, unknown>),
+    mqtt: { ...base.mqtt, ...extra.mqtt },
+    chain: { ...base.chain, ...extra.chain },
+    batch: { ...base.batch, ...extra.batch },
+    store: { ...base.store, ...extra.store },
+  });
+}
+
+/** Readings on-chain of a shipment (ColdChain.condition(id).readingCount). */
+export async function onchainReadingCount(w: World, shipmentId = w.shipmentId): Promise<number> {
+  const condition = await w.coldChain.condition(shipmentId);
+  return Number(condition.readingCount);
+}
