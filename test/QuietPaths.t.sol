@@ -9,6 +9,7 @@ import {TemperatureRules} from "../contracts/libraries/TemperatureRules.sol";
 import {BatchEncoder} from "./utils/BatchEncoder.sol";
 import {ColdChainFixture} from "./utils/ColdChainFixture.sol";
 import {Prng} from "./utils/Prng.sol";
+import {vaccineProfile} from "./utils/Profiles.sol";
 
 /// @title QuietPathsTest
 /// @notice Holds the inbox's hand-written fast paths (`_quietSamples`, `_quietReadings`) to the rules engine: a

@@ -8,6 +8,7 @@ import {TemperatureRules} from "../contracts/libraries/TemperatureRules.sol";
 import {MktTable} from "../contracts/MktTable.sol";
 
 import {Prng} from "./utils/Prng.sol";
+import {vaccineProfile} from "./utils/Profiles.sol";
 import {TestBase} from "./utils/TestBase.sol";
 
 /// @notice The rules as the tests describe them: a profile, its MKT limit factor and the shipment's times.
@@ -482,28 +483,8 @@ contract TemperatureRulesTest is TestBase {
         p.maxCumulativeExcursionSeconds = 10 * 3600;
     }
 
-    function _vaccineProfile() private pure returns (IShipments.TemperatureProfile memory) {
-        return
-            IShipments.TemperatureProfile({
-                minCentiC: 200,
-                maxCentiC: 800,
-                absoluteMinCentiC: -500,
-                absoluteMaxCentiC: 2500,
-                freezeCentiC: -50,
-                maxFreezeSeconds: 3600,
-                maxSingleExcursionSeconds: 3600,
-                maxCumulativeExcursionSeconds: 10 * 3600,
-                adaptationSeconds: 600,
-                maxGapIntervals: 3,
-                faultFlagMask: 0x05,
-                mktLimitCentiC: 800,
-                mktMinCoverageSeconds: 24 * 3600,
-                mktEnabled: true
-            });
-    }
-
     function _vaccineNoAdaptation() private pure returns (IShipments.TemperatureProfile memory p) {
-        p = _vaccineProfile();
+        p = vaccineProfile();
         p.adaptationSeconds = 0;
     }
 
@@ -626,7 +607,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_vaccine_readingsDuringAdaptationAreNotEvaluated() public {
-        World memory w = _scenario(_vaccineProfile(), 60);
+        World memory w = _scenario(vaccineProfile(), 60);
         for (uint256 i = 1; i <= 10; ++i) {
             Outcome memory o = _step(w, 0, T0 + i * 60 - 1, 2400, 0); // 24 C while the logger adapts
             vm.assertEq(o.breaches, 0, "not evaluated");
@@ -656,7 +637,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_boundary_singleAndCumulativeExactlyAtLimit() public {
-        IShipments.TemperatureProfile memory p = _vaccineProfile();
+        IShipments.TemperatureProfile memory p = vaccineProfile();
         p.maxSingleExcursionSeconds = 900;
         p.maxCumulativeExcursionSeconds = 1500;
         World memory w = _scenario(p, 300);
@@ -669,7 +650,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_boundary_freezeAtThreshold() public {
-        World memory w = _scenario(_vaccineProfile(), 600);
+        World memory w = _scenario(vaccineProfile(), 600);
         (, uint256 at) = _feed(w, -50, 6, B_FREEZE);
         vm.assertEq(at, 6, "-0.50 C counts: breach at 3600 s");
         _feed(w, -49, 1, 0);
@@ -679,16 +660,16 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_boundary_gapOfExactlyMaxIntervals() public {
-        World memory w = _scenario(_vaccineProfile(), 300); // maxGapIntervals = 3: 900 s allowed
+        World memory w = _scenario(vaccineProfile(), 300); // maxGapIntervals = 3: 900 s allowed
         vm.assertEq(_step(w, 0, T0 + 900, 500, 0).breaches & B_MISSING, 0, "900 s after the start");
         vm.assertEq(_step(w, 0, T0 + 1800, 500, 0).breaches & B_MISSING, 0, "900 s after the previous");
         vm.assertEq(_step(w, 0, T0 + 2701, 500, 0).breaches & B_MISSING, B_MISSING, "901 s");
-        World memory late = _scenario(_vaccineProfile(), 300);
+        World memory late = _scenario(vaccineProfile(), 300);
         vm.assertEq(_step(late, 0, T0 + 901, 500, 0).breaches & B_MISSING, B_MISSING, "first gap from startedAt");
     }
 
     function test_boundary_mktAtLimitIsNotAbove() public {
-        IShipments.TemperatureProfile memory p = _vaccineProfile();
+        IShipments.TemperatureProfile memory p = vaccineProfile();
         p.mktMinCoverageSeconds = 3600;
         World memory w = _scenario(p, 600);
         (uint256 b, ) = _feed(w, 800, 12, B_MKT); // MKT exactly 8.0 C for 2 h
@@ -707,7 +688,7 @@ contract TemperatureRulesTest is TestBase {
     // ================================================================ concrete: late readings, faults, firsts
 
     function test_lateReading_countsAloneAndNeitherJoinsNorBreaksTheRun() public {
-        IShipments.TemperatureProfile memory p = _vaccineProfile();
+        IShipments.TemperatureProfile memory p = vaccineProfile();
         p.maxSingleExcursionSeconds = 1200;
         World memory w = _scenario(p, 300);
         _feed(w, 900, 3, 0); // run of 900 s
@@ -725,7 +706,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_sensorFault_isNotEvaluatedButIsADeviceFaultWhenMasked() public {
-        World memory w = _scenario(_vaccineProfile(), 300); // faultFlagMask 0x05
+        World memory w = _scenario(vaccineProfile(), 300); // faultFlagMask 0x05
         Outcome memory o = _step(w, 0, T0 + 600, 9999, TemperatureRules.FLAG_SENSOR_FAULT);
         vm.assertEq(o.excursionSeconds, 0, "99.99 C not evaluated");
         vm.assertEq(o.breaches, B_FAULT, "device fault only");
@@ -738,7 +719,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_firstBreach_isTheLowestReasonOfTheFirstBreachingReading() public {
-        World memory w = _scenario(_vaccineProfile(), 300);
+        World memory w = _scenario(vaccineProfile(), 300);
         // A reading 2 h after the start, above the absolute max, with the tamper flag: three breaches at once.
         Outcome memory o = _step(w, 0, T0 + 7200, 3000, TemperatureRules.FLAG_TAMPER);
         vm.assertEq(o.breaches, B_ABSOLUTE | B_MISSING | B_FAULT, "three");
@@ -748,7 +729,7 @@ contract TemperatureRulesTest is TestBase {
     }
 
     function test_twoDevices_runsAreTrackedPerDevice() public {
-        IShipments.TemperatureProfile memory p = _vaccineProfile();
+        IShipments.TemperatureProfile memory p = vaccineProfile();
         p.maxSingleExcursionSeconds = 900;
         World memory w = _newWorld(p, 2);
         w.devices[0].intervalSeconds = 300;

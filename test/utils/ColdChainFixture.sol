@@ -9,6 +9,7 @@ import {MktTable} from "../../contracts/MktTable.sol";
 import {P256Fallback} from "../../contracts/P256Fallback.sol";
 
 import {BatchEncoder} from "./BatchEncoder.sol";
+import {vaccineProfile} from "./Profiles.sol";
 import {TestBase} from "./TestBase.sol";
 
 /// @title ColdChainFixture
@@ -34,27 +35,6 @@ abstract contract ColdChainFixture is TestBase {
     address internal goodsOwner = makeAddr("owner");
     address internal deviceOwner = makeAddr("deviceOwner");
     address internal relayer = makeAddr("relayer");
-
-    /// @notice 2-8 degrees C vaccine profile (USP <659> refrigerated), as test/support/deploy.ts.
-    function vaccineProfile() internal pure returns (IShipments.TemperatureProfile memory) {
-        return
-            IShipments.TemperatureProfile({
-                minCentiC: 200,
-                maxCentiC: 800,
-                absoluteMinCentiC: -500,
-                absoluteMaxCentiC: 2500,
-                freezeCentiC: -50,
-                maxFreezeSeconds: 3600,
-                maxSingleExcursionSeconds: 3600,
-                maxCumulativeExcursionSeconds: 10 * 3600,
-                adaptationSeconds: 600,
-                maxGapIntervals: 3,
-                faultFlagMask: 0x05,
-                mktLimitCentiC: 800,
-                mktMinCoverageSeconds: 24 * 3600,
-                mktEnabled: true
-            });
-    }
 
     /// @notice Deploys the suite at `T0`, grants the roles and creates the vaccine profile.
     function deploySuite() internal {
