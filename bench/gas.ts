@@ -300,7 +300,7 @@ samples out of range in this benchmark: each leaves the loop for the full path (
 \`_charge\`), about 3,300 gas more than a quiet one. Handling such an isolated excursion inside the loop (run,
 cumulative budget and liability, as apply_ does, stopping only for a breach new to the custody period) brings the
 window design to 519 gas per reading in this benchmark (measured with the contract size limit lifted), but adds
-1.1 KB and ColdChain (24,106 bytes) has 470 left under EIP-170's 24,576. The same case in Solidity instead of
+1.1 KB and ColdChain (23,980 bytes) has 596 left under EIP-170's 24,576. The same case in Solidity instead of
 apply_ only reaches 620: what a non-quiet sample costs is mostly leaving and re-entering the loop. Next: make
 room (the custody views \`custodianAt\` and \`excursionSecondsOf\` can move to \`ColdChainLens\`, as the MKT view did) and
 land that loop with test/QuietPaths.t.sol extended to excursions.

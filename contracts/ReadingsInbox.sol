@@ -649,6 +649,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 observedAt
     ) private pure returns (uint256 quiet) {
         (uint256 mktStep, uint256 mktExcess, uint256 mktUnjudged) = _mktForQuiet(b);
+        uint256 gapLimit = _gapLimit(b);
         int256 coldest;
         int256 warmest;
         assembly ("memory-safe") {
@@ -743,10 +744,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             if iszero(gapFrom) {
                 gapFrom := mload(add(r, 0x180))
             }
-            let gapLimit := not(0)
-            if mload(add(r, 0x100)) {
-                gapLimit := mul(mload(add(r, 0x100)), interval)
-            }
             // Some temperature seen, MKT not above its limit, the next sample in order, evaluated and within the
             // gap limit: the following ones are then one interval apart, in order, evaluated, never a gap.
             if and(
@@ -803,6 +800,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         (stoppedAt, newBufferEnd) = (from, bufferEnd);
         bytes32 readingTypehash = READING_TYPEHASH;
         (uint256 mktStep, uint256 mktExcess, uint256 mktUnjudged) = _mktForQuiet(b);
+        uint256 gapLimit = _gapLimit(b);
         uint256 quiet;
         uint256 lastAt;
         int256 coldest;
@@ -962,12 +960,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 let ctx := mload(0x40)
                 let interval := mload(add(d, 0x60))
                 let lo := mload(add(s, 0x180))
-                // With the gap check off, 2^40: every forward step passes (times are below 2^40), while a late
-                // reading's at - last - 1 wraps around and fails (not(0) would let it through).
-                let gapLimit := shl(40, 1)
-                if mload(add(r, 0x100)) {
-                    gapLimit := mul(mload(add(r, 0x100)), interval)
-                }
                 let hi := mload(add(b, 0x20))
                 let deliveredAt := mload(add(s, 0x60))
                 if and(iszero(iszero(deliveredAt)), lt(deliveredAt, hi)) {
@@ -1015,6 +1007,17 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             }
         }
         if (quiet != 0) _settleQuiet(b, quiet, lastAt, coldest, warmest, mktExcess);
+    }
+
+    /// @dev The longest gap since the device's previous reading that is not missing data, for the quiet loops.
+    /// With the check off, 2^40: every forward step passes (times are below 2^40), while a late reading's
+    /// `at - last - 1` wraps around and fails (not(0) would let it through).
+    function _gapLimit(Batch memory b) private pure returns (uint256) {
+        uint256 intervals = b.shipment.rules.maxGapIntervals;
+        // intervals is a profile's uint8-sized field and the interval at most a day: the product fits.
+        unchecked {
+            return intervals == 0 ? 1 << 40 : intervals * b.device.intervalSeconds;
+        }
     }
 
     /// @dev The MKT state a quiet loop carries: interval x limit factor, the excess (weighted sum - limit factor x
