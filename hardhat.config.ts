@@ -21,6 +21,17 @@ const compiler = {
   },
 };
 
+/** A public network: RPC URL and deployer key from the keystore or the environment, never from a file. */
+function publicNetwork(chainType: "l1" | "op" | "generic", chainId: number, rpcUrlVariable: string) {
+  return {
+    type: "http" as const,
+    chainType,
+    chainId,
+    url: configVariable(rpcUrlVariable),
+    accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
+  };
+}
+
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
   solidity: {
@@ -33,22 +44,30 @@ export default defineConfig({
     sources: { solidity: ["contracts", "bench/contracts"] },
     tests: { mocha: "test", solidity: "test" },
   },
+  // Networks: docs/deploy.md. Secrets (RPC URLs carrying API keys, the deployer key, explorer keys) come from
+  // configVariable(): the Hardhat keystore (`npx hardhat keystore set SEPOLIA_RPC_URL`) or the environment.
   networks: {
     default: {
       type: "edr-simulated",
       chainType: "l1",
       hardfork: "osaka",
     },
+    /** `npx hardhat node`; COLDCHAIN_LOCALHOST_URL points elsewhere (the tests use a free port). */
     localhost: {
       type: "http",
       chainType: "l1",
-      url: "http://127.0.0.1:8545",
+      url: process.env.COLDCHAIN_LOCALHOST_URL ?? "http://127.0.0.1:8545",
     },
-    sepolia: {
-      type: "http",
-      chainType: "l1",
-      url: configVariable("SEPOLIA_RPC_URL"),
-      accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
-    },
+    sepolia: publicNetwork("l1", 11155111, "SEPOLIA_RPC_URL"),
+    hoodi: publicNetwork("l1", 560048, "HOODI_RPC_URL"),
+    baseSepolia: publicNetwork("op", 84532, "BASE_SEPOLIA_RPC_URL"),
+    opSepolia: publicNetwork("op", 11155420, "OP_SEPOLIA_RPC_URL"),
+    arbitrumSepolia: publicNetwork("generic", 421614, "ARBITRUM_SEPOLIA_RPC_URL"),
+    polygonAmoy: publicNetwork("generic", 80002, "POLYGON_AMOY_RPC_URL"),
+  },
+  verify: {
+    // One Etherscan v2 key covers every Etherscan-family explorer (Sepolia, Hoodi, Basescan, OP, Arbiscan, Amoy).
+    etherscan: { apiKey: configVariable("ETHERSCAN_API_KEY") },
+    blockscout: { enabled: true },
   },
 });

@@ -12,6 +12,8 @@ import { readFileSync } from "node:fs";
 import { isAddress } from "ethers";
 import { z } from "zod";
 
+import { deploymentStartBlock } from "../sdk/deployment.js";
+import { loadDeployment } from "../sdk/node/deployment.js";
 import { OracleError } from "./errors.js";
 
 const GWEI = 1_000_000_000;
@@ -56,6 +58,11 @@ export const ORACLE_CONFIG_SCHEMA = z
       .default({}),
     chain: z
       .object({
+        /**
+         * A network name whose `deployments/<network>.json` supplies `chainId`, `coldChain` and (unless given)
+         * `registryFromBlock`; an alternative to setting those two keys by hand.
+         */
+        deployment: z.string().min(1).optional(),
         /** One or more JSON-RPC endpoints of the same chain; the oracle fails over in order. */
         rpcUrls: z.array(url).min(1, "at least one RPC endpoint"),
         chainId: z.number().int().positive(),
@@ -161,12 +168,52 @@ export interface OracleSecrets {
 
 /** Validates a config object (after env overrides). Throws CONFIG_INVALID naming every bad key. */
 export function parseConfig(input: unknown): OracleConfig {
-  const result = ORACLE_CONFIG_SCHEMA.safeParse(input);
+  const result = ORACLE_CONFIG_SCHEMA.safeParse(resolveDeployment(input));
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
     throw new OracleError("CONFIG_INVALID", `the oracle config is invalid: ${problems}`);
   }
   return result.data;
+}
+
+/**
+ * Fills `chain.chainId`, `chain.coldChain` and a missing `chain.registryFromBlock` from `chain.deployment`
+ * (`deployments/<network>.json`, honouring COLDCHAIN_DEPLOYMENTS_DIR). Keys given by hand must agree with it.
+ */
+function resolveDeployment(input: unknown): unknown {
+  const chain = (input as { chain?: unknown } | null)?.chain;
+  if (typeof chain !== "object" || chain === null) return input;
+  const network = (chain as { deployment?: unknown }).deployment;
+  if (typeof network !== "string" || network === "") return input;
+  let deployment;
+  try {
+    deployment = loadDeployment(network);
+  } catch (cause) {
+    throw new OracleError("CONFIG_INVALID", `chain.deployment: ${(cause as Error).message}`, { cause });
+  }
+  const given = chain as { chainId?: unknown; coldChain?: unknown; registryFromBlock?: unknown };
+  const coldChain = deployment.contracts.ColdChain.address;
+  if (given.chainId !== undefined && given.chainId !== deployment.chainId) {
+    throw new OracleError(
+      "CONFIG_INVALID",
+      `chain.chainId ${JSON.stringify(given.chainId)} disagrees with chain.deployment "${network}" (chain ${deployment.chainId}); remove one`,
+    );
+  }
+  if (typeof given.coldChain === "string" && given.coldChain.toLowerCase() !== coldChain.toLowerCase()) {
+    throw new OracleError(
+      "CONFIG_INVALID",
+      `chain.coldChain ${given.coldChain} disagrees with chain.deployment "${network}" (${coldChain}); remove one`,
+    );
+  }
+  return {
+    ...(input as Record<string, unknown>),
+    chain: {
+      ...chain,
+      chainId: deployment.chainId,
+      coldChain,
+      registryFromBlock: given.registryFromBlock ?? deploymentStartBlock(deployment),
+    },
+  };
 }
 
 /** Reads the JSON config file, applies `ORACLE__…` environment overrides and validates. */

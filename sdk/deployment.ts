@@ -39,6 +39,30 @@ const roleGrant = z
   })
   .strict();
 
+const suiteContracts = z
+  .object({
+    DeviceRegistry: deployedContract,
+    MktTable: deployedContract,
+    P256Fallback: deployedContract,
+    ColdChain: deployedContract,
+    ColdChainLens: deployedContract,
+  })
+  .strict();
+
+/**
+ * A suite this network used before a migration (docs/deploy.md, "Upgrades"): the contracts are immutable, so
+ * shipments created there finish there; readers of old history query these addresses too.
+ */
+const retiredDeployment = z
+  .object({
+    deployedAt: z.string().datetime(),
+    /** ISO 8601 time the next suite replaced it (new shipments go to the new one from then on). */
+    retiredAt: z.string().datetime(),
+    ignitionDeploymentId: z.string().optional(),
+    contracts: suiteContracts,
+  })
+  .strict();
+
 export const DEPLOYMENT_SCHEMA = z
   .object({
     format: z.literal(DEPLOYMENT_FORMAT),
@@ -47,15 +71,7 @@ export const DEPLOYMENT_SCHEMA = z
     chainId: z.number().int().positive(),
     /** ISO 8601 time the suite was first deployed. */
     deployedAt: z.string().datetime(),
-    contracts: z
-      .object({
-        DeviceRegistry: deployedContract,
-        MktTable: deployedContract,
-        P256Fallback: deployedContract,
-        ColdChain: deployedContract,
-        ColdChainLens: deployedContract,
-      })
-      .strict(),
+    contracts: suiteContracts,
     roles: z.array(roleGrant),
     /** Chain features the suite depends on, as probed at deployment. */
     features: z
@@ -64,11 +80,19 @@ export const DEPLOYMENT_SCHEMA = z
         p256Precompile: z.boolean(),
       })
       .strict(),
+    /** Hardhat Ignition deployment id whose journal produced the contracts (`ignition/deployments/<id>`). */
+    ignitionDeploymentId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .optional(),
+    /** Earlier suites on this network, newest first (immutable contracts, migration by redeployment). */
+    previous: z.array(retiredDeployment).optional(),
   })
   .strict();
 
 export type Deployment = z.infer<typeof DEPLOYMENT_SCHEMA>;
 export type DeployedContract = Deployment["contracts"][SuiteContractName];
+export type RetiredDeployment = NonNullable<Deployment["previous"]>[number];
 
 /** Raised for a missing, unreadable or malformed deployment file; the message says what to do. */
 export class DeploymentError extends Error {

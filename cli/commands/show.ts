@@ -1,0 +1,190 @@
+/**
+ * `show --id <shipmentId>`: a shipment's status, parties, condition, custody chain and liability per custodian,
+ * as tables or (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
+ */
+import { connectSuite, readShipment, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
+import type { ShipmentHistory, ShipmentState } from "../../sdk/index.js";
+import { CliError } from "../command.js";
+import type { Command, CommandContext } from "../command.js";
+import { shipmentId } from "./shipment.js";
+
+function time(seconds: number): string {
+  return seconds === 0 ? "-" : new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function celsius(centiC: number | undefined): string {
+  return centiC === undefined ? "-" : `${(centiC / 100).toFixed(2)} °C`;
+}
+
+function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
+}
+
+/** A plain-text table: a header row, a rule and the rows, columns padded to their widest cell. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** The human-readable report of `show`. */
+export function formatShipment(state: ShipmentState, history: ShipmentHistory | undefined): string {
+  const c = state.condition;
+  const out: string[] = [];
+  out.push(`Shipment ${state.shipmentId}: ${state.status}`);
+  out.push(
+    formatTable(
+      ["field", "value"],
+      [
+        ["shipper", state.shipper],
+        ["receiver", state.receiver],
+        ["owner", state.owner],
+        ["custodian", state.custodian],
+        ["profile", `#${state.profileId} (${celsius(state.profile.minCentiC)} .. ${celsius(state.profile.maxCentiC)})`],
+        ["devices", state.devices.map((d) => `${d.deviceId} (${d.keyType}, ${d.intervalSeconds}s)`).join(", ")],
+        ["created", time(state.createdAt)],
+        ["started", time(state.startedAt)],
+        ["delivered", time(state.deliveredAt)],
+        ["decided", time(state.decidedAt)],
+      ],
+    ),
+  );
+  out.push("", "Condition");
+  out.push(
+    formatTable(
+      ["readings", "min", "max", "MKT", "last reading", "excursion (cumulative)", "breaches"],
+      [
+        [
+          String(c.readingCount),
+          celsius(c.minCentiC),
+          celsius(c.maxCentiC),
+          celsius(c.mktCentiC),
+          time(c.lastObservedAt),
+          `${duration(c.cumulativeExcursionSeconds)}${c.excursionActive ? " (active)" : ""}`,
+          c.breaches.length === 0 ? "none" : c.breaches.join(", "),
+        ],
+      ],
+    ),
+  );
+  out.push("", "Custody");
+  out.push(
+    formatTable(
+      ["#", "custodian", "since", "until", "excursion", "breaches", "tx"],
+      state.custody.map((p) => [
+        String(p.index),
+        p.custodian,
+        time(p.since),
+        p.until === undefined ? "now" : time(p.until),
+        duration(p.excursionSeconds),
+        p.breaches.join(", ") || "-",
+        history?.custody.find((h) => h.periodIndex === p.index)?.transactionHash ?? "",
+      ]),
+    ),
+  );
+  out.push("", "Liability");
+  out.push(
+    formatTable(
+      ["custodian", "periods", "held", "excursion", "breaches"],
+      state.liability.map((l) => [
+        l.custodian,
+        l.periods.join(","),
+        duration(l.heldSeconds),
+        duration(l.excursionSeconds),
+        l.breaches.join(", ") || "-",
+      ]),
+    ),
+  );
+  if (history !== undefined && history.breaches.length > 0) {
+    out.push("", "Breaches");
+    out.push(
+      formatTable(
+        ["reason", "custodian", "device", "seq", "observed", "tx"],
+        history.breaches.map((b) => [
+          b.reason,
+          b.custodian,
+          String(b.deviceId),
+          String(b.sequence),
+          time(b.observedAt),
+          b.transactionHash,
+        ]),
+      ),
+    );
+  }
+  if (history !== undefined && history.skipped.length > 0) {
+    out.push(
+      "",
+      `Skipped readings: ${history.skipped.map((x) => `${x.deviceId}#${x.sequence} ${x.reason}`).join(", ")}`,
+    );
+  }
+  return out.join("\n");
+}
+
+async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentState> {
+  const suite = connectSuite(ctx.deployment, ctx.provider);
+  try {
+    return await readShipment(suite, id);
+  } catch (error) {
+    if (error instanceof ShipmentNotFoundError) {
+      throw new CliError(`shipment ${id} does not exist on ${ctx.network}; check --id`);
+    }
+    throw error;
+  }
+}
+
+export const showCommand: Command = {
+  name: ["show"],
+  summary: "show a shipment: status, parties, condition, custody chain and liability per custodian",
+  usage: `--id <shipmentId> [--no-history] [--from-block <n>] [--max-range <blocks>]
+
+Reads the contracts' views (and, unless --no-history, the events for tx hashes, breaches and skipped readings:
+--from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs).
+--json prints { state, history } with bigints as decimal strings.`,
+  options: {
+    id: { type: "string" },
+    "no-history": { type: "boolean", default: false },
+    "from-block": { type: "string" },
+    "max-range": { type: "string" },
+  },
+  async run(ctx, args) {
+    const id = shipmentId(args);
+    const state = await loadState(ctx, id);
+    const history =
+      args.values["no-history"] === true ? undefined : await readHistory(ctx, id, args.values, state.blockNumber);
+    ctx.out.result({ state, history }, formatShipment(state, history));
+  },
+};
+
+function blockOption(values: Record<string, unknown>, name: string): number | undefined {
+  const text = values[name];
+  if (typeof text !== "string") return undefined;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new CliError(`--${name} must be a non-negative integer, got "${text}"`, 2);
+  }
+  return Number(text);
+}
+
+/** The shipment's history up to `toBlock`, with the paging options of the command line. */
+export async function readHistory(
+  ctx: CommandContext,
+  id: bigint,
+  values: Record<string, unknown>,
+  toBlock: number,
+): Promise<ShipmentHistory> {
+  const fromBlock = blockOption(values, "from-block");
+  const maxRange = blockOption(values, "max-range");
+  if (maxRange === 0) throw new CliError("--max-range must be at least 1", 2);
+  return await shipmentHistory(connectSuite(ctx.deployment, ctx.provider), id, {
+    toBlock,
+    ...(fromBlock === undefined ? {} : { fromBlock }),
+    ...(maxRange === undefined ? {} : { maxRange }),
+  });
+}
+
+export { loadState as loadShipmentState };

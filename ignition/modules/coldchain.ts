@@ -1,0 +1,106 @@
+/**
+ * Hardhat Ignition module for the whole suite: DeviceRegistry, MktTable, P256Fallback, ColdChain, ColdChainLens,
+ * then the role grants of `ignition/parameters/<network>.json`.
+ *
+ * Ignition cannot loop over a run-time list, so the module is built from the (validated) parameters: one future
+ * per grant, each with a stable id (`grant_<Contract>_<ROLE>_<account>`). Adding an account to the parameters and
+ * re-running the deploy therefore sends just that grant; an unchanged file sends nothing.
+ *
+ * The deployer is the first admin (it must be, to grant the roles); when the configured `admin` is another
+ * account, the module then grants it DEFAULT_ADMIN_ROLE on both contracts and the deployer renounces its own.
+ */
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import { ZeroHash, getAddress, id } from "ethers";
+
+/** Module id: the prefix of every future id in the journal. */
+export const SUITE_MODULE_ID = "ColdChainSuite";
+
+/** Who gets which role; every address checksummed. */
+export interface SuiteRoles {
+  /** DEFAULT_ADMIN_ROLE on DeviceRegistry and ColdChain (grants and revokes every other role). */
+  admin: string;
+  /** DEVICE_MANAGER_ROLE on DeviceRegistry: registers devices. */
+  deviceManagers: string[];
+  /** GUARDIAN_ROLE on both contracts: pauses. */
+  guardians: string[];
+  /** SHIPPER_ROLE on ColdChain: creates shipments. */
+  shippers: string[];
+  /** QA_ROLE on ColdChain: creates profiles, releases or rejects any delivered shipment. */
+  qa: string[];
+}
+
+export type GrantedContract = "DeviceRegistry" | "ColdChain";
+
+export interface RoleGrant {
+  contract: GrantedContract;
+  role: string;
+  account: string;
+}
+
+/** keccak256 of the role name, as the contracts define them; DEFAULT_ADMIN_ROLE is zero. */
+export function roleId(role: string): string {
+  return role === "DEFAULT_ADMIN_ROLE" ? ZeroHash : id(role);
+}
+
+/** Every grant the suite ends up with (constructor admin included), de-duplicated, in a stable order. */
+export function suiteRoleGrants(roles: SuiteRoles): RoleGrant[] {
+  const grants: RoleGrant[] = [];
+  const add = (contract: GrantedContract, role: string, accounts: string[]) => {
+    for (const account of accounts) {
+      const checksummed = getAddress(account);
+      if (!grants.some((g) => g.contract === contract && g.role === role && g.account === checksummed)) {
+        grants.push({ contract, role, account: checksummed });
+      }
+    }
+  };
+  add("DeviceRegistry", "DEFAULT_ADMIN_ROLE", [roles.admin]);
+  add("ColdChain", "DEFAULT_ADMIN_ROLE", [roles.admin]);
+  add("DeviceRegistry", "DEVICE_MANAGER_ROLE", roles.deviceManagers);
+  add("DeviceRegistry", "GUARDIAN_ROLE", roles.guardians);
+  add("ColdChain", "GUARDIAN_ROLE", roles.guardians);
+  add("ColdChain", "SHIPPER_ROLE", roles.shippers);
+  add("ColdChain", "QA_ROLE", roles.qa);
+  return grants;
+}
+
+/**
+ * The suite's module for `deployer` (the account that sends every transaction) and `roles`. The result holds
+ * one contract future per suite contract (named as in `SUITE_CONTRACTS`).
+ */
+export function buildColdChainModule(deployer: string, roles: SuiteRoles) {
+  const deployerAddress = getAddress(deployer);
+  const admin = getAddress(roles.admin);
+  return buildModule(SUITE_MODULE_ID, (m) => {
+    const registry = m.contract("DeviceRegistry", [deployerAddress]);
+    const mktTable = m.contract("MktTable", []);
+    const p256Fallback = m.contract("P256Fallback", []);
+    const coldChain = m.contract("ColdChain", [deployerAddress, registry, mktTable, p256Fallback]);
+    const lens = m.contract("ColdChainLens", [coldChain]);
+
+    const contracts = { DeviceRegistry: registry, ColdChain: coldChain } as const;
+    const handover: ReturnType<typeof m.call>[] = [];
+    for (const grant of suiteRoleGrants(roles)) {
+      if (grant.role === "DEFAULT_ADMIN_ROLE" && grant.account === deployerAddress) continue; // the constructor did it
+      const call = m.call(contracts[grant.contract], "grantRole", [roleId(grant.role), grant.account], {
+        id: `grant_${grant.contract}_${grant.role}_${grant.account}`,
+      });
+      handover.push(call);
+    }
+    if (admin !== deployerAddress) {
+      // Only once every grant is through: afterwards the deployer can grant nothing.
+      for (const [name, contract] of Object.entries(contracts)) {
+        m.call(contract, "renounceRole", [ZeroHash, deployerAddress], {
+          id: `renounce_${name}_DEFAULT_ADMIN_ROLE_${deployerAddress}`,
+          after: handover,
+        });
+      }
+    }
+    return {
+      DeviceRegistry: registry,
+      MktTable: mktTable,
+      P256Fallback: p256Fallback,
+      ColdChain: coldChain,
+      ColdChainLens: lens,
+    };
+  });
+}

@@ -1,0 +1,505 @@
+/**
+ * The operator CLI as a user runs it: a real `hardhat node`, `npm run deploy` into a temporary
+ * COLDCHAIN_DEPLOYMENTS_DIR, then every command as a child process (`node --import tsx cli/main.ts …`), each
+ * result checked on chain. Bad input — wrong network, missing deployment file, malformed profile, wrong signer
+ * for a role, no key — must give one line with the fix, a non-zero exit code, and send nothing.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { expect } from "chai";
+import { HDNodeWallet, JsonRpcProvider, Wallet, decodeBytes32String, id } from "ethers";
+
+import { decodeHandover, encodeHandover, handoverSigner } from "../../cli/handover.js";
+import { PROFILE_PRESETS } from "../../cli/profiles.js";
+import { parseDeployment } from "../../sdk/deployment.js";
+import type { Deployment } from "../../sdk/deployment.js";
+import { p256PublicKey } from "../../sdk/protocol/index.js";
+import { ColdChain__factory, DeviceRegistry__factory } from "../../types/ethers-contracts/index.js";
+import type { ColdChain, DeviceRegistry } from "../../types/ethers-contracts/index.js";
+import { runScript, startHardhatNode } from "../support/node.js";
+import type { HardhatNode, ScriptResult } from "../support/node.js";
+
+const MNEMONIC = "test test test test test test test test test test test junk";
+const account = (index: number): Wallet =>
+  new Wallet(HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).privateKey);
+
+// Parties (hardhat node dev accounts): 0 deployer with every role, 1 carrier, 2 receiver, 3 device owner,
+// 4 QA-less shipper-to-be, 5 stranger.
+const ADMIN = 0;
+const CARRIER = 1;
+const RECEIVER = 2;
+const DEVICE_OWNER = 3;
+const STRANGER = 5;
+
+describe("npm run cli (hardhat node)", function () {
+  this.timeout(120_000);
+  let node: HardhatNode;
+  let dir: string;
+  let provider: JsonRpcProvider;
+  let env: NodeJS.ProcessEnv;
+  let deployment: Deployment;
+  let coldChain: ColdChain;
+  let registry: DeviceRegistry;
+
+  const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ScriptResult> =>
+    runScript("cli/main.ts", args, { ...env, ...extraEnv });
+  /** Runs a command on localhost as dev account `who`; expects success. */
+  const run = async (who: number, ...args: string[]): Promise<ScriptResult> => {
+    const result = await cli([...args, "--network", "localhost", "--account", String(who)]);
+    expect(result.code, `${args.join(" ")}\n${result.stdout}\n${result.stderr}`).to.equal(0);
+    return result;
+  };
+  const runJson = async (who: number, ...args: string[]): Promise<Record<string, unknown>> =>
+    JSON.parse((await run(who, ...args, "--json")).stdout) as Record<string, unknown>;
+  /** Expects a failure: exit code, exactly one stderr line matching `pattern`, and no new block. */
+  const fails = async (result: Promise<ScriptResult>, code: number, pattern: RegExp): Promise<string> => {
+    const blockBefore = await provider.getBlockNumber();
+    const r = await result;
+    expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(code);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines, r.stderr).to.have.length(1);
+    expect(lines[0]).to.match(pattern);
+    expect(await provider.getBlockNumber(), "nothing may be sent").to.equal(blockBefore);
+    return lines[0] ?? "";
+  };
+
+  before(async () => {
+    node = await startHardhatNode();
+    dir = mkdtempSync(join(tmpdir(), "coldchain-cli-"));
+    // COLDCHAIN_RPC_URL spares each command loading hardhat.config.ts; the first test goes through the config.
+    env = {
+      COLDCHAIN_LOCALHOST_URL: node.url,
+      COLDCHAIN_RPC_URL: node.url,
+      COLDCHAIN_DEPLOYMENTS_DIR: dir,
+      COLDCHAIN_PRIVATE_KEY: "",
+    };
+    const deployed = await runScript("scripts/deploy.ts", ["--network", "localhost"], env);
+    expect(deployed.code, deployed.stderr).to.equal(0);
+    deployment = parseDeployment(JSON.parse(readFileSync(join(dir, "localhost.json"), "utf8")));
+    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    coldChain = ColdChain__factory.connect(deployment.contracts.ColdChain.address, provider);
+    registry = DeviceRegistry__factory.connect(deployment.contracts.DeviceRegistry.address, provider);
+  });
+
+  after(async () => {
+    provider.destroy();
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists the commands and explains each with --help", async () => {
+    const overview = await cli(["--help"]);
+    expect(overview.code).to.equal(0);
+    for (const name of ["device register", "profile create", "shipment create", "custody sign-handover"]) {
+      expect(overview.stdout).to.include(name);
+    }
+    const help = await cli(["device", "register", "--help"]);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.match(/--id <deviceId> --owner <address> --interval <seconds>/);
+    expect(help.stdout).to.include("COLDCHAIN_PRIVATE_KEY");
+    await fails(
+      cli(["device", "frobnicate"]),
+      2,
+      /^error: unknown command "device frobnicate"; try one of: device register/,
+    );
+  });
+
+  it("registers, rotates and revokes devices (secp256k1 and P-256)", async () => {
+    const owner = account(DEVICE_OWNER).address;
+    // Through hardhat.config.ts: localhost's URL (COLDCHAIN_LOCALHOST_URL), no COLDCHAIN_RPC_URL.
+    const registered = await cli(
+      [
+        ...["device", "register", "--id", "1", "--owner", owner, "--interval", "60"],
+        ...["--signer", account(10).address, "--network", "localhost", "--account", String(ADMIN)],
+      ],
+      { COLDCHAIN_RPC_URL: "" },
+    );
+    expect(registered.code, registered.stderr).to.equal(0);
+    let info = await registry.device(1);
+    expect(info.owner).to.equal(owner);
+    expect(info.signer).to.equal(account(10).address);
+    expect(info.intervalSeconds).to.equal(60n);
+
+    const pub = p256PublicKey("0x" + "11".repeat(32));
+    const uncompressed = `0x04${pub.x.slice(2)}${pub.y.slice(2)}`;
+    const p256 = await runJson(
+      ADMIN,
+      "device",
+      "register",
+      "--id",
+      "2",
+      "--owner",
+      owner,
+      "--interval",
+      "300",
+      "--p256-public-key",
+      uncompressed,
+    );
+    expect(p256.keyType).to.equal("p256");
+    info = await registry.device(2);
+    expect(info.qx).to.equal(pub.x);
+    expect(info.qy).to.equal(pub.y);
+
+    // The owner rotates its own device.
+    await run(DEVICE_OWNER, "device", "rotate", "--id", "1", "--signer", account(11).address);
+    expect((await registry.device(1)).signer).to.equal(account(11).address);
+    // A stranger may not.
+    await fails(
+      cli([
+        "device",
+        "rotate",
+        "--id",
+        "1",
+        "--signer",
+        account(12).address,
+        "--network",
+        "localhost",
+        "--account",
+        String(STRANGER),
+      ]),
+      1,
+      /is neither the owner of device 1 .* nor holds DEVICE_MANAGER_ROLE; use the owner's key/,
+    );
+
+    await run(ADMIN, "device", "revoke", "--id", "2");
+    expect(await registry.isActive(2)).to.equal(false);
+    expect(await registry.isActive(1)).to.equal(true);
+  });
+
+  it("creates profiles from presets and from YAML files", async () => {
+    const yamlPath = join(dir, "chilled.yaml");
+    writeFileSync(yamlPath, "extends: crt-15-25\nmaxCentiC: 2400\nmktLimitCentiC: 2400\n");
+    const created = await runJson(ADMIN, "profile", "create", "--profile", yamlPath);
+    const profileId = BigInt(created.profileId as string);
+    const onChain = await coldChain.profile(profileId);
+    expect(onChain.maxCentiC).to.equal(2400n);
+    expect(onChain.minCentiC).to.equal(BigInt(PROFILE_PRESETS["crt-15-25"].minCentiC));
+    expect(onChain.mktLimitCentiC).to.equal(2400n);
+
+    const preset = await runJson(ADMIN, "profile", "create", "--profile", "who-10-day-type1");
+    expect((await coldChain.profile(BigInt(preset.profileId as string))).maxCumulativeExcursionSeconds).to.equal(
+      36000n,
+    );
+  });
+
+  it("runs a shipment through custody offer/accept, the signed handover, and release", async () => {
+    const receiver = account(RECEIVER).address;
+    const carrier = account(CARRIER).address;
+    // Dry run first: simulated, nothing sent.
+    const dry = await cli([
+      "shipment",
+      "create",
+      "--profile",
+      "vaccine-2-8",
+      "--receiver",
+      receiver,
+      "--devices",
+      "1",
+      "--network",
+      "localhost",
+      "--account",
+      String(ADMIN),
+      "--dry-run",
+      "--json",
+    ]);
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect(JSON.parse(dry.stdout)).to.include({ dryRun: true });
+
+    const created = await runJson(
+      ADMIN,
+      "shipment",
+      "create",
+      "--profile",
+      "vaccine-2-8",
+      "--receiver",
+      receiver,
+      "--devices",
+      "1",
+      "--ref",
+      "SSCC-376123450000000017",
+      "--planned-start",
+      "2026-12-01T08:00:00Z",
+    );
+    const shipmentId = BigInt(created.shipmentId as string);
+    let info = await coldChain.shipment(shipmentId);
+    expect(info.status).to.equal(1n); // Created
+    expect(info.receiver).to.equal(receiver);
+    expect(info.deviceIds).to.deep.equal([1n]);
+    expect(decodeBytes32String(info.externalRef)).to.equal("SSCC-376123450000000017");
+    expect(info.plannedStartAt).to.equal(BigInt(Date.parse("2026-12-01T08:00:00Z") / 1000));
+    expect(info.profileId).to.equal(BigInt(created.profileId as string));
+
+    const blockBefore = await provider.getBlockNumber();
+    await run(ADMIN, "shipment", "start", "--id", String(shipmentId), "--dry-run");
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    expect((await coldChain.shipment(shipmentId)).status).to.equal(1n);
+
+    await run(ADMIN, "shipment", "start", "--id", String(shipmentId));
+    expect((await coldChain.shipment(shipmentId)).status).to.equal(2n); // InTransit
+
+    await run(ADMIN, "custody", "offer", "--id", String(shipmentId), "--to", carrier);
+    expect((await coldChain.custodyOffer(shipmentId)).to).to.equal(carrier);
+    // Key from the environment instead of --account.
+    const accepted = await cli(["custody", "accept", "--id", String(shipmentId), "--network", "localhost"], {
+      COLDCHAIN_PRIVATE_KEY: account(CARRIER).privateKey,
+    });
+    expect(accepted.code, accepted.stderr).to.equal(0);
+    expect((await coldChain.shipment(shipmentId)).custodian).to.equal(carrier);
+
+    // The receiver signs the handover off-line; the carrier submits it in one transaction.
+    const signed = (await run(RECEIVER, "custody", "sign-handover", "--id", String(shipmentId))).stdout.trim();
+    expect(signed).to.match(/^coldchain:handover:v1:[A-Za-z0-9_-]{174}$/);
+    const decoded = decodeHandover(signed);
+    expect(decoded.acceptance.custodian).to.equal(receiver);
+    expect(handoverSigner(decoded)).to.equal(receiver);
+    // Only the current custodian can submit it.
+    await fails(
+      cli(["custody", "handover", "--signed", signed, "--network", "localhost", "--account", String(STRANGER)]),
+      1,
+      /is not the custodian of shipment \d+ .*use the custodian's key; nothing was sent$/,
+    );
+    // A tampered string is refused before anything is sent.
+    const tampered = encodeHandover({
+      ...decoded,
+      acceptance: { ...decoded.acceptance, deadline: decoded.acceptance.deadline + 1n },
+    });
+    await fails(
+      cli(["custody", "handover", "--signed", tampered, "--network", "localhost", "--account", String(CARRIER)]),
+      2,
+      /the handover signature does not match its custodian/,
+    );
+    await run(CARRIER, "custody", "handover", "--signed", signed);
+    info = await coldChain.shipment(shipmentId);
+    expect(info.status).to.equal(3n); // Delivered
+    expect(info.custodian).to.equal(receiver);
+    const history = await coldChain.custodyHistory(shipmentId);
+    expect(history.map((p) => p.custodian)).to.deep.equal([account(ADMIN).address, carrier, receiver]);
+
+    await fails(
+      cli(["shipment", "release", "--id", String(shipmentId), "--network", "localhost", "--account", String(STRANGER)]),
+      1,
+      /is neither the receiver of shipment \d+ .* nor holds QA_ROLE/,
+    );
+    await run(RECEIVER, "shipment", "release", "--id", String(shipmentId));
+    expect((await coldChain.shipment(shipmentId)).status).to.equal(4n); // Released
+  });
+
+  it("delivers by offer to the receiver, who accepts and rejects", async () => {
+    const receiver = account(RECEIVER).address;
+    const created = await runJson(
+      ADMIN,
+      "shipment",
+      "create",
+      "--profile",
+      "1",
+      "--receiver",
+      receiver,
+      "--devices",
+      "1",
+    );
+    const shipmentId = String(created.shipmentId);
+    await run(ADMIN, "shipment", "deliver", "--id", shipmentId);
+    await run(RECEIVER, "custody", "accept", "--id", shipmentId);
+    expect((await coldChain.shipment(BigInt(shipmentId))).status).to.equal(3n);
+    await run(RECEIVER, "shipment", "reject", "--id", shipmentId, "--reason", "excursion");
+    const info = await coldChain.shipment(BigInt(shipmentId));
+    expect(info.status).to.equal(5n); // Rejected
+    expect(decodeBytes32String(info.rejectionCode)).to.equal("excursion");
+  });
+
+  it("checks roles before sending and says how to grant them", async () => {
+    const stranger = account(STRANGER).address;
+    const line = await fails(
+      cli([
+        "shipment",
+        "create",
+        "--profile",
+        "1",
+        "--receiver",
+        account(RECEIVER).address,
+        "--devices",
+        "1",
+        "--network",
+        "localhost",
+        "--account",
+        String(STRANGER),
+      ]),
+      1,
+      /lacks SHIPPER_ROLE on ColdChain .*`npm run cli -- role grant --network localhost --contract ColdChain --role SHIPPER_ROLE --to 0x/,
+    );
+    expect(line).to.include(stranger);
+    await fails(
+      cli([
+        "device",
+        "register",
+        "--id",
+        "9",
+        "--owner",
+        stranger,
+        "--interval",
+        "60",
+        "--signer",
+        stranger,
+        "--network",
+        "localhost",
+        "--account",
+        String(STRANGER),
+      ]),
+      1,
+      /lacks DEVICE_MANAGER_ROLE on DeviceRegistry/,
+    );
+    await run(ADMIN, "role", "grant", "--contract", "ColdChain", "--role", "SHIPPER_ROLE", "--to", stranger);
+    expect(await coldChain.hasRole(id("SHIPPER_ROLE"), stranger)).to.equal(true);
+    await run(
+      STRANGER,
+      "shipment",
+      "create",
+      "--profile",
+      "1",
+      "--receiver",
+      account(RECEIVER).address,
+      "--devices",
+      "1",
+    );
+  });
+
+  it("refuses bad input with one line, a non-zero exit code, and nothing sent", async () => {
+    const receiver = account(RECEIVER).address;
+    // Independent and read-only: run them side by side (each still checks that no block was added).
+    const checks: Promise<string>[] = [];
+    // Missing deployment file.
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "1", "--network", "hoodi", "--account", "0"]),
+        2,
+        /^error: no deployment for network "hoodi" .*run `npm run deploy -- --network hoodi` first$/,
+      ),
+    );
+    // With --json the error is also a JSON document on stdout.
+    const jsonError = await cli(["shipment", "start", "--id", "1", "--network", "hoodi", "--json"]);
+    expect(jsonError.code).to.equal(2);
+    expect(JSON.parse(jsonError.stdout)).to.deep.include({ exitCode: 2 });
+    expect((JSON.parse(jsonError.stdout) as { error: string }).error).to.match(/^no deployment for network "hoodi"/);
+    // No --network at all.
+    checks.push(fails(cli(["shipment", "start", "--id", "1"]), 2, /^error: missing --network <name>/));
+    // Wrong network: a file whose chain id is not the node's.
+    writeFileSync(join(dir, "sepolia.json"), JSON.stringify({ ...deployment, network: "sepolia", chainId: 11155111 }));
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "1", "--network", "sepolia", "--rpc-url", node.url, "--account", "0"]),
+        2,
+        /^error: wrong network: .* is chain 31337 but deployments\/sepolia\.json is for chain 11155111/,
+      ),
+    );
+    // A public network without its RPC URL variable.
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "1", "--network", "sepolia"], { SEPOLIA_RPC_URL: "", COLDCHAIN_RPC_URL: "" }),
+        2,
+        /^error: no RPC URL for sepolia: set SEPOLIA_RPC_URL \(or COLDCHAIN_RPC_URL\), or pass --rpc-url <url>$/,
+      ),
+    );
+    // Malformed profile files.
+    const badYaml = join(dir, "bad.yaml");
+    writeFileSync(badYaml, "minCentiC: 200\nmaxCentiC: [\n");
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", badYaml, "--network", "localhost", "--account", "0"]),
+        2,
+        /^error: .*bad\.yaml is not valid YAML/,
+      ),
+    );
+    const badRange = join(dir, "range.json");
+    writeFileSync(badRange, JSON.stringify({ extends: "vaccine-2-8", minCentiC: 900 }));
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", badRange, "--network", "localhost", "--account", "0"]),
+        2,
+        /range\.json is not a valid profile: minCentiC must be below maxCentiC$/,
+      ),
+    );
+    const unknownKey = join(dir, "typo.json");
+    writeFileSync(unknownKey, JSON.stringify({ extends: "vaccine-2-8", maxCelsius: 8 }));
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", unknownKey, "--network", "localhost", "--account", "0"]),
+        2,
+        /typo\.json is not a valid profile: Unrecognized key\(s\) in object: 'maxCelsius'/,
+      ),
+    );
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", "vaccine-3-9", "--network", "localhost", "--account", "0"]),
+        2,
+        /"vaccine-3-9" is neither a preset \(vaccine-2-8, crt-15-25, frozen-below-minus-15, who-10-day-type1\)/,
+      ),
+    );
+    // No signing key.
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "1", "--network", "localhost"]),
+        2,
+        /^error: no signing key: set COLDCHAIN_PRIVATE_KEY=0x<64 hex digits> or pass --account <n>$/,
+      ),
+    );
+    // Bad option values and unknown options.
+    checks.push(
+      fails(
+        cli([
+          "shipment",
+          "create",
+          "--profile",
+          "1",
+          "--receiver",
+          "0x1234",
+          "--devices",
+          "1",
+          "--network",
+          "localhost",
+          "--account",
+          "0",
+        ]),
+        2,
+        /^error: --receiver must be a 0x-prefixed 20-byte address, got "0x1234"$/,
+      ),
+    );
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "1", "--colour", "blue", "--network", "localhost", "--account", "0"]),
+        2,
+        /^error: Unknown option '--colour'.*see `npm run cli -- shipment start --help`$/,
+      ),
+    );
+    // A revert found by the simulation: decoded, nothing sent.
+    checks.push(
+      fails(
+        cli([
+          "shipment",
+          "create",
+          "--profile",
+          "1",
+          "--receiver",
+          receiver,
+          "--devices",
+          "2",
+          "--network",
+          "localhost",
+          "--account",
+          "0",
+        ]),
+        1,
+        /^error: device 2 is not registered or revoked/,
+      ),
+    );
+    checks.push(
+      fails(
+        cli(["shipment", "start", "--id", "999", "--network", "localhost", "--account", "0"]),
+        1,
+        /^error: shipment 999 does not exist on localhost; check --id$/,
+      ),
+    );
+    await Promise.all(checks);
+  });
+});
