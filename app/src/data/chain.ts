@@ -1,0 +1,254 @@
+/**
+ * The dashboard's chain access, all through the SDK: the shipment list (ids from `ShipmentCreated` events read
+ * with `getLogsPaged`), a shipment's state (`readShipment`), history (`shipmentHistory`) and chart series
+ * (`temperatureTimeline`), the profiles, role checks, and the actions a connected wallet may take.
+ */
+import { JsonRpcProvider, keccak256, toUtf8Bytes } from "ethers";
+import type { ContractTransactionResponse, Provider, Signer } from "ethers";
+
+import {
+  connectSuite,
+  deploymentStartBlock,
+  getLogsPaged,
+  readShipment,
+  shipmentHistory,
+  signCustodyAcceptance,
+  temperatureTimeline,
+  toTemperatureProfile,
+} from "../../../sdk/index.js";
+import type {
+  ColdChainSuite,
+  Deployment,
+  ShipmentHistory,
+  ShipmentState,
+  TemperatureProfile,
+  TemperatureTimeline,
+} from "../../../sdk/index.js";
+import { shipmentRow } from "./shaping.js";
+import type { ShipmentRow } from "./shaping.js";
+import type { SignedHandover } from "./handover.js";
+
+export interface ShipmentView {
+  readonly state: ShipmentState;
+  readonly history: ShipmentHistory;
+  readonly timeline: TemperatureTimeline;
+}
+
+export interface ProfileEntry {
+  readonly profileId: number;
+  readonly profile: TemperatureProfile;
+}
+
+export type RoleName = "SHIPPER_ROLE" | "QA_ROLE" | "GUARDIAN_ROLE" | "DEFAULT_ADMIN_ROLE";
+
+/** Read access to one deployment over one provider. */
+export class ChainReader {
+  readonly suite: ColdChainSuite;
+
+  constructor(
+    readonly deployment: Deployment,
+    readonly provider: Provider,
+  ) {
+    this.suite = connectSuite(deployment, provider);
+  }
+
+  /** A reader over a JSON-RPC URL (read-only mode). */
+  static overRpc(deployment: Deployment, url: string): ChainReader {
+    const provider = new JsonRpcProvider(url, deployment.chainId, {
+      staticNetwork: true,
+      batchMaxCount: 20,
+      batchStallTime: 2,
+    });
+    return new ChainReader(deployment, provider);
+  }
+
+  async blockNumber(): Promise<number> {
+    return await this.provider.getBlockNumber();
+  }
+
+  /** Every shipment id of the deployment, newest first. */
+  async shipmentIds(): Promise<bigint[]> {
+    const { coldChain } = this.suite;
+    const logs = await getLogsPaged(
+      this.provider,
+      {
+        address: this.deployment.contracts.ColdChain.address,
+        topics: [coldChain.interface.getEvent("ShipmentCreated").topicHash],
+      },
+      { fromBlock: deploymentStartBlock(this.deployment) },
+    );
+    const ids = logs.map((log) => BigInt(log.topics[1] ?? "0x0"));
+    return [...new Set(ids)].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0));
+  }
+
+  /** A list row: state plus the first device's series for the sparkline. */
+  async row(shipmentId: bigint): Promise<ShipmentRow> {
+    const [state, history] = await Promise.all([
+      readShipment(this.suite, shipmentId),
+      shipmentHistory(this.suite, shipmentId),
+    ]);
+    return shipmentRow(state, temperatureTimeline(history));
+  }
+
+  async rows(ids: readonly bigint[]): Promise<ShipmentRow[]> {
+    const out: ShipmentRow[] = [];
+    for (let i = 0; i < ids.length; i += 6) {
+      out.push(...(await Promise.all(ids.slice(i, i + 6).map((id) => this.row(id)))));
+    }
+    return out;
+  }
+
+  async shipment(shipmentId: bigint): Promise<ShipmentView> {
+    const [state, history] = await Promise.all([
+      readShipment(this.suite, shipmentId),
+      shipmentHistory(this.suite, shipmentId),
+    ]);
+    return { state, history, timeline: temperatureTimeline(history) };
+  }
+
+  /** The rule profiles (from `ProfileCreated` events), oldest first. */
+  async profiles(): Promise<ProfileEntry[]> {
+    const { coldChain } = this.suite;
+    const logs = await getLogsPaged(
+      this.provider,
+      {
+        address: this.deployment.contracts.ColdChain.address,
+        topics: [coldChain.interface.getEvent("ProfileCreated").topicHash],
+      },
+      { fromBlock: deploymentStartBlock(this.deployment) },
+    );
+    const ids = logs.map((log) => Number(BigInt(log.topics[1] ?? "0x0")));
+    return await Promise.all(
+      ids.map(async (profileId) => ({ profileId, profile: toTemperatureProfile(await coldChain.profile(profileId)) })),
+    );
+  }
+
+  async hasRole(role: RoleName, account: string): Promise<boolean> {
+    const { coldChain } = this.suite;
+    const id = role === "DEFAULT_ADMIN_ROLE" ? "0x" + "00".repeat(32) : keccak256(toUtf8Bytes(role));
+    return await coldChain.hasRole(id, account);
+  }
+
+  async handoverNonce(shipmentId: bigint): Promise<bigint> {
+    return await this.suite.coldChain.handoverNonce(shipmentId);
+  }
+
+  async latestTimestamp(): Promise<number> {
+    return (await this.provider.getBlock("latest"))?.timestamp ?? Math.floor(Date.now() / 1000);
+  }
+}
+
+export interface CreateShipmentInput {
+  readonly receiver: string;
+  readonly owner: string;
+  readonly profileId: number;
+  readonly deviceIds: readonly bigint[];
+  /** Free text hashed into the bytes32 external reference (e.g. an SSCC). */
+  readonly reference: string;
+}
+
+/** Transactions of a connected wallet. Every method dry-runs (`staticCall`) before sending. */
+export class ChainWriter {
+  readonly suite: ColdChainSuite;
+
+  constructor(
+    readonly deployment: Deployment,
+    readonly signer: Signer,
+  ) {
+    this.suite = connectSuite(deployment, signer);
+  }
+
+  private async mined(sent: Promise<ContractTransactionResponse>): Promise<string> {
+    const tx = await sent;
+    const receipt = await tx.wait();
+    return receipt?.hash ?? tx.hash;
+  }
+
+  async createShipment(input: CreateShipmentInput): Promise<{ shipmentId: bigint; tx: string }> {
+    const params = {
+      receiver: input.receiver,
+      owner: input.owner,
+      profileId: input.profileId,
+      deviceIds: [...input.deviceIds],
+      plannedStartAt: 0,
+      externalRef: keccak256(toUtf8Bytes(input.reference)),
+    };
+    const cc = this.suite.coldChain;
+    const shipmentId = await cc.createShipment.staticCall(params);
+    const tx = await cc.createShipment(params);
+    const receipt = await tx.wait();
+    return { shipmentId, tx: receipt?.hash ?? tx.hash };
+  }
+
+  async start(id: bigint): Promise<string> {
+    await this.suite.coldChain.startShipment.staticCall(id);
+    return await this.mined(this.suite.coldChain.startShipment(id));
+  }
+
+  /** Two-step handover, step 1: offer custody to `to` for `validSeconds`. */
+  async offer(id: bigint, to: string, now: number, validSeconds = 3600): Promise<string> {
+    await this.suite.coldChain.offerCustody.staticCall(id, to, now + validSeconds);
+    return await this.mined(this.suite.coldChain.offerCustody(id, to, now + validSeconds));
+  }
+
+  async cancelOffer(id: bigint): Promise<string> {
+    await this.suite.coldChain.cancelCustodyOffer.staticCall(id);
+    return await this.mined(this.suite.coldChain.cancelCustodyOffer(id));
+  }
+
+  /** Two-step handover, step 2 (by the recipient). */
+  async accept(id: bigint): Promise<string> {
+    await this.suite.coldChain.acceptCustody.staticCall(id);
+    return await this.mined(this.suite.coldChain.acceptCustody(id));
+  }
+
+  /** The next custodian signs a one-transaction handover for the current custodian to submit. */
+  async signAcceptance(id: bigint, nonce: bigint, deadline: bigint): Promise<SignedHandover> {
+    const custodian = await this.signer.getAddress();
+    const domain = {
+      chainId: BigInt(this.deployment.chainId),
+      verifyingContract: this.deployment.contracts.ColdChain.address,
+    };
+    const acceptance = { shipmentId: id, custodian, nonce, deadline };
+    const signature = await signCustodyAcceptance(this.signer, domain, acceptance);
+    return { ...acceptance, signature };
+  }
+
+  /** The current custodian submits a pasted signed handover. */
+  async transferWithSignature(h: SignedHandover): Promise<string> {
+    const cc = this.suite.coldChain;
+    await cc.transferCustodyWithSignature.staticCall(h.shipmentId, h.custodian, h.deadline, h.signature);
+    return await this.mined(cc.transferCustodyWithSignature(h.shipmentId, h.custodian, h.deadline, h.signature));
+  }
+
+  async release(id: bigint): Promise<string> {
+    await this.suite.coldChain.release.staticCall(id);
+    return await this.mined(this.suite.coldChain.release(id));
+  }
+
+  async reject(id: bigint, reason: string): Promise<string> {
+    const code = keccak256(toUtf8Bytes(reason));
+    await this.suite.coldChain.reject.staticCall(id, code);
+    return await this.mined(this.suite.coldChain.reject(id, code));
+  }
+}
+
+/** A readable one-line message for a failed call: the contract's custom error by name when it has one. */
+export function describeError(error: unknown, suite: ColdChainSuite): string {
+  const e = error as {
+    data?: unknown;
+    info?: { error?: { message?: string } };
+    shortMessage?: string;
+    message?: string;
+  };
+  if (typeof e.data === "string") {
+    try {
+      const parsed = suite.coldChain.interface.parseError(e.data);
+      if (parsed !== null) return `${parsed.name}(${parsed.args.map((a) => String(a)).join(", ")})`;
+    } catch {
+      // not a ColdChain error
+    }
+  }
+  if ((e as { code?: unknown }).code === "ACTION_REJECTED") return "you rejected the request in the wallet";
+  return e.shortMessage ?? e.info?.error?.message ?? e.message ?? String(error);
+}

@@ -1,0 +1,55 @@
+// Small display helpers shared by the views.
+import type { ComponentChildren } from "preact";
+
+import { shortAddress } from "../data/shaping.js";
+import type { StatusBadge } from "../data/shaping.js";
+
+export interface Labels {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly explorerUrl: string;
+}
+
+/** "carrier (0x1234…abcd)" when the address has a label, else the short address; full address in the title. */
+export function Party({ address, ctx }: { address: string; ctx: Labels }): preact.JSX.Element {
+  const name = ctx.labels[address.toLowerCase()];
+  return (
+    <span class="party" title={address}>
+      {name !== undefined ? (
+        <>
+          <strong>{name}</strong> <span class="addr">{shortAddress(address)}</span>
+        </>
+      ) : (
+        <span class="addr">{shortAddress(address)}</span>
+      )}
+    </span>
+  );
+}
+
+export function partyName(address: string, ctx: Labels): string {
+  return ctx.labels[address.toLowerCase()] ?? shortAddress(address);
+}
+
+export function TxLink({ hash, ctx, children }: { hash: string; ctx: Labels; children?: ComponentChildren }) {
+  const text = children ?? <code>{shortAddress(hash)}</code>;
+  if (ctx.explorerUrl === "") {
+    return (
+      <span class="tx" title={`transaction ${hash}`}>
+        {text}
+      </span>
+    );
+  }
+  return (
+    <a class="tx" href={`${ctx.explorerUrl.replace(/\/$/, "")}/tx/${hash}`} target="_blank" rel="noreferrer">
+      {text}
+    </a>
+  );
+}
+
+export function Badge({ badge }: { badge: StatusBadge | "breached" }) {
+  return <span class={`badge badge-${badge.replace(" ", "-")}`}>{badge}</span>;
+}
+
+export function formatTime(unix: number): string {
+  if (unix === 0) return "—";
+  return new Date(unix * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+}

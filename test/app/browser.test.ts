@@ -1,0 +1,434 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real `hardhat node`:
+ * deploy the suite with `npm run deploy` into a temporary deployments dir, seed demo data (a compliant shipment
+ * in transit, a breached one delivered after two handovers, and one with 10,000 readings), build and serve the
+ * app, then open the list, open the breached shipment (breach marker, liable custodian in the custody timeline),
+ * measure the first render of the 10,000-reading shipment (bench/results/app.json), hand a shipment over with a
+ * test wallet injected into the page, and see the list update. Screenshots go to test/app/artifacts/.
+ *
+ * Skipped with a message when /usr/bin/chromium is absent (`apt-get install chromium`).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { expect } from "chai";
+import { JsonRpcProvider, Wallet, keccak256, toUtf8Bytes } from "ethers";
+import type { JsonRpcSigner } from "ethers";
+import { chromium } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+
+import { buildApp, serveApp } from "../../app/serve.js";
+import type { ServedApp } from "../../app/serve.js";
+import { parseDeployment } from "../../sdk/deployment.js";
+import type { Deployment } from "../../sdk/deployment.js";
+import { encodeBatch, secp256k1Address, signWindow } from "../../sdk/protocol/index.js";
+import type { ColdChainDomain, DevicePrivateKey, SignedItem } from "../../sdk/protocol/index.js";
+import { ColdChain__factory, DeviceRegistry__factory } from "../../types/ethers-contracts/index.js";
+import type { ColdChain } from "../../types/ethers-contracts/index.js";
+import { VACCINE_PROFILE } from "../support/deploy.js";
+import { REPO_ROOT, runScript, startHardhatNode } from "../support/node.js";
+import type { HardhatNode } from "../support/node.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts");
+const BIG_READINGS = 10_000;
+
+interface PagePerf {
+  readings: number;
+  fetchMs: number;
+  renderMs: number;
+  totalMs: number;
+}
+/** What the tests read of the page's globals (evaluated in the browser). */
+interface PageGlobals {
+  __coldchainPerf?: PagePerf[];
+  location: { hash: string };
+  innerWidth: number;
+  document: { documentElement: { scrollWidth: number } };
+}
+
+interface Seeded {
+  compliant: bigint;
+  breached: bigint;
+  big: bigint;
+  accounts: { shipper: string; carrier: string; hub: string; receiver: string };
+}
+
+/** Seeds the demo shipments through the node's unlocked dev accounts. */
+async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<Seeded> {
+  const [shipper, carrier, hub, receiver, relayer] = await Promise.all(
+    [0, 1, 2, 3, 4].map((i) => provider.getSigner(i)),
+  );
+  const signers = { shipper, carrier, hub, receiver, relayer } as Record<string, JsonRpcSigner>;
+  const s = signers.shipper as JsonRpcSigner;
+  const cc = (signer: JsonRpcSigner): ColdChain =>
+    ColdChain__factory.connect(deployment.contracts.ColdChain.address, signer);
+  const registry = DeviceRegistry__factory.connect(deployment.contracts.DeviceRegistry.address, s);
+  const mine = async (p: Promise<{ wait(): Promise<unknown> }>) => (await p).wait();
+  const domain: ColdChainDomain = {
+    chainId: BigInt(deployment.chainId),
+    verifyingContract: deployment.contracts.ColdChain.address,
+  };
+  const now = async () => (await provider.getBlock("latest"))?.timestamp ?? 0;
+  const setTime = async (t: number) => {
+    await provider.send("evm_setNextBlockTimestamp", [t]);
+    await provider.send("evm_mine", []);
+  };
+
+  await mine(cc(s).createProfile(VACCINE_PROFILE));
+  const keys: DevicePrivateKey[] = [1, 2, 3].map(() => ({
+    keyType: "secp256k1",
+    privateKey: Wallet.createRandom().privateKey,
+  }));
+  const intervals = [300, 300, 60];
+  for (const [i, key] of keys.entries()) {
+    const address = secp256k1Address(key.privateKey);
+    await mine(registry.registerSecp256k1Device(BigInt(i + 1), await s.getAddress(), intervals[i] as number, address));
+  }
+  const receiverAddress = await receiver!.getAddress();
+  const create = async (device: bigint, ref: string): Promise<bigint> => {
+    const params = {
+      receiver: receiverAddress,
+      owner: receiverAddress,
+      profileId: 1,
+      deviceIds: [device],
+      plannedStartAt: 0,
+      externalRef: keccak256(toUtf8Bytes(ref)),
+    };
+    const id = await cc(s).createShipment.staticCall(params);
+    await mine(cc(s).createShipment(params));
+    await mine(cc(s).startShipment(id));
+    return id;
+  };
+  const compliant = await create(1n, "SSCC 000000000000000001");
+  const breached = await create(2n, "SSCC 000000000000000002");
+  const big = await create(3n, "SSCC 000000000000000003");
+  const start = await now();
+  // 300 s loggers start after the adaptation time; the 60 s logger at once (its gap limit is 3 minutes).
+  const t = (i: number, interval = 300) => start + (interval === 60 ? 60 : 600) + i * interval;
+
+  const seqs = [0, 0, 0];
+  const windowOf = (device: number, from: number, temps: number[], interval: number): SignedItem => {
+    const item = signWindow(
+      domain,
+      {
+        deviceId: BigInt(device),
+        firstSequence: seqs[device - 1]! + 1,
+        firstObservedAt: t(from, interval),
+        intervalSeconds: interval,
+        samples: temps.map((c) => ({ tempCentiC: c, flags: 0 })),
+      },
+      keys[device - 1]!,
+    );
+    seqs[device - 1]! += temps.length;
+    return item;
+  };
+  const relay = async (items: SignedItem[]) => mine(cc(relayer!).submitReadings(encodeBatch(items)));
+  const handover = async (from: JsonRpcSigner, to: JsonRpcSigner, id: bigint) => {
+    await mine(cc(from).offerCustody(id, await to.getAddress(), (await now()) + 3600));
+    await mine(cc(to).acceptCustody(id));
+  };
+  // The breached story: 5 °C, the carrier's leg warms to 9.5 °C for 70 minutes (single excursion > 60 min).
+  const warm = (i: number) => (i >= 12 && i < 26 ? 950 : 480 + (i % 4) * 10);
+  const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+  await setTime(t(10));
+  await relay([
+    windowOf(
+      1,
+      0,
+      range(0, 10).map(() => 500),
+      300,
+    ),
+    windowOf(2, 0, range(0, 10).map(warm), 300),
+  ]);
+  await handover(shipper!, carrier!, breached);
+  await handover(shipper!, carrier!, compliant);
+  await setTime(t(30));
+  await relay([windowOf(2, 10, range(10, 30).map(warm), 300)]);
+  await handover(carrier!, receiver!, breached);
+
+  // 10,000 readings a minute apart: 40 windows of 250, ten per batch.
+  const bigEnd = t(BIG_READINGS, 60);
+  await setTime(bigEnd + 60);
+  const temps = range(0, BIG_READINGS).map((i) => Math.round(500 + 150 * Math.sin(i / 300) + ((i * 7919) % 41) - 20));
+  for (let w = 0; w < BIG_READINGS; w += 2500) {
+    const items: SignedItem[] = [];
+    for (let k = w; k < w + 2500; k += 250) items.push(windowOf(3, k, temps.slice(k, k + 250), 60));
+    await relay(items);
+  }
+  return {
+    compliant,
+    breached,
+    big,
+    accounts: {
+      shipper: await s.getAddress(),
+      carrier: await carrier!.getAddress(),
+      hub: await hub!.getAddress(),
+      receiver: receiverAddress,
+    },
+  };
+}
+
+describe("dashboard in Chromium (hardhat node, demo data)", function () {
+  this.timeout(180_000);
+  let node: HardhatNode | undefined;
+  let dir: string | undefined;
+  let provider: JsonRpcProvider | undefined;
+  let app: ServedApp | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let seeded: Seeded;
+  let deployment: Deployment;
+  /** The account the injected test wallet exposes (switchable). */
+  let walletAccount = "";
+  /** Uncaught errors in the page: none expected. */
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.log(`    (skipped: ${CHROMIUM} not found; install Debian's chromium package to run the browser tests)`);
+      this.skip();
+    }
+    dir = mkdtempSync(join(tmpdir(), "coldchain-app-"));
+    const deploymentsDir = join(dir, "deployments");
+    mkdirSync(deploymentsDir);
+    const [started] = await Promise.all([startHardhatNode(), buildApp(join(dir, "dist"))]);
+    node = started;
+    const result = await runScript("scripts/deploy.ts", ["--network", "localhost"], {
+      COLDCHAIN_LOCALHOST_URL: node.url,
+      COLDCHAIN_DEPLOYMENTS_DIR: deploymentsDir,
+    });
+    expect(result.code, result.stderr).to.equal(0);
+    deployment = parseDeployment(
+      JSON.parse(readFileSync(join(deploymentsDir, "localhost.json"), "utf8")),
+      "localhost.json",
+    );
+    provider = new JsonRpcProvider(node.url, deployment.chainId, { staticNetwork: true, cacheTimeout: -1 });
+    seeded = await seed(provider, deployment);
+    const { shipper, carrier, hub, receiver } = seeded.accounts;
+    app = await serveApp({
+      deploymentsDir,
+      network: "localhost",
+      rpcUrl: node.url,
+      distDir: join(dir, "dist"),
+      pollMs: 500,
+      labels: { [shipper]: "shipper", [carrier]: "carrier", [hub]: "hub", [receiver]: "receiver" },
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    context = await chromium.launchPersistentContext(join(dir, "profile"), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1280, height: 900 },
+    });
+    // The test wallet: an EIP-1193 provider whose requests the test forwards to the node's unlocked accounts.
+    const rpcUrl = node.url;
+    await context.exposeBinding("__testWalletRpc", async (_source, payload: string) => {
+      const { method, params } = JSON.parse(payload) as { method: string; params?: unknown[] };
+      if (method === "eth_requestAccounts" || method === "eth_accounts")
+        return JSON.stringify({ result: [walletAccount] });
+      const response = await fetch(rpcUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params ?? [] }),
+      });
+      return await response.text();
+    });
+    // A string, not a function: tsx's name helpers would not exist in the page.
+    await context.addInitScript({
+      content: `window.ethereum = {
+        isTestWallet: true,
+        async request({ method, params }) {
+          const reply = JSON.parse(await window.__testWalletRpc(JSON.stringify({ method, params })));
+          if (reply.error !== undefined) {
+            throw Object.assign(new Error(reply.error.message), { code: reply.error.code, data: reply.error.data });
+          }
+          return reply.result;
+        },
+        on() {},
+        removeListener() {},
+      };`,
+    });
+    page = await context.newPage();
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+  });
+
+  after(async () => {
+    await context?.close();
+    await app?.close();
+    provider?.destroy();
+    await node?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("lists the shipments with status badges, custodians and sparklines", async () => {
+    await page.goto(app!.url);
+    const rows = page.getByTestId("shipments").locator("tbody tr");
+    await rows.first().waitFor();
+    expect(await rows.count()).to.equal(3);
+    const breachedRow = page.getByTestId(`shipment-row-${seeded.breached}`);
+    expect(await breachedRow.innerText())
+      .to.match(/delivered/)
+      .and.match(/breached/)
+      .and.match(/receiver/);
+    const compliantRow = page.getByTestId(`shipment-row-${seeded.compliant}`);
+    expect(await compliantRow.innerText())
+      .to.match(/in transit/)
+      .and.match(/carrier/)
+      .and.not.match(/breached/);
+    expect(await page.locator("svg.spark").count()).to.equal(3);
+    // filter by status
+    await page.getByLabel("Status").selectOption("breached");
+    expect(await rows.count()).to.equal(1);
+    await page.getByLabel("Status").selectOption("all");
+    await page.screenshot({ path: join(ARTIFACTS, "list.png"), fullPage: true });
+  });
+
+  it("shows the breached shipment: breach marker on the chart, the carrier liable in the custody timeline", async () => {
+    // by keyboard: focus the shipment's link and press Enter
+    await page.getByRole("link", { name: `#${seeded.breached}`, exact: true }).focus();
+    await page.keyboard.press("Enter");
+    const marker = page.getByTestId("breach-marker");
+    await marker.first().waitFor();
+    expect(await marker.first().innerText()).to.contain("SingleExcursion");
+    expect(await marker.first().getAttribute("aria-label")).to.match(/custodian carrier/);
+    expect(await marker.first().getAttribute("tabindex")).to.equal("0");
+    const timeline = page.getByTestId("custody-timeline");
+    const liable = timeline.locator(".segment.liable");
+    expect(await liable.count()).to.equal(1);
+    expect(await liable.innerText())
+      .to.match(/carrier/)
+      .and.match(/liable/);
+    expect(await timeline.locator(".segment").count()).to.equal(3);
+    expect(await page.getByTestId("verdict").innerText()).to.match(/Breached: SingleExcursion.*Liable: carrier/);
+    expect(await page.locator("canvas").count()).to.be.greaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, "shipment-breached.png"), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(ARTIFACTS, "shipment-breached-phone.png"), fullPage: true });
+    const overflow = await page.evaluate(() => {
+      const g = globalThis as unknown as PageGlobals;
+      return g.document.documentElement.scrollWidth - g.innerWidth;
+    });
+    expect(overflow, "no horizontal scrolling at phone width").to.be.at.most(0);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it(`renders a shipment with ${BIG_READINGS.toLocaleString("en")} readings in under a second`, async () => {
+    const runs: PagePerf[] = [];
+    for (let run = 0; run < 3; run++) {
+      await page.goto(`${app!.url}#/`);
+      await page.getByTestId("shipments").waitFor();
+      await page.evaluate(() => ((globalThis as unknown as PageGlobals).__coldchainPerf = []));
+      await page.evaluate(
+        (id) => ((globalThis as unknown as PageGlobals).location.hash = `#/shipment/${id}`),
+        seeded.big.toString(),
+      );
+      await page.waitForFunction(() => ((globalThis as unknown as PageGlobals).__coldchainPerf ?? []).length > 0);
+      const perf = await page.evaluate(() => (globalThis as unknown as PageGlobals).__coldchainPerf?.[0]);
+      expect(perf?.readings).to.equal(BIG_READINGS);
+      runs.push(perf!);
+    }
+    expect(await page.getByTestId("chart").getAttribute("data-readings")).to.equal(String(BIG_READINGS));
+    await page.screenshot({ path: join(ARTIFACTS, "shipment-10k.png"), fullPage: true });
+    const median = [...runs].sort((a, b) => a.totalMs - b.totalMs)[1] as PagePerf;
+    const figure = {
+      description:
+        "first render of a shipment page in headless Chromium: fetchMs = hash change → state and history read over " +
+        "JSON-RPC (readShipment + shipmentHistory through the app's /rpc proxy to a hardhat node) and shaped; " +
+        "renderMs = chart model + uPlot chart + custody timeline drawn; totalMs = both. The median run of 3.",
+      command: "npx hardhat test mocha test/app/browser.test.ts",
+      date: new Date().toISOString(),
+      readings: BIG_READINGS,
+      fetchMs: median.fetchMs,
+      renderMs: median.renderMs,
+      totalMs: median.totalMs,
+      runs,
+    };
+    mkdirSync(join(REPO_ROOT, "bench", "results"), { recursive: true });
+    writeFileSync(join(REPO_ROOT, "bench", "results", "app.json"), JSON.stringify(figure, null, 2) + "\n");
+    console.log(
+      `    first render, ${BIG_READINGS} readings: ${figure.totalMs} ms (fetch ${figure.fetchMs}, render ${figure.renderMs})`,
+    );
+    expect(figure.totalMs).to.be.below(1000);
+  });
+
+  it("hands a shipment over with an injected wallet and the list updates", async () => {
+    const { carrier, hub } = seeded.accounts;
+    walletAccount = carrier;
+    await page.goto(`${app!.url}#/shipment/${seeded.compliant}`);
+    await page.getByRole("button", { name: "Connect wallet" }).click();
+    await page.getByTestId("wallet-account").waitFor();
+    const actions = page.getByTestId("actions");
+    await actions.getByLabel("Hand over to (address)").fill(hub);
+    await actions.getByRole("button", { name: /Offer custody/ }).click();
+    await actions.locator(".ok").waitFor();
+    expect(await actions.locator(".ok").innerText()).to.match(/Offer custody: confirmed/);
+
+    // The hub accepts (another account of the same test wallet).
+    walletAccount = hub;
+    await page.reload();
+    await page.getByRole("button", { name: "Connect wallet" }).click();
+    await page.getByTestId("wallet-account").waitFor();
+    await page.getByRole("button", { name: "Accept custody" }).click();
+    await actions.locator(".ok").waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, "handover.png"), fullPage: true });
+
+    await page.getByRole("link", { name: "← All shipments" }).click();
+    const row = page.getByTestId(`shipment-row-${seeded.compliant}`);
+    await row.getByTestId("custodian").getByText("hub").waitFor({ timeout: 10_000 });
+    expect(await row.getByTestId("custodian").innerText()).to.match(/hub/);
+
+    // A new block (a handover made elsewhere) shows up in the open list without a reload.
+    const before = await page.getByTestId("block").innerText();
+    const hubSigner = await provider!.getSigner(2);
+    const cc = ColdChain__factory.connect(deployment.contracts.ColdChain.address, hubSigner);
+    await (
+      await cc.offerCustody(
+        seeded.compliant,
+        seeded.accounts.receiver,
+        (await provider!.getBlock("latest"))!.timestamp + 3600,
+      )
+    ).wait();
+    await (await cc.connect(await provider!.getSigner(3)).acceptCustody(seeded.compliant)).wait();
+    await row.getByText("delivered").waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("block").innerText()).to.not.equal(before);
+    await page.screenshot({ path: join(ARTIFACTS, "list-after-handover.png"), fullPage: true });
+  });
+
+  it("hands over in one transaction with a signed acceptance pasted into the page", async () => {
+    const { shipper, hub } = seeded.accounts;
+    const connect = async () => {
+      await page.getByRole("button", { name: "Connect wallet" }).click();
+      await page.getByTestId("wallet-account").waitFor();
+    };
+    walletAccount = hub;
+    await page.goto(`${app!.url}#/shipment/${seeded.big}`);
+    await page.reload();
+    await connect();
+    const actions = page.getByTestId("actions");
+    await actions.getByRole("button", { name: /Sign a handover acceptance/ }).click();
+    const signedBox = actions.getByLabel(/Give this to shipper/);
+    await signedBox.waitFor();
+    const signed = await signedBox.inputValue();
+    expect(signed).to.match(/coldchain-handover\/1/);
+
+    walletAccount = shipper;
+    await page.reload();
+    await connect();
+    await actions.getByLabel("Paste a signed handover from the next custodian").fill(signed);
+    await actions.getByRole("button", { name: "Hand over with signature" }).click();
+    await actions.locator(".ok").waitFor();
+    await page.getByTestId("custody-timeline").getByText("hub").waitFor({ timeout: 10_000 });
+    expect(pageErrors, "uncaught errors in the page").to.deep.equal([]);
+  });
+});

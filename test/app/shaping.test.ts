@@ -1,0 +1,317 @@
+// Data shaping of the dashboard (app/src/data): history → chart model, custody → timeline, list rows, codecs.
+import { expect } from "chai";
+
+import { temperatureTimeline } from "../../sdk/index.js";
+import type { HistoryReading, ShipmentHistory, ShipmentState, TemperatureProfile } from "../../sdk/index.js";
+import { resolveConfig } from "../../app/src/data/config.js";
+import { HandoverFormatError, decodeHandover, encodeHandover } from "../../app/src/data/handover.js";
+import {
+  buildChartModel,
+  custodySegments,
+  downsample,
+  formatAge,
+  formatDuration,
+  matchesFilter,
+  shipmentRow,
+  sparklinePoints,
+  statusBadge,
+} from "../../app/src/data/shaping.js";
+
+const SHIPPER = "0x1111111111111111111111111111111111111111";
+const CARRIER = "0x2222222222222222222222222222222222222222";
+const RECEIVER = "0x3333333333333333333333333333333333333333";
+const ZERO = "0x0000000000000000000000000000000000000000";
+const TX = (n: number) => "0x" + n.toString(16).padStart(64, "0");
+
+const PROFILE: TemperatureProfile = {
+  minCentiC: 200,
+  maxCentiC: 800,
+  absoluteMinCentiC: -500,
+  absoluteMaxCentiC: 2500,
+  freezeCentiC: -50,
+  maxFreezeSeconds: 3600,
+  maxSingleExcursionSeconds: 3600,
+  maxCumulativeExcursionSeconds: 36000,
+  adaptationSeconds: 0,
+  maxGapIntervals: 3,
+  faultFlagMask: 5,
+  mktLimitCentiC: 800,
+  mktMinCoverageSeconds: 86400,
+  mktEnabled: true,
+};
+
+const T0 = 1_000_000;
+const ref = (n: number) => ({ blockNumber: n, blockTime: T0 + n, transactionHash: TX(n), logIndex: 0 });
+
+function reading(deviceId: bigint, sequence: number, observedAt: number, tempC: number): HistoryReading {
+  return {
+    ...ref(10),
+    deviceId,
+    sequence,
+    observedAt,
+    tempCentiC: Math.round(tempC * 100),
+    tempC,
+    flags: 0,
+    source: "readings",
+  };
+}
+
+/** Device 1 every 300 s from T0 with a gap (3 slots missing) and an excursion; device 2 offset by 150 s. */
+function fixture(): { history: ShipmentHistory; state: ShipmentState } {
+  const readings: HistoryReading[] = [];
+  for (let i = 0; i < 20; i++) {
+    if (i >= 8 && i < 12) continue; // 5 intervals without readings: a gap > 3 x 300 s
+    readings.push(reading(1n, i + 1, T0 + i * 300, i >= 14 && i < 17 ? 9.5 : 5));
+  }
+  for (let i = 0; i < 10; i++) readings.push(reading(2n, i + 1, T0 + 150 + i * 300, 4));
+  readings.sort((a, b) => a.observedAt - b.observedAt);
+  const history: ShipmentHistory = {
+    shipmentId: 7n,
+    chainId: 31337,
+    coldChain: ZERO,
+    fromBlock: 0,
+    toBlock: 50,
+    shipper: SHIPPER,
+    receiver: RECEIVER,
+    owner: RECEIVER,
+    profileId: 1,
+    profile: PROFILE,
+    externalRef: TX(0),
+    devices: [
+      { deviceId: 1n, intervalSeconds: 300 },
+      { deviceId: 2n, intervalSeconds: 300 },
+    ],
+    createdAt: T0 - 100,
+    startedAt: T0 - 50,
+    deliveredAt: 0,
+    lifecycle: [{ ...ref(1), kind: "created", at: T0 - 100, by: SHIPPER }],
+    custody: [
+      { ...ref(1), periodIndex: 0, from: ZERO, to: SHIPPER, since: T0 - 100 },
+      { ...ref(5), periodIndex: 1, from: SHIPPER, to: CARRIER, since: T0 + 3000 },
+    ],
+    readings,
+    skipped: [],
+    breaches: [
+      {
+        ...ref(20),
+        reason: "SingleExcursion",
+        custodian: CARRIER,
+        periodIndex: 1,
+        deviceId: 1n,
+        sequence: 17,
+        observedAt: T0 + 16 * 300,
+      },
+    ],
+    excursions: [
+      {
+        deviceId: 1n,
+        direction: "high",
+        startedAt: T0 + 14 * 300,
+        endedAt: T0 + 17 * 300,
+        durationSeconds: 900,
+        ongoing: false,
+        peakCentiC: 950,
+        readings: 3,
+      },
+    ],
+  };
+  const state = {
+    shipmentId: 7n,
+    blockNumber: 50,
+    status: "InTransit",
+    shipper: SHIPPER,
+    receiver: RECEIVER,
+    owner: RECEIVER,
+    custodian: CARRIER,
+    profileId: 1,
+    profile: PROFILE,
+    createdAt: T0 - 100,
+    plannedStartAt: 0,
+    startedAt: T0 - 50,
+    deliveredAt: 0,
+    decidedAt: 0,
+    externalRef: TX(0),
+    rejectionCode: TX(0),
+    devices: [],
+    condition: {
+      readingCount: readings.length,
+      hasTemperature: true,
+      minCentiC: 400,
+      maxCentiC: 950,
+      lastObservedAt: T0 + 19 * 300,
+      cumulativeExcursionSeconds: 900,
+      currentExcursionSeconds: 0,
+      excursionActive: false,
+      freezeActive: false,
+      mktAboveLimit: false,
+      statusFlags: 1,
+      breachFlags: 4,
+      breaches: ["SingleExcursion"],
+      firstBreach: "SingleExcursion",
+      mktCentiC: 520,
+      mktSeconds: 5700,
+    },
+    custody: [
+      {
+        index: 0,
+        custodian: SHIPPER,
+        since: T0 - 100,
+        until: T0 + 3000,
+        excursionSeconds: 0,
+        breachFlags: 0,
+        breaches: [],
+      },
+      {
+        index: 1,
+        custodian: CARRIER,
+        since: T0 + 3000,
+        until: undefined,
+        excursionSeconds: 900,
+        breachFlags: 4,
+        breaches: ["SingleExcursion"],
+      },
+    ],
+    liability: [],
+    pendingOffer: undefined,
+  } satisfies ShipmentState;
+  return { history, state };
+}
+
+describe("app data shaping", function () {
+  describe("buildChartModel", function () {
+    it("aligns the devices on one time axis: undefined where a device has no reading, null inside a gap", function () {
+      const { history } = fixture();
+      const m = buildChartModel(history, temperatureTimeline(history), T0 + 20 * 300);
+      expect(m.series.map((s) => s.label)).to.deep.equal(["Device 1", "Device 2"]);
+      expect(m.x).to.deep.equal([...m.x].sort((a, b) => a - b));
+      expect(new Set(m.x).size).to.equal(m.x.length);
+      const [d1, d2] = m.series;
+      // device 2 has no reading at T0 (device 1's first time), device 1 none at T0 + 150
+      expect(d2?.values[m.x.indexOf(T0)]).to.equal(undefined);
+      expect(d1?.values[m.x.indexOf(T0)]).to.equal(5);
+      expect(d2?.values[m.x.indexOf(T0 + 150)]).to.equal(4);
+      // the gap of device 1 (after the reading at slot 7) breaks its line with a null
+      const gapAt = m.x.indexOf(T0 + 7 * 300 + 1);
+      expect(gapAt).to.be.greaterThan(0);
+      expect(d1?.values[gapAt]).to.equal(null);
+      expect(m.gaps).to.deep.equal([{ from: T0 + 7 * 300, to: T0 + 12 * 300, seconds: 1500, deviceId: 1n }]);
+      expect(m.readingCount).to.equal(26);
+    });
+
+    it("carries the profile's range and limits as bands, excursions as shaded spans, breaches as markers", function () {
+      const { history } = fixture();
+      const m = buildChartModel(history, temperatureTimeline(history), T0 + 20 * 300);
+      expect([m.minC, m.maxC, m.absoluteMinC, m.absoluteMaxC]).to.deep.equal([2, 8, -5, 25]);
+      expect(m.excursions).to.deep.equal([
+        { from: T0 + 4200, to: T0 + 5100, deviceId: 1n, direction: "high", ongoing: false, peakC: 9.5 },
+      ]);
+      expect(m.breaches).to.have.length(1);
+      expect(m.breaches[0]?.at).to.equal(T0 + 4800);
+      expect(m.breaches[0]?.label).to.match(/^SingleExcursion: /);
+      expect(m.breaches[0]?.custodian).to.equal(CARRIER);
+      expect(m.yMin).to.be.at.most(2 - 1);
+      expect(m.yMax).to.be.at.least(9.5 + 1);
+      // open shipment: the domain runs from creation to now
+      expect(m.xMin).to.equal(T0 - 100);
+      expect(m.xMax).to.equal(T0 + 6000);
+    });
+
+    it("ends the domain at delivery and handles a shipment without readings", function () {
+      const { history } = fixture();
+      const delivered = { ...history, deliveredAt: T0 + 7000, readings: [], excursions: [], breaches: [] };
+      const m = buildChartModel(delivered, temperatureTimeline(delivered), T0 + 99_999);
+      expect(m.x).to.deep.equal([]);
+      expect(m.series.every((s) => s.values.length === 0)).to.equal(true);
+      expect(m.xMax).to.equal(T0 + 7000);
+      expect([m.yMin, m.yMax]).to.deep.equal([1, 9]);
+    });
+  });
+
+  describe("custodySegments", function () {
+    it("lays the custody periods on the chart's axis with liability and handover transactions", function () {
+      const { history, state } = fixture();
+      const segs = custodySegments(state, history, T0 - 100, T0 + 5900);
+      expect(segs.map((s) => [s.custodian, s.liable, s.current])).to.deep.equal([
+        [SHIPPER, false, false],
+        [CARRIER, true, true],
+      ]);
+      expect(segs[0]?.transactionHash).to.equal(TX(1));
+      expect(segs[1]?.transactionHash).to.equal(TX(5));
+      expect(segs[0]?.left).to.equal(0);
+      expect(segs[1]?.left).to.be.closeTo(3100 / 6000, 1e-9);
+      expect((segs[0]?.width ?? 0) + (segs[1]?.width ?? 0)).to.be.closeTo(1, 1e-9);
+      expect(segs[1]?.breaches).to.deep.equal(["SingleExcursion"]);
+    });
+
+    it("closes the last period at delivery", function () {
+      const { history, state } = fixture();
+      const delivered = { ...state, status: "Delivered" as const, deliveredAt: T0 + 5000 };
+      const segs = custodySegments(delivered, history, T0 - 100, T0 + 5000);
+      expect(segs[1]?.current).to.equal(false);
+      expect(segs[1]?.to).to.equal(T0 + 5000);
+    });
+  });
+
+  describe("list rows", function () {
+    it("badges, breached flag, filters by status and party", function () {
+      const { history, state } = fixture();
+      const row = shipmentRow(state, temperatureTimeline(history));
+      expect(row.badge).to.equal("in transit");
+      expect(row.breached).to.equal(true);
+      expect(row.custodians).to.deep.equal([SHIPPER, CARRIER]);
+      expect(row.spark.length).to.be.at.most(48);
+      expect(matchesFilter(row, "all", "")).to.equal(true);
+      expect(matchesFilter(row, "breached", "")).to.equal(true);
+      expect(matchesFilter(row, "in transit", CARRIER.toUpperCase().replace("0X", "0x"))).to.equal(true);
+      expect(matchesFilter(row, "delivered", "")).to.equal(false);
+      expect(matchesFilter(row, "all", "0x4444")).to.equal(false);
+      const clean = shipmentRow({ ...state, condition: { ...state.condition, breaches: [] } }, undefined);
+      expect(matchesFilter(clean, "breached", "")).to.equal(false);
+      expect(clean.spark).to.deep.equal([]);
+      expect(statusBadge("Released")).to.equal("released");
+      expect(statusBadge("Rejected")).to.equal("rejected");
+    });
+
+    it("downsamples 10,000 values to bucket means and draws sparkline points in the box", function () {
+      const values = Array.from({ length: 10_000 }, (_, i) => (i < 5000 ? 4 : 6));
+      const d = downsample(values, 50);
+      expect(d).to.have.length(50);
+      expect(d[0]).to.equal(4);
+      expect(d[49]).to.equal(6);
+      const pts = sparklinePoints([2, 8], 100, 20).split(" ");
+      expect(pts).to.deep.equal(["0.0,20.0", "100.0,0.0"]);
+      expect(sparklinePoints([], 100, 20)).to.equal("");
+    });
+
+    it("formats ages and durations", function () {
+      expect(formatAge(0, 100)).to.equal("no readings");
+      expect(formatAge(100, 102)).to.equal("just now");
+      expect(formatAge(100, 400)).to.equal("5 min ago");
+      expect(formatAge(100, 100 + 7200)).to.equal("2 h ago");
+      expect(formatDuration(4200)).to.equal("1 h 10 min");
+      expect(formatDuration(30)).to.equal("30 s");
+    });
+  });
+
+  describe("signed handover text", function () {
+    it("round-trips and rejects malformed text with a clear message", function () {
+      const h = { shipmentId: 3n, custodian: CARRIER, nonce: 2n, deadline: 99n, signature: "0x" + "ab".repeat(65) };
+      expect(decodeHandover(encodeHandover(h))).to.deep.equal(h);
+      expect(() => decodeHandover("hello")).to.throw(HandoverFormatError, /paste it unchanged/);
+      const bad = JSON.parse(encodeHandover(h)) as Record<string, unknown>;
+      expect(() => decodeHandover(JSON.stringify({ ...bad, signature: "0x12" }))).to.throw(/65 bytes/);
+      expect(() => decodeHandover(JSON.stringify({ ...bad, nonce: 2 }))).to.throw(/"nonce"/);
+    });
+  });
+
+  describe("config", function () {
+    it("takes config.json and lets ?network= and ?rpc= override it", function () {
+      const c = resolveConfig({ network: "sepolia", rpcUrl: "rpc", labels: { [CARRIER]: "carrier" } }, "");
+      expect(c.network).to.equal("sepolia");
+      expect(c.labels[CARRIER.toLowerCase()]).to.equal("carrier");
+      const o = resolveConfig({ network: "sepolia" }, "?network=localhost&rpc=http://127.0.0.1:8545");
+      expect([o.network, o.rpcUrl]).to.deep.equal(["localhost", "http://127.0.0.1:8545"]);
+      expect(() => resolveConfig({ network: 5 }, "")).to.throw(/"network" must be a string/);
+    });
+  });
+});
