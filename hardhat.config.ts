@@ -44,7 +44,7 @@ export default defineConfig({
     sources: { solidity: ["contracts", "bench/contracts"] },
     tests: { mocha: "test", solidity: "test" },
   },
-  // Networks: docs/deploy.md. Secrets (RPC URLs carrying API keys, the deployer key, explorer keys) come from
+  // Networks: docs/deploying.md. Secrets (RPC URLs carrying API keys, the deployer key, explorer keys) come from
   // configVariable(): the Hardhat keystore (`npx hardhat keystore set SEPOLIA_RPC_URL`) or the environment.
   networks: {
     default: {

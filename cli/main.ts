@@ -35,7 +35,7 @@ export const GLOBAL_OPTIONS: OptionSpecs = {
 
 const GLOBAL_USAGE = `Global options:
   --network <name>   network whose deployments/<name>.json to use (required)
-  --rpc-url <url>    JSON-RPC endpoint (default: $${RPC_URL_ENV}, else the network's variable, see docs/deploy.md)
+  --rpc-url <url>    JSON-RPC endpoint (default: $${RPC_URL_ENV}, else the network's variable, see docs/deploying.md)
   --account <n>      localhost only: use hardhat node's n-th development account instead of $${PRIVATE_KEY_ENV}
   --dry-run          simulate (staticCall + gas estimate); send nothing
   --json             machine-readable output on stdout

@@ -168,7 +168,7 @@ export function parseProfile(value: unknown, source: string): TemperatureProfile
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `;
-    usageError(`${source} is not a valid profile: ${where}${issue?.message ?? "invalid"}; see docs/deploy.md`);
+    usageError(`${source} is not a valid profile: ${where}${issue?.message ?? "invalid"}; see docs/deploying.md`);
   }
   const { extends: base, ...fields } = parsed.data as { extends?: PresetName } & Partial<TemperatureProfile>;
   const missing = Object.keys(PROFILE_FIELDS).filter((k) => fields[k as keyof TemperatureProfile] === undefined);

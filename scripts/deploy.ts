@@ -1,6 +1,6 @@
 /**
  * `npm run deploy -- --network <name> [--migrate] [--reset]`: deploys the suite with Hardhat Ignition and writes
- * `deployments/<network>.json` (docs/deploy.md).
+ * `deployments/<network>.json` (docs/deploying.md).
  *
  * Idempotent: the Ignition journal (`ignition/deployments/<id>/`, or `$COLDCHAIN_DEPLOYMENTS_DIR/ignition/<id>/`)
  * records what was sent, so a re-run sends only what the module gained since (e.g. a role added to
@@ -29,7 +29,7 @@ deployments/<network>.json. Re-running changes nothing unless the parameters gai
 
   --network <name>     a network of hardhat.config.ts (localhost, sepolia, hoodi, baseSepolia, opSepolia,
                        arbitrumSepolia, polygonAmoy)
-  --migrate            deploy a new suite and record the current one under "previous" (docs/deploy.md, Upgrades)
+  --migrate            deploy a new suite and record the current one under "previous" (docs/deploying.md, Upgrades)
   --reset              the recorded contracts are gone (chain reset): forget them and deploy afresh
   --parameters <file>  role parameters instead of ignition/parameters/<network>.json`;
 
@@ -155,7 +155,7 @@ async function deployOn(
         "",
         "!!! WARNING: this chain has no P256VERIFY precompile (RIP-7212/EIP-7951 at 0x100). !!!",
         "!!! P-256 (secp256r1) devices fall back to the Solidity verifier: ~250k gas per reading. !!!",
-        "!!! Prefer secp256k1 devices here, or a chain with the precompile (docs/deploy.md).     !!!",
+        "!!! Prefer secp256k1 devices here, or a chain with the precompile (docs/deploying.md).     !!!",
         "",
       ].join("\n"),
     );
@@ -192,7 +192,7 @@ try {
   let message = (error as Error).message.split("\n")[0] ?? String(error);
   const variable = /Configuration Variable "(\w+)" not found/.exec(message)?.[1];
   if (variable !== undefined) {
-    message = `${variable} is not set: \`npx hardhat keystore set ${variable}\` or export ${variable}=… (docs/deploy.md)`;
+    message = `${variable} is not set: \`npx hardhat keystore set ${variable}\` or export ${variable}=… (docs/deploying.md)`;
   } else if ((error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     message = `${message}; see --help`;
   }

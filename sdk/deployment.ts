@@ -50,7 +50,7 @@ const suiteContracts = z
   .strict();
 
 /**
- * A suite this network used before a migration (docs/deploy.md, "Upgrades"): the contracts are immutable, so
+ * A suite this network used before a migration (docs/deploying.md, "Upgrades"): the contracts are immutable, so
  * shipments created there finish there; readers of old history query these addresses too.
  */
 const retiredDeployment = z

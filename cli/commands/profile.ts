@@ -33,7 +33,7 @@ const create: Command = {
 A profile file holds the fields of IShipments.TemperatureProfile (minCentiC, maxCentiC, absoluteMinCentiC,
 absoluteMaxCentiC, freezeCentiC, maxFreezeSeconds, maxSingleExcursionSeconds, maxCumulativeExcursionSeconds,
 adaptationSeconds, maxGapIntervals, faultFlagMask, mktLimitCentiC, mktMinCoverageSeconds, mktEnabled), or
-\`extends: <preset>\` and the fields that differ. Presets and their sources: docs/deploy.md.`,
+\`extends: <preset>\` and the fields that differ. Presets and their sources: docs/deploying.md.`,
   options: { profile: { type: "string" } },
   async run(ctx, args) {
     const profile = resolveProfile(requireString(args, "profile"));

@@ -83,7 +83,7 @@ export function loadSuiteRoles(network: string, deployer: string, path: string =
   if (!existsSync(path)) {
     if (LOCAL_NETWORKS.includes(network)) return localRoles(deployer);
     throw new Error(
-      `no role parameters for "${network}": create ${path} (see ignition/parameters/example.json and docs/deploy.md)`,
+      `no role parameters for "${network}": create ${path} (see ignition/parameters/example.json and docs/deploying.md)`,
     );
   }
   let json: unknown;
