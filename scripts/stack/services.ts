@@ -1,0 +1,98 @@
+/**
+ * The MQTT broker and the oracle of the local stack. The broker is aedes embedded on 127.0.0.1 (1883 when free)
+ * unless the user names one with `--broker` (e.g. Mosquitto); the oracle is the production `Oracle` class run
+ * in this process with its store in the run directory and the simulated clock.
+ */
+import { once } from "node:events";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+
+import { Aedes } from "aedes";
+import { connectAsync } from "mqtt";
+import { pino } from "pino";
+import type { LevelWithSilent } from "pino";
+
+import { parseConfig } from "../../oracle/config.js";
+import { createLogger } from "../../oracle/log.js";
+import { Oracle } from "../../oracle/oracle.js";
+import type { Deployment } from "../../sdk/deployment.js";
+import { deploymentStartBlock } from "../../sdk/deployment.js";
+import { portFree } from "./local-chain.js";
+
+export interface Broker {
+  readonly url: string;
+  readonly embedded: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startBroker(options: { brokerUrl?: string; port: number }): Promise<Broker> {
+  if (options.brokerUrl !== undefined) {
+    const url = options.brokerUrl;
+    try {
+      const probe = await connectAsync(url, { connectTimeout: 5000, reconnectPeriod: 0 });
+      await probe.endAsync();
+    } catch (error) {
+      throw new Error(`no MQTT broker answers at ${url} (${(error as Error).message}); start it or drop --broker`, {
+        cause: error,
+      });
+    }
+    return { url, embedded: false, stop: async () => {} };
+  }
+  const broker = new Aedes();
+  await broker.listen();
+  const server = createServer((socket) => broker.handle(socket));
+  server.listen((await portFree(options.port)) ? options.port : 0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    embedded: true,
+    async stop() {
+      server.close();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+export interface StackOracleOptions {
+  readonly deployment: Deployment;
+  readonly rpcUrl: string;
+  readonly brokerUrl: string;
+  readonly runDir: string;
+  readonly privateKey: string;
+  /** Milliseconds of simulated time (future-skew checks use the scenario's clock, not the wall clock). */
+  readonly clock: () => number;
+  /** The oracle's structured log goes to `<runDir>/oracle.log` at this level. */
+  readonly logLevel: LevelWithSilent;
+}
+
+export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
+  const config = parseConfig({
+    oracleId: "local-stack",
+    mqtt: { url: o.brokerUrl, reconnectPeriodMs: 200 },
+    chain: {
+      rpcUrls: [o.rpcUrl],
+      chainId: o.deployment.chainId,
+      coldChain: o.deployment.contracts.ColdChain.address,
+      confirmations: 1,
+      pollIntervalMs: 100,
+      registryFromBlock: deploymentStartBlock(o.deployment),
+    },
+    // A batch leaves after at most 4 s of wall time (80 simulated minutes at 1200x): fuller, cheaper batches.
+    batch: { maxAgeMs: 4000 },
+    store: { path: join(o.runDir, "oracle.db"), synchronous: "NORMAL" },
+    http: { port: 0 },
+    log: { level: o.logLevel },
+  });
+  const oracle = new Oracle(
+    config,
+    { privateKey: o.privateKey, mqttPassword: undefined },
+    {
+      log: createLogger(o.logLevel, pino.destination({ dest: join(o.runDir, "oracle.log"), mkdir: true })),
+      clock: o.clock,
+    },
+  );
+  await oracle.start();
+  return oracle;
+}

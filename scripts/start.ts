@@ -1,0 +1,360 @@
+/**
+ * `npm start`: the whole system on one machine, on embedded defaults. Starts a local chain (Hardhat's EDR node
+ * on 127.0.0.1:8545) and an MQTT broker (aedes on 127.0.0.1:1883) — or uses `--rpc` / `--broker` —, deploys the
+ * suite with Ignition, registers the loggers, creates four shipments for five parties, runs the oracle and the
+ * device simulator while custody moves carrier → hub → carrier → receiver on schedule, and ends with a report
+ * read back from the chain and cross-checked against the simulator and the oracle.
+ *
+ *   npm start                         # about 1–2 minutes, then exits 0 (1 when the cross-check fails)
+ *   npm start -- --quick --report r.json
+ *   npm start -- --serve              # keep everything running (dashboard, other clients); Ctrl-C stops it
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+import { Wallet, getAddress, parseEther } from "ethers";
+import hre from "hardhat";
+
+import { ensureAppBuilt, serveApp } from "../app/serve.js";
+import type { Oracle } from "../oracle/oracle.js";
+import { connectSuite } from "../sdk/contracts.js";
+import { saveDeployment } from "../sdk/node/deployment.js";
+import { StackFleet } from "./stack/fleet.js";
+import { portFree, startLocalChain } from "./stack/local-chain.js";
+import type { LocalChain } from "./stack/local-chain.js";
+import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS } from "./stack/plan.js";
+import type { PartyRole } from "./stack/plan.js";
+import { ProgressLine } from "./stack/progress.js";
+import { buildReport, formatReport } from "./stack/report.js";
+import { startBroker, startOracle } from "./stack/services.js";
+import type { Broker } from "./stack/services.js";
+import { createWorld, deployWorldSuite, partiesOf, performHandover } from "./stack/world.js";
+
+const USAGE = `usage: npm start -- [options]
+
+  --quick              a short run (about 20 s of wall time; what CI runs)
+  --serve              keep the stack running after the scenario (Ctrl-C stops it)
+  --report <file>      also write the report as JSON
+  --rpc <url>          use this dev node (hardhat node, anvil) instead of the embedded chain
+  --broker <url>       use this MQTT broker (e.g. mqtt://127.0.0.1:1883 for Mosquitto) instead of aedes
+  --speed <N>x         simulated seconds per real second (default 1200x; --quick 5000x)
+  --seed <n>           seed of the simulated fleet (default 1): the same seed replays the same readings
+  --format json|binary MQTT payload form the loggers publish (default: both, per logger)
+  --l1-gwei <n>        gas price for the L1 cost line (default 1)
+  --l2-gwei <n>        gas price for the L2 cost line (default 0.01)
+  --eth-usd <n>        ETH price for the cost lines (default 3000)
+  --verbose            oracle log at debug level (the log file is named at start)
+  --help`;
+
+class UsageError extends Error {}
+
+function numberOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.replace(/x$/, ""));
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+interface Options {
+  quick: boolean;
+  serve: boolean;
+  report: string | undefined;
+  rpc: string | undefined;
+  broker: string | undefined;
+  speed: number;
+  seed: number;
+  format: "json" | "binary" | undefined;
+  prices: { l1Gwei: number; l2Gwei: number; ethUsd: number };
+  verbose: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean" },
+      serve: { type: "boolean" },
+      report: { type: "string" },
+      rpc: { type: "string" },
+      broker: { type: "string" },
+      speed: { type: "string" },
+      seed: { type: "string" },
+      format: { type: "string" },
+      "l1-gwei": { type: "string" },
+      "l2-gwei": { type: "string" },
+      "eth-usd": { type: "string" },
+      verbose: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help === true) return undefined;
+  const quick = values.quick === true;
+  const format = values.format;
+  if (format !== undefined && format !== "json" && format !== "binary") {
+    throw new UsageError(`--format must be json or binary, got "${format}"`);
+  }
+  const seed = numberOption(values.seed, "seed", 1);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got "${values.seed}"`);
+  return {
+    quick,
+    serve: values.serve === true,
+    report: values.report === undefined ? undefined : resolve(values.report),
+    rpc: values.rpc,
+    broker: values.broker,
+    speed: numberOption(values.speed, "speed", quick ? 5000 : 1200),
+    seed,
+    format,
+    prices: {
+      l1Gwei: numberOption(values["l1-gwei"], "l1-gwei", 1),
+      l2Gwei: numberOption(values["l2-gwei"], "l2-gwei", 0.01),
+      ethUsd: numberOption(values["eth-usd"], "eth-usd", 3000),
+    },
+    verbose: values.verbose === true,
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<number> {
+  let options: Options | undefined;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`npm start: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === undefined) {
+    console.log(USAGE);
+    return 0;
+  }
+  const o = options;
+  const runDir = mkdtempSync(join(tmpdir(), "coldchain-stack-"));
+  const intervalSeconds = o.quick ? 900 : 300;
+  const scenarioSeconds = SCENARIO_HOURS * 3600;
+
+  const stops: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const stop of stops.reverse()) {
+        try {
+          await stop();
+        } catch (error) {
+          console.error(`while stopping: ${(error as Error).message}`);
+        }
+      }
+    })());
+  let interrupted = false;
+  const onSignal = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.log("\nstopping (Ctrl-C again to force)…");
+    void stopAll().then(() => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let chain: LocalChain;
+  let broker: Broker;
+  try {
+    chain = await startLocalChain({ ...(o.rpc === undefined ? {} : { rpcUrl: o.rpc }), port: 8545 });
+    stops.push(() => chain.stop());
+    broker = await startBroker({ ...(o.broker === undefined ? {} : { brokerUrl: o.broker }), port: 1883 });
+    stops.push(() => broker.stop());
+  } catch (error) {
+    console.error(`npm start: ${(error as Error).message}`);
+    await stopAll();
+    return 1;
+  }
+  console.log(
+    `chain   ${chain.url}  (${chain.embedded ? "embedded Hardhat EDR node, osaka" : "your node"}, chain id ${chain.chainId})`,
+  );
+  console.log(`broker  ${broker.url}  (${broker.embedded ? "embedded aedes" : "your broker"})`);
+  console.log(`run dir ${runDir}  (address book, oracle store and log)`);
+
+  const parties = partiesOf(chain);
+  const deployment = await deployWorldSuite(hre, chain, parties);
+  const deploymentsDir = join(runDir, "deployments");
+  saveDeployment(deployment, deploymentsDir);
+  console.log(
+    `deployed ColdChain ${deployment.contracts.ColdChain.address} (Ignition; ${join(deploymentsDir, "local.json")})`,
+  );
+
+  // The fleet: one simulated logger per planned device, keys derived from the seed.
+  const domain = { chainId: BigInt(deployment.chainId), verifyingContract: deployment.contracts.ColdChain.address };
+  const fleet = new StackFleet({
+    plan: SHIPMENTS,
+    seed: o.seed,
+    intervalSeconds,
+    domain,
+    brokerUrl: broker.url,
+    ...(o.format === undefined ? {} : { format: o.format }),
+  });
+  stops.push(() => fleet.close());
+  const world = await createWorld(chain, deployment, parties, SHIPMENTS, fleet.keys, intervalSeconds);
+  await fleet.begin(world.startedAt);
+  console.log(
+    `created ${world.shipmentIds.length} shipments (${SHIPMENTS.map((s) => s.title).join("; ")}), ` +
+      `${fleet.keys.size} loggers registered`,
+  );
+
+  // Simulated time: hour 0 is the shipments' start; chain time is moved along with it.
+  let simNow = world.startedAt;
+  let simSetAt = Date.now();
+  // The oracle's clock: simulated time, flowing at wall-clock pace between steps and after the scenario (its
+  // batch ages and back-off are measured with it).
+  const simClockMs = (): number => simNow * 1000 + (Date.now() - simSetAt);
+  const oracleKey = Wallet.createRandom();
+  await (await parties.admin.sendTransaction({ to: oracleKey.address, value: parseEther("100") })).wait();
+  let oracle: Oracle;
+  try {
+    oracle = await startOracle({
+      deployment,
+      rpcUrl: chain.url,
+      brokerUrl: broker.url,
+      runDir,
+      privateKey: oracleKey.privateKey,
+      clock: simClockMs,
+      logLevel: o.verbose ? "debug" : "info",
+    });
+  } catch (error) {
+    console.error(`npm start: the oracle did not start: ${(error as Error).message}`);
+    await stopAll();
+    return 1;
+  }
+  stops.push(() => oracle.stop());
+  const dropped: Record<string, number> = {};
+  const relayed = { messages: 0, accepted: 0, settled: 0, onChain: 0, batches: 0, gasUsed: 0n };
+  oracle.events.on("intake", (result) => {
+    relayed.messages++;
+    if (result.ok) relayed.accepted += result.readings;
+    else dropped[result.reason] = (dropped[result.reason] ?? 0) + 1;
+  });
+  oracle.relay.events.on("batch-confirmed", ({ recorded, skipped }) => {
+    relayed.settled += recorded + skipped;
+    relayed.onChain += recorded;
+    relayed.batches++;
+  });
+  oracle.relay.events.on("batch-mined", () => {
+    void oracle.metrics.gasUsed.get().then((m) => (relayed.gasUsed = BigInt(Math.round(m.values[0]?.value ?? 0))));
+  });
+  console.log(`oracle  relaying as ${oracleKey.address}; metrics on http://127.0.0.1:${oracle.httpPort}/metrics`);
+  console.log(
+    `playing ${SCENARIO_HOURS} h of simulated time at ${o.speed}x (${Math.round(scenarioSeconds / o.speed)} s), ` +
+      `one reading per logger every ${intervalSeconds / 60} min\n`,
+  );
+
+  const roles = new Map<string, PartyRole>(
+    (Object.keys(PARTY_ACCOUNTS) as PartyRole[]).map((role) => [getAddress(parties[role].address), role]),
+  );
+  const suite = connectSuite(deployment, chain.provider);
+  const progress = new ProgressLine();
+  const nextHandover = SHIPMENTS.map(() => 0);
+  const figures = () => ({
+    simSeconds: simNow - world.startedAt,
+    totalSimSeconds: scenarioSeconds,
+    published: fleet.published(),
+    onChain: relayed.onChain,
+    dropped: Object.values(dropped).reduce((a, b) => a + b, 0),
+    batches: relayed.batches,
+    gasUsed: relayed.gasUsed,
+  });
+
+  const tickMs = 250;
+  const startedReal = Date.now();
+  while (simNow < world.startedAt + scenarioSeconds && !interrupted) {
+    // Never past the next handover: it happens at its scheduled time, with readings on both sides of it.
+    const nextDue = Math.min(
+      ...SHIPMENTS.map((s, i) => (s.handovers[nextHandover[i] ?? 0]?.atHour ?? Infinity) * 3600),
+      scenarioSeconds,
+    );
+    const target = world.startedAt + Math.min(nextDue, Math.floor(((Date.now() - startedReal) * o.speed) / 1000));
+    if (target > simNow) {
+      simNow = target;
+      simSetAt = Date.now();
+      await chain.warpTo(simNow);
+    }
+    for (const [index, shipment] of SHIPMENTS.entries()) {
+      const h = shipment.handovers[nextHandover[index] ?? 0];
+      if (h === undefined || h.atHour * 3600 > simNow - world.startedAt) continue;
+      const from = world.custodians[index] ?? "shipper";
+      await performHandover(world, index, h);
+      nextHandover[index] = (nextHandover[index] ?? 0) + 1;
+      progress.say(
+        `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
+      );
+    }
+    await fleet.advanceTo(simNow);
+    progress.update(figures());
+    await sleep(tickMs);
+  }
+  // Late uploads and the last batches.
+  await fleet.flush();
+  const settleUntil = Date.now() + 60_000;
+  while (Date.now() < settleUntil && !interrupted) {
+    // Settled: the oracle has taken in every message the loggers had acknowledged by the broker, and every
+    // reading it accepted is in a confirmed batch.
+    const inFlight = fleet.messages() - relayed.messages;
+    if (inFlight <= 0 && oracle.store.pendingReadings() === 0 && relayed.settled >= relayed.accepted) break;
+    progress.update(figures());
+    await sleep(200);
+  }
+  progress.done(figures());
+
+  // The receiver decides on the evidence.
+  for (const id of world.shipmentIds) {
+    const state = await suite.coldChain.shipment(id);
+    if (Number(state.status) !== 3) continue; // Delivered
+    const condition = await suite.coldChain.condition(id);
+    const receiver = suite.coldChain.connect(parties.receiver);
+    const tx =
+      condition.breachFlags === 0n
+        ? await receiver.release(id)
+        : await receiver.reject(id, "0x" + Buffer.from("TEMPERATURE_BREACH").toString("hex").padEnd(64, "0"));
+    await tx.wait();
+  }
+
+  const report = await buildReport({
+    suite,
+    provider: chain.provider,
+    plan: SHIPMENTS,
+    shipmentIds: world.shipmentIds,
+    roles,
+    published: fleet.ledger(),
+    dropped,
+    prices: o.prices,
+  });
+  console.log(formatReport(report));
+  if (o.report !== undefined) {
+    writeFileSync(o.report, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`\nreport written to ${o.report}`);
+  }
+  if (o.serve && !interrupted) {
+    await ensureAppBuilt();
+    const labels = Object.fromEntries([...roles].map(([address, role]) => [address, PARTY_NAMES[role]]));
+    labels[oracleKey.address] = "Relay oracle";
+    const app = await serveApp({
+      port: (await portFree(5173)) ? 5173 : 0,
+      deploymentsDir,
+      network: "local",
+      rpcUrl: chain.url,
+      labels,
+    });
+    stops.push(() => app.close());
+    console.log(`\ndashboard ${app.url}  (open it in a browser; connect a wallet to ${chain.url} to act as a party)`);
+    console.log(`still running: chain ${chain.url}, broker ${broker.url}, oracle. Ctrl-C stops everything.`);
+    await new Promise<never>(() => {});
+  }
+  await stopAll();
+  return report.crossCheck.ok ? 0 : 1;
+}
+
+function hours(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return `+${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
+}
+
+process.exitCode = await main();
