@@ -109,6 +109,15 @@ export async function serveApp(options: ServeAppOptions): Promise<ServedApp> {
     if (path === "/rpc") {
       if (options.rpcUrl === undefined) return send(res, 404, "text/plain", "no RPC URL configured");
       if (req.method !== "POST") return send(res, 405, "text/plain", "POST JSON-RPC here");
+      // The node behind may hold unlocked accounts: only this app's own pages may use the proxy. A JSON content
+      // type forces a CORS preflight on cross-site pages, and the Host check defeats DNS rebinding.
+      const host = (req.headers.host ?? "").replace(/:\d+$/, "");
+      if (!["127.0.0.1", "localhost", "[::1]"].includes(host) && host !== (options.host ?? "127.0.0.1")) {
+        return send(res, 403, "text/plain", `the RPC proxy answers only on localhost, not ${host}`);
+      }
+      if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
+        return send(res, 415, "text/plain", "send JSON-RPC with content-type: application/json");
+      }
       const upstream = await fetch(options.rpcUrl, {
         method: "POST",
         headers: { "content-type": "application/json" },

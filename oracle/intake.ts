@@ -37,6 +37,8 @@ export interface IntakeOptions {
   readonly metrics: OracleMetrics;
   readonly log: Logger;
   readonly clock: Clock;
+  /** The time readings are checked against for `future_timestamp` (default `clock`; a simulation's clock). */
+  readonly observationClock?: Clock;
   /** Called after each stored item (the relay wakes up). */
   readonly onStored?: (readings: number) => void;
   /** Verifies signatures; default: sdk/protocol on this thread (a worker pool can stand in). */
@@ -98,7 +100,7 @@ export class Intake {
         `window interval ${item.window.intervalSeconds} s differs from the registered ${device.intervalSeconds} s`,
       );
     }
-    const nowSeconds = Math.floor(this.o.clock() / 1000);
+    const nowSeconds = Math.floor((this.o.observationClock ?? this.o.clock)() / 1000);
     if (lastObservedAt > nowSeconds + this.o.maxFutureSkewSeconds) {
       return drop(
         "future_timestamp",

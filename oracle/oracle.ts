@@ -25,6 +25,11 @@ import { Store } from "./store.js";
 export interface OracleDeps {
   readonly log: Logger;
   readonly clock?: Clock;
+  /**
+   * What "now" is for the future-timestamp check of readings, when it is not `clock`: `npm start` plays days of
+   * simulated time in minutes, while batch ages, back-off and health stay on the wall clock.
+   */
+  readonly observationClock?: Clock;
   /** Collect Node process metrics too (the CLI does; in-process test instances do not). */
   readonly processMetrics?: boolean;
   readonly signatureCheck?: SignatureCheck;
@@ -97,6 +102,7 @@ export class Oracle {
       log: this.log.child({ module: "intake" }),
       clock,
       onStored: () => this.relay.notify(),
+      ...(deps.observationClock === undefined ? {} : { observationClock: deps.observationClock }),
       ...(deps.signatureCheck === undefined ? {} : { signatureCheck: deps.signatureCheck }),
     });
     this.ingest = new Ingest(

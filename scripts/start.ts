@@ -11,25 +11,23 @@
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Wallet, getAddress, parseEther } from "ethers";
+import { Wallet, encodeBytes32String, getAddress, parseEther } from "ethers";
 import hre from "hardhat";
 
 import { ensureAppBuilt, serveApp } from "../app/serve.js";
-import type { Oracle } from "../oracle/oracle.js";
+import { parseSpeed } from "../simulator/parse.js";
 import { connectSuite } from "../sdk/contracts.js";
 import { saveDeployment } from "../sdk/node/deployment.js";
 import { StackFleet } from "./stack/fleet.js";
 import { portFree, startLocalChain } from "./stack/local-chain.js";
-import type { LocalChain } from "./stack/local-chain.js";
 import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS } from "./stack/plan.js";
 import type { PartyRole } from "./stack/plan.js";
 import { ProgressLine } from "./stack/progress.js";
 import { buildReport, formatReport } from "./stack/report.js";
 import { startBroker, startOracle } from "./stack/services.js";
-import type { Broker } from "./stack/services.js";
 import { createWorld, deployWorldSuite, partiesOf, performHandover } from "./stack/world.js";
 
 const USAGE = `usage: npm start -- [options]
@@ -39,7 +37,7 @@ const USAGE = `usage: npm start -- [options]
   --report <file>      also write the report as JSON
   --rpc <url>          use this dev node (hardhat node, anvil) instead of the embedded chain
   --broker <url>       use this MQTT broker (e.g. mqtt://127.0.0.1:1883 for Mosquitto) instead of aedes
-  --speed <N>x         simulated seconds per real second (default 1200x; --quick 5000x)
+  --speed <N>x         simulated seconds per real second, up to 1000000x (default 1200x; --quick 5000x)
   --seed <n>           seed of the simulated fleet (default 1): the same seed replays the same readings
   --format json|binary MQTT payload form the loggers publish (default: both, per logger)
   --l1-gwei <n>        gas price for the L1 cost line (default 1)
@@ -95,15 +93,17 @@ function parseOptions(argv: string[]): Options | undefined {
   if (format !== undefined && format !== "json" && format !== "binary") {
     throw new UsageError(`--format must be json or binary, got "${format}"`);
   }
-  const seed = numberOption(values.seed, "seed", 1);
-  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got "${values.seed}"`);
+  const seed = values.seed === undefined ? 1 : Number(values.seed);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+  }
   return {
     quick,
     serve: values.serve === true,
     report: values.report === undefined ? undefined : resolve(values.report),
     rpc: values.rpc,
     broker: values.broker,
-    speed: numberOption(values.speed, "speed", quick ? 5000 : 1200),
+    speed: values.speed === undefined ? (quick ? 5000 : 1200) : parseSpeed(values.speed),
     seed,
     format,
     prices: {
@@ -117,6 +117,17 @@ function parseOptions(argv: string[]): Options | undefined {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A failure of one step of the run; the message names the step. */
+class StepError extends Error {}
+
+async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new StepError(`${name}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 async function main(): Promise<number> {
   let options: Options | undefined;
   try {
@@ -129,11 +140,6 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const o = options;
-  const runDir = mkdtempSync(join(tmpdir(), "coldchain-stack-"));
-  const intervalSeconds = o.quick ? 900 : 300;
-  const scenarioSeconds = SCENARIO_HOURS * 3600;
-
   const stops: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
@@ -146,28 +152,43 @@ async function main(): Promise<number> {
         }
       }
     })());
-  let interrupted = false;
+  // Ctrl-C: the run stops at its next step and shuts everything down (no decision, no report); twice forces it.
+  const signal = { interrupted: false };
   const onSignal = (): void => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    if (signal.interrupted) process.exit(130);
+    signal.interrupted = true;
     console.log("\nstopping (Ctrl-C again to force)…");
-    void stopAll().then(() => process.exit(130));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-
-  let chain: LocalChain;
-  let broker: Broker;
   try {
-    chain = await startLocalChain({ ...(o.rpc === undefined ? {} : { rpcUrl: o.rpc }), port: 8545 });
-    stops.push(() => chain.stop());
-    broker = await startBroker({ ...(o.broker === undefined ? {} : { brokerUrl: o.broker }), port: 1883 });
-    stops.push(() => broker.stop());
+    return await run(options, stops, signal);
   } catch (error) {
-    console.error(`npm start: ${(error as Error).message}`);
-    await stopAll();
+    console.error(`\nnpm start: ${error instanceof StepError ? error.message : String(error)}`);
     return 1;
+  } finally {
+    await stopAll();
   }
+}
+
+async function run(
+  o: Options,
+  stops: (() => Promise<void>)[],
+  signal: { readonly interrupted: boolean },
+): Promise<number> {
+  const runDir = mkdtempSync(join(tmpdir(), "coldchain-stack-"));
+  const runId = basename(runDir).replace(/^coldchain-stack-/, "");
+  const intervalSeconds = o.quick ? 900 : 300;
+  const scenarioSeconds = SCENARIO_HOURS * 3600;
+
+  const chain = await step("starting the chain", () =>
+    startLocalChain({ ...(o.rpc === undefined ? {} : { rpcUrl: o.rpc }), port: 8545 }),
+  );
+  stops.push(() => chain.stop());
+  const broker = await step("starting the broker", () =>
+    startBroker({ ...(o.broker === undefined ? {} : { brokerUrl: o.broker }), port: 1883 }),
+  );
+  stops.push(() => broker.stop());
   console.log(
     `chain   ${chain.url}  (${chain.embedded ? "embedded Hardhat EDR node, osaka" : "your node"}, chain id ${chain.chainId})`,
   );
@@ -175,7 +196,7 @@ async function main(): Promise<number> {
   console.log(`run dir ${runDir}  (address book, oracle store and log)`);
 
   const parties = partiesOf(chain);
-  const deployment = await deployWorldSuite(hre, chain, parties);
+  const deployment = await step("deploying the suite", () => deployWorldSuite(hre, chain, parties));
   const deploymentsDir = join(runDir, "deployments");
   saveDeployment(deployment, deploymentsDir);
   console.log(
@@ -187,44 +208,45 @@ async function main(): Promise<number> {
   const fleet = new StackFleet({
     plan: SHIPMENTS,
     seed: o.seed,
+    runId,
     intervalSeconds,
     domain,
     brokerUrl: broker.url,
     ...(o.format === undefined ? {} : { format: o.format }),
   });
   stops.push(() => fleet.close());
-  const world = await createWorld(chain, deployment, parties, SHIPMENTS, fleet.keys, intervalSeconds);
-  await fleet.begin(world.startedAt);
+  const world = await step("creating profiles, loggers and shipments", () =>
+    createWorld(chain, deployment, parties, SHIPMENTS, fleet.keys, intervalSeconds),
+  );
+  await step("connecting the loggers", () => fleet.begin(world.startedAt));
   console.log(
     `created ${world.shipmentIds.length} shipments (${SHIPMENTS.map((s) => s.title).join("; ")}), ` +
       `${fleet.keys.size} loggers registered`,
   );
 
-  // Simulated time: hour 0 is the shipments' start; chain time is moved along with it.
+  // Simulated time: hour 0 is the shipments' start; chain time is moved along with it. The oracle checks that
+  // readings are not in the future against it (flowing at wall-clock pace between steps); everything else in the
+  // oracle (batch ages, back-off, health) runs on the wall clock.
   let simNow = world.startedAt;
   let simSetAt = Date.now();
-  // The oracle's clock: simulated time, flowing at wall-clock pace between steps and after the scenario (its
-  // batch ages and back-off are measured with it).
   const simClockMs = (): number => simNow * 1000 + (Date.now() - simSetAt);
   const oracleKey = Wallet.createRandom();
-  await (await parties.admin.sendTransaction({ to: oracleKey.address, value: parseEther("100") })).wait();
-  let oracle: Oracle;
-  try {
-    oracle = await startOracle({
+  await step("funding the oracle", async () => {
+    await (await parties.admin.sendTransaction({ to: oracleKey.address, value: parseEther("100") })).wait();
+  });
+  const oracle = await step("starting the oracle", () =>
+    startOracle({
       deployment,
       rpcUrl: chain.url,
       brokerUrl: broker.url,
       runDir,
+      oracleId: `local-stack-${runId}`,
       privateKey: oracleKey.privateKey,
-      clock: simClockMs,
+      observationClock: simClockMs,
       logLevel: o.verbose ? "debug" : "info",
-    });
-  } catch (error) {
-    console.error(`npm start: the oracle did not start: ${(error as Error).message}`);
-    await stopAll();
-    return 1;
-  }
-  stops.push(() => oracle.stop());
+      onCreated: (created) => stops.push(() => created.stop()),
+    }),
+  );
   const dropped: Record<string, number> = {};
   const relayed = { messages: 0, accepted: 0, settled: 0, onChain: 0, batches: 0, gasUsed: 0n };
   oracle.events.on("intake", (result) => {
@@ -261,95 +283,123 @@ async function main(): Promise<number> {
     batches: relayed.batches,
     gasUsed: relayed.gasUsed,
   });
+  const interruptedExit = (): number => {
+    progress.done();
+    console.log("interrupted: stopped before the receiver's decision; no report");
+    return 130;
+  };
 
   const tickMs = 250;
   const startedReal = Date.now();
-  while (simNow < world.startedAt + scenarioSeconds && !interrupted) {
-    // Never past the next handover: it happens at its scheduled time, with readings on both sides of it.
-    const nextDue = Math.min(
-      ...SHIPMENTS.map((s, i) => (s.handovers[nextHandover[i] ?? 0]?.atHour ?? Infinity) * 3600),
-      scenarioSeconds,
-    );
-    const target = world.startedAt + Math.min(nextDue, Math.floor(((Date.now() - startedReal) * o.speed) / 1000));
-    if (target > simNow) {
-      simNow = target;
-      simSetAt = Date.now();
-      await chain.warpTo(simNow);
-    }
-    for (const [index, shipment] of SHIPMENTS.entries()) {
-      const h = shipment.handovers[nextHandover[index] ?? 0];
-      if (h === undefined || h.atHour * 3600 > simNow - world.startedAt) continue;
-      const from = world.custodians[index] ?? "shipper";
-      await performHandover(world, index, h);
-      nextHandover[index] = (nextHandover[index] ?? 0) + 1;
-      progress.say(
-        `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
+  await step("playing the scenario", async () => {
+    while (simNow < world.startedAt + scenarioSeconds && !signal.interrupted) {
+      // Never past the next handover: it happens at its scheduled time, with readings on both sides of it.
+      const nextDue = Math.min(
+        ...SHIPMENTS.map((s, i) => (s.handovers[nextHandover[i] ?? 0]?.atHour ?? Infinity) * 3600),
+        scenarioSeconds,
       );
+      const target = world.startedAt + Math.min(nextDue, Math.floor(((Date.now() - startedReal) * o.speed) / 1000));
+      if (target > simNow) {
+        simNow = target;
+        simSetAt = Date.now();
+        await chain.warpTo(simNow);
+      }
+      for (const [index, shipment] of SHIPMENTS.entries()) {
+        const h = shipment.handovers[nextHandover[index] ?? 0];
+        if (h === undefined || h.atHour * 3600 > simNow - world.startedAt) continue;
+        const from = world.custodians[index] ?? "shipper";
+        await performHandover(world, index, h);
+        nextHandover[index] = (nextHandover[index] ?? 0) + 1;
+        progress.say(
+          `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
+        );
+      }
+      await fleet.advanceTo(simNow);
+      progress.update(figures());
+      await sleep(tickMs);
     }
-    await fleet.advanceTo(simNow);
-    progress.update(figures());
-    await sleep(tickMs);
-  }
+  });
+  if (signal.interrupted) return interruptedExit();
   // Late uploads and the last batches.
-  await fleet.flush();
+  await step("uploading the loggers' backlogs", () => fleet.flush());
   const settleUntil = Date.now() + 60_000;
-  while (Date.now() < settleUntil && !interrupted) {
+  let settled = false;
+  while (Date.now() < settleUntil && !signal.interrupted) {
     // Settled: the oracle has taken in every message the loggers had acknowledged by the broker, and every
     // reading it accepted is in a confirmed batch.
     const inFlight = fleet.messages() - relayed.messages;
-    if (inFlight <= 0 && oracle.store.pendingReadings() === 0 && relayed.settled >= relayed.accepted) break;
+    settled = inFlight <= 0 && oracle.store.pendingReadings() === 0 && relayed.settled >= relayed.accepted;
+    if (settled) break;
     progress.update(figures());
     await sleep(200);
   }
   progress.done(figures());
+  if (signal.interrupted) return interruptedExit();
+  if (!settled) {
+    console.error(
+      `npm start: the oracle did not settle within 60 s (${fleet.messages() - relayed.messages} messages not taken in, ` +
+        `${oracle.store.pendingReadings()} readings pending, ${relayed.accepted - relayed.settled} not confirmed); ` +
+        `see ${join(runDir, "oracle.log")}. No decision was taken.`,
+    );
+    return 1;
+  }
 
   // The receiver decides on the evidence.
-  for (const id of world.shipmentIds) {
-    const state = await suite.coldChain.shipment(id);
-    if (Number(state.status) !== 3) continue; // Delivered
-    const condition = await suite.coldChain.condition(id);
-    const receiver = suite.coldChain.connect(parties.receiver);
-    const tx =
-      condition.breachFlags === 0n
-        ? await receiver.release(id)
-        : await receiver.reject(id, "0x" + Buffer.from("TEMPERATURE_BREACH").toString("hex").padEnd(64, "0"));
-    await tx.wait();
-  }
-
-  const report = await buildReport({
-    suite,
-    provider: chain.provider,
-    plan: SHIPMENTS,
-    shipmentIds: world.shipmentIds,
-    roles,
-    published: fleet.ledger(),
-    dropped,
-    prices: o.prices,
+  await step("the receiver's decisions", async () => {
+    for (const id of world.shipmentIds) {
+      const state = await suite.coldChain.shipment(id);
+      if (Number(state.status) !== 3) continue; // Delivered
+      const condition = await suite.coldChain.condition(id);
+      const receiver = suite.coldChain.connect(parties.receiver);
+      const tx = condition.breachFlags === 0n ? await receiver.release(id) : await receiver.reject(id, REJECTION_CODE);
+      await tx.wait();
+    }
   });
+
+  const report = await step("reading the report back from the chain", () =>
+    buildReport({
+      suite,
+      provider: chain.provider,
+      plan: SHIPMENTS,
+      shipmentIds: world.shipmentIds,
+      roles,
+      published: fleet.ledger(),
+      dropped,
+      prices: o.prices,
+    }),
+  );
   console.log(formatReport(report));
   if (o.report !== undefined) {
-    writeFileSync(o.report, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`\nreport written to ${o.report}`);
+    const file = o.report;
+    await step(`writing the report to ${file}`, () =>
+      Promise.resolve(writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)),
+    );
+    console.log(`\nreport written to ${file}`);
   }
-  if (o.serve && !interrupted) {
-    await ensureAppBuilt();
-    const labels = Object.fromEntries([...roles].map(([address, role]) => [address, PARTY_NAMES[role]]));
-    labels[oracleKey.address] = "Relay oracle";
-    const app = await serveApp({
-      port: (await portFree(5173)) ? 5173 : 0,
-      deploymentsDir,
-      network: "local",
-      rpcUrl: chain.url,
-      labels,
+  if (o.serve && !signal.interrupted) {
+    const app = await step("serving the dashboard", async () => {
+      await ensureAppBuilt();
+      const labels = Object.fromEntries([...roles].map(([address, role]) => [address, PARTY_NAMES[role]]));
+      labels[oracleKey.address] = "Relay oracle";
+      return serveApp({
+        port: (await portFree(5173)) ? 5173 : 0,
+        deploymentsDir,
+        network: "local",
+        rpcUrl: chain.url,
+        labels,
+      });
     });
     stops.push(() => app.close());
     console.log(`\ndashboard ${app.url}  (open it in a browser; connect a wallet to ${chain.url} to act as a party)`);
     console.log(`still running: chain ${chain.url}, broker ${broker.url}, oracle. Ctrl-C stops everything.`);
-    await new Promise<never>(() => {});
+    while (!signal.interrupted) await sleep(200);
+    return 0;
   }
-  await stopAll();
   return report.crossCheck.ok ? 0 : 1;
 }
+
+/** bytes32 reason code of the receiver's rejection. */
+const REJECTION_CODE = encodeBytes32String("TEMPERATURE_BREACH");
 
 function hours(seconds: number): string {
   const h = Math.floor(seconds / 3600);

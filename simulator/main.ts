@@ -4,6 +4,7 @@
  * loggers publishing signed readings to an MQTT broker. docs/simulator.md describes every option. Bad input ends
  * the process with one line on stderr and exit code 2; Ctrl-C disconnects every device cleanly.
  */
+import { warpDevChain } from "./dev-chain.js";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
@@ -358,7 +359,7 @@ async function run(s: Settings): Promise<number> {
         if (t < to) progress(t);
         if (provider !== undefined && (t - lastWarp >= 30 || t >= to)) {
           lastWarp = t;
-          await warp(provider, Math.floor(t));
+          await warpDevChain(provider, Math.floor(t));
         }
       },
     });
@@ -394,11 +395,4 @@ async function chainTime(provider: JsonRpcProvider, url: string): Promise<number
 }
 
 /** Moves a dev node's time to `t` (never backwards) and mines a block there. */
-async function warp(provider: JsonRpcProvider, t: number): Promise<void> {
-  const block = await provider.getBlock("latest");
-  if (block === null || t <= block.timestamp) return;
-  await provider.send("evm_setNextBlockTimestamp", [t]);
-  await provider.send("evm_mine", []);
-}
-
 process.exitCode = await main(process.argv.slice(2));

@@ -3,6 +3,7 @@
  * each keeps the id, key type, upload mode and temperature band the plan gives it, with keys derived from the
  * run's seed. The stack steps them with the simulated clock and reads their ledger for the cross-check.
  */
+import { decodeMqttPayload } from "../../sdk/protocol/index.js";
 import type { ColdChainDomain, DeviceVerificationKey, MqttPayloadFormat } from "../../sdk/protocol/index.js";
 import { CRT_BAND, FROZEN_BAND, VACCINE_BAND } from "../../simulator/device.js";
 import type { TemperatureBand } from "../../simulator/device.js";
@@ -12,7 +13,7 @@ import { buildScenario } from "../../simulator/scenarios.js";
 import type { DeviceScenario, ScenarioName } from "../../simulator/scenarios.js";
 import { SCENARIO_HOURS } from "./plan.js";
 import type { Condition, DevicePlan, ShipmentPlan } from "./plan.js";
-import type { Published } from "./report.js";
+import type { Published, PublishedReading } from "./report.js";
 
 const BANDS: Record<ShipmentPlan["preset"], TemperatureBand> = {
   "vaccine-2-8": VACCINE_BAND,
@@ -31,6 +32,8 @@ const SCENARIO_OF: Record<Condition["kind"], ScenarioName> = {
 export interface StackFleetOptions {
   readonly plan: readonly ShipmentPlan[];
   readonly seed: number;
+  /** Unique per run: part of every logger's MQTT client id, so runs never share a broker session. */
+  readonly runId: string;
   readonly intervalSeconds: number;
   readonly domain: ColdChainDomain;
   readonly brokerUrl: string;
@@ -81,6 +84,9 @@ export class StackFleet {
   async begin(startedAt: number): Promise<void> {
     this.end = startedAt + SCENARIO_HOURS * 3600;
     for (const m of this.members) {
+      if (m.plan.conditions.length > 1) {
+        throw new Error(`device ${m.plan.deviceId}: the stack plays one condition per logger`);
+      }
       const scenario = (): DeviceScenario => {
         const condition = m.plan.conditions[0];
         if (condition === undefined) {
@@ -96,7 +102,7 @@ export class StackFleet {
         format: m.format,
         mode: m.plan.mode,
         from: startedAt,
-        clientIdPrefix: `coldchain-stack-${this.o.seed}`,
+        clientIdPrefix: `coldchain-stack-${this.o.runId}`,
         reconnectPeriodMs: 200,
       });
       await m.runner.start();
@@ -143,18 +149,26 @@ export class StackFleet {
 
   /** What the loggers published, for the report's cross-check. */
   ledger(): Published {
-    const validSequences = new Map<bigint, number[]>();
-    const tamperedByReason: Record<string, number> = {};
+    const validReadings = new Map<bigint, PublishedReading[]>();
+    const tampered: { reason: string; readings: number }[] = [];
     for (const m of this.members) {
       for (const d of m.runner?.ledger().devices ?? []) {
-        validSequences.set(
+        validReadings.set(
           d.deviceId,
-          d.readings.map((r) => r.sequence),
+          d.readings.map((r) => ({
+            sequence: r.sequence,
+            observedAt: r.observedAt,
+            tempCentiC: r.tempCentiC,
+            flags: r.flags,
+          })),
         );
-        for (const t of d.tampered) tamperedByReason[t.reason] = (tamperedByReason[t.reason] ?? 0) + 1;
+        for (const t of d.tampered) {
+          const { item } = decodeMqttPayload(t.payload);
+          tampered.push({ reason: t.reason, readings: item.kind === "reading" ? 1 : item.window.samples.length });
+        }
       }
     }
-    return { validSequences, tamperedByReason };
+    return { validReadings, tampered };
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,8 @@ import { JsonRpcProvider } from "ethers";
 import type { JsonRpcSigner } from "ethers";
 import { network } from "hardhat";
 
+import { warpDevChain } from "../../simulator/dev-chain.js";
+
 export interface LocalChain {
   readonly url: string;
   /** True when this process runs the node (false with `--rpc`). */
@@ -79,17 +81,7 @@ export async function startLocalChain(options: { rpcUrl?: string; port: number }
     chainId,
     accounts,
     latestTime,
-    async warpTo(seconds: number): Promise<void> {
-      if (seconds <= (await latestTime())) return;
-      try {
-        await provider.send("evm_setNextBlockTimestamp", [seconds]);
-      } catch (error) {
-        // A relay transaction mined in between may already have passed `seconds`: nothing left to do then.
-        if (seconds <= (await latestTime())) return;
-        throw error;
-      }
-      await provider.send("evm_mine", []);
-    },
+    warpTo: (seconds: number) => warpDevChain(provider, seconds),
     async stop(): Promise<void> {
       provider.destroy();
       await closeServer?.();

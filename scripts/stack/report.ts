@@ -4,6 +4,7 @@
  * that recorded the readings — and is then cross-checked against what the simulator says it published and the
  * oracle says it dropped. A disagreement is listed under `crossCheck.problems` and fails the run.
  */
+import { decodeBytes32String } from "ethers";
 import type { JsonRpcProvider } from "ethers";
 
 import type { ColdChainSuite } from "../../sdk/contracts.js";
@@ -12,7 +13,8 @@ import type { ShipmentHistory } from "../../sdk/history.js";
 import { readShipment } from "../../sdk/state.js";
 import type { ShipmentState } from "../../sdk/state.js";
 import { PARTY_NAMES } from "./plan.js";
-import type { PartyRole, ShipmentPlan } from "./plan.js";
+import { FLAG_SENSOR_FAULT } from "../../sdk/protocol/index.js";
+import type { Custodian, PartyRole, ShipmentPlan } from "./plan.js";
 
 /** Gas prices the cost lines are stated at (override with --l1-gwei / --l2-gwei / --eth-usd). */
 export interface Prices {
@@ -21,12 +23,20 @@ export interface Prices {
   readonly ethUsd: number;
 }
 
-/** What the simulator published (its own ledger) and the oracle dropped, to check the chain against. */
+/** A valid reading as the simulator published it. */
+export interface PublishedReading {
+  readonly sequence: number;
+  readonly observedAt: number;
+  readonly tempCentiC: number;
+  readonly flags: number;
+}
+
+/** What the simulator published (its own ledger), to check the chain and the oracle against. */
 export interface Published {
-  /** Per device: sequences of the valid readings published. */
-  readonly validSequences: ReadonlyMap<bigint, readonly number[]>;
-  /** Tampered messages published, by the drop reason the oracle must give. */
-  readonly tamperedByReason: Readonly<Record<string, number>>;
+  /** Per device: the valid readings published. */
+  readonly validReadings: ReadonlyMap<bigint, readonly PublishedReading[]>;
+  /** Tampered messages published: the drop reason the oracle must give and the readings each carries. */
+  readonly tampered: readonly { readonly reason: string; readonly readings: number }[];
 }
 
 export interface ShipmentReport {
@@ -42,7 +52,8 @@ export interface ShipmentReport {
   readonly custody: readonly { custodian: string; address: string; since: string }[];
   readonly gasUsed: string;
   readonly gasPerReading: number | null;
-  readonly decision: string;
+  /** The receiver's (or QA's) decision as recorded on chain, or null while undecided. */
+  readonly decision: { kind: string; by: string; at: string; reasonCode: string | null } | null;
 }
 
 export interface StackReport {
@@ -51,8 +62,10 @@ export interface StackReport {
   readonly shipments: readonly ShipmentReport[];
   readonly readingsPublished: number;
   readonly readingsOnChain: number;
-  /** Oracle drops (its reasons) and contract skips (`contract:<SkipReason>`), in readings. */
+  /** Readings refused: by the oracle (its drop reasons) and by the contract (`contract:<SkipReason>`). */
   readonly readingsRejected: Readonly<Record<string, number>>;
+  /** Messages the oracle dropped, by reason (a window is one message). */
+  readonly messagesRejected: Readonly<Record<string, number>>;
   readonly batches: number;
   readonly gasUsed: string;
   readonly gasPerReading: number | null;
@@ -75,7 +88,7 @@ export interface ReportInput {
   /** Address → role in the story. */
   readonly roles: ReadonlyMap<string, PartyRole>;
   readonly published: Published;
-  /** Oracle drops by reason, in messages (one reading each, windows count their samples). */
+  /** Oracle drops by reason, in messages. */
   readonly dropped: Readonly<Record<string, number>>;
   readonly prices: Prices;
 }
@@ -83,11 +96,13 @@ export interface ReportInput {
 export async function buildReport(input: ReportInput): Promise<StackReport> {
   const { suite, plan, shipmentIds, roles } = input;
   const roleOf = (address: string): string => roles.get(address) ?? address;
+  // State and events at one block, so the two always describe the same chain.
+  const block = await input.provider.getBlockNumber();
   const states: ShipmentState[] = [];
   const histories: ShipmentHistory[] = [];
   for (const id of shipmentIds) {
-    states.push(await readShipment(suite, id));
-    histories.push(await shipmentHistory(suite, id));
+    states.push(await readShipment(suite, id, { blockTag: block }));
+    histories.push(await shipmentHistory(suite, id, { toBlock: block }));
   }
 
   // Gas: every transaction that recorded readings, shared among shipments by their readings in it.
@@ -132,20 +147,58 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
     for (const e of expected)
       if (!found.has(e)) problems.push(`shipment ${state.shipmentId}: expected breach ${e} not on chain`);
     for (const f of found) if (!expected.has(f)) problems.push(`shipment ${state.shipmentId}: unexpected breach ${f}`);
+    const evaluateFrom = state.startedAt + state.profile.adaptationSeconds;
+    const evaluated: number[] = [];
     for (const device of shipmentPlan.devices) {
-      const onChain = history.readings.filter((r) => r.deviceId === device.deviceId).map((r) => r.sequence);
-      const sent = input.published.validSequences.get(device.deviceId) ?? [];
-      const onChainSet = new Set(onChain);
-      const missing = sent.filter((s) => !onChainSet.has(s));
-      const sentSet = new Set(sent);
-      const extra = onChain.filter((s) => !sentSet.has(s));
+      const onChain = history.readings.filter((r) => r.deviceId === device.deviceId);
+      const sent = input.published.validReadings.get(device.deviceId) ?? [];
+      const sentBySequence = new Map(sent.map((r) => [r.sequence, r]));
+      const onChainSet = new Set(onChain.map((r) => r.sequence));
+      const missing = sent.filter((r) => !onChainSet.has(r.sequence));
       if (onChain.length !== onChainSet.size) problems.push(`device ${device.deviceId}: a sequence is on chain twice`);
       if (missing.length > 0) {
         problems.push(
-          `device ${device.deviceId}: ${missing.length} valid readings not on chain (first seq ${missing[0]})`,
+          `device ${device.deviceId}: ${missing.length} valid readings not on chain (first seq ${missing[0]?.sequence})`,
         );
       }
-      if (extra.length > 0) problems.push(`device ${device.deviceId}: ${extra.length} readings on chain it never sent`);
+      for (const r of onChain) {
+        const published = sentBySequence.get(r.sequence);
+        if (published === undefined) {
+          problems.push(`device ${device.deviceId}: seq ${r.sequence} is on chain but was never sent`);
+        } else if (
+          published.observedAt !== r.observedAt ||
+          published.tempCentiC !== r.tempCentiC ||
+          published.flags !== r.flags
+        ) {
+          problems.push(
+            `device ${device.deviceId}: seq ${r.sequence} on chain (${r.observedAt}, ${r.tempCentiC}, ${r.flags}) ` +
+              `differs from what was sent (${published.observedAt}, ${published.tempCentiC}, ${published.flags})`,
+          );
+        }
+      }
+      for (const r of sent) {
+        if (r.observedAt >= evaluateFrom && (r.flags & FLAG_SENSOR_FAULT) === 0) evaluated.push(r.tempCentiC);
+      }
+    }
+    // The condition's min / max are those of the readings the rules evaluate (after adaptation, no sensor fault).
+    const expectedMin = evaluated.length > 0 ? Math.min(...evaluated) : undefined;
+    const expectedMax = evaluated.length > 0 ? Math.max(...evaluated) : undefined;
+    if (expectedMin !== state.condition.minCentiC || expectedMax !== state.condition.maxCentiC) {
+      problems.push(
+        `shipment ${state.shipmentId}: min/max on chain ${state.condition.minCentiC}/${state.condition.maxCentiC}, ` +
+          `of the readings sent ${expectedMin}/${expectedMax}`,
+      );
+    }
+    // No excursion time charged to a party the plan does not hold liable for a temperature breach.
+    const liableForTemperature = new Set(
+      shipmentPlan.expectedBreaches.filter((b) => b.reason !== "MissingData").map((b) => b.custodian),
+    );
+    for (const l of state.liability) {
+      if (l.excursionSeconds > 0 && !liableForTemperature.has(roleOf(l.custodian) as Custodian)) {
+        problems.push(
+          `shipment ${state.shipmentId}: ${l.excursionSeconds} s of excursion charged to ${roleOf(l.custodian)}`,
+        );
+      }
     }
     for (const s of history.skipped) {
       problems.push(
@@ -169,31 +222,32 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       })),
       gasUsed: Math.round(gas).toString(),
       gasPerReading: state.condition.readingCount > 0 ? Math.round(gas / state.condition.readingCount) : null,
-      decision: state.status,
+      decision: decisionOf(history),
     };
   });
 
-  const readingsRejected: Record<string, number> = { ...input.dropped };
-  for (const h of histories) {
-    for (const s of h.skipped)
-      readingsRejected[`contract:${s.reason}`] = (readingsRejected[`contract:${s.reason}`] ?? 0) + s.count;
+  // Rejections: every tampered message dropped by the oracle with the reason the simulator expects. QoS 1 is at
+  // least once, so a message resent after a lost PUBACK is a harmless extra `duplicate`.
+  const tamperedMessages: Record<string, number> = {};
+  const readingsRejected: Record<string, number> = {};
+  for (const t of input.published.tampered) {
+    tamperedMessages[t.reason] = (tamperedMessages[t.reason] ?? 0) + 1;
+    readingsRejected[t.reason] = (readingsRejected[t.reason] ?? 0) + t.readings;
   }
-  for (const [reason, n] of Object.entries(input.published.tamperedByReason)) {
+  for (const reason of new Set([...Object.keys(tamperedMessages), ...Object.keys(input.dropped)])) {
+    const expected = tamperedMessages[reason] ?? 0;
     const dropped = input.dropped[reason] ?? 0;
-    // MQTT QoS 1 is at least once: a message resent after a lost PUBACK is a harmless extra `duplicate`.
-    if (reason === "duplicate" ? dropped < n : dropped !== n) {
-      problems.push(
-        `tampered messages with reason ${reason}: ${n} published, ${input.dropped[reason] ?? 0} dropped by the oracle`,
-      );
+    if (reason === "duplicate" ? dropped < expected : dropped !== expected) {
+      problems.push(`${expected} tampered messages should be dropped as ${reason}; the oracle dropped ${dropped}`);
     }
   }
-  for (const [reason, n] of Object.entries(input.dropped)) {
-    if (n > 0 && reason !== "duplicate" && input.published.tamperedByReason[reason] === undefined) {
-      problems.push(`the oracle dropped ${n} messages as ${reason}, none of them tampered (a valid reading lost?)`);
+  for (const h of histories) {
+    for (const s of h.skipped) {
+      readingsRejected[`contract:${s.reason}`] = (readingsRejected[`contract:${s.reason}`] ?? 0) + s.count;
     }
   }
   const readingsOnChain = shipments.reduce((a, s) => a + s.readingsOnChain, 0);
-  const readingsPublished = [...input.published.validSequences.values()].reduce((a, s) => a + s.length, 0);
+  const readingsPublished = [...input.published.validReadings.values()].reduce((a, s) => a + s.length, 0);
   const gasPerReading = readingsOnChain > 0 ? Math.round(Number(totalGas) / readingsOnChain) : null;
   const { prices } = input;
   const l1Eth = (Number(totalGas) * prices.l1Gwei) / 1e9;
@@ -205,6 +259,7 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
     readingsPublished,
     readingsOnChain,
     readingsRejected,
+    messagesRejected: { ...input.dropped },
     batches: gasOfTx.size,
     gasUsed: totalGas.toString(),
     gasPerReading,
@@ -220,6 +275,26 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
   };
 }
 
+/** The release or rejection of a shipment, from its history. */
+function decisionOf(history: ShipmentHistory): ShipmentReport["decision"] {
+  const event = history.lifecycle.find((e) => e.kind === "released" || e.kind === "rejected");
+  if (event === undefined) return null;
+  return {
+    kind: event.kind,
+    by: event.by,
+    at: new Date(event.at * 1000).toISOString(),
+    reasonCode: event.reasonCode === undefined ? null : decodeReasonCode(event.reasonCode),
+  };
+}
+
+function decodeReasonCode(code: string): string {
+  try {
+    return decodeBytes32String(code);
+  } catch {
+    return code;
+  }
+}
+
 const c = (centi: number | null): string => (centi === null ? "n/a" : `${(centi / 100).toFixed(2)} °C`);
 const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
 
@@ -229,6 +304,14 @@ export function formatReport(report: StackReport): string {
   for (const s of report.shipments) {
     lines.push("", `== shipment ${s.id}: ${s.title}`);
     lines.push(`status            ${s.status}`);
+    if (s.decision !== null) {
+      const who =
+        PARTY_NAMES[s.custody.find((p) => p.address === s.decision?.by)?.custodian as PartyRole] ?? s.decision.by;
+      lines.push(
+        `decision          ${s.decision.kind} by ${who} at ${s.decision.at}` +
+          (s.decision.reasonCode === null ? "" : ` (reason ${s.decision.reasonCode})`),
+      );
+    }
     lines.push(`readings          ${s.readingsOnChain} on-chain`);
     lines.push(`min / max / MKT   ${c(s.minCentiC)} / ${c(s.maxCentiC)} / ${c(s.mktCentiC)}`);
     lines.push(
@@ -250,7 +333,9 @@ export function formatReport(report: StackReport): string {
   lines.push("", "== totals");
   lines.push(`readings          ${report.readingsPublished} published, ${report.readingsOnChain} on-chain`);
   const rejected = Object.entries(report.readingsRejected).filter(([, n]) => n > 0);
-  lines.push(`rejected          ${rejected.length === 0 ? "none" : rejected.map(([r, n]) => `${r} ${n}`).join(", ")}`);
+  lines.push(
+    `rejected          ${rejected.length === 0 ? "none" : rejected.map(([r, n]) => `${r} ${n}`).join(", ")} (readings)`,
+  );
   lines.push(
     `gas               ${Number(report.gasUsed).toLocaleString("en-US")} in ${report.batches} batches, ` +
       `${report.gasPerReading?.toLocaleString("en-US") ?? "n/a"} per reading`,

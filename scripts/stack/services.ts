@@ -61,16 +61,23 @@ export interface StackOracleOptions {
   readonly brokerUrl: string;
   readonly runDir: string;
   readonly privateKey: string;
-  /** Milliseconds of simulated time (future-skew checks use the scenario's clock, not the wall clock). */
-  readonly clock: () => number;
+  /** Milliseconds of simulated time: readings are checked against it for being in the future. */
+  readonly observationClock: () => number;
+  /** Unique per run: the oracle's MQTT client id and status topic (a shared broker keeps no stale session). */
+  readonly oracleId: string;
   /** The oracle's structured log goes to `<runDir>/oracle.log` at this level. */
   readonly logLevel: LevelWithSilent;
+  /** Called with the oracle before it starts, so the caller can stop it whatever happens next. */
+  readonly onCreated?: (oracle: Oracle) => void;
+  /** How long the start (relay, HTTP, MQTT connection) may take; default 20 s. */
+  readonly startTimeoutMs?: number;
 }
 
 export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
   const config = parseConfig({
-    oracleId: "local-stack",
-    mqtt: { url: o.brokerUrl, reconnectPeriodMs: 200 },
+    oracleId: o.oracleId,
+    // A session that ends with the run: nothing queued for this oracle outlives it on a shared broker.
+    mqtt: { url: o.brokerUrl, reconnectPeriodMs: 200, sessionExpirySeconds: 0 },
     chain: {
       rpcUrls: [o.rpcUrl],
       chainId: o.deployment.chainId,
@@ -79,7 +86,7 @@ export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
       pollIntervalMs: 100,
       registryFromBlock: deploymentStartBlock(o.deployment),
     },
-    // A batch leaves after at most 4 s of wall time (80 simulated minutes at 1200x): fuller, cheaper batches.
+    // A batch leaves after at most 4 s (wall clock; 80 simulated minutes at 1200x): fuller, cheaper batches.
     batch: { maxAgeMs: 4000 },
     store: { path: join(o.runDir, "oracle.db"), synchronous: "NORMAL" },
     http: { port: 0 },
@@ -90,9 +97,22 @@ export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
     { privateKey: o.privateKey, mqttPassword: undefined },
     {
       log: createLogger(o.logLevel, pino.destination({ dest: join(o.runDir, "oracle.log"), mkdir: true })),
-      clock: o.clock,
+      observationClock: o.observationClock,
     },
   );
-  await oracle.start();
+  o.onCreated?.(oracle);
+  const timeoutMs = o.startTimeoutMs ?? 20_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no connection to ${o.brokerUrl} or ${o.rpcUrl} within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([oracle.start(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
   return oracle;
 }

@@ -17,14 +17,17 @@ const REPO_ROOT = join(import.meta.dirname, "..", "..");
 
 function runStart(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
+    // A hung run is killed (SIGTERM: the stack shuts itself down) rather than left holding its ports.
     const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...args], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
+      signal: AbortSignal.timeout(200_000),
+      killSignal: "SIGTERM",
     });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.on("error", reject);
+    child.on("error", (error) => (error.name === "AbortError" ? undefined : reject(error)));
     child.on("exit", (code) => resolve({ code, output }));
   });
 }
@@ -63,23 +66,28 @@ describe("npm start (the local stack)", function () {
       const expected = new Set(plan.expectedBreaches.map((b) => `${b.reason}@${b.custodian}`));
       expect([...found].sort(), plan.title).to.deep.equal([...expected].sort());
       expect(shipment?.status, plan.title).to.equal(expected.size > 0 ? "Rejected" : "Released");
-      for (const b of plan.expectedBreaches) {
-        expect(shipment?.excursionSecondsByCustodian[b.custodian] ?? 0, `${plan.title}: ${b.custodian}`).to.be.at.least(
-          b.reason === "MissingData" ? 0 : 3600,
-        );
+      expect(shipment?.decision?.kind, plan.title).to.equal(expected.size > 0 ? "rejected" : "released");
+      // Excursion time lands on the custodian the plan holds liable for a temperature breach, and on no one else.
+      const liable = new Set(plan.expectedBreaches.filter((b) => b.reason !== "MissingData").map((b) => b.custodian));
+      for (const [custodian, seconds] of Object.entries(shipment?.excursionSecondsByCustodian ?? {})) {
+        if (liable.has(custodian as never)) expect(seconds, `${plan.title}: ${custodian}`).to.be.at.least(3600);
+        else expect(seconds, `${plan.title}: ${custodian}`).to.equal(0);
       }
     }
   });
 
   it("rejects every tampered message with the right reason", function () {
-    expect(report.readingsRejected.bad_signature ?? 0).to.be.greaterThan(0);
-    expect(report.readingsRejected.duplicate ?? 0).to.be.greaterThan(0);
-    expect(report.readingsRejected.unknown_device ?? 0).to.be.greaterThan(0);
+    // The tamper scenario sends two of each kind: forged and altered signatures, replays, an unknown device.
+    expect(report.messagesRejected.bad_signature).to.equal(4);
+    expect(report.messagesRejected.unknown_device).to.equal(2);
+    expect(report.messagesRejected.duplicate).to.be.at.least(2); // QoS 1 may add a redelivered duplicate
+    expect(report.readingsRejected.bad_signature).to.equal(4);
   });
 
   it("states gas per reading and the cost at the stated gas prices", function () {
     expect(report.gasPerReading).to.be.a("number").and.to.be.greaterThan(0).and.lessThan(20_000);
-    expect(report.cost.l1Eth).to.be.greaterThan(report.cost.l2Eth);
+    const l1Eth = (Number(report.gasUsed) * report.cost.prices.l1Gwei) / 1e9;
+    expect(Math.abs(report.cost.l1Eth - l1Eth)).to.be.lessThan(1e-12); // not closeTo: hardhat's is bigint-only
     for (const s of report.shipments) expect(s.gasPerReading).to.be.a("number");
   });
 });
