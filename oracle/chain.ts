@@ -25,19 +25,8 @@ export const DEVICE_REGISTRY_ABI = new Interface([
   "event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock)",
 ]);
 
-/** IReadingsInbox.SkipReason names by code. */
-export const SKIP_REASONS = [
-  "BadSignature",
-  "UnknownDevice",
-  "RevokedDevice",
-  "UnboundDevice",
-  "ShipmentNotActive",
-  "StaleSequence",
-  "DuplicateSequence",
-  "FutureTimestamp",
-  "OutsideShipmentWindow",
-  "MalformedItem",
-] as const;
+/** IReadingsInbox.SkipReason names by code (one list, in the SDK). */
+export { SKIP_REASONS } from "../sdk/names.js";
 
 /** Errors that are the request's fault, not the endpoint's: no failover, the caller handles them. */
 const LOGICAL_ERRORS = [
