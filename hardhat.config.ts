@@ -52,6 +52,12 @@ export default defineConfig({
       chainType: "l1",
       hardfork: "osaka",
     },
+    /** An in-process chain before Fusaka (no P256VERIFY at 0x100): how the suite behaves on such a chain. */
+    prague: {
+      type: "edr-simulated",
+      chainType: "l1",
+      hardfork: "prague",
+    },
     /** `npx hardhat node`; COLDCHAIN_LOCALHOST_URL points elsewhere (the tests use a free port). */
     localhost: {
       type: "http",

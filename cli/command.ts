@@ -10,7 +10,7 @@
 import type { parseArgs } from "node:util";
 
 import { ZeroHash, getAddress, id, isAddress } from "ethers";
-import type { ContractTransactionResponse, JsonRpcProvider, Wallet } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse, JsonRpcProvider, Wallet } from "ethers";
 
 import type { Deployment } from "../sdk/deployment.js";
 import type { ColdChain, ColdChainLens, DeviceRegistry } from "../types/ethers-contracts/index.js";
@@ -133,6 +133,8 @@ export interface TransactionOutcome {
   transactionHash?: string;
   blockNumber?: number;
   gasUsed?: bigint;
+  /** The mined receipt (absent on a dry run): read new ids from its logs, not from `returned`. */
+  receipt?: ContractTransactionReceipt;
 }
 
 /**
@@ -166,6 +168,7 @@ export async function sendTransaction(ctx: CommandContext, request: TransactionR
     transactionHash: tx.hash,
     blockNumber: receipt.blockNumber,
     gasUsed: receipt.gasUsed,
+    receipt,
   };
 }
 
@@ -230,4 +233,24 @@ export function outcomeFields(outcome: TransactionOutcome): Record<string, unkno
   return outcome.dryRun
     ? { dryRun: true, gasEstimate: outcome.gasEstimate }
     : { transactionHash: outcome.transactionHash, blockNumber: outcome.blockNumber };
+}
+
+/**
+ * The id a create call assigned, from its receipt's `event` log (`arg` names the id): the staticCall's return
+ * value can differ from the mined one when others create concurrently. On a dry run, the simulated id.
+ */
+export async function createdId(
+  outcome: TransactionOutcome,
+  contract: ColdChain,
+  event: "ShipmentCreated" | "ProfileCreated",
+  arg: "shipmentId" | "profileId",
+): Promise<bigint> {
+  if (outcome.receipt === undefined) return BigInt(outcome.returned as bigint);
+  const target = (await contract.getAddress()).toLowerCase();
+  for (const log of outcome.receipt.logs) {
+    if (log.address.toLowerCase() !== target) continue;
+    const parsed = contract.interface.parseLog(log);
+    if (parsed?.name === event) return BigInt(parsed.args.getValue(arg) as bigint);
+  }
+  throw new CliError(`${outcome.label}: no ${event} log in tx ${outcome.transactionHash}; check the deployment`);
 }

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 
 import { HDNodeWallet, JsonRpcProvider, Network, Wallet, isHexString } from "ethers";
 
-import { DeploymentError } from "../sdk/deployment.js";
+import { DeploymentError, SUITE_CONTRACTS } from "../sdk/deployment.js";
 import type { Deployment } from "../sdk/deployment.js";
 import { loadDeployment } from "../sdk/node/deployment.js";
 import {
@@ -200,11 +200,23 @@ async function checkChain(provider: JsonRpcProvider, url: string, network: strin
       EXIT_USAGE,
     );
   }
-  const code = await provider.getCode(deployment.contracts.ColdChain.address);
-  if (code === "0x") {
+  // Code at each address, created by the recorded transaction: a reset local chain redeployed at the same
+  // deterministic addresses has code there, but not the recorded creation transactions.
+  const checks = await Promise.all(
+    SUITE_CONTRACTS.map(async (name) => {
+      const c = deployment.contracts[name];
+      const [code, receipt] = await Promise.all([
+        provider.getCode(c.address),
+        provider.getTransactionReceipt(c.transactionHash),
+      ]);
+      return { name, address: c.address, ok: code !== "0x" && receipt?.contractAddress === c.address };
+    }),
+  );
+  const stale = checks.find((c) => !c.ok);
+  if (stale !== undefined) {
     throw new CliError(
-      `no ColdChain contract at ${deployment.contracts.ColdChain.address} on ${network} (was the node restarted?); ` +
-        `run \`npm run deploy -- --network ${network}\``,
+      `deployments/${network}.json does not match the chain: no ${stale.name} created at ${stale.address} by the ` +
+        `recorded transaction (was the node restarted?); run \`npm run deploy -- --network ${network}\``,
     );
   }
 }

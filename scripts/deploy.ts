@@ -14,12 +14,16 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
+import { ZeroHash } from "ethers";
 import hre from "hardhat";
 
+import { roleId, suiteRoleGrants } from "../ignition/modules/coldchain.js";
+import type { RoleGrant, SuiteRoles } from "../ignition/modules/coldchain.js";
 import { SUITE_CONTRACTS } from "../sdk/deployment.js";
 import type { Deployment, RetiredDeployment } from "../sdk/deployment.js";
 import { deploymentPath, deploymentsDir, loadDeployment, saveDeployment } from "../sdk/node/deployment.js";
-import { LOCAL_NETWORKS, buildDeployment, deploySuite, loadSuiteRoles } from "./lib/suite.js";
+import { LOCAL_NETWORKS, buildDeployment, connectSuite, deploySuite, loadSuiteRoles } from "./lib/suite.js";
+import type { DeployedSuite } from "./lib/suite.js";
 
 const USAGE = `Usage: npm run deploy -- --network <name> [--migrate] [--reset] [--parameters <file>]
 
@@ -70,7 +74,7 @@ async function main(): Promise<number> {
 }
 
 async function deployOn(
-  connection: Awaited<ReturnType<typeof hre.network.create>>,
+  connection: Connection,
   network: string,
   flags: { migrate: boolean; reset: boolean; parameters?: string | undefined },
 ): Promise<number> {
@@ -87,10 +91,11 @@ async function deployOn(
         "check the RPC URL, or move the file away to deploy afresh",
     );
   }
-  if (existing !== undefined && !(await allHaveCode(provider, existing))) {
+  if (existing !== undefined && !(await isRecordedSuite(provider, existing))) {
     if (!flags.reset && !LOCAL_NETWORKS.includes(network)) {
       throw new Error(
-        `the contracts in ${deploymentPath(network)} have no code on ${network}; ` +
+        `the contracts in ${deploymentPath(network)} are not on ${network} (no code, or not created by the ` +
+          "recorded transactions); " +
           "if the chain was reset, re-run with --reset",
       );
     }
@@ -116,7 +121,33 @@ async function deployOn(
     return 0;
   }
   const roles = loadSuiteRoles(network, deployer, flags.parameters);
-  const suite = await deploySuite(hre, connection, { network, roles, journalDir: journal, deployer });
+  let suite: DeployedSuite;
+  if (existing !== undefined && !migrating && !(await holdsAdmin(connection, existing, deployer))) {
+    // The deployer handed admin over (and renounced its own): it can grant nothing, and a new grant future would
+    // depend on the executed renounce (Ignition refuses to reconcile). The admin sends what is missing.
+    const missing = await missingGrants(connection, existing, roles);
+    if (missing.length > 0) {
+      console.error(
+        `error: ${deployer} no longer holds DEFAULT_ADMIN_ROLE on ${network} (admin is ${roles.admin}); ` +
+          `nothing was sent — the admin must run these ${missing.length} grant(s):`,
+      );
+      for (const g of missing) {
+        console.error(
+          `  npm run cli -- role grant --network ${network} --contract ${g.contract} --role ${g.role} --to ${g.account}`,
+        );
+      }
+      return 1;
+    }
+    suite = {
+      deployer,
+      roles,
+      contracts: existing.contracts,
+      executed: [],
+      instances: connectSuite(existing.contracts, provider),
+    };
+  } else {
+    suite = await deploySuite(hre, connection, { network, roles, journalDir: journal, deployer });
+  }
   let deployment = await buildDeployment(provider, {
     network,
     suite,
@@ -144,7 +175,9 @@ async function deployOn(
       ? `Migrated ${network}: new suite deployed; the previous one is recorded under "previous" (still live for its shipments).`
       : existing === undefined
         ? `Deployed the suite on ${network} (chain ${chainId}) from ${deployer}.`
-        : `Updated the suite on ${network}: ${suite.executed.length} transaction(s) (${suite.executed.join(", ")}).`,
+        : suite.executed.length === 0
+          ? `Refreshed ${deploymentPath(network)} from the chain (roles as they hold now); no transaction sent.`
+          : `Updated the suite on ${network}: ${suite.executed.length} transaction(s) (${suite.executed.join(", ")}).`,
   );
   printAddresses(deployment);
   console.log(`Roles: ${deployment.roles.map((r) => `${r.contract}.${r.role}→${r.account}`).join(", ")}`);
@@ -163,14 +196,44 @@ async function deployOn(
   return 0;
 }
 
-async function allHaveCode(
-  provider: { getCode(address: string): Promise<string> },
+/**
+ * Whether the recorded contracts are still the ones on chain: code at each address, and each recorded creation
+ * transaction created that address (a reset local chain redeployed at the same deterministic addresses has code
+ * there but not the recorded transactions and blocks).
+ */
+async function isRecordedSuite(
+  provider: {
+    getCode(address: string): Promise<string>;
+    getTransactionReceipt(hash: string): Promise<{ contractAddress: string | null; blockNumber: number } | null>;
+  },
   deployment: Deployment,
 ): Promise<boolean> {
   for (const name of SUITE_CONTRACTS) {
-    if ((await provider.getCode(deployment.contracts[name].address)) === "0x") return false;
+    const c = deployment.contracts[name];
+    if ((await provider.getCode(c.address)) === "0x") return false;
+    const receipt = await provider.getTransactionReceipt(c.transactionHash);
+    if (receipt?.contractAddress !== c.address || receipt.blockNumber !== c.blockNumber) return false;
   }
   return true;
+}
+
+type Connection = Awaited<ReturnType<typeof hre.network.create>>;
+
+/** Whether `account` still holds DEFAULT_ADMIN_ROLE on both DeviceRegistry and ColdChain of `deployment`. */
+async function holdsAdmin(connection: Connection, deployment: Deployment, account: string): Promise<boolean> {
+  const { registry, coldChain } = connectSuite(deployment.contracts, connection.ethers.provider);
+  return (await registry.hasRole(ZeroHash, account)) && (await coldChain.hasRole(ZeroHash, account));
+}
+
+/** The grants of `roles` that do not hold on chain yet. */
+async function missingGrants(connection: Connection, deployment: Deployment, roles: SuiteRoles): Promise<RoleGrant[]> {
+  const { registry, coldChain } = connectSuite(deployment.contracts, connection.ethers.provider);
+  const missing: RoleGrant[] = [];
+  for (const grant of suiteRoleGrants(roles)) {
+    const target = grant.contract === "ColdChain" ? coldChain : registry;
+    if (!(await target.hasRole(roleId(grant.role), grant.account))) missing.push(grant);
+  }
+  return missing;
 }
 
 function sameSuite(a: Deployment, b: Deployment): boolean {

@@ -22,6 +22,7 @@
  * `ALARM_CONDITION` (temperature rules) or `ERROR_CONDITION` (device fault, missing data), with the breach
  * reason in `coldchain:breachReason` and the liable custodian in `coldchain:liableParty`.
  */
+import { isEvaluatedReading } from "./history.js";
 import type { HistoryReading, ShipmentHistory } from "./history.js";
 import type { BreachReasonName } from "./names.js";
 import type { ShipmentState } from "./state.js";
@@ -162,7 +163,9 @@ export function toEpcisDocument(
       const breaches = history.breaches.filter((b) => b.periodIndex === periodIndex && b.deviceId === d.deviceId);
       if (leg.length === 0 && breaches.length === 0) continue;
       const reports: EpcisSensorReport[] = [];
-      if (leg.length > 0) reports.push(summaryReport(leg, device(d.deviceId)));
+      // Summarise what the contract evaluated: no adaptation-period or sensor-fault readings (TemperatureRules).
+      const evaluated = leg.filter((r) => isEvaluatedReading(r, history.startedAt, history.profile.adaptationSeconds));
+      if (evaluated.length > 0) reports.push(summaryReport(evaluated, device(d.deviceId)));
       for (const b of breaches) {
         const reading = history.readings.find((r) => r.deviceId === b.deviceId && r.sequence === b.sequence);
         reports.push({

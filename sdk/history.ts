@@ -19,6 +19,7 @@ import type { GetLogsPagedOptions, LogsProgress } from "./logs.js";
 import { breachReasonName, skipReasonName } from "./names.js";
 import type { BreachReasonName, SkipReasonName } from "./names.js";
 import { expandReadings, expandWindow } from "./protocol/events.js";
+import { FLAG_SENSOR_FAULT } from "./protocol/constants.js";
 import { toTemperatureProfile } from "./state.js";
 import type { TemperatureProfile } from "./state.js";
 
@@ -442,7 +443,25 @@ function handleShipmentEvent(
   }
 }
 
-/** Out-of-range runs per device among the evaluated readings (after start + adaptation, up to delivery). */
+/**
+ * Whether the contract evaluates `reading` for temperature (min/max, limits, excursions, MKT): observed at or after
+ * `startedAt + adaptationSeconds` and without the sensor-fault flag (TemperatureRules: `evaluateFrom`,
+ * FLAG_SENSOR_FAULT). Unstarted shipments (`startedAt` 0) evaluate nothing.
+ */
+export function isEvaluatedReading(
+  reading: Pick<HistoryReading, "observedAt" | "flags">,
+  startedAt: number,
+  adaptationSeconds: number,
+): boolean {
+  return (
+    startedAt !== 0 && (reading.flags & FLAG_SENSOR_FAULT) === 0 && reading.observedAt >= startedAt + adaptationSeconds
+  );
+}
+
+/**
+ * Out-of-range runs per device among the evaluated readings ({@link isEvaluatedReading}: after start + adaptation,
+ * no sensor fault; up to delivery).
+ */
 export function deriveExcursions(
   readings: readonly HistoryReading[],
   profile: TemperatureProfile,
@@ -450,11 +469,11 @@ export function deriveExcursions(
   deliveredAt: number,
 ): Excursion[] {
   if (startedAt === 0) return [];
-  const from = startedAt + profile.adaptationSeconds;
   const out: Excursion[] = [];
   const byDevice = new Map<bigint, HistoryReading[]>();
   for (const reading of readings) {
-    if (reading.observedAt < from || (deliveredAt > 0 && reading.observedAt > deliveredAt)) continue;
+    if (!isEvaluatedReading(reading, startedAt, profile.adaptationSeconds)) continue;
+    if (deliveredAt > 0 && reading.observedAt > deliveredAt) continue;
     const list = byDevice.get(reading.deviceId) ?? [];
     list.push(reading);
     byDevice.set(reading.deviceId, list);

@@ -126,8 +126,18 @@ const handover: Command = {
         EXIT_USAGE,
       );
     }
-    if (handoverSigner(signed).toLowerCase() !== acceptance.custodian.toLowerCase()) {
-      throw new CliError("the handover signature does not match its custodian; ask for a new one", EXIT_USAGE);
+    // A contract-wallet custodian (ERC-1271) signs through its own code: the contract checks it with
+    // SignatureChecker, so only the staticCall below can tell. An EOA's signature is checked here first.
+    if ((await ctx.provider.getCode(acceptance.custodian)) === "0x") {
+      let recovered: string;
+      try {
+        recovered = handoverSigner(signed);
+      } catch {
+        throw new CliError("the handover signature is malformed (not a valid r‖s‖v); ask for a new one", EXIT_USAGE);
+      }
+      if (recovered.toLowerCase() !== acceptance.custodian.toLowerCase()) {
+        throw new CliError("the handover signature does not match its custodian; ask for a new one", EXIT_USAGE);
+      }
     }
     const id = acceptance.shipmentId;
     const signer = await ctx.signer();

@@ -2,25 +2,33 @@
  * `profile create`: registers a temperature profile (QA_ROLE) from a preset or a YAML/JSON file, and the lookup
  * `shipment create` uses to find an existing profile equal to a preset.
  */
-import { requireRole, requireString, sendTransaction, outcomeFields } from "../command.js";
+import { deploymentStartBlock } from "../../sdk/deployment.js";
+import { getLogsPaged } from "../../sdk/logs.js";
+import { createdId, requireRole, requireString, sendTransaction, outcomeFields } from "../command.js";
 import type { Command, CommandContext } from "../command.js";
 import { PRESET_NAMES, resolveProfile } from "../profiles.js";
 import type { TemperatureProfile } from "../profiles.js";
 
-/** The id of an on-chain profile equal to `profile` (newest first), from the ProfileCreated events. */
+/**
+ * The id of an on-chain profile equal to `profile` (newest first): the ProfileCreated logs since the deployment
+ * (read in pages, as public endpoints require), compared against the profile each event carries.
+ */
 export async function findProfileId(ctx: CommandContext, profile: TemperatureProfile): Promise<bigint | undefined> {
   const coldChain = ctx.contracts.coldChain;
-  const events = await coldChain.queryFilter(
-    coldChain.filters.ProfileCreated(),
-    ctx.deployment.contracts.ColdChain.blockNumber,
+  const event = coldChain.interface.getEvent("ProfileCreated");
+  const logs = await getLogsPaged(
+    ctx.provider,
+    { address: ctx.deployment.contracts.ColdChain.address, topics: [event.topicHash] },
+    { fromBlock: deploymentStartBlock(ctx.deployment) },
   );
-  for (const event of events.reverse()) {
-    const id = event.args.profileId;
-    const onChain = await coldChain.profile(id);
+  for (const log of logs.reverse()) {
+    const parsed = coldChain.interface.parseLog(log);
+    if (parsed?.name !== "ProfileCreated") continue;
+    const onChain = parsed.args.getValue("profile") as Record<keyof TemperatureProfile, unknown>;
     const same = (Object.keys(profile) as (keyof TemperatureProfile)[]).every(
       (key) => String(onChain[key]) === String(profile[key]),
     );
-    if (same) return id;
+    if (same) return BigInt(parsed.args.getValue("profileId") as bigint);
   }
   return undefined;
 }
@@ -46,7 +54,11 @@ adaptationSeconds, maxGapIntervals, faultFlagMask, mktLimitCentiC, mktMinCoverag
       estimateGas: () => coldChain.createProfile.estimateGas(profile),
       send: () => coldChain.createProfile(profile),
     });
-    ctx.out.result({ profileId: outcome.returned, ...profile, ...outcomeFields(outcome) });
+    ctx.out.result({
+      profileId: await createdId(outcome, coldChain, "ProfileCreated", "profileId"),
+      ...profile,
+      ...outcomeFields(outcome),
+    });
   },
 };
 

@@ -5,6 +5,7 @@
 import { encodeBytes32String, isHexString, keccak256, toUtf8Bytes } from "ethers";
 
 import {
+  createdId,
   CliError,
   UINT32_MAX,
   UINT40_MAX,
@@ -133,7 +134,7 @@ which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is 
           estimateGas: () => coldChain.createProfile.estimateGas(profile),
           send: () => coldChain.createProfile(profile),
         });
-        profileId = outcome.returned as bigint;
+        profileId = await createdId(outcome, coldChain, "ProfileCreated", "profileId");
         createdProfile = { profileCreated: true };
         if (ctx.dryRun) {
           ctx.out.line("dry run: the shipment itself can only be simulated once the profile exists");
@@ -152,7 +153,7 @@ which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is 
       send: () => coldChain.createShipment(params),
     });
     ctx.out.result({
-      shipmentId: outcome.returned,
+      shipmentId: await createdId(outcome, coldChain, "ShipmentCreated", "shipmentId"),
       profileId,
       ...createdProfile,
       receiver,

@@ -8,6 +8,8 @@
  *
  * The deployer is the first admin (it must be, to grant the roles); when the configured `admin` is another
  * account, the module then grants it DEFAULT_ADMIN_ROLE on both contracts and the deployer renounces its own.
+ * After that the module must not gain grants (they would depend on an executed renounce and revert anyway):
+ * `scripts/deploy.ts` checks the deployer's admin role on chain first and hands missing grants to the admin.
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import { ZeroHash, getAddress, id } from "ethers";

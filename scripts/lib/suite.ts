@@ -14,8 +14,8 @@ import { join } from "node:path";
 
 import { HardhatArtifactResolver } from "@nomicfoundation/hardhat-ignition/helpers";
 import { DeploymentResultType, deploy } from "@nomicfoundation/ignition-core";
-import type { ExecutionEventListener } from "@nomicfoundation/ignition-core";
-import { getAddress, isAddress } from "ethers";
+import type { DeploymentResult, ExecutionEventListener } from "@nomicfoundation/ignition-core";
+import { ZeroAddress, getAddress, isAddress } from "ethers";
 import type { ContractRunner, Provider } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
@@ -43,7 +43,7 @@ import {
 const REPO_ROOT = join(import.meta.dirname, "..", "..");
 
 /** Networks whose default parameters give every role to the deployer (no parameter file needed). */
-export const LOCAL_NETWORKS: readonly string[] = ["default", "localhost", "hardhat"];
+export const LOCAL_NETWORKS: readonly string[] = ["default", "localhost", "hardhat", "prague"];
 
 const address = z
   .string()
@@ -98,6 +98,19 @@ export function loadSuiteRoles(network: string, deployer: string, path: string =
     throw new Error(`${path}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}; fix the file`);
   }
   const p = parsed.data[SUITE_MODULE_ID];
+  const placeholders = placeholderAddresses();
+  for (const key of ["admin", "deviceManagers", "guardians", "shippers", "qa"] as const) {
+    const value = p[key];
+    const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    list.forEach((account, index) => {
+      const reason = placeholders.get(account);
+      if (reason === undefined) return;
+      const where = Array.isArray(value) ? `${SUITE_MODULE_ID}.${key}.${index}` : `${SUITE_MODULE_ID}.${key}`;
+      throw new Error(
+        `${path}: ${where}: ${account} is ${reason}, not a real account; put the address that should hold the role`,
+      );
+    });
+  }
   return {
     admin: p.admin ?? getAddress(deployer),
     deviceManagers: p.deviceManagers,
@@ -105,6 +118,26 @@ export function loadSuiteRoles(network: string, deployer: string, path: string =
     shippers: p.shippers,
     qa: p.qa,
   };
+}
+
+/**
+ * Addresses that must never hold a role (nobody has their key): the zero address, the 0x…dEaD burn address and
+ * the placeholders of `ignition/parameters/example.json`; each with why.
+ */
+export function placeholderAddresses(): Map<string, string> {
+  const map = new Map<string, string>([
+    [ZeroAddress, "the zero address"],
+    [getAddress("0x000000000000000000000000000000000000dEaD"), "the 0x…dEaD burn address"],
+  ]);
+  const example = join(REPO_ROOT, "ignition", "parameters", "example.json");
+  if (existsSync(example)) {
+    const text = readFileSync(example, "utf8");
+    for (const match of text.matchAll(/0x[0-9a-fA-F]{40}/g)) {
+      const account = getAddress(match[0].toLowerCase());
+      if (!map.has(account)) map.set(account, "a placeholder of ignition/parameters/example.json");
+    }
+  }
+  return map;
 }
 
 export interface DeploySuiteOptions {
@@ -189,7 +222,7 @@ export async function deploySuite(
     executionEventListener: listener,
   });
   if (result.type !== DeploymentResultType.SUCCESSFUL_DEPLOYMENT) {
-    throw new Error(`Ignition deployment failed (${result.type}): ${JSON.stringify(result, null, 1).slice(0, 2000)}`);
+    throw new Error(describeIgnitionFailure(result, options.journalDir));
   }
   const journalHashes =
     options.journalDir === undefined ? new Map<string, string>() : readJournalHashes(options.journalDir);
@@ -215,6 +248,57 @@ export async function deploySuite(
     executed: [...executed],
     instances: connectSuite(contracts, signer),
   };
+}
+
+/**
+ * One line explaining a failed Ignition deployment: the first failing future, its message, how many more, and
+ * what to do about it.
+ */
+export function describeIgnitionFailure(result: DeploymentResult, journalDir?: string): string {
+  const first = (errors: Record<string, string[]>): [string, string, number] => {
+    const entries = Object.entries(errors);
+    const [futureId, messages] = entries[0] ?? ["(unknown future)", []];
+    const count = entries.reduce((n, [, m]) => n + Math.max(m.length, 1), 0);
+    return [futureId, (messages[0] ?? "no message").replace(/\s+/g, " "), count - 1];
+  };
+  const more = (n: number) => (n > 0 ? ` (+${n} more)` : "");
+  const journal = journalDir === undefined ? "the Ignition journal" : journalDir;
+  switch (result.type) {
+    case DeploymentResultType.RECONCILIATION_ERROR: {
+      const [futureId, message, rest] = first(result.errors);
+      const hint = /from account|sender|from address/i.test(message)
+        ? "the deployer changed: deploy with the original deployer's key (DEPLOYER_PRIVATE_KEY)"
+        : "the contracts or their arguments changed since the recorded deployment: re-run with --migrate to deploy " +
+          "a new suite beside it";
+      return `Ignition reconciliation failed against ${journal}: ${futureId}: ${message}${more(rest)}; ${hint}`;
+    }
+    case DeploymentResultType.VALIDATION_ERROR: {
+      const [futureId, message, rest] = first(result.errors);
+      return `Ignition validation failed: ${futureId}: ${message}${more(rest)}; check the build (npx hardhat build) and the parameters`;
+    }
+    case DeploymentResultType.PREVIOUS_RUN_ERROR: {
+      const [futureId, message, rest] = first(result.errors);
+      return (
+        `a previous deployment run failed at ${futureId}: ${message}${more(rest)}; fix the cause, then ` +
+        `\`npx hardhat ignition wipe <deployment-id> ${futureId}\` (journal ${journal}) and re-run`
+      );
+    }
+    case DeploymentResultType.EXECUTION_ERROR: {
+      const failed = result.failed[0];
+      if (failed !== undefined) {
+        const rest = result.failed.length - 1 + result.timedOut.length + result.held.length;
+        return `Ignition execution failed: ${failed.futureId}: ${failed.error.replace(/\s+/g, " ")}${more(rest)}; fix the cause and re-run (sent transactions are kept in ${journal})`;
+      }
+      const timedOut = result.timedOut[0];
+      if (timedOut !== undefined) {
+        return `Ignition execution timed out: ${timedOut.futureId} was not mined in time${more(result.timedOut.length - 1)}; re-run to keep waiting (or bump the fee)`;
+      }
+      const held = result.held[0];
+      return `Ignition execution held: ${held?.futureId ?? "(unknown future)"}: ${held?.reason ?? "no reason"}; re-run later`;
+    }
+    case DeploymentResultType.SUCCESSFUL_DEPLOYMENT:
+      return "Ignition deployment succeeded";
+  }
 }
 
 /** futureId → hash of its confirmed transaction, from an Ignition journal (`journal.jsonl`). */
@@ -271,7 +355,9 @@ export async function buildDeployment(provider: Provider, options: BuildDeployme
       address: record.address,
       blockNumber,
       transactionHash: transactionHash as DeployedContract["transactionHash"],
-      abi: `${name}@${version}`,
+      // The recorded identifier names the ABI the bytecode was built from: a re-run after a version bump must
+      // not relabel contracts that were not redeployed.
+      abi: known !== undefined && known.address === record.address ? known.abi : `${name}@${version}`,
     };
   }
   const coldChain = ColdChain__factory.connect(contracts.ColdChain.address, provider);

@@ -9,11 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { expect } from "chai";
-import { HDNodeWallet, JsonRpcProvider, Wallet, decodeBytes32String, id } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, Wallet, ZeroAddress, decodeBytes32String, id } from "ethers";
 
 import { decodeHandover, encodeHandover, handoverSigner } from "../../cli/handover.js";
 import { PROFILE_PRESETS } from "../../cli/profiles.js";
 import { parseDeployment } from "../../sdk/deployment.js";
+import { connectSuite, readShipment, shipmentHistory, toEpcisDocument } from "../../sdk/index.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import { p256PublicKey } from "../../sdk/protocol/index.js";
 import { ColdChain__factory, DeviceRegistry__factory } from "../../types/ethers-contracts/index.js";
@@ -230,6 +231,7 @@ describe("npm run cli (hardhat node)", function () {
     expect(decodeBytes32String(info.externalRef)).to.equal("SSCC-376123450000000017");
     expect(info.plannedStartAt).to.equal(BigInt(Date.parse("2026-12-01T08:00:00Z") / 1000));
     expect(info.profileId).to.equal(BigInt(created.profileId as string));
+    expect(created.profileCreated).to.equal(true);
 
     const blockBefore = await provider.getBlockNumber();
     await run(ADMIN, "shipment", "start", "--id", String(shipmentId), "--dry-run");
@@ -284,6 +286,46 @@ describe("npm run cli (hardhat node)", function () {
     );
     await run(RECEIVER, "shipment", "release", "--id", String(shipmentId));
     expect((await coldChain.shipment(shipmentId)).status).to.equal(4n); // Released
+
+    // What the CLI did, read back through the SDK as an auditor would.
+    const suite = connectSuite(deployment, provider);
+    const state = await readShipment(suite, shipmentId);
+    expect(state.status).to.equal("Released");
+    expect(state.receiver).to.equal(receiver);
+    expect(state.custodian).to.equal(receiver);
+    expect(state.custody.map((p) => p.custodian)).to.deep.equal([account(ADMIN).address, carrier, receiver]);
+    expect(state.condition.breaches).to.deep.equal([]);
+    expect(state.pendingOffer).to.equal(undefined);
+    const sdkHistory = await shipmentHistory(suite, shipmentId);
+    expect(sdkHistory.lifecycle.map((e) => e.kind)).to.deep.equal([
+      "created",
+      "started",
+      "custodyOffered",
+      "delivered",
+      "released",
+    ]);
+    expect(sdkHistory.custody.map((h) => [h.from, h.to])).to.deep.equal([
+      [ZeroAddress, account(ADMIN).address], // creation: the shipper takes custody
+      [account(ADMIN).address, carrier],
+      [carrier, receiver],
+    ]);
+    expect(sdkHistory.readings).to.deep.equal([]); // no device reported in this flow
+    expect(sdkHistory.breaches).to.deep.equal([]);
+    expect(sdkHistory.excursions).to.deep.equal([]);
+    const epcis = toEpcisDocument(sdkHistory, state);
+    const steps = epcis.epcisBody.eventList.map((e) => e.bizStep);
+    expect(steps[0]).to.equal("commissioning");
+    expect(steps).to.include.members(["shipping", "receiving", "inspecting"]);
+    expect(epcis.epcisBody.eventList.at(-1)).to.include({ bizStep: "inspecting", disposition: "conformant" });
+    expect(epcis.epcisBody.eventList.flatMap((e) => e.sensorElementList ?? [])).to.deep.equal([]);
+
+    // The next shipment with the same preset (device 1 free again) finds that profile in the ProfileCreated logs.
+    const reuse = await runJson(
+      ADMIN,
+      ...["shipment", "create", "--profile", "vaccine-2-8", "--receiver", receiver, "--devices", "1", "--dry-run"],
+    );
+    expect(reuse).to.include({ profileId: created.profileId, dryRun: true });
+    expect(reuse.profileCreated).to.equal(undefined);
   });
 
   it("delivers by offer to the receiver, who accepts and rejects", async () => {
@@ -501,5 +543,93 @@ describe("npm run cli (hardhat node)", function () {
       ),
     );
     await Promise.all(checks);
+  });
+
+  it("revokes a role", async () => {
+    const stranger = account(STRANGER).address;
+    if (!(await coldChain.hasRole(id("SHIPPER_ROLE"), stranger))) {
+      await run(ADMIN, "role", "grant", "--contract", "ColdChain", "--role", "SHIPPER_ROLE", "--to", stranger);
+    }
+    const revoked = await runJson(
+      ADMIN,
+      "role",
+      "revoke",
+      "--contract",
+      "ColdChain",
+      "--role",
+      "SHIPPER_ROLE",
+      "--to",
+      stranger,
+    );
+    expect(revoked).to.include({ contract: "ColdChain", role: "SHIPPER_ROLE", account: stranger, granted: false });
+    expect(await coldChain.hasRole(id("SHIPPER_ROLE"), stranger)).to.equal(false);
+    // Only an admin may revoke.
+    await fails(
+      cli([
+        ...["role", "revoke", "--contract", "ColdChain", "--role", "QA_ROLE", "--to", account(ADMIN).address],
+        ...["--network", "localhost", "--account", String(STRANGER)],
+      ]),
+      1,
+      /lacks DEFAULT_ADMIN_ROLE on ColdChain/,
+    );
+  });
+
+  it("refuses a malformed handover signature, and an expired offer found by the simulation, sending nothing", async () => {
+    // A device of its own (device 1 is bound to an earlier test's unstarted shipment).
+    const signerAddress = account(9).address;
+    await run(
+      ADMIN,
+      ...["device", "register", "--id", "77", "--owner", signerAddress, "--interval", "60"],
+      "--signer",
+      signerAddress,
+    );
+    const created = await runJson(
+      ADMIN,
+      ...["shipment", "create", "--profile", "1", "--receiver", account(RECEIVER).address, "--devices", "77"],
+    );
+    const shipmentId = String(created.shipmentId);
+    await run(ADMIN, "shipment", "start", "--id", shipmentId);
+
+    const signed = (await run(CARRIER, "custody", "sign-handover", "--id", shipmentId)).stdout.trim();
+    const garbled = encodeHandover({ ...decodeHandover(signed), signature: `0x${"00".repeat(64)}05` });
+    await fails(
+      cli(["custody", "handover", "--signed", garbled, "--network", "localhost", "--account", String(ADMIN)]),
+      2,
+      /^error: the handover signature is malformed .*ask for a new one$/,
+    );
+
+    await run(ADMIN, "custody", "offer", "--id", shipmentId, "--to", account(CARRIER).address, "--deadline", "60");
+    await provider.send("evm_increaseTime", [3600]);
+    await provider.send("evm_mine", []);
+    // The CLI's own checks pass (the offer is to the carrier); only the contract knows it expired.
+    await fails(
+      cli(["custody", "accept", "--id", shipmentId, "--network", "localhost", "--account", String(CARRIER)]),
+      1,
+      /^error: acceptCustody\(\d+\) would revert: CustodyOfferInvalid\(\d+, 0x[0-9a-fA-F]{40}\); nothing was sent$/,
+    );
+    expect((await coldChain.shipment(BigInt(shipmentId))).custodian).to.equal(account(ADMIN).address);
+  });
+
+  it("refuses a deployment file whose creation transactions are not on the chain (reset chain, same addresses)", async () => {
+    // Code is at every address, but the recorded ColdChain transaction created another contract.
+    const stale = {
+      ...deployment,
+      network: "opSepolia",
+      contracts: {
+        ...deployment.contracts,
+        ColdChain: {
+          ...deployment.contracts.ColdChain,
+          transactionHash: deployment.contracts.MktTable.transactionHash,
+        },
+      },
+    };
+    writeFileSync(join(dir, "opSepolia.json"), JSON.stringify(stale));
+    await fails(
+      cli(["shipment", "start", "--id", "1", "--network", "opSepolia", "--rpc-url", node.url], {
+        COLDCHAIN_PRIVATE_KEY: account(ADMIN).privateKey,
+      }),
+      1,
+      /^error: deployments\/opSepolia\.json does not match the chain: no ColdChain created at 0x\w+ by the recorded transaction .*npm run deploy -- --network opSepolia/,
+    );
   });
 });

@@ -138,7 +138,7 @@ describe("npm run deploy (hardhat node)", function () {
       deploy("--parameters", badParams),
     ]);
     expect(unknown.code).to.not.equal(0);
-    expect(unknown.stderr.trim()).to.match(/^error: unknown network "mainnet"; configured: localhost, sepolia/);
+    expect(unknown.stderr.trim()).to.match(/^error: unknown network "mainnet"; configured: (\w+, )*localhost, sepolia/);
     expect(unknown.stderr.trim().split("\n")).to.have.length(1);
 
     expect(missing.code).to.not.equal(0);
@@ -154,6 +154,17 @@ describe("npm run deploy (hardhat node)", function () {
     expect(bad.code).to.not.equal(0);
     expect(bad.stderr.trim()).to.match(/^error: .*bad-params\.json: ColdChainSuite\.shippers\.0: an 0x-prefixed/);
     expect(await provider.getBlockNumber()).to.equal(blockBefore);
+  });
+
+  it("warns loudly on a chain without P256VERIFY and records it in the address book", async () => {
+    // `prague`: an in-process chain before Fusaka, so 0x100 holds no precompile.
+    const result = await runScript("scripts/deploy.ts", ["--network", "prague"], env);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout + result.stderr).to.include("WARNING: this chain has no P256VERIFY precompile");
+    expect(result.stdout + result.stderr).to.match(/~250k gas per reading/);
+    const book = parseDeployment(JSON.parse(readFileSync(join(dir, "prague.json"), "utf8")), "prague.json");
+    expect(book.features.p256Precompile).to.equal(false);
+    expect(readFile().features.p256Precompile).to.equal(true); // the osaka node of the other tests has it
   });
 
   it("migrates: a new suite, the old one recorded under previous and still serving its shipments", async () => {
@@ -238,5 +249,67 @@ describe("npm run deploy (hardhat node)", function () {
     const fresh = readFile();
     expect(await provider.getCode(fresh.contracts.ColdChain.address)).not.to.equal("0x");
     expect(fresh.previous).to.equal(undefined);
+  });
+
+  it("treats a record whose creation transactions do not match the chain as gone (reset chain, same addresses)", async () => {
+    const recorded = readFile();
+    // Code is at every address, but ColdChain's recorded transaction created another contract.
+    const stale = {
+      ...recorded,
+      contracts: {
+        ...recorded.contracts,
+        ColdChain: {
+          ...recorded.contracts.ColdChain,
+          transactionHash: recorded.contracts.ColdChainLens.transactionHash,
+        },
+      },
+    };
+    writeFileSync(join(dir, "localhost.json"), JSON.stringify(stale, null, 2));
+    const result = await deploy();
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stderr).to.match(/The recorded localhost suite is gone/);
+    expect(result.stdout).to.match(/Deployed the suite on localhost/);
+    const fresh = readFile();
+    const receipt = await provider.getTransactionReceipt(fresh.contracts.ColdChain.transactionHash);
+    expect(receipt?.contractAddress).to.equal(fresh.contracts.ColdChain.address);
+  });
+
+  it("admin ≠ deployer: refuses a new grant, sends nothing and prints the admin's commands", async () => {
+    const deployer = devWallet(0, provider).address;
+    const admin = devWallet(1, provider);
+    const shipper = devWallet(7, provider).address;
+    const base = { admin: admin.address, deviceManagers: [deployer], guardians: [deployer], qa: [deployer] };
+    const handedOver = join(dir, "admin-params.json");
+    writeFileSync(handedOver, JSON.stringify({ ColdChainSuite: { ...base, shippers: [deployer] } }));
+    const migrated = await deploy("--migrate", "--parameters", handedOver);
+    expect(migrated.code, migrated.stderr).to.equal(0);
+    const suite = readFile();
+    const coldChain = ColdChain__factory.connect(suite.contracts.ColdChain.address, admin);
+    expect(await coldChain.hasRole(ZeroHash, deployer)).to.equal(false);
+    expect(await coldChain.hasRole(ZeroHash, admin.address)).to.equal(true);
+
+    const withShipper = join(dir, "admin-params-shipper.json");
+    writeFileSync(withShipper, JSON.stringify({ ColdChainSuite: { ...base, shippers: [deployer, shipper] } }));
+    const blockBefore = await provider.getBlockNumber();
+    const refused = await deploy("--parameters", withShipper);
+    expect(refused.code).to.equal(1);
+    const lines = refused.stderr.trim().split("\n");
+    expect(lines, refused.stderr).to.have.length(2);
+    expect(lines[0]).to.match(/^error: 0x\w+ no longer holds DEFAULT_ADMIN_ROLE on localhost .*nothing was sent/);
+    expect(lines[1]?.trim()).to.equal(
+      `npm run cli -- role grant --network localhost --contract ColdChain --role SHIPPER_ROLE --to ${shipper}`,
+    );
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+
+    // The admin sends it; the deploy then records it without sending anything.
+    await (await coldChain.grantRole(id("SHIPPER_ROLE"), shipper)).wait();
+    const afterGrant = await provider.getBlockNumber();
+    const refreshed = await deploy("--parameters", withShipper);
+    expect(refreshed.code, refreshed.stderr).to.equal(0);
+    expect(refreshed.stdout).to.match(/Refreshed .*localhost\.json .*no transaction sent/);
+    expect(refreshed.stdout).not.to.match(/Updated/);
+    expect(await provider.getBlockNumber()).to.equal(afterGrant);
+    expect(readFile().roles).to.deep.include({ contract: "ColdChain", role: "SHIPPER_ROLE", account: shipper });
+    expect(readFile().contracts).to.deep.equal(suite.contracts);
   });
 });

@@ -3,13 +3,13 @@
  * bring up the suite — contracts, roles from the parameters (including an admin other than the deployer), and the
  * address book entry built from it. Plus the role-parameter file's validation.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { expect } from "chai";
 import hre from "hardhat";
-import { ZeroHash, id } from "ethers";
+import { ZeroAddress, ZeroHash, id } from "ethers";
 
 import { parseDeployment, SUITE_CONTRACTS } from "../../sdk/deployment.js";
 import { buildDeployment, deploySuite, loadSuiteRoles, localRoles } from "../../scripts/lib/suite.js";
@@ -50,6 +50,16 @@ describe("scripts/lib/suite (in-process)", () => {
         );
         expect(receipt?.contractAddress, name).to.equal(deployment.contracts[name].address);
       }
+      // A re-run after a version bump keeps the recorded abi of contracts that were not redeployed.
+      const bumped = await buildDeployment(connection.ethers.provider, {
+        network: "default",
+        suite,
+        existing: deployment,
+        version: "9.9.9",
+      });
+      expect(bumped.contracts).to.deep.equal(deployment.contracts);
+      const fresh = await buildDeployment(connection.ethers.provider, { network: "default", suite, version: "9.9.9" });
+      expect(fresh.contracts.ColdChain.abi).to.equal("ColdChain@9.9.9");
       expect(deployment.roles).to.deep.include({
         contract: "ColdChain",
         role: "DEFAULT_ADMIN_ROLE",
@@ -65,6 +75,34 @@ describe("scripts/lib/suite (in-process)", () => {
       );
     } finally {
       await connection.close();
+    }
+  });
+
+  it("explains a failed Ignition reconciliation in one line with what to do", async () => {
+    const connection = await hre.network.create();
+    const journalDir = mkdtempSync(join(tmpdir(), "coldchain-journal-"));
+    try {
+      const [deployer, other] = await connection.ethers.getSigners();
+      if (deployer === undefined || other === undefined) throw new Error("accounts");
+      await deploySuite(hre, connection, { network: "default", roles: localRoles(deployer.address), journalDir });
+      // Same journal, another deployer: every recorded future was sent from the first one.
+      const error = await deploySuite(hre, connection, {
+        network: "default",
+        roles: localRoles(deployer.address),
+        journalDir,
+        deployer: other.address,
+      }).then(
+        () => expect.fail("a different deployer must not reconcile"),
+        (e: unknown) => e as Error,
+      );
+      expect(error.message.split("\n")).to.have.length(1);
+      expect(error.message).to.match(
+        /^Ignition reconciliation failed against .*coldchain-journal-.*: ColdChainSuite#\w+: .+ \(\+\d+ more\); the deployer changed: deploy with the original deployer's key/,
+      );
+      expect(error.message).not.to.include("{");
+    } finally {
+      await connection.close();
+      rmSync(journalDir, { recursive: true, force: true });
     }
   });
 
@@ -87,5 +125,24 @@ describe("scripts/lib/suite (in-process)", () => {
     const typo = join(dir, "typo.json");
     writeFileSync(typo, JSON.stringify({ ColdChainSuite: { shipper: [deployer] } }));
     expect(() => loadSuiteRoles("sepolia", deployer, typo)).to.throw(/typo\.json: ColdChainSuite: Unrecognized key/);
+
+    // Nobody holds the key of the zero address, the burn address or the example's placeholders.
+    const zero = join(dir, "zero.json");
+    writeFileSync(zero, JSON.stringify({ ColdChainSuite: { admin: ZeroAddress } }));
+    expect(() => loadSuiteRoles("sepolia", deployer, zero)).to.throw(
+      /zero\.json: ColdChainSuite\.admin: 0x0{40} is the zero address, not a real account/,
+    );
+    const dead = join(dir, "dead.json");
+    writeFileSync(
+      dead,
+      JSON.stringify({ ColdChainSuite: { shippers: [deployer, "0x000000000000000000000000000000000000dead"] } }),
+    );
+    expect(() => loadSuiteRoles("sepolia", deployer, dead)).to.throw(
+      /dead\.json: ColdChainSuite\.shippers\.1: 0x0{36}dEaD is the 0x…dEaD burn address/,
+    );
+    const example = join(import.meta.dirname, "..", "..", "ignition", "parameters", "example.json");
+    expect(() => loadSuiteRoles("sepolia", deployer, example)).to.throw(
+      /example\.json: ColdChainSuite\.admin: .*not a real account/,
+    );
   });
 });

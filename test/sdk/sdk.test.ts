@@ -12,7 +12,9 @@ import addFormatsModule from "ajv-formats";
 
 import {
   connectSuite,
+  deriveExcursions,
   ethereumPartyUri,
+  isEvaluatedReading,
   readShipment,
   shipmentHistory,
   temperatureTimeline,
@@ -330,6 +332,44 @@ describe("SDK: state, history and EPCIS export of a shipment on a real chain", f
       const others = events.filter((e) => e !== carrierLeg).flatMap(reportsOf);
       expect(others.length).to.be.greaterThan(0);
       expect(others.some((r) => r.exception !== undefined)).to.equal(false);
+    });
+
+    it("leaves adaptation-period and sensor-fault readings out of the summaries and excursions, as the contract does", () => {
+      const k1 = history.readings.find((r) => r.deviceId === BigInt(K1_DEVICE));
+      if (k1 === undefined) throw new Error("the scenario has K1 readings");
+      const carrierAt = scenario.startedAt + 15 * INTERVAL + 1; // inside the carrier's leg, after adaptation
+      const extra = [
+        // Warm reading during the adaptation period (startedAt + 600 s): recorded, not evaluated.
+        { ...k1, sequence: 5000, observedAt: scenario.startedAt + 1, tempCentiC: 4000, tempC: 40, flags: 0 },
+        // Sensor-fault flagged reading (0x01): recorded, not evaluated.
+        { ...k1, sequence: 5001, observedAt: carrierAt, tempCentiC: -2000, tempC: -20, flags: 0x01 },
+      ];
+      const readings = [...history.readings, ...extra].sort((a, b) => a.observedAt - b.observedAt);
+      const patched: ShipmentHistory = { ...history, readings };
+      expect(isEvaluatedReading(extra[0]!, history.startedAt, history.profile.adaptationSeconds)).to.equal(false);
+      expect(isEvaluatedReading(extra[1]!, history.startedAt, history.profile.adaptationSeconds)).to.equal(false);
+      expect(isEvaluatedReading({ ...extra[1]!, flags: 0x02 }, history.startedAt, 600)).to.equal(true);
+
+      const summaries = toEpcisDocument(patched, state)
+        .epcisBody.eventList.flatMap((e) => (e.sensorElementList ?? []).flatMap((x) => x.sensorReport))
+        .filter((r) => r.exception === undefined && String(r.deviceID).endsWith(":device:21"));
+      expect(summaries.length).to.be.greaterThan(0);
+      for (const r of summaries) {
+        expect(r.maxValue, JSON.stringify(r)).to.be.at.most(30);
+        expect(r.minValue, JSON.stringify(r)).to.be.at.least(5);
+      }
+      expect(deriveExcursions(readings, history.profile, history.startedAt, history.deliveredAt)).to.deep.equal(
+        history.excursions,
+      );
+      // Without the filter the fault reading would open a low excursion in the carrier's leg.
+      expect(
+        deriveExcursions(
+          readings.map((r) => (r.sequence === 5001 ? { ...r, flags: 0 } : r)),
+          history.profile,
+          history.startedAt,
+          history.deliveredAt,
+        ),
+      ).not.to.deep.equal(history.excursions);
     });
   });
 });
