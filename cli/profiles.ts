@@ -9,24 +9,11 @@ import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
+import type { TemperatureProfile } from "../sdk/state.js";
 import { usageError } from "./command.js";
 
-export interface TemperatureProfile {
-  minCentiC: number;
-  maxCentiC: number;
-  absoluteMinCentiC: number;
-  absoluteMaxCentiC: number;
-  freezeCentiC: number;
-  maxFreezeSeconds: number;
-  maxSingleExcursionSeconds: number;
-  maxCumulativeExcursionSeconds: number;
-  adaptationSeconds: number;
-  maxGapIntervals: number;
-  faultFlagMask: number;
-  mktLimitCentiC: number;
-  mktMinCoverageSeconds: number;
-  mktEnabled: boolean;
-}
+/** `IShipments.TemperatureProfile` with numbers (one definition, in the SDK). */
+export type { TemperatureProfile } from "../sdk/state.js";
 
 /** Reading flags (docs/protocol.md): 0x01 sensor fault, 0x04 tamper. */
 const FAULT_AND_TAMPER = 0x05;
