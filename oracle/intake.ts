@@ -18,7 +18,7 @@ import { messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { DropReason, OracleMetrics } from "./metrics.js";
 import type { Clock, DeviceCache } from "./registry.js";
-import type { CachedDevice, KeyCurve, Store } from "./store.js";
+import type { CachedDevice, InsertResult, KeyCurve, NewItem, Store } from "./store.js";
 
 /** The outcome of one message. */
 export type IntakeResult =
@@ -45,9 +45,11 @@ export interface IntakeOptions {
 
 export class Intake {
   private readonly check: SignatureCheck;
+  readonly commits: GroupCommit;
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
+    this.commits = new GroupCommit(o.store);
   }
 
   /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
@@ -118,7 +120,7 @@ export class Intake {
       return drop("bad_signature", `the signature does not verify under device ${deviceId}'s ${key.keyType} key`);
     }
     const curve: KeyCurve = key.keyType;
-    const inserted = this.o.store.insertItem({
+    const inserted = await this.commits.insert({
       deviceId,
       firstSequence: first,
       count,
@@ -129,6 +131,53 @@ export class Intake {
     });
     if (!inserted.ok) return drop("duplicate", `device ${deviceId} sequence ${first} is already stored`);
     return { ok: true, itemId: inserted.id, readings: count };
+  }
+}
+
+/**
+ * Group commit: inserts requested in the same turn of the event loop (several messages in flight, e.g. over
+ * several MQTT connections) go into one SQLite transaction — one fsync for all. Each caller resolves only
+ * after the commit that holds its item, so the acknowledgement still follows the durable commit; if the
+ * commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
+ */
+export class GroupCommit {
+  private queue: { item: NewItem; resolve(r: InsertResult): void; reject(e: unknown): void }[] = [];
+  private scheduled = false;
+  /** Commits made and items they held, and the largest group (for tests and logs). */
+  readonly stats = { commits: 0, items: 0, largest: 0 };
+
+  constructor(private readonly store: Store) {}
+
+  insert(item: NewItem): Promise<InsertResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const group = this.queue;
+    this.queue = [];
+    if (group.length === 0) return;
+    this.stats.commits++;
+    this.stats.items += group.length;
+    this.stats.largest = Math.max(this.stats.largest, group.length);
+    let results: InsertResult[];
+    try {
+      results = this.store.insertItems(group.map((g) => g.item));
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const r = results[i];
+      if (r === undefined) g.reject(new Error("group commit lost a result"));
+      else g.resolve(r);
+    });
   }
 }
 
