@@ -3,7 +3,8 @@
  *
  * Rows `{ mode, readings, seconds, readingsPerSecond, peakRssMB, lost, duplicates }`:
  * - `per-reading`: single signed readings (secp256k1 and P-256 devices alternating) from MQTT publish to the
- *   durable store (the relay idle), over the embedded broker on TCP;
+ *   durable store (the relay idle): over the embedded broker on TCP with one connection, and over Mosquitto
+ *   (when installed) with BENCH_CONNECTIONS connections sharing the stream and signature workers;
  * - `window`: 256-sample device windows, same path;
  * - `end-to-end`: single readings from publish to on-chain confirmation on the in-process node.
  *
@@ -304,7 +305,9 @@ try {
         notes: [
           `per-reading and window: MQTT publish (aedes, TCP) to durable store (SQLite WAL, synchronous=${SYNCHRONOUS}), relay idle`,
           "end-to-end: publish to on-chain confirmation (in-process Hardhat chain, 1 confirmation, batches of 1000)",
-          "signature verification runs on the intake thread (pure JS): per-reading throughput is bound by it",
+          "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread; Mosquitto with several connections in one $share group and signature worker threads (group commit: messages in flight share one SQLite commit)",
+          "signature checks: pure JS with per-device cached keys and precomputed tables (oracle/verify.ts); the synchronous fsync per commit on the intake thread is the largest single cost, then signatures",
+          "the machine's 2 cores are shared by the oracle, the broker, the publishers and the chain (and, when measured, other work on the host): figures vary by tens of percent between runs",
           "the oracle runs as its own process (npm run oracle's command); peakRssMB is its VmHWM",
         ],
         rows,

@@ -49,13 +49,23 @@ export class Intake {
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
-    this.commits = new GroupCommit(o.store);
+    this.commits = new GroupCommit(o.store, () => this.inFlight);
   }
+
+  /** Messages being handled now (several with several MQTT connections). */
+  private inFlight = 0;
 
   /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
   async handle(topic: string, payload: Uint8Array): Promise<IntakeResult> {
     this.o.metrics.received.inc();
-    const result = await this.evaluate(topic, payload);
+    this.inFlight++;
+    let result: IntakeResult;
+    try {
+      result = await this.evaluate(topic, payload);
+    } finally {
+      this.inFlight--;
+      this.commits.poke();
+    }
     if (result.ok) {
       this.o.metrics.accepted.inc();
       this.o.metrics.acceptedReadings.inc(result.readings);
@@ -135,8 +145,9 @@ export class Intake {
 }
 
 /**
- * Group commit: inserts requested in the same turn of the event loop (several messages in flight, e.g. over
- * several MQTT connections) go into one SQLite transaction — one fsync for all. Each caller resolves only
+ * Group commit: inserts of messages in flight together (several MQTT connections) go into one SQLite
+ * transaction — one fsync for all. The commit runs once every message in flight waits for it (or the others
+ * were dropped), or after `maxWaitMs` at most; with one message in flight it runs at once. Each caller resolves only
  * after the commit that holds its item, so the acknowledgement still follows the durable commit; if the
  * commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
  */
@@ -146,20 +157,42 @@ export class GroupCommit {
   /** Commits made and items they held, and the largest group (for tests and logs). */
   readonly stats = { commits: 0, items: 0, largest: 0 };
 
-  constructor(private readonly store: Store) {}
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly inFlight: () => number = () => 1,
+    private readonly maxWaitMs = 2,
+  ) {}
 
   insert(item: NewItem): Promise<InsertResult> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.poke();
     });
+  }
+
+  /** Schedules the commit: now if every message in flight waits for it, else after maxWaitMs. */
+  poke(): void {
+    if (this.queue.length === 0 || this.scheduled) return;
+    if (this.queue.length >= this.inFlight()) {
+      this.scheduled = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      setImmediate(() => this.flush());
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.scheduled = true;
+        this.flush();
+      }, this.maxWaitMs);
+    }
   }
 
   private flush(): void {
     this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const group = this.queue;
     this.queue = [];
     if (group.length === 0) return;

@@ -169,7 +169,8 @@ export class Store {
   constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
     try {
       this.db = new DatabaseSync(path);
-      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+      // busy_timeout first: opening a WAL file left by a killed process runs recovery, which waits for readers.
+      this.db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
       this.db.exec(SCHEMA);
     } catch (cause) {
       throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
