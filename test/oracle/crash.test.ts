@@ -171,6 +171,8 @@ async function crashRun(node: NodeHandle, broker: BrokerHandle, run: CrashRun): 
     300_000,
     200,
   );
+  // The last instance may still be starting (an earlier one recorded everything): a clean shutdown needs it up.
+  await running;
   const exited = once(child, "exit");
   child.kill("SIGTERM");
   const [code] = (await exited) as [number | null];
