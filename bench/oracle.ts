@@ -3,7 +3,8 @@
  *
  * Rows `{ mode, readings, seconds, readingsPerSecond, peakRssMB, lost, duplicates }`:
  * - `per-reading`: single signed readings (secp256k1 and P-256 devices alternating) from MQTT publish to the
- *   durable store (the relay idle), over the embedded broker on TCP;
+ *   durable store (the relay idle): over the embedded broker on TCP with one connection, and over Mosquitto
+ *   (when installed) with BENCH_CONNECTIONS connections sharing the stream and signature workers;
  * - `window`: 256-sample device windows, same path;
  * - `end-to-end`: single readings from publish to on-chain confirmation on the in-process node.
  *
@@ -32,14 +33,18 @@ import {
   fundedOracleKey,
   oracleConfig,
   reading,
+  mosquittoAvailable,
   startAedes,
   startChain,
+  startMosquitto,
   window,
 } from "../test/oracle/support.js";
 import type { BrokerHandle, NodeHandle, World } from "../test/oracle/support.js";
 
 interface Row {
   mode: "per-reading" | "window" | "end-to-end";
+  /** Broker, MQTT connections of the oracle, signature workers ("inline": the intake thread). */
+  setup: string;
   readings: number;
   seconds: number;
   readingsPerSecond: number;
@@ -52,6 +57,13 @@ const PER_READING = Number(process.env.BENCH_READINGS ?? 3000);
 const WINDOW_READINGS = Number(process.env.BENCH_WINDOW_READINGS ?? 782 * 256);
 const E2E = Number(process.env.BENCH_E2E_READINGS ?? 3000);
 const DEVICES = 48;
+/** BENCH_CPU_PROF=<dir>: the oracle process writes a V8 CPU profile there (node --cpu-prof). */
+const PROFILE_ARGS =
+  process.env.BENCH_CPU_PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`];
+/** BENCH_ONLY=per-reading: the per-reading rows only (a quick look; the results file is then partial). */
+const ONLY_PER_READING = process.env.BENCH_ONLY === "per-reading";
+/** MQTT connections of the oracle in the Mosquitto per-reading row (BENCH_CONNECTIONS). */
+const SHARED_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 /** The store's durability mode for the intake rows (default FULL, the oracle's default). */
 const SYNCHRONOUS = process.env.BENCH_SYNCHRONOUS === "NORMAL" ? "NORMAL" : "FULL";
 
@@ -68,11 +80,29 @@ function singles(w: World, count: number, firstSeq: number): SignedItem[] {
   });
 }
 
-/** Publishes everything with up to 500 PUBACKs outstanding. */
-async function publishAll(device: Publisher, items: readonly SignedItem[]): Promise<void> {
-  for (let i = 0; i < items.length; i += 500) {
-    await Promise.all(items.slice(i, i + 500).map((item) => device.publish(item, "binary")));
-  }
+/** Publishes everything with up to 500 PUBACKs outstanding per publisher, the items dealt round robin. */
+async function publishAll(publishers: readonly Publisher[], items: readonly SignedItem[]): Promise<void> {
+  await Promise.all(
+    publishers.map(async (device, p) => {
+      const mine = items.filter((_, i) => i % publishers.length === p);
+      for (let i = 0; i < mine.length; i += 500) {
+        await Promise.all(mine.slice(i, i + 500).map((item) => device.publish(item, "binary")));
+      }
+    }),
+  );
+}
+
+interface Setup {
+  readonly broker: BrokerHandle;
+  readonly brokerName: "aedes" | "mosquitto";
+  readonly connections: number;
+  readonly workers: number | "auto";
+  readonly publishers: number;
+}
+
+function setupLabel(s: Setup): string {
+  const workers = s.workers === 0 ? "inline" : s.workers === "auto" ? cpus().length : s.workers;
+  return `${s.brokerName}, ${s.connections} connection(s), signature workers: ${workers}, ${s.publishers} publisher(s)`;
 }
 
 /** The oracle as its own process (so its peak RSS is its own), watched through its /metrics endpoint. */
@@ -80,8 +110,15 @@ async function spawnOracle(config: OracleConfig, privateKey: string) {
   const port = await freePort();
   const dir = tempDir("coldchain-bench-");
   const path = join(dir, "oracle.json");
-  writeFileSync(path, JSON.stringify({ ...config, http: { ...config.http, port }, log: { level: "warn" } }));
-  const child = spawn(process.execPath, ["--import", "tsx", "oracle/main.ts", "--config", path], {
+  writeFileSync(
+    path,
+    JSON.stringify({
+      ...config,
+      http: { ...config.http, port },
+      log: { level: process.env.BENCH_ORACLE_LOG === "info" ? "info" : "warn" },
+    }),
+  );
+  const child = spawn(process.execPath, [...PROFILE_ARGS, "--import", "tsx", "oracle/main.ts", "--config", path], {
     cwd: REPO_ROOT,
     env: { ...process.env, ORACLE_PRIVATE_KEY: privateKey, NODE_NO_WARNINGS: "1" },
     stdio: ["ignore", "inherit", "inherit"],
@@ -124,19 +161,23 @@ async function intakeRow(
   mode: "per-reading" | "window",
   w: World,
   node: NodeHandle,
-  broker: BrokerHandle,
+  setup: Setup,
   items: SignedItem[],
 ): Promise<Row> {
-  const config = oracleConfig(w, node, broker.url, {
+  const config = oracleConfig(w, node, setup.broker.url, {
+    mqtt: { connections: setup.connections },
+    verify: { workers: setup.workers },
     batch: { maxReadings: 100_000_000, maxAgeMs: 1_000_000_000 },
     store: { synchronous: SYNCHRONOUS },
     backpressure: { maxPendingReadings: 100_000_000 },
   });
   const oracle = await spawnOracle(config, await fundedOracleKey(node));
-  const device = await Publisher.connect(broker.url);
+  const publishers = await Promise.all(
+    Array.from({ length: setup.publishers }, () => Publisher.connect(setup.broker.url)),
+  );
   const expected = readingsOf(items);
   const started = performance.now();
-  await publishAll(device, items);
+  await publishAll(publishers, items);
   await waitFor(
     `${mode}: every message handled`,
     async () => (await oracle.metrics()).get("coldchain_oracle_received_total") === items.length,
@@ -147,10 +188,11 @@ async function intakeRow(
   const m = await oracle.metrics();
   const accepted = m.get("coldchain_oracle_accepted_readings_total") ?? 0;
   const peakRssMB = oracle.peakRssMB();
-  await device.close();
+  await Promise.all(publishers.map((p) => p.close()));
   await oracle.stop();
   return {
     mode,
+    setup: setupLabel(setup),
     readings: expected,
     seconds: round(seconds),
     readingsPerSecond: Math.round(expected / seconds),
@@ -166,7 +208,7 @@ async function endToEndRow(w: World, node: NodeHandle, broker: BrokerHandle, ite
   const device = await Publisher.connect(broker.url);
   const expected = readingsOf(items);
   const started = performance.now();
-  await publishAll(device, items);
+  await publishAll([device], items);
   const settled = async (): Promise<boolean> => {
     const m = await oracle.metrics();
     return (
@@ -185,6 +227,7 @@ async function endToEndRow(w: World, node: NodeHandle, broker: BrokerHandle, ite
   await oracle.stop();
   return {
     mode: "end-to-end",
+    setup: "aedes, 1 connection, signature check inline, 1 publisher",
     readings: expected,
     seconds: round(seconds),
     readingsPerSecond: Math.round(expected / seconds),
@@ -200,6 +243,7 @@ function round(x: number): number {
 
 const node = await startChain();
 const broker = await startAedes();
+const mosquitto = mosquittoAvailable() ? await startMosquitto() : undefined;
 try {
   const w = await deployWorld(node, DEVICES, 20_000n);
   const perDevice = Math.ceil(PER_READING / DEVICES);
@@ -228,12 +272,28 @@ try {
     }
   }
   const rows: Row[] = [];
-  rows.push(await intakeRow("per-reading", w, node, broker, perReading));
+  const aedes: Setup = { broker, brokerName: "aedes", connections: 1, workers: 0, publishers: 1 };
+  rows.push(await intakeRow("per-reading", w, node, aedes, perReading));
   console.log(rows.at(-1));
-  rows.push(await intakeRow("window", w, node, broker, windows));
-  console.log(rows.at(-1));
-  rows.push(await endToEndRow(w, node, broker, e2e));
-  console.log(rows.at(-1));
+  if (mosquitto === undefined) {
+    console.log("mosquitto is not installed: no shared-subscription row (apt-get install -y mosquitto)");
+  } else {
+    const shared: Setup = {
+      broker: mosquitto,
+      brokerName: "mosquitto",
+      connections: SHARED_CONNECTIONS,
+      workers: "auto",
+      publishers: 4,
+    };
+    rows.push(await intakeRow("per-reading", w, node, shared, perReading));
+    console.log(rows.at(-1));
+  }
+  if (!ONLY_PER_READING) {
+    rows.push(await intakeRow("window", w, node, aedes, windows));
+    console.log(rows.at(-1));
+    rows.push(await endToEndRow(w, node, broker, e2e));
+    console.log(rows.at(-1));
+  }
   const out = join(import.meta.dirname, "results");
   mkdirSync(out, { recursive: true });
   writeFileSync(
@@ -245,7 +305,9 @@ try {
         notes: [
           `per-reading and window: MQTT publish (aedes, TCP) to durable store (SQLite WAL, synchronous=${SYNCHRONOUS}), relay idle`,
           "end-to-end: publish to on-chain confirmation (in-process Hardhat chain, 1 confirmation, batches of 1000)",
-          "signature verification runs on the intake thread (pure JS): per-reading throughput is bound by it",
+          "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread; Mosquitto with several connections in one $share group and signature worker threads (group commit: messages in flight share one SQLite commit)",
+          "signature checks: pure JS with per-device cached keys and precomputed tables (oracle/verify.ts); the synchronous fsync per commit on the intake thread is the largest single cost, then signatures",
+          "the machine's 2 cores are shared by the oracle, the broker, the publishers and the chain (and, when measured, other work on the host): figures vary by tens of percent between runs",
           "the oracle runs as its own process (npm run oracle's command); peakRssMB is its VmHWM",
         ],
         rows,
@@ -256,6 +318,7 @@ try {
   );
   console.log("wrote bench/results/oracle.json");
 } finally {
+  await mosquitto?.stop();
   await broker.stop();
   await node.stop();
 }

@@ -51,6 +51,11 @@ export const ORACLE_CONFIG_SCHEMA = z
           .default(7 * 24 * 3600),
         keepaliveSeconds: z.number().int().min(5).max(3600).default(30),
         reconnectPeriodMs: z.number().int().min(100).default(1000),
+        /**
+         * MQTT connections sharing the stream (MQTT 5 `$share`): messages handled at once, their commits
+         * grouped. 1 on MQTT 3.1.1 brokers (aedes) whatever this says.
+         */
+        connections: z.number().int().min(1).max(64).default(1),
         /** Payloads above this size are dropped (`too_large`). A 256-sample JSON window is about 4 KB. */
         maxPayloadBytes: z.number().int().min(128).default(16_384),
       })
@@ -121,6 +126,10 @@ export const ORACLE_CONFIG_SCHEMA = z
         maxFutureSkewSeconds: z.number().int().min(0).default(300),
         /** An unknown device is looked up on-chain again after this long. */
         unknownDeviceRetryMs: z.number().int().min(0).default(30_000),
+        /** Signature-verification worker threads: "auto" (one per core) or a number; 0 verifies on the intake thread. */
+        workers: z.union([z.literal("auto"), z.number().int().min(0).max(64)]).default(0),
+        /** Devices whose public key is kept with a precomputed table (per worker); 0 keeps none. */
+        keyCacheSize: z.number().int().min(0).max(100_000).default(128),
       })
       .strict()
       .default({}),

@@ -6,6 +6,12 @@
  * the commit makes the broker deliver the message again, and a slow store slows intake instead of
  * buffering in memory.
  *
+ * More than one message in flight: with `mqtt.connections` N > 1 and an MQTT 5 broker, the oracle opens N
+ * connections (client ids `<clientId>`, `<clientId>-1`, …) that share the stream through one MQTT 5 shared
+ * subscription (`$share/<group>/…`; group `mqtt.shareGroup`, default `coldchain-<oracleId>`), so N messages
+ * are handled at once and their commits are grouped. Each message is still acknowledged on its own connection
+ * after its commit. On MQTT 3.1.1 (e.g. aedes, which has no `$share`) the oracle keeps one connection.
+ *
  * A retained status message on `coldchain/v1/oracles/<id>/status` says "online"; the broker publishes the
  * last will ("offline") if the connection dies, and a clean stop publishes "offline" itself.
  */
@@ -32,7 +38,8 @@ export type MessageHandler = (topic: string, payload: Uint8Array) => Promise<voi
 
 export class Ingest {
   readonly events = new EventEmitter<IngestEvents>();
-  private client: MqttClient | undefined;
+  /** Connection 0 carries the status topic and its last will; the others only share the stream. */
+  private readonly clients: MqttClient[] = [];
   private version: 4 | 5;
   private stopped = false;
   private readonly statusTopic: string;
@@ -48,9 +55,9 @@ export class Ingest {
     this.statusTopic = mqttStatusTopic(config.oracleId);
   }
 
-  /** Whether the client is connected now. */
+  /** Whether the (first) client is connected now. */
   get connected(): boolean {
-    return this.client?.connected === true;
+    return this.clients[0]?.connected === true;
   }
 
   /** The protocol version in use (after a fallback, 4). */
@@ -58,48 +65,67 @@ export class Ingest {
     return this.version;
   }
 
-  /** Connects (and keeps reconnecting); resolves on the first CONNACK. */
+  /** Connections open (1, or mqtt.connections on an MQTT 5 broker). */
+  get connections(): number {
+    return this.clients.length;
+  }
+
+  /** Whether the connections subscribe through a shared subscription. */
+  private get shared(): boolean {
+    return this.config.mqtt.shareGroup !== undefined || (this.config.mqtt.connections > 1 && this.version === 5);
+  }
+
+  /** Connects (and keeps reconnecting); resolves on the first CONNACK, after opening the other connections. */
   start(): Promise<void> {
     return new Promise((resolve) => {
       const onConnected = (): void => {
         this.events.off("connected", onConnected);
+        if (this.version === 5) {
+          for (let i = 1; i < this.config.mqtt.connections; i++) this.open(i);
+        } else if (this.config.mqtt.connections > 1) {
+          this.log.warn(
+            { connections: this.config.mqtt.connections },
+            "the broker speaks MQTT 3.1.1 only (no shared subscriptions assumed): using one connection",
+          );
+        }
         resolve();
       };
       this.events.on("connected", onConnected);
-      this.open();
+      this.open(0);
     });
   }
 
-  /** Publishes "offline", disconnects cleanly, and waits for the message in progress to be handled. */
+  /** Publishes "offline", disconnects cleanly, and waits for the messages in progress to be handled. */
   async stop(): Promise<void> {
     this.stopped = true;
-    const client = this.client;
-    if (client === undefined) return;
-    if (client.connected) {
-      await client
+    const [first, ...rest] = this.clients;
+    if (first === undefined) return;
+    if (first.connected) {
+      await first
         .publishAsync(this.statusTopic, Buffer.from(encodeOracleStatus(this.status("offline"))), {
           qos: 1,
           retain: true,
         })
         .catch((error: unknown) => this.log.warn({ err: messageOf(error) }, "could not publish offline status"));
     }
-    await client.endAsync(false);
+    await Promise.all([first, ...rest].map((c) => c.endAsync(false)));
     this.metrics.mqttConnected.set(0);
   }
 
-  /** Drops the connection without a clean disconnect (the broker redelivers unacknowledged messages). */
+  /** Drops the connections without a clean disconnect (the broker redelivers unacknowledged messages). */
   reconnect(): void {
-    this.client?.stream.destroy();
+    for (const c of this.clients) c.stream.destroy();
   }
 
   private status(state: "online" | "offline"): { state: "online" | "offline"; oracleId: string; at: number } {
     return { state, oracleId: this.config.oracleId, at: Date.now() };
   }
 
-  private open(): void {
+  private open(index: number): void {
     const m = this.config.mqtt;
+    const baseId = m.clientId ?? `coldchain-oracle-${this.config.oracleId}`;
     const options: IClientOptions = {
-      clientId: m.clientId ?? `coldchain-oracle-${this.config.oracleId}`,
+      clientId: index === 0 ? baseId : `${baseId}-${index}`,
       clean: false,
       protocolVersion: this.version,
       keepalive: m.keepaliveSeconds,
@@ -108,16 +134,20 @@ export class Ingest {
       resubscribe: false,
       username: m.username,
       password: this.password,
-      will: {
-        topic: this.statusTopic,
-        payload: Buffer.from(encodeOracleStatus({ state: "offline", oracleId: this.config.oracleId })),
-        qos: 1,
-        retain: true,
-      },
+      ...(index === 0
+        ? {
+            will: {
+              topic: this.statusTopic,
+              payload: Buffer.from(encodeOracleStatus({ state: "offline", oracleId: this.config.oracleId })),
+              qos: 1 as const,
+              retain: true,
+            },
+          }
+        : {}),
       ...(this.version === 5 ? { properties: { sessionExpiryInterval: m.sessionExpirySeconds } } : {}),
     };
     const client = connect(m.url, options);
-    this.client = client;
+    this.clients[index] = client;
     client.handleMessage = (packet: IPublishPacket, done: (error?: Error) => void): void => {
       const payload =
         typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload);
@@ -125,26 +155,34 @@ export class Ingest {
         () => done(),
         (error: unknown) => {
           // Not stored: do not acknowledge. Dropping the connection makes the broker deliver it again.
-          this.log.error({ topic: packet.topic, err: messageOf(error) }, "message not stored; reconnecting");
+          this.log.error(
+            { topic: packet.topic, err: messageOf(error), connection: index },
+            "message not stored; reconnecting",
+          );
           done(error instanceof Error ? error : new Error(String(error)));
-          this.reconnect();
+          client.stream.destroy();
         },
       );
     };
     client.on("connect", (connack) => {
-      this.metrics.mqttConnected.set(1);
+      if (index === 0) this.metrics.mqttConnected.set(1);
       this.log.info(
-        { url: m.url, protocolVersion: this.version, sessionPresent: connack.sessionPresent },
+        { url: m.url, protocolVersion: this.version, sessionPresent: connack.sessionPresent, connection: index },
         "connected to the MQTT broker",
       );
-      const filter =
-        m.shareGroup === undefined ? MQTT_READINGS_FILTER : `$share/${m.shareGroup}/${MQTT_READINGS_FILTER}`;
+      const group = m.shareGroup ?? `coldchain-${this.config.oracleId}`;
+      const shared = this.shared;
+      const filter = shared ? `$share/${group}/${MQTT_READINGS_FILTER}` : MQTT_READINGS_FILTER;
+      // A persistent session may still hold the other form from an earlier run (it would deliver twice).
+      const other = shared ? MQTT_READINGS_FILTER : undefined;
+      if (other !== undefined && connack.sessionPresent) client.unsubscribe(other);
       client.subscribe(filter, { qos: 1 }, (error) => {
         if (error !== null && error !== undefined) {
           this.log.error({ filter, err: messageOf(error) }, "subscribe failed; reconnecting");
-          this.reconnect();
+          client.stream.destroy();
           return;
         }
+        if (index !== 0) return;
         client.publish(this.statusTopic, Buffer.from(encodeOracleStatus(this.status("online"))), {
           qos: 1,
           retain: true,
@@ -153,12 +191,13 @@ export class Ingest {
       });
     });
     client.on("offline", () => {
-      this.metrics.mqttConnected.set(0);
-      if (!this.stopped) this.log.warn("MQTT connection lost; reconnecting");
-      this.events.emit("offline");
+      if (index === 0) this.metrics.mqttConnected.set(0);
+      if (!this.stopped) this.log.warn({ connection: index }, "MQTT connection lost; reconnecting");
+      if (index === 0) this.events.emit("offline");
     });
     client.on("error", (error: Error & { code?: number }) => {
       if (
+        index === 0 &&
         this.version === 5 &&
         this.config.mqtt.protocolVersion === "auto" &&
         error.code !== undefined &&
@@ -167,10 +206,10 @@ export class Ingest {
         this.log.warn("the broker refused MQTT 5; falling back to MQTT 3.1.1");
         this.version = 4;
         client.end(true);
-        this.open();
+        this.open(0);
         return;
       }
-      this.log.error({ err: error.message, code: error.code }, "MQTT error");
+      this.log.error({ err: error.message, code: error.code, connection: index }, "MQTT error");
     });
   }
 }

@@ -18,7 +18,7 @@ import { messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { DropReason, OracleMetrics } from "./metrics.js";
 import type { Clock, DeviceCache } from "./registry.js";
-import type { CachedDevice, KeyCurve, Store } from "./store.js";
+import type { CachedDevice, InsertResult, KeyCurve, NewItem, Store } from "./store.js";
 
 /** The outcome of one message. */
 export type IntakeResult =
@@ -47,15 +47,27 @@ export interface IntakeOptions {
 
 export class Intake {
   private readonly check: SignatureCheck;
+  readonly commits: GroupCommit;
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
+    this.commits = new GroupCommit(o.store, () => this.inFlight);
   }
+
+  /** Messages being handled now (several with several MQTT connections). */
+  private inFlight = 0;
 
   /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
   async handle(topic: string, payload: Uint8Array): Promise<IntakeResult> {
     this.o.metrics.received.inc();
-    const result = await this.evaluate(topic, payload);
+    this.inFlight++;
+    let result: IntakeResult;
+    try {
+      result = await this.evaluate(topic, payload);
+    } finally {
+      this.inFlight--;
+      this.commits.poke();
+    }
     if (result.ok) {
       this.o.metrics.accepted.inc();
       this.o.metrics.acceptedReadings.inc(result.readings);
@@ -120,7 +132,7 @@ export class Intake {
       return drop("bad_signature", `the signature does not verify under device ${deviceId}'s ${key.keyType} key`);
     }
     const curve: KeyCurve = key.keyType;
-    const inserted = this.o.store.insertItem({
+    const inserted = await this.commits.insert({
       deviceId,
       firstSequence: first,
       count,
@@ -131,6 +143,76 @@ export class Intake {
     });
     if (!inserted.ok) return drop("duplicate", `device ${deviceId} sequence ${first} is already stored`);
     return { ok: true, itemId: inserted.id, readings: count };
+  }
+}
+
+/**
+ * Group commit: inserts of messages in flight together (several MQTT connections) go into one SQLite
+ * transaction — one fsync for all. The commit runs once every message in flight waits for it (or the others
+ * were dropped), or after `maxWaitMs` at most; with one message in flight it runs at once. Each caller resolves only
+ * after the commit that holds its item, so the acknowledgement still follows the durable commit; if the
+ * commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
+ */
+export class GroupCommit {
+  private queue: { item: NewItem; resolve(r: InsertResult): void; reject(e: unknown): void }[] = [];
+  private scheduled = false;
+  /** Commits made and items they held, and the largest group (for tests and logs). */
+  readonly stats = { commits: 0, items: 0, largest: 0 };
+
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly inFlight: () => number = () => 1,
+    private readonly maxWaitMs = 2,
+  ) {}
+
+  insert(item: NewItem): Promise<InsertResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.poke();
+    });
+  }
+
+  /** Schedules the commit: now if every message in flight waits for it, else after maxWaitMs. */
+  poke(): void {
+    if (this.queue.length === 0 || this.scheduled) return;
+    if (this.queue.length >= this.inFlight()) {
+      this.scheduled = true;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      setImmediate(() => this.flush());
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.scheduled = true;
+        this.flush();
+      }, this.maxWaitMs);
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const group = this.queue;
+    this.queue = [];
+    if (group.length === 0) return;
+    this.stats.commits++;
+    this.stats.items += group.length;
+    this.stats.largest = Math.max(this.stats.largest, group.length);
+    let results: InsertResult[];
+    try {
+      results = this.store.insertItems(group.map((g) => g.item));
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const r = results[i];
+      if (r === undefined) g.reject(new Error("group commit lost a result"));
+      else g.resolve(r);
+    });
   }
 }
 

@@ -21,6 +21,8 @@ import { DeviceCache } from "./registry.js";
 import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
 import { Store } from "./store.js";
+import { FastVerifier } from "./verify.js";
+import { VerifyPool, defaultVerifyWorkers } from "./verify-pool.js";
 
 export interface OracleDeps {
   readonly log: Logger;
@@ -50,6 +52,7 @@ export class Oracle {
   readonly relay: Relay;
   readonly wallet: Wallet;
   private readonly http: HttpServer;
+  private readonly verifyPool: VerifyPool | undefined;
   private readonly log: Logger;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -92,8 +95,25 @@ export class Oracle {
       log: this.log.child({ module: "relay" }),
       clock,
     });
+    const domain = { chainId: BigInt(config.chain.chainId), verifyingContract: getAddress(config.chain.coldChain) };
+    let signatureCheck = deps.signatureCheck;
+    if (signatureCheck === undefined) {
+      const workers = config.verify.workers === "auto" ? defaultVerifyWorkers() : config.verify.workers;
+      if (workers > 0) {
+        this.verifyPool = new VerifyPool(
+          domain,
+          workers,
+          config.verify.keyCacheSize,
+          this.log.child({ module: "verify" }),
+        );
+        signatureCheck = this.verifyPool.check;
+      } else {
+        const verifier = new FastVerifier(domain, config.verify.keyCacheSize);
+        signatureCheck = (item, key) => Promise.resolve(verifier.verify(item, key));
+      }
+    }
     this.intake = new Intake({
-      domain: { chainId: BigInt(config.chain.chainId), verifyingContract: getAddress(config.chain.coldChain) },
+      domain,
       maxPayloadBytes: config.mqtt.maxPayloadBytes,
       maxFutureSkewSeconds: config.verify.maxFutureSkewSeconds,
       store: this.store,
@@ -103,7 +123,7 @@ export class Oracle {
       clock,
       onStored: () => this.relay.notify(),
       ...(deps.observationClock === undefined ? {} : { observationClock: deps.observationClock }),
-      ...(deps.signatureCheck === undefined ? {} : { signatureCheck: deps.signatureCheck }),
+      signatureCheck,
     });
     this.ingest = new Ingest(
       config,
@@ -138,11 +158,12 @@ export class Oracle {
       this.stopping = true;
       this.relay.events.emit("tick", { ok: true }); // releases an intake waiting on back-pressure
       await this.ingest.stop();
+      await this.verifyPool?.close();
       await this.relay.stop();
       await this.http.stop();
       this.rpc.destroy();
       this.store.close();
-      this.log.info("oracle stopped");
+      this.log.info({ intakeCommits: this.intake.commits.stats }, "oracle stopped");
     })();
     return this.stopped;
   }

@@ -150,6 +150,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 type Row = Record<string, SQLInputValue>;
 
+/** An item to store (see `insertItems`). */
+export interface NewItem {
+  readonly deviceId: bigint;
+  readonly firstSequence: number;
+  readonly count: number;
+  readonly kind: "reading" | "window";
+  readonly curve: KeyCurve;
+  readonly body: Uint8Array;
+  readonly receivedAt: number;
+}
+
 /** The oracle's SQLite store. Synchronous calls: each method is one short transaction. */
 export class Store {
   private readonly db: DatabaseSync;
@@ -158,7 +169,8 @@ export class Store {
   constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
     try {
       this.db = new DatabaseSync(path);
-      this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous}; PRAGMA busy_timeout = 5000;`);
+      // busy_timeout first: opening a WAL file left by a killed process runs recovery, which waits for readers.
+      this.db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
       this.db.exec(SCHEMA);
     } catch (cause) {
       throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
@@ -194,26 +206,39 @@ export class Store {
   }
 
   /** Stores an item and its sequences in one transaction; a stored sequence makes it a duplicate. */
-  insertItem(item: {
-    deviceId: bigint;
-    firstSequence: number;
-    count: number;
-    kind: "reading" | "window";
-    curve: KeyCurve;
-    body: Uint8Array;
-    receivedAt: number;
-  }): InsertResult {
-    const device = item.deviceId.toString();
+  insertItem(item: NewItem): InsertResult {
+    const [result] = this.insertItems([item]);
+    if (result === undefined) throw new OracleError("STORE_FAILED", "insertItems returned no result");
+    return result;
+  }
+
+  /**
+   * Stores several items in one transaction (one commit, one fsync: group commit), each with its own result;
+   * an item whose sequence is already stored (also by an earlier item of the same call) is a duplicate.
+   */
+  insertItems(items: readonly NewItem[]): InsertResult[] {
     return this.transaction(() => {
-      if (this.hasAnySequence(item.deviceId, item.firstSequence, item.count)) return { ok: false, duplicate: true };
-      const { lastInsertRowid } = this.stmt(
+      const insertItem = this.stmt(
         "INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
-      ).run(device, item.firstSequence, item.count, item.kind, item.curve, item.body, item.receivedAt);
-      const id = Number(lastInsertRowid);
-      const insert = this.stmt("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
-      for (let i = 0; i < item.count; i++) insert.run(device, item.firstSequence + i, id);
-      this.pending += item.count;
-      return { ok: true, id };
+      );
+      const insertReading = this.stmt("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
+      return items.map((item): InsertResult => {
+        if (this.hasAnySequence(item.deviceId, item.firstSequence, item.count)) return { ok: false, duplicate: true };
+        const device = item.deviceId.toString();
+        const { lastInsertRowid } = insertItem.run(
+          device,
+          item.firstSequence,
+          item.count,
+          item.kind,
+          item.curve,
+          item.body,
+          item.receivedAt,
+        );
+        const id = Number(lastInsertRowid);
+        for (let i = 0; i < item.count; i++) insertReading.run(device, item.firstSequence + i, id);
+        this.pending += item.count;
+        return { ok: true, id };
+      });
     });
   }
 

@@ -24,6 +24,8 @@ import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
   Publisher,
   REPO_ROOT,
+  mosquittoAvailable,
+  startMosquitto,
   deployWorld,
   fundedOracleKey,
   oracleConfig,
@@ -34,7 +36,7 @@ import {
   waitFor,
   window,
 } from "./support.js";
-import type { AedesHandle, NodeHandle, World } from "./support.js";
+import type { AedesHandle, BrokerHandle, ConfigOverrides, MosquittoHandle, NodeHandle, World } from "./support.js";
 
 const READINGS = Number(process.env.ORACLE_CRASH_READINGS ?? 1200);
 const DEVICES = Number(process.env.ORACLE_CRASH_DEVICES ?? 16);
@@ -42,8 +44,8 @@ const KILLS = Number(process.env.ORACLE_CRASH_KILLS ?? 20);
 const WINDOW_SAMPLES = 3;
 
 /** Per device: singles and, every fourth message, a window of WINDOW_SAMPLES; `READINGS` readings in all. */
-function workload(w: World): SignedItem[] {
-  const perDevice = Math.floor(READINGS / DEVICES);
+function workload(w: World, readings: number): SignedItem[] {
+  const perDevice = Math.floor(readings / w.devices.length);
   const items: SignedItem[][] = w.devices.map((device) => {
     const out: SignedItem[] = [];
     let seq = 1;
@@ -81,127 +83,172 @@ function workload(w: World): SignedItem[] {
   return merged;
 }
 
+interface CrashRun {
+  readonly readings: number;
+  readonly devices: number;
+  readonly kills: number;
+  readonly firstDeviceId: bigint;
+  readonly config: ConfigOverrides;
+}
+
+/** Runs the oracle as a child process, kills it `run.kills` times while devices publish, and checks the end state. */
+async function crashRun(node: NodeHandle, broker: BrokerHandle, run: CrashRun): Promise<void> {
+  const w = await deployWorld(node, run.devices, run.firstDeviceId);
+  const privateKey = await fundedOracleKey(node);
+  const oracleAddress = new Wallet(privateKey).address;
+  const config = oracleConfig(w, node, broker.url, {
+    batch: { maxReadings: 200, maxAgeMs: 20 },
+    chain: { pollIntervalMs: 20 },
+    log: { level: "info" },
+    ...run.config,
+  });
+  const dir = tempDir();
+  const configPath = join(dir, "oracle.json");
+  writeFileSync(configPath, JSON.stringify({ ...config, http: { ...config.http, port: 0 } }));
+  const logFd = openSync(join(dir, "oracle.log"), "a");
+  const firstBlock = await node.provider.getBlockNumber();
+  const items = workload(w, run.readings);
+  const total = items.reduce((n, i) => n + (i.kind === "reading" ? 1 : i.window.samples.length), 0);
+
+  const spawnOracle = (): ChildProcess =>
+    spawn(process.execPath, ["--import", "tsx", "oracle/main.ts", "--config", configPath], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ORACLE_PRIVATE_KEY: privateKey, NODE_NO_WARNINGS: "1" },
+      stdio: ["ignore", "pipe", logFd],
+    });
+  /** Resolves when the child logs "oracle running" (its log goes on to the log file). */
+  const watch = (proc: ChildProcess): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const lines = createInterface({ input: proc.stdout ?? process.stdin });
+      lines.on("line", (line) => {
+        appendFileSync(join(dir, "oracle.log"), `${line}\n`);
+        if (line.includes('"oracle running"')) resolve();
+      });
+      proc.once("exit", (code) => reject(new Error(`the oracle exited with ${code} before running`)));
+    });
+  let running: Promise<void> = Promise.resolve();
+  const launch = (): ChildProcess => {
+    const proc = spawnOracle();
+    running = watch(proc);
+    running.catch(() => undefined); // a child killed before it runs is seen by the next await of `running`
+    return proc;
+  };
+
+  // The first instance creates the persistent session; devices publish only once it is subscribed (it logs
+  // "oracle running" after its subscription is acknowledged).
+  let child = launch();
+  await running;
+  const device = await Publisher.connect(broker.url);
+  const publishing = (async () => {
+    for (const item of items) await device.publish(item, "binary");
+  })();
+
+  const store = (): { pending: number; batched: number; recorded: number; skipped: number } => {
+    const db = new DatabaseSync(config.store.path, { readOnly: true });
+    try {
+      const rows = db.prepare("SELECT state, SUM(count) AS n FROM items GROUP BY state").all();
+      const out = { pending: 0, batched: 0, recorded: 0, skipped: 0 };
+      for (const r of rows) out[r.state as keyof typeof out] = Number(r.n);
+      return out;
+    } finally {
+      db.close();
+    }
+  };
+
+  for (let kill = 0; kill < run.kills; kill++) {
+    await running;
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 700)); // a random moment of the flow
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+    child = launch();
+  }
+  await publishing;
+  await device.close();
+  await waitFor(
+    `every reading recorded (oracle log: ${dir}/oracle.log)`,
+    () => store().recorded === total,
+    300_000,
+    200,
+  );
+  // The last instance may still be starting (an earlier one recorded everything): a clean shutdown needs it up.
+  await running;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const [code] = (await exited) as [number | null];
+  expect(code, "clean shutdown on SIGTERM").to.equal(0);
+
+  // On-chain: every reading once; no oracle transaction carried a reading twice or one already on-chain.
+  let onchain = 0;
+  for (let shipmentId = 1n; shipmentId <= BigInt(Math.ceil(run.devices / 8)); shipmentId++) {
+    onchain += Number((await w.coldChain.condition(shipmentId)).readingCount);
+  }
+  expect(onchain).to.equal(total);
+  const head = await node.provider.getBlockNumber();
+  const seen = new Set<string>();
+  let submitted = 0;
+  let skippedEvents = 0;
+  for (let b = firstBlock + 1; b <= head; b++) {
+    const block = await node.provider.getBlock(b, true);
+    for (const tx of block?.prefetchedTransactions ?? []) {
+      if (getAddress(tx.from) !== oracleAddress) continue;
+      const [batch] = COLD_CHAIN_ABI.decodeFunctionData("submitReadings", tx.data) as unknown as [string];
+      for (const item of decodeBatch(batch)) {
+        const keys =
+          item.kind === "readings"
+            ? item.readings.map((r) => `${r.reading.deviceId}:${r.reading.sequence}`)
+            : item.window.samples.map((_, i) => `${item.window.deviceId}:${item.window.firstSequence + i}`);
+        for (const key of keys) {
+          expect(seen.has(key), `reading ${key} submitted twice`).to.equal(false);
+          seen.add(key);
+          submitted++;
+        }
+      }
+      const receipt = await node.provider.getTransactionReceipt(tx.hash);
+      skippedEvents +=
+        receipt?.logs.filter((l) => l.topics[0] === COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash).length ?? 0;
+    }
+  }
+  expect(submitted).to.equal(total);
+  expect(skippedEvents).to.equal(0);
+  expect(store()).to.deep.equal({ pending: 0, batched: 0, recorded: total, skipped: 0 });
+}
+
 describe("oracle crash safety (SIGKILL while readings flow)", function () {
   this.timeout(600_000);
   let node: NodeHandle;
   let broker: AedesHandle;
+  let mosquitto: MosquittoHandle | undefined;
 
   before(async () => {
     [node, broker] = await Promise.all([startChain(), startAedes()]);
+    if (mosquittoAvailable()) mosquitto = await startMosquitto();
   });
   after(async () => {
-    await Promise.all([node?.stop(), broker?.stop()]);
+    await Promise.all([node?.stop(), broker?.stop(), mosquitto?.stop()]);
   });
 
   it(`killed ${KILLS} times, relays ${READINGS} readings of ${DEVICES} devices exactly once`, async () => {
-    const w = await deployWorld(node, DEVICES, 5000n);
-    const privateKey = await fundedOracleKey(node);
-    const oracleAddress = new Wallet(privateKey).address;
-    const config = oracleConfig(w, node, broker.url, {
-      batch: { maxReadings: 200, maxAgeMs: 20 },
-      chain: { pollIntervalMs: 20 },
-      log: { level: "info" },
+    await crashRun(node, broker, {
+      readings: READINGS,
+      devices: DEVICES,
+      kills: KILLS,
+      firstDeviceId: 5000n,
+      config: {},
     });
-    const dir = tempDir();
-    const configPath = join(dir, "oracle.json");
-    writeFileSync(configPath, JSON.stringify({ ...config, http: { ...config.http, port: 0 } }));
-    const logFd = openSync(join(dir, "oracle.log"), "a");
-    const firstBlock = await node.provider.getBlockNumber();
-    const items = workload(w);
-    const total = items.reduce((n, i) => n + (i.kind === "reading" ? 1 : i.window.samples.length), 0);
+  });
 
-    const launch = (): ChildProcess =>
-      spawn(process.execPath, ["--import", "tsx", "oracle/main.ts", "--config", configPath], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, ORACLE_PRIVATE_KEY: privateKey, NODE_NO_WARNINGS: "1" },
-        stdio: ["ignore", "pipe", logFd],
-      });
-    /** Resolves when the child logs "oracle running" (its log goes on to the log file). */
-    const running = (proc: ChildProcess): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const lines = createInterface({ input: proc.stdout ?? process.stdin });
-        lines.on("line", (line) => {
-          appendFileSync(join(dir, "oracle.log"), `${line}\n`);
-          if (line.includes('"oracle running"')) resolve();
-        });
-        proc.once("exit", (code) => reject(new Error(`the oracle exited with ${code} before running`)));
-      });
-
-    // The first instance creates the persistent session; devices publish only once it is subscribed.
-    const subscribed = once(broker.broker, "subscribe");
-    let child = launch();
-    await subscribed;
-    const device = await Publisher.connect(broker.url);
-    const publishing = (async () => {
-      for (const item of items) await device.publish(item, "binary");
-    })();
-
-    const store = (): { pending: number; batched: number; recorded: number; skipped: number } => {
-      const db = new DatabaseSync(config.store.path, { readOnly: true });
-      try {
-        const rows = db.prepare("SELECT state, SUM(count) AS n FROM items GROUP BY state").all();
-        const out = { pending: 0, batched: 0, recorded: 0, skipped: 0 };
-        for (const r of rows) out[r.state as keyof typeof out] = Number(r.n);
-        return out;
-      } finally {
-        db.close();
-      }
-    };
-
-    for (let kill = 0; kill < KILLS; kill++) {
-      await running(child);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 700)); // a random moment of the flow
-      const exited = once(child, "exit");
-      child.kill("SIGKILL");
-      await exited;
-      child = launch();
+  it("with several messages in flight (Mosquitto, 6 connections sharing the stream, 2 signature workers), killed 8 times: exactly once", async function () {
+    if (mosquitto === undefined) {
+      console.warn("    SKIPPED: the `mosquitto` binary is not installed (apt-get install -y mosquitto)");
+      this.skip();
     }
-    await publishing;
-    await device.close();
-    await waitFor(
-      `every reading recorded (oracle log: ${dir}/oracle.log)`,
-      () => store().recorded === total,
-      300_000,
-      200,
-    );
-    const exited = once(child, "exit");
-    child.kill("SIGTERM");
-    const [code] = (await exited) as [number | null];
-    expect(code, "clean shutdown on SIGTERM").to.equal(0);
-
-    // On-chain: every reading once; no oracle transaction carried a reading twice or one already on-chain.
-    let onchain = 0;
-    for (let shipmentId = 1n; shipmentId <= BigInt(Math.ceil(DEVICES / 8)); shipmentId++) {
-      onchain += Number((await w.coldChain.condition(shipmentId)).readingCount);
-    }
-    expect(onchain).to.equal(total);
-    const head = await node.provider.getBlockNumber();
-    const seen = new Set<string>();
-    let submitted = 0;
-    let skippedEvents = 0;
-    for (let b = firstBlock + 1; b <= head; b++) {
-      const block = await node.provider.getBlock(b, true);
-      for (const tx of block?.prefetchedTransactions ?? []) {
-        if (getAddress(tx.from) !== oracleAddress) continue;
-        const [batch] = COLD_CHAIN_ABI.decodeFunctionData("submitReadings", tx.data) as unknown as [string];
-        for (const item of decodeBatch(batch)) {
-          const keys =
-            item.kind === "readings"
-              ? item.readings.map((r) => `${r.reading.deviceId}:${r.reading.sequence}`)
-              : item.window.samples.map((_, i) => `${item.window.deviceId}:${item.window.firstSequence + i}`);
-          for (const key of keys) {
-            expect(seen.has(key), `reading ${key} submitted twice`).to.equal(false);
-            seen.add(key);
-            submitted++;
-          }
-        }
-        const receipt = await node.provider.getTransactionReceipt(tx.hash);
-        skippedEvents +=
-          receipt?.logs.filter((l) => l.topics[0] === COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash).length ?? 0;
-      }
-    }
-    expect(submitted).to.equal(total);
-    expect(skippedEvents).to.equal(0);
-    expect(store()).to.deep.equal({ pending: 0, batched: 0, recorded: total, skipped: 0 });
+    await crashRun(node, mosquitto, {
+      readings: 600,
+      devices: 8,
+      kills: 8,
+      firstDeviceId: 5500n,
+      config: { mqtt: { connections: 6 }, verify: { workers: 2 } },
+    });
   });
 });
