@@ -150,16 +150,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 type Row = Record<string, SQLInputValue>;
 
-/** An item to store (see `insertItems`). */
-export interface NewItem {
-  readonly deviceId: bigint;
-  readonly firstSequence: number;
-  readonly count: number;
-  readonly kind: "reading" | "window";
-  readonly curve: KeyCurve;
-  readonly body: Uint8Array;
-  readonly receivedAt: number;
-}
+/** An item to store (see `insertItems`): a stored item before the store gives it an id and a state. */
+export type NewItem = Omit<StoredItem, "id" | "state" | "batchId" | "skipReason">;
 
 /** The oracle's SQLite store. Synchronous calls: each method is one short transaction. */
 export class Store {
