@@ -2,10 +2,12 @@
  * `profile create`: registers a temperature profile (QA_ROLE) from a preset or a YAML/JSON file, and the lookup
  * `shipment create` uses to find an existing profile equal to a preset.
  */
+import type { ContractRunner } from "ethers";
+
 import { deploymentStartBlock } from "../../sdk/deployment.js";
 import { getLogsPaged } from "../../sdk/logs.js";
 import { createdId, requireRole, requireString, sendTransaction, outcomeFields } from "../command.js";
-import type { Command, CommandContext } from "../command.js";
+import type { Command, CommandContext, TransactionOutcome } from "../command.js";
 import { PRESET_NAMES, resolveProfile } from "../profiles.js";
 import type { TemperatureProfile } from "../profiles.js";
 
@@ -47,19 +49,29 @@ adaptationSeconds, maxGapIntervals, faultFlagMask, mktLimitCentiC, mktMinCoverag
     const profile = resolveProfile(requireString(args, "profile"));
     const signer = await ctx.signer();
     await requireRole(ctx, { contract: "ColdChain", role: "QA_ROLE" }, signer.address);
-    const coldChain = ctx.contracts.coldChain.connect(signer);
-    const outcome = await sendTransaction(ctx, {
-      label: "createProfile",
-      staticCall: () => coldChain.createProfile.staticCall(profile),
-      estimateGas: () => coldChain.createProfile.estimateGas(profile),
-      send: () => coldChain.createProfile(profile),
-    });
+    const { outcome, profileId } = await createProfile(ctx, signer, profile);
     ctx.out.result({
-      profileId: await createdId(outcome, coldChain, "ProfileCreated", "profileId"),
+      profileId,
       ...profile,
       ...outcomeFields(outcome),
     });
   },
 };
+
+/** Sends (or, with --dry-run, simulates) `createProfile`; the id comes from the receipt's ProfileCreated log. */
+export async function createProfile(
+  ctx: CommandContext,
+  signer: ContractRunner,
+  profile: TemperatureProfile,
+): Promise<{ outcome: TransactionOutcome; profileId: bigint }> {
+  const coldChain = ctx.contracts.coldChain.connect(signer);
+  const outcome = await sendTransaction(ctx, {
+    label: "createProfile",
+    staticCall: () => coldChain.createProfile.staticCall(profile),
+    estimateGas: () => coldChain.createProfile.estimateGas(profile),
+    send: () => coldChain.createProfile(profile),
+  });
+  return { outcome, profileId: await createdId(outcome, coldChain, "ProfileCreated", "profileId") };
+}
 
 export const profileCommands: readonly Command[] = [create];

@@ -21,7 +21,7 @@ import {
 } from "../command.js";
 import type { Command, CommandArgs, CommandContext } from "../command.js";
 import { PRESET_NAMES, resolveProfile } from "../profiles.js";
-import { findProfileId } from "./profile.js";
+import { createProfile, findProfileId } from "./profile.js";
 
 /** `IShipments.ShipmentStatus` names by value. */
 export const SHIPMENT_STATUS = ["None", "Created", "InTransit", "Delivered", "Released", "Rejected", "Cancelled"];
@@ -127,14 +127,9 @@ which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is 
               `have QA run \`npm run cli -- profile create --network ${ctx.network} --profile ${profileArg}\``,
           );
         });
-        const coldChain = ctx.contracts.coldChain.connect(signer);
-        const outcome = await sendTransaction(ctx, {
-          label: "createProfile",
-          staticCall: () => coldChain.createProfile.staticCall(profile),
-          estimateGas: () => coldChain.createProfile.estimateGas(profile),
-          send: () => coldChain.createProfile(profile),
-        });
-        profileId = await createdId(outcome, coldChain, "ProfileCreated", "profileId");
+        const created = await createProfile(ctx, signer, profile);
+        const { outcome } = created;
+        profileId = created.profileId;
         createdProfile = { profileCreated: true };
         if (ctx.dryRun) {
           ctx.out.line("dry run: the shipment itself can only be simulated once the profile exists");

@@ -14,6 +14,7 @@ import type {
   P256Fallback,
 } from "../../types/ethers-contracts/index.js";
 import type { IShipments } from "../../types/ethers-contracts/contracts/ColdChain.js";
+import { PROFILE_PRESETS } from "../../cli/profiles.js";
 import type { DevicePrivateKey } from "../../sdk/protocol/index.js";
 import { p256PublicKey, secp256k1Address } from "../../sdk/protocol/index.js";
 
@@ -45,23 +46,8 @@ export interface Suite extends Parties {
   chainId: bigint;
 }
 
-/** 2–8 °C vaccine profile (USP <659> refrigerated), WHO-style alarms, MKT limit 8.0 °C. */
-export const VACCINE_PROFILE: IShipments.TemperatureProfileStruct = {
-  minCentiC: 200,
-  maxCentiC: 800,
-  absoluteMinCentiC: -500,
-  absoluteMaxCentiC: 2500,
-  freezeCentiC: -50,
-  maxFreezeSeconds: 3600,
-  maxSingleExcursionSeconds: 3600,
-  maxCumulativeExcursionSeconds: 10 * 3600,
-  adaptationSeconds: 600,
-  maxGapIntervals: 3,
-  faultFlagMask: 0x05, // sensor fault | tamper
-  mktLimitCentiC: 800,
-  mktMinCoverageSeconds: 24 * 3600,
-  mktEnabled: true,
-};
+/** 2–8 °C vaccine profile (USP <659> refrigerated), WHO-style alarms, MKT limit 8.0 °C: the CLI's `vaccine-2-8`. */
+export const VACCINE_PROFILE: IShipments.TemperatureProfileStruct = PROFILE_PRESETS["vaccine-2-8"];
 
 export async function deploySuite(connection: Connection): Promise<Suite> {
   const { ethers } = connection;
