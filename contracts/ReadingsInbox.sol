@@ -93,6 +93,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         bool dirty; // 0x160
         int256 quietLo; // 0x180 readings in [quietLo, quietHi] are quiet (see {_quietSamples})
         int256 quietHi; // 0x1a0
+        int256 outerLo; // 0x1c0 quiet but for the range: [outerLo, outerHi] (see {_quietSamples})
+        int256 outerHi; // 0x1e0
     }
 
     /// @dev Field order is part of the fast paths' contract: they read these words at fixed offsets (noted).
@@ -467,8 +469,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], sh.startedAt);
         // Quiet: in range, above the freeze threshold, within the absolute limits and the MKT table.
         TemperatureRules.Rules memory r = s.rules;
-        s.quietLo = _max(_max(r.minCentiC, r.absoluteMinCentiC), _max(r.freezeCentiC + 1, MktLib.TABLE_MIN_CENTI_C));
-        s.quietHi = _min(_min(r.maxCentiC, r.absoluteMaxCentiC), MktLib.TABLE_MAX_CENTI_C);
+        // Outer: the same but for the range (out of range, a reading only adds excursion time).
+        s.outerLo = _max(r.absoluteMinCentiC, _max(r.freezeCentiC + 1, MktLib.TABLE_MIN_CENTI_C));
+        s.outerHi = _min(r.absoluteMaxCentiC, MktLib.TABLE_MAX_CENTI_C);
+        s.quietLo = _max(s.outerLo, r.minCentiC);
+        s.quietHi = _min(s.outerHi, r.maxCentiC);
 
         Condition storage c = _conditions[shipmentId];
         TemperatureRules.ShipmentState memory st = s.state;
@@ -650,6 +655,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     ) private pure returns (uint256 quiet) {
         (uint256 mktStep, uint256 mktExcess, uint256 mktUnjudged) = _mktForQuiet(b);
         uint256 gapLimit = _gapLimit(b);
+        uint256 room = _excursionRoom(b, observedAt);
+        uint256 excursion;
         int256 coldest;
         int256 warmest;
         assembly ("memory-safe") {
@@ -699,8 +706,19 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     if or(and(v, 0xff), gt(sub(v, inner), innerWidth)) {
                         // Outside the inner range: a new extreme if quiet (min/max move before the MKT test; if
                         // that stops the loop, the full path applies the same min/max again, which changes nothing).
-                        if or(and(v, 0xff), gt(sub(v, mload(add(ctx, 0x40))), mload(add(ctx, 0x60)))) {
+                        if or(and(v, 0xff), gt(sub(v, mload(add(ctx, 0x160))), mload(add(ctx, 0x180)))) {
                             break
+                        }
+                        // Out of range but otherwise quiet: an excursion of one interval, taken here if the
+                        // previous sample was in range (a run of one) and it raises no breach not yet recorded
+                        // (room: see {_excursionRoom}). Rare: its state lives in ctx, not on the stack.
+                        if gt(sub(v, mload(add(ctx, 0x40))), mload(add(ctx, 0x60))) {
+                            let left := mload(add(ctx, 0x1a0))
+                            if or(eq(mload(add(ctx, 0x1c0)), sub(p, 3)), lt(left, interval)) {
+                                break
+                            }
+                            mstore(add(ctx, 0x1a0), sub(left, interval))
+                            mstore(add(ctx, 0x1c0), p)
                         }
                         if slt(temp, minSeen) {
                             minSeen := temp
@@ -764,11 +782,22 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0x100), mktStep)
                 mstore(add(ctx, 0x120), mktExcess)
                 mstore(add(ctx, 0x140), mktUnjudged)
+                let outerLo := mload(add(s, 0x1c0))
+                mstore(add(ctx, 0x160), shl(8, outerLo))
+                mstore(add(ctx, 0x180), shl(8, sub(mload(add(s, 0x1e0)), outerLo)))
+                mstore(add(ctx, 0x1a0), room)
+                // The sample before the first one: in an excursion run if the device is (not a run of one).
+                mstore(add(ctx, 0x1c0), mul(iszero(iszero(mload(add(t, 0x20)))), sub(p, 3)))
                 loop(ctx)
-                quiet := div(sub(mload(ctx), p), 3)
+                let stoppedAt := mload(ctx)
+                quiet := div(sub(stoppedAt, p), 3)
                 coldest := mload(add(ctx, 0xa0))
                 warmest := mload(add(ctx, 0xc0))
                 mktExcess := mload(add(ctx, 0x120))
+                // An excursion sample the MKT test then stopped at is not applied: give its interval back.
+                let left := add(mload(add(ctx, 0x1a0)), mul(eq(mload(add(ctx, 0x1c0)), stoppedAt), interval))
+                // Excursion seconds added << 1 | whether the last sample applied is one (its run goes on).
+                excursion := or(shl(1, sub(room, left)), eq(mload(add(ctx, 0x1c0)), sub(stoppedAt, 3)))
             }
         }
         // Samples are one interval apart: the last one applied is at observedAt + (quiet - 1) x interval.
@@ -780,7 +809,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     observedAt + (quiet - 1) * b.device.intervalSeconds,
                     coldest,
                     warmest,
-                    mktExcess
+                    mktExcess,
+                    excursion
                 );
             }
         }
@@ -1006,7 +1036,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 }
             }
         }
-        if (quiet != 0) _settleQuiet(b, quiet, lastAt, coldest, warmest, mktExcess);
+        if (quiet != 0) _settleQuiet(b, quiet, lastAt, coldest, warmest, mktExcess, 0);
     }
 
     /// @dev The longest gap since the device's previous reading that is not missing data, for the quiet loops.
@@ -1040,16 +1070,38 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
     }
 
+    /// @dev How many excursion seconds {_quietSamples} may charge from `observedAt` on without a breach new to the
+    /// shipment or to the custody period: none unless `observedAt` is in the current period and a run of one
+    /// interval stays under the single-excursion limit (or that breach is recorded in both); then what is left
+    /// under the cumulative budget (or no bound once that breach is recorded in both).
+    function _excursionRoom(Batch memory b, uint256 observedAt) private pure returns (uint256) {
+        ShipmentCache memory s = b.shipment;
+        TemperatureRules.Rules memory r = s.rules;
+        uint256 recorded = s.state.breachFlags & s.custodyBreachFlags;
+        uint256 interval = b.device.intervalSeconds;
+        if (
+            observedAt < s.custodySince ||
+            (interval >= r.maxSingleExcursionSeconds && recorded & (1 << uint256(BreachReason.SingleExcursion)) == 0)
+        ) return 0;
+        if (recorded & (1 << uint256(BreachReason.CumulativeExcursion)) != 0) return type(uint32).max;
+        uint256 used = s.state.cumulativeExcursionSeconds;
+        // The breach comes when the cumulative time reaches the budget: the room ends one second before.
+        return used < r.maxCumulativeExcursionSeconds ? r.maxCumulativeExcursionSeconds - used - 1 : 0;
+    }
+
     /// @dev Records what `quiet` readings applied by a quiet loop do besides min/max and the MKT excess (given as
-    /// the loop left them): the count, the latest times, the MKT sums, and the runs that end (each reading was in
-    /// order, in range and above the freeze threshold), exactly as {TemperatureRules.apply_} does for each.
+    /// the loop left them): the count, the latest times, the MKT sums, the excursion time (`excursion`: seconds
+    /// << 1 | whether the last reading is out of range) charged to the current custodian, and the runs that end
+    /// or start (each reading was in order and above the freeze threshold; out of range only alone, a run of one
+    /// interval), exactly as {TemperatureRules.apply_} and {_charge} do for each.
     function _settleQuiet(
         Batch memory b,
         uint256 quiet,
         uint256 lastAt,
         int256 minSeen,
         int256 maxSeen,
-        uint256 excess
+        uint256 excess,
+        uint256 excursion
     ) private pure {
         ShipmentCache memory s = b.shipment;
         TemperatureRules.ShipmentState memory c = s.state;
@@ -1060,13 +1112,23 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             c.minCentiC = minSeen;
             c.maxCentiC = maxSeen;
             if (lastAt > c.lastObservedAt) c.lastObservedAt = lastAt;
-            c.currentExcursionSeconds = 0;
-            c.statusFlags &= ~(TemperatureRules.EXCURSION_ACTIVE | TemperatureRules.FREEZE_ACTIVE);
             c.mktSeconds += quiet * b.device.intervalSeconds;
             c.mktWeightedSum = excess + s.rules.mktLimitFactor * c.mktSeconds;
+            c.cumulativeExcursionSeconds += excursion >> 1;
+            s.custodyExcursionSeconds += excursion >> 1;
         }
+        uint256 status = c.statusFlags & ~(TemperatureRules.EXCURSION_ACTIVE | TemperatureRules.FREEZE_ACTIVE);
+        if (excursion & 1 != 0) {
+            // The last reading is out of range after one in range: a run of one interval from it.
+            c.currentExcursionSeconds = b.device.intervalSeconds;
+            t.excursionStartedAt = lastAt;
+            status |= TemperatureRules.EXCURSION_ACTIVE;
+        } else {
+            c.currentExcursionSeconds = 0;
+            t.excursionStartedAt = 0;
+        }
+        c.statusFlags = status;
         t.lastObservedAt = lastAt;
-        t.excursionStartedAt = 0;
         t.freezeStartedAt = 0;
         s.dirty = true;
     }

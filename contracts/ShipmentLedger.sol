@@ -266,22 +266,6 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     }
 
     /// @inheritdoc IShipments
-    function custodianAt(uint64 shipmentId, uint40 timestamp) external view returns (address) {
-        _requireShipment(shipmentId);
-        return _custody[shipmentId][_periodIndexAt(shipmentId, timestamp)].custodian;
-    }
-
-    /// @inheritdoc IShipments
-    function excursionSecondsOf(uint64 shipmentId, address party) external view returns (uint256 total) {
-        _requireShipment(shipmentId);
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        // Bounded by MAX_CUSTODY_PERIODS.
-        for (uint256 i = 0; i < periods.length; ++i) {
-            if (periods[i].custodian == party) total += periods[i].excursionSeconds;
-        }
-    }
-
-    /// @inheritdoc IShipments
     function custodyOffer(uint64 shipmentId) external view returns (CustodyOffer memory) {
         return _offers[shipmentId];
     }

@@ -88,7 +88,7 @@ export interface CustodyPeriod {
 export interface CustodianLiability {
   readonly custodian: string;
   readonly periods: readonly number[];
-  /** Total excursion seconds charged to the party (`excursionSecondsOf`). */
+  /** Total excursion seconds charged to the party over its periods (what `ColdChainLens.excursionSecondsOf` says). */
   readonly excursionSeconds: number;
   readonly breaches: readonly BreachReasonName[];
   /** Seconds the party held the shipment (up to delivery, or up to `now` for an open shipment). */
@@ -261,16 +261,15 @@ export async function readShipment(
   }));
 
   const parties = [...new Set(custody.map((p) => p.custodian))];
-  const excursionTotals = await Promise.all(parties.map((party) => coldChain.excursionSecondsOf(id, party, at)));
   const end = deliveredAt > 0 ? deliveredAt : Number(info.decidedAt) > 0 ? Number(info.decidedAt) : blockTime;
-  const liability: CustodianLiability[] = parties.map((party, i) => {
+  const liability: CustodianLiability[] = parties.map((party) => {
     const own = custody.filter((p) => p.custodian === party);
     const flags = own.reduce((acc, p) => acc | p.breachFlags, 0);
     const heldSeconds = own.reduce((acc, p) => acc + Math.max(0, Math.min(p.until ?? end, end) - p.since), 0);
     return {
       custodian: party,
       periods: own.map((p) => p.index),
-      excursionSeconds: Number(excursionTotals[i] ?? 0n),
+      excursionSeconds: own.reduce((acc, p) => acc + p.excursionSeconds, 0),
       breaches: breachReasonsOf(flags),
       heldSeconds,
     };

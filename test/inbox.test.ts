@@ -441,8 +441,8 @@ describe("ReadingsInbox", () => {
           12n,
           BigInt(t0 + 11 * INTERVAL),
         );
-      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(13n * 300n);
-      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(2n * 300n);
+      expect(await w.lens.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(13n * 300n);
+      expect(await w.lens.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(2n * 300n);
       const c = await w.coldChain.condition(w.shipmentId);
       expect(c.cumulativeExcursionSeconds).to.equal(15n * 300n);
       const history = await w.coldChain.custodyHistory(w.shipmentId);
@@ -463,8 +463,8 @@ describe("ReadingsInbox", () => {
       await expect(tx)
         .to.emit(w.coldChain, "BreachRecorded")
         .withArgs(w.shipmentId, w.shipper.address, Breach.AbsoluteLimit, 0n, w.k1.id, 2n, BigInt(t0 + INTERVAL));
-      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(300n);
-      expect(await w.coldChain.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(0n);
+      expect(await w.lens.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(300n);
+      expect(await w.lens.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(0n);
     });
 
     it("detects freeze, missing data and device faults", async () => {

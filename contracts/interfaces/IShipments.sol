@@ -217,12 +217,6 @@ interface IShipments {
     /// @notice The full custody history, oldest first (at most MAX_CUSTODY_PERIODS entries).
     function custodyHistory(uint64 shipmentId) external view returns (CustodyPeriod[] memory);
 
-    /// @notice Who held custody at `timestamp` (the shipper before the first transfer).
-    function custodianAt(uint64 shipmentId, uint40 timestamp) external view returns (address);
-
-    /// @notice Total excursion seconds charged to `party` over all its custody periods of the shipment.
-    function excursionSecondsOf(uint64 shipmentId, address party) external view returns (uint256);
-
     /// @notice The pending two-step custody offer, if any.
     function custodyOffer(uint64 shipmentId) external view returns (CustodyOffer memory);
 

@@ -2,6 +2,7 @@
 pragma solidity 0.8.33;
 
 import {ColdChain} from "../../contracts/ColdChain.sol";
+import {ColdChainLens} from "../../contracts/ColdChainLens.sol";
 import {DeviceRegistry} from "../../contracts/DeviceRegistry.sol";
 import {IP256Verifier} from "../../contracts/interfaces/IP256Verifier.sol";
 import {IShipments} from "../../contracts/interfaces/IShipments.sol";
@@ -13,7 +14,7 @@ import {vaccineProfile} from "./Profiles.sol";
 import {TestBase} from "./TestBase.sol";
 
 /// @title ColdChainFixture
-/// @notice Deploys the whole suite (DeviceRegistry, MktTable, P256Fallback, ColdChain) with one address per
+/// @notice Deploys the whole suite (DeviceRegistry, MktTable, P256Fallback, ColdChain, ColdChainLens) with one address per
 /// party, the 2-8 degrees C vaccine profile, and helpers to register devices and create shipments.
 /// @dev The test contract is admin, device manager and QA; the shipper is a separate address (pranked).
 abstract contract ColdChainFixture is TestBase {
@@ -24,6 +25,7 @@ abstract contract ColdChainFixture is TestBase {
     MktTable internal mktTable;
     P256Fallback internal p256Fallback;
     ColdChain internal coldChain;
+    ColdChainLens internal lens;
     bytes32 internal domain;
     uint32 internal vaccineProfileId;
 
@@ -44,6 +46,7 @@ abstract contract ColdChainFixture is TestBase {
         mktTable = new MktTable();
         p256Fallback = new P256Fallback();
         coldChain = new ColdChain(address(this), registry, address(mktTable), IP256Verifier(address(p256Fallback)));
+        lens = new ColdChainLens(coldChain);
         coldChain.grantRole(coldChain.SHIPPER_ROLE(), shipper);
         coldChain.grantRole(coldChain.QA_ROLE(), address(this));
         vaccineProfileId = coldChain.createProfile(vaccineProfile());
