@@ -1,7 +1,8 @@
 /**
  * Oracle configuration: one strict zod schema, a JSON file, and environment overrides. Every key has a
  * default or, when required, a clear error naming it. Secrets are never in the file: the signing key and the
- * MQTT password come from environment variables (their names are configurable) and are never logged.
+ * MQTT password come from environment variables (their names are configurable) or from a Hardhat keystore
+ * (`npx hardhat keystore set ORACLE_PRIVATE_KEY`, see oracle/keystore.ts), and are never logged.
  *
  * Environment overrides: `ORACLE__<SECTION>__<KEY>=value`, matched case-insensitively with underscores
  * ignored (`ORACLE__CHAIN__RPC_URLS=http://a:8545,http://b:8545`, `ORACLE__BATCH__MAX_READINGS=500`).
@@ -15,10 +16,45 @@ import { z } from "zod";
 import { deploymentStartBlock } from "../sdk/deployment.js";
 import { loadDeployment } from "../sdk/node/deployment.js";
 import { OracleError } from "./errors.js";
+import {
+  KeystoreError,
+  KeystoreFile,
+  defaultKeystorePath,
+  devPasswordPath,
+  promptHidden,
+  readDevPassword,
+} from "./keystore.js";
+import type { UnlockedKeystore } from "./keystore.js";
 
 const GWEI = 1_000_000_000;
 
 const url = z.string().url();
+
+/** Default environment variable of a keystore's password. */
+export const DEFAULT_KEYSTORE_PASSWORD_ENV = "ORACLE_KEYSTORE_PASSWORD";
+
+/**
+ * Where a secret comes from: an environment variable, or a key of a Hardhat keystore (the production one in
+ * Hardhat's global config dir unless `dev` or `path` say otherwise). The keystore password comes from the
+ * variable `passwordEnv`, else from a prompt when stdin is a terminal; a `dev` keystore needs none.
+ */
+export const SECRET_SOURCE_SCHEMA = z.discriminatedUnion("from", [
+  z.object({ from: z.literal("env"), name: z.string().min(1) }).strict(),
+  z
+    .object({
+      from: z.literal("keystore"),
+      key: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a keystore key name ([A-Za-z_][A-Za-z0-9_]*)"),
+      /** The development keystore (`npx hardhat keystore set --dev`): password read from `hardhat.checksum`. */
+      dev: z.boolean().default(false),
+      /** The keystore file, if not Hardhat's default (`npx hardhat keystore path` prints that). */
+      path: z.string().min(1).optional(),
+      passwordEnv: z.string().min(1).default(DEFAULT_KEYSTORE_PASSWORD_ENV),
+    })
+    .strict(),
+]);
+
+/** A validated secret source. */
+export type SecretSource = z.infer<typeof SECRET_SOURCE_SCHEMA>;
 
 /** The schema; `z.infer` of it is {@link OracleConfig}. */
 export const ORACLE_CONFIG_SCHEMA = z
@@ -34,8 +70,10 @@ export const ORACLE_CONFIG_SCHEMA = z
         /** Default `coldchain-oracle-<oracleId>`; must be stable across restarts (persistent session). */
         clientId: z.string().min(1).max(128).optional(),
         username: z.string().optional(),
-        /** Environment variable holding the MQTT password (if the broker needs one). */
-        passwordEnv: z.string().default("ORACLE_MQTT_PASSWORD"),
+        /** The MQTT password (if the broker needs one): `{ from: "env", name }` or `{ from: "keystore", key, … }`. */
+        password: SECRET_SOURCE_SCHEMA.optional(),
+        /** Short form of `password: { from: "env", name }`; default ORACLE_MQTT_PASSWORD. */
+        passwordEnv: z.string().min(1).optional(),
         /** 5, 4 (3.1.1), or "auto": try 5 and fall back to 3.1.1 when the broker refuses it. */
         protocolVersion: z.union([z.literal(5), z.literal(4), z.literal("auto")]).default("auto"),
         /** MQTT 5 shared subscription group: instances with the same group share the stream. */
@@ -85,8 +123,10 @@ export const ORACLE_CONFIG_SCHEMA = z
       .strict(),
     signer: z
       .object({
-        /** Environment variable holding the oracle's 32-byte hex private key. */
-        privateKeyEnv: z.string().default("ORACLE_PRIVATE_KEY"),
+        /** The oracle's 32-byte hex private key: `{ from: "env", name }` or `{ from: "keystore", key, … }`. */
+        privateKey: SECRET_SOURCE_SCHEMA.optional(),
+        /** Short form of `privateKey: { from: "env", name }`; default ORACLE_PRIVATE_KEY. */
+        privateKeyEnv: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
@@ -126,9 +166,12 @@ export const ORACLE_CONFIG_SCHEMA = z
         maxFutureSkewSeconds: z.number().int().min(0).default(300),
         /** An unknown device is looked up on-chain again after this long. */
         unknownDeviceRetryMs: z.number().int().min(0).default(30_000),
-        /** Signature-verification worker threads: "auto" (one per core) or a number; 0 verifies on the intake thread. */
+        /**
+         * Signature-verification worker threads: "auto" (one per core but one), or a number; 0 verifies on the
+         * intake thread. Worth it with several MQTT connections (several messages in flight).
+         */
         workers: z.union([z.literal("auto"), z.number().int().min(0).max(64)]).default(0),
-        /** Devices whose public key is kept with a precomputed table (per worker); 0 keeps none. */
+        /** Devices whose parsed public key is kept (per verifier: intake thread or each worker); 0 keeps none. */
         keyCacheSize: z.number().int().min(0).max(100_000).default(128),
       })
       .strict()
@@ -138,6 +181,12 @@ export const ORACLE_CONFIG_SCHEMA = z
         path: z.string().min(1).default("oracle.db"),
         /** FULL: fsync every commit (survives power loss); NORMAL: survives a process crash only. */
         synchronous: z.enum(["FULL", "NORMAL"]).default("FULL"),
+        /**
+         * "thread": intake commits run on a writer thread with its own connection, so parsing and signature
+         * checks go on during the fsync; "inline": on the intake thread. Either way a message is acknowledged
+         * only after the commit holding it.
+         */
+        intakeWriter: z.enum(["thread", "inline"]).default("thread"),
       })
       .strict()
       .default({}),
@@ -169,7 +218,7 @@ export type OracleConfig = z.infer<typeof ORACLE_CONFIG_SCHEMA>;
 /** What a config file may hold (defaults not yet applied). */
 export type OracleConfigInput = z.input<typeof ORACLE_CONFIG_SCHEMA>;
 
-/** Secrets read from the environment; never logged, never stored. */
+/** Secrets read from the environment or a Hardhat keystore; never logged, never stored. */
 export interface OracleSecrets {
   readonly privateKey: string;
   readonly mqttPassword: string | undefined;
@@ -181,6 +230,19 @@ export function parseConfig(input: unknown): OracleConfig {
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
     throw new OracleError("CONFIG_INVALID", `the oracle config is invalid: ${problems}`);
+  }
+  const { signer, mqtt } = result.data;
+  if (signer.privateKey !== undefined && signer.privateKeyEnv !== undefined) {
+    throw new OracleError(
+      "CONFIG_INVALID",
+      "the oracle config is invalid: set signer.privateKey or signer.privateKeyEnv, not both",
+    );
+  }
+  if (mqtt.password !== undefined && mqtt.passwordEnv !== undefined) {
+    throw new OracleError(
+      "CONFIG_INVALID",
+      "the oracle config is invalid: set mqtt.password or mqtt.passwordEnv, not both",
+    );
   }
   return result.data;
 }
@@ -277,19 +339,114 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return out;
 }
 
-/** Reads the secrets named by the config from the environment. Throws SECRET_MISSING. */
-export function readSecrets(config: OracleConfig, env: NodeJS.ProcessEnv = process.env): OracleSecrets {
-  const privateKey = env[config.signer.privateKeyEnv];
-  if (privateKey === undefined || !/^(0x)?[0-9a-fA-F]{64}$/.test(privateKey)) {
+/** The source of the signing key: `signer.privateKey`, else the environment variable `signer.privateKeyEnv`. */
+export function signerKeySource(config: OracleConfig): SecretSource {
+  return config.signer.privateKey ?? { from: "env", name: config.signer.privateKeyEnv ?? "ORACLE_PRIVATE_KEY" };
+}
+
+/** The source of the MQTT password: `mqtt.password`, else the environment variable `mqtt.passwordEnv`. */
+export function mqttPasswordSource(config: OracleConfig): SecretSource {
+  return config.mqtt.password ?? { from: "env", name: config.mqtt.passwordEnv ?? "ORACLE_MQTT_PASSWORD" };
+}
+
+/** Where each secret comes from, for a log line (names and paths only, never values). */
+export function describeSecretSources(
+  config: OracleConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): { signerKeyFrom: string; mqttPasswordFrom: string } {
+  const describe = (source: SecretSource): string =>
+    source.from === "env" ? `env ${source.name}` : `keystore ${keystorePathOf(source, env)} key ${source.key}`;
+  return { signerKeyFrom: describe(signerKeySource(config)), mqttPasswordFrom: describe(mqttPasswordSource(config)) };
+}
+
+/** Keystore passwords obtained interactively, by keystore file path. */
+export type KeystorePasswords = Readonly<Record<string, string>>;
+
+/**
+ * Reads the secrets the config names, from the environment or a Hardhat keystore (decrypted here: scrypt,
+ * about a second, once per keystore file). A keystore's password comes from `passwords` (see
+ * {@link promptKeystorePasswords}), else its `passwordEnv` variable. Throws SECRET_MISSING with a one-line
+ * message naming the config key and what to do; no message holds a secret.
+ */
+export function readSecrets(
+  config: OracleConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  passwords: KeystorePasswords = {},
+): OracleSecrets {
+  const unlocked = new Map<string, UnlockedKeystore>();
+  const read = (configKey: string, source: SecretSource): string | undefined => {
+    if (source.from === "env") return env[source.name];
+    const path = keystorePathOf(source, env);
+    let passwordFrom = "";
+    try {
+      let keystore = unlocked.get(path);
+      if (keystore === undefined) {
+        const file = KeystoreFile.read(path, { dev: source.dev, key: source.key });
+        let password = passwords[path];
+        if (source.dev) {
+          password = readDevPassword(path);
+          passwordFrom = ` (password from ${devPasswordPath(path)})`;
+        } else if (password === undefined) {
+          password = env[source.passwordEnv];
+          passwordFrom = ` (password from ${source.passwordEnv})`;
+        }
+        if (password === undefined) {
+          throw new OracleError(
+            "SECRET_MISSING",
+            `${configKey}: set ${source.passwordEnv} to the password of the keystore ${path} (or start the oracle on a terminal to be asked)`,
+          );
+        }
+        keystore = file.unlock(password);
+        unlocked.set(path, keystore);
+      }
+      return keystore.get(source.key, source.dev);
+    } catch (cause) {
+      if (!(cause instanceof KeystoreError)) throw cause;
+      const hint = cause.reason === "wrong_password" ? passwordFrom : "";
+      throw new OracleError("SECRET_MISSING", `${configKey}: ${cause.message}${hint}`, { cause });
+    }
+  };
+
+  const keySource = signerKeySource(config);
+  const rawKey = read("signer.privateKey", keySource)?.trim();
+  if (rawKey === undefined || !/^(0x)?[0-9a-fA-F]{64}$/.test(rawKey)) {
     throw new OracleError(
       "SECRET_MISSING",
-      `set ${config.signer.privateKeyEnv} to the oracle's 32-byte hex private key (the account that pays gas)`,
+      keySource.from === "env"
+        ? `set ${keySource.name} to the oracle's 32-byte hex private key (the account that pays gas)`
+        : `signer.privateKey: the value of "${keySource.key}" in the keystore ${keystorePathOf(keySource, env)} is not a 32-byte hex private key; replace it with \`npx hardhat keystore set${keySource.dev ? " --dev" : ""} --force ${keySource.key}\``,
     );
   }
+  const mqttPassword = read("mqtt.password", mqttPasswordSource(config));
   return {
-    privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`,
-    mqttPassword: env[config.mqtt.passwordEnv],
+    privateKey: rawKey.startsWith("0x") ? rawKey : `0x${rawKey}`,
+    mqttPassword,
   };
+}
+
+/**
+ * Asks on the terminal for the password of each production keystore the config reads whose password variable
+ * is unset (once per file). Returns nothing to ask when stdin is not a terminal: {@link readSecrets} then
+ * says which variable to set.
+ */
+export async function promptKeystorePasswords(
+  config: OracleConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  ask: (question: string) => Promise<string> = (question) => promptHidden(question),
+  interactive: boolean = process.stdin.isTTY === true,
+): Promise<KeystorePasswords> {
+  const passwords: Record<string, string> = {};
+  if (!interactive) return passwords;
+  for (const source of [signerKeySource(config), mqttPasswordSource(config)]) {
+    if (source.from !== "keystore" || source.dev || env[source.passwordEnv] !== undefined) continue;
+    const path = keystorePathOf(source, env);
+    passwords[path] ??= await ask(`Password of the Hardhat keystore ${path}: `);
+  }
+  return passwords;
+}
+
+function keystorePathOf(source: SecretSource & { from: "keystore" }, env: NodeJS.ProcessEnv): string {
+  return source.path ?? defaultKeystorePath(source.dev, env);
 }
 
 /** Wei of a gwei amount given as a (possibly fractional) number. */

@@ -7,7 +7,7 @@
 export type OracleErrorCode =
   /** The config file is missing, not JSON, or fails the schema; the message names the key. */
   | "CONFIG_INVALID"
-  /** A secret (signing key, MQTT password) is missing from the environment or malformed. */
+  /** A secret (signing key, MQTT password) is missing from the environment or the Hardhat keystore, or malformed. */
   | "SECRET_MISSING"
   /** Every RPC endpoint failed for one call; the oracle backs off and retries. */
   | "RPC_UNAVAILABLE"

@@ -43,7 +43,12 @@ export interface IntakeOptions {
   readonly onStored?: (readings: number) => void;
   /** Verifies signatures; default: sdk/protocol on this thread (a worker pool can stand in). */
   readonly signatureCheck?: SignatureCheck;
+  /** Commits a group of items; default `store.insertItems` on this thread (a StoreWriter thread can stand in). */
+  readonly insertItems?: InsertItems;
 }
+
+/** Stores items in one transaction, each with its result; resolves (or returns) after the commit. */
+export type InsertItems = (items: readonly NewItem[]) => InsertResult[] | Promise<InsertResult[]>;
 
 export class Intake {
   private readonly check: SignatureCheck;
@@ -51,11 +56,22 @@ export class Intake {
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
-    this.commits = new GroupCommit(o.store, () => this.inFlight);
+    this.commits = new GroupCommit(o.insertItems ?? ((items) => o.store.insertItems(items)), () => this.inFlight);
   }
 
   /** Messages being handled now (several with several MQTT connections). */
   private inFlight = 0;
+  /** Registry look-ups under way: messages of a device not cached yet wait for one look-up, not one each. */
+  private readonly lookups = new Map<bigint, Promise<CachedDevice>>();
+
+  private device(deviceId: bigint): Promise<CachedDevice> {
+    let lookup = this.lookups.get(deviceId);
+    if (lookup === undefined) {
+      lookup = this.o.devices.get(deviceId).finally(() => this.lookups.delete(deviceId));
+      this.lookups.set(deviceId, lookup);
+    }
+    return lookup;
+  }
 
   /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
   async handle(topic: string, payload: Uint8Array): Promise<IntakeResult> {
@@ -94,7 +110,7 @@ export class Intake {
     if (topicDevice !== deviceId) {
       return drop("topic_mismatch", `payload of device ${deviceId} on topic ${topic}`);
     }
-    const device = await this.o.devices.get(deviceId);
+    const device = await this.device(deviceId);
     const key = verificationKey(device);
     if (key === undefined) return drop("unknown_device", `device ${deviceId} is not in the registry`);
     if (device.revokedAtBlock !== 0) {
@@ -149,20 +165,24 @@ export class Intake {
 /**
  * Group commit: inserts of messages in flight together (several MQTT connections) go into one SQLite
  * transaction — one fsync for all. The commit runs once every message in flight waits for it (or the others
- * were dropped), or after `maxWaitMs` at most; with one message in flight it runs at once. Each caller resolves only
- * after the commit that holds its item, so the acknowledgement still follows the durable commit; if the
- * commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
+ * were dropped), or after `maxWaitMs` at most; with one message in flight it runs at once. With an asynchronous
+ * `insertItems` (the writer thread) one commit runs at a time: items arriving meanwhile form the next group,
+ * which starts when the commit under way ends, so the commit groups grow with what is in flight. Each caller
+ * resolves only after the commit that holds its item, so the acknowledgement still follows the durable commit;
+ * if the commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
  */
 export class GroupCommit {
   private queue: { item: NewItem; resolve(r: InsertResult): void; reject(e: unknown): void }[] = [];
   private scheduled = false;
+  /** Items of the commit under way (asynchronous insertItems). */
+  private committing = 0;
   /** Commits made and items they held, and the largest group (for tests and logs). */
   readonly stats = { commits: 0, items: 0, largest: 0 };
 
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly insertItems: InsertItems,
     private readonly inFlight: () => number = () => 1,
     private readonly maxWaitMs = 2,
   ) {}
@@ -176,7 +196,7 @@ export class GroupCommit {
 
   /** Schedules the commit: now if every message in flight waits for it, else after maxWaitMs. */
   poke(): void {
-    if (this.queue.length === 0 || this.scheduled) return;
+    if (this.queue.length === 0 || this.scheduled || this.committing > 0) return;
     if (this.queue.length >= this.inFlight()) {
       this.scheduled = true;
       clearTimeout(this.timer);
@@ -201,19 +221,48 @@ export class GroupCommit {
     this.stats.commits++;
     this.stats.items += group.length;
     this.stats.largest = Math.max(this.stats.largest, group.length);
-    let results: InsertResult[];
+    let results: InsertResult[] | Promise<InsertResult[]>;
     try {
-      results = this.store.insertItems(group.map((g) => g.item));
+      results = this.insertItems(group.map((g) => g.item));
     } catch (error) {
       for (const g of group) g.reject(error);
       return;
     }
-    group.forEach((g, i) => {
-      const r = results[i];
-      if (r === undefined) g.reject(new Error("group commit lost a result"));
-      else g.resolve(r);
-    });
+    if (Array.isArray(results)) {
+      settle(group, results);
+      return;
+    }
+    this.committing = group.length;
+    results.then(
+      (r) => settle(group, r),
+      (error: unknown) => {
+        for (const g of group) g.reject(error);
+      },
+    );
+    void results
+      .catch(() => undefined)
+      .then(() => {
+        // What arrived during this commit goes next, at once (the messages still being verified join later).
+        this.committing = 0;
+        if (this.queue.length > 0 && !this.scheduled) {
+          this.scheduled = true;
+          clearTimeout(this.timer);
+          this.timer = undefined;
+          setImmediate(() => this.flush());
+        }
+      });
   }
+}
+
+function settle(
+  group: readonly { resolve(r: InsertResult): void; reject(e: unknown): void }[],
+  results: readonly InsertResult[],
+): void {
+  group.forEach((g, i) => {
+    const r = results[i];
+    if (r === undefined) g.reject(new Error("group commit lost a result"));
+    else g.resolve(r);
+  });
 }
 
 function drop(reason: DropReason, message: string): IntakeResult {

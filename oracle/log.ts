@@ -1,6 +1,6 @@
 /**
  * Structured logs (pino), one child logger per module. Secrets never reach a log line: the config holds
- * none (they come from the environment), and the redaction list below catches them if a caller logs one.
+ * none (they come from the environment or the Hardhat keystore), and the redaction list below catches them if a caller logs one.
  */
 import { pino } from "pino";
 import type { DestinationStream, Logger, LevelWithSilent } from "pino";

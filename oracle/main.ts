@@ -1,16 +1,18 @@
 /**
  * The oracle CLI: `npm run oracle -- --config <file>` (or the `coldchain-oracle` bin). Reads the config and
- * the secrets from the environment, runs one instance, and stops cleanly on SIGINT / SIGTERM (a second
- * signal exits at once; the store makes that safe too).
+ * the secrets (environment or Hardhat keystore; a keystore password not in the environment is asked for on
+ * the terminal), runs one instance, and stops cleanly on SIGINT / SIGTERM (a second signal exits at once;
+ * the store makes that safe too).
  */
 import { parseArgs } from "node:util";
 
-import { loadConfig, readSecrets } from "./config.js";
+import { describeSecretSources, loadConfig, promptKeystorePasswords, readSecrets } from "./config.js";
 import { isOracleError, messageOf } from "./errors.js";
 import { createLogger } from "./log.js";
 import { Oracle } from "./oracle.js";
 
-const USAGE = "usage: coldchain-oracle --config <file.json>   (secrets: ORACLE_PRIVATE_KEY, ORACLE_MQTT_PASSWORD)";
+const USAGE =
+  "usage: coldchain-oracle --config <file.json>   (secrets: ORACLE_PRIVATE_KEY, ORACLE_MQTT_PASSWORD, or a Hardhat keystore: docs/operations.md)";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: "string", short: "c" }, help: { type: "boolean" } } });
@@ -23,7 +25,9 @@ async function main(): Promise<void> {
   try {
     const config = loadConfig(values.config);
     const log = createLogger(config.log.level);
-    oracle = new Oracle(config, readSecrets(config), { log, processMetrics: true });
+    const secrets = readSecrets(config, process.env, await promptKeystorePasswords(config));
+    log.info(describeSecretSources(config), "secrets read");
+    oracle = new Oracle(config, secrets, { log, processMetrics: true });
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;

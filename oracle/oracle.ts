@@ -21,6 +21,7 @@ import { DeviceCache } from "./registry.js";
 import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
 import { Store } from "./store.js";
+import { StoreWriter } from "./store-writer.js";
 import { FastVerifier } from "./verify.js";
 import { VerifyPool, defaultVerifyWorkers } from "./verify-pool.js";
 
@@ -53,6 +54,7 @@ export class Oracle {
   readonly wallet: Wallet;
   private readonly http: HttpServer;
   private readonly verifyPool: VerifyPool | undefined;
+  private readonly storeWriter: StoreWriter | undefined;
   private readonly log: Logger;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -112,6 +114,14 @@ export class Oracle {
         signatureCheck = (item, key) => Promise.resolve(verifier.verify(item, key));
       }
     }
+    if (config.store.intakeWriter === "thread") {
+      this.storeWriter = new StoreWriter(
+        config.store.path,
+        config.store.synchronous,
+        this.store,
+        this.log.child({ module: "store" }),
+      );
+    }
     this.intake = new Intake({
       domain,
       maxPayloadBytes: config.mqtt.maxPayloadBytes,
@@ -124,6 +134,7 @@ export class Oracle {
       onStored: () => this.relay.notify(),
       ...(deps.observationClock === undefined ? {} : { observationClock: deps.observationClock }),
       signatureCheck,
+      ...(this.storeWriter === undefined ? {} : { insertItems: this.storeWriter.insertItems }),
     });
     this.ingest = new Ingest(
       config,
@@ -159,6 +170,7 @@ export class Oracle {
       this.relay.events.emit("tick", { ok: true }); // releases an intake waiting on back-pressure
       await this.ingest.stop();
       await this.verifyPool?.close();
+      await this.storeWriter?.close();
       await this.relay.stop();
       await this.http.stop();
       this.rpc.destroy();

