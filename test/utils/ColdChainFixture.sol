@@ -14,8 +14,8 @@ import {vaccineProfile} from "./Profiles.sol";
 import {TestBase} from "./TestBase.sol";
 
 /// @title ColdChainFixture
-/// @notice Deploys the whole suite (DeviceRegistry, MktTable, P256Fallback, ColdChain, ColdChainLens) with one address per
-/// party, the 2-8 degrees C vaccine profile, and helpers to register devices and create shipments.
+/// @notice Deploys the whole suite (DeviceRegistry, MktTable, P256Fallback, ColdChain, ColdChainLens) with one address
+/// per party, the 2-8 degrees C vaccine profile, and helpers to register devices and create shipments.
 /// @dev The test contract is admin, device manager and QA; the shipper is a separate address (pranked).
 abstract contract ColdChainFixture is TestBase {
     /// @notice A realistic start time (2026-01-01T00:00:00Z) so timestamps are never near zero.
