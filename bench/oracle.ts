@@ -24,7 +24,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 
 import type { OracleConfig } from "../oracle/config.js";
-import { FastVerifier } from "../oracle/verify.js";
+import { FastVerifier, SECP256K1_BACKEND } from "../oracle/verify.js";
 import { defaultVerifyWorkers } from "../oracle/verify-pool.js";
 import { encodeMqttPayload, mqttReadingsTopic, verificationKeyOf } from "../sdk/protocol/index.js";
 import type { SignedItem } from "../sdk/protocol/index.js";
@@ -63,6 +63,11 @@ interface Row {
    * what else the machine runs: 2 cores / (oracle + rest) is what the set-up could do with the machine to itself.
    */
   cpuMicrosPerReading?: { oracle: number; rest: number };
+  /**
+   * Seconds until the broker had acknowledged every publish (intake rows): close to `seconds` means the
+   * publishers, not the oracle, set the pace; well below it, messages waited at the broker for the oracle.
+   */
+  publishedAfterSeconds?: number;
 }
 
 /** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
@@ -115,7 +120,7 @@ const ROWS = {
 /** Signature workers of the oracle in the shared-subscription row (BENCH_WORKERS, default "auto": one per core). */
 const SHARED_WORKERS = process.env.BENCH_WORKERS === undefined ? "auto" : Number(process.env.BENCH_WORKERS);
 /** MQTT connections of the oracle in the Mosquitto per-reading row (BENCH_CONNECTIONS). */
-const SHARED_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SHARED_CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 128);
 /** PUBACKs each publisher waits for at once (BENCH_PUBLISH_WINDOW). */
 const PUBLISH_WINDOW = Number(process.env.BENCH_PUBLISH_WINDOW ?? 500);
 /** Publisher connections in the shared-subscription row (BENCH_PUBLISHERS). */
@@ -260,6 +265,7 @@ async function intakeRow(
   const started = performance.now();
   const cpuBefore = { oracle: oracle.cpuSeconds(), rest: benchCpuSeconds() };
   await publishAll(publishers, messages);
+  const publishedAfterSeconds = round((performance.now() - started) / 1000);
   // Done when every reading is stored, or every message arrived and was handled (stored or dropped): QoS 1 is
   // at least once, so the broker may deliver a message again (the duplicate is dropped and counted).
   const handled = (m: Map<string, number>): boolean =>
@@ -289,6 +295,7 @@ async function intakeRow(
       oracle: Math.round((cpu.oracle / expected) * 1e6),
       rest: Math.round((cpu.rest / expected) * 1e6),
     },
+    publishedAfterSeconds,
   };
 }
 
@@ -427,8 +434,9 @@ try {
         notes: [
           `per-reading and window: MQTT publish (aedes, TCP) to durable store (SQLite WAL, synchronous=${SYNCHRONOUS}), relay idle`,
           "end-to-end: publish to on-chain confirmation (in-process Hardhat chain, 1 confirmation, batches of 1000)",
-          "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread: mqtt.js handles one message per connection at a time and acknowledges it after its commit, so this row is one fsync per message; Mosquitto with several connections in one $share group and signature worker threads: messages in flight share one SQLite commit (group commit) made on the store writer thread while the intake thread goes on",
-          "signature checks (oracle/verify.ts): secp256k1 by public-key recovery in WebAssembly (tiny-secp256k1), P-256 with OpenSSL's scalar multiplications (node:crypto ECDH) and the point addition in JS; EIP-712 digests by hand with precomputed type hashes and domain separator; signatureChecksPerSecond is one thread",
+          "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread: mqtt.js handles one message per connection at a time and acknowledges it after its commit, so this row is one fsync per message; Mosquitto with several connections in one $share group and signature worker threads: messages in flight share one SQLite commit (group commit) made on the store writer thread while the intake thread goes on; the worker answers every 8 checks, so commits and checks overlap",
+          `signature checks (oracle/verify.ts): secp256k1 by public-key recovery in libsecp256k1 (${SECP256K1_BACKEND === "native" ? "native N-API binding of the secp256k1 package" : "WebAssembly, tiny-secp256k1: the native binding did not load"}), P-256 as u2·(Q + t·G) with OpenSSL's scalar multiplications (node:crypto ECDH) and the point addition in JS; EIP-712 digests by hand with precomputed type hashes and domain separator; signatureChecksPerSecond is one thread`,
+          "publishedAfterSeconds: when the broker had acknowledged every publish; well below seconds, the oracle (not the publishers) set the pace",
           "cpuMicrosPerReading: CPU time per reading of the oracle process (all threads) and of the rest (broker, publishers): 2 cores / (oracle + rest) is what the set-up could do with the machine to itself; the signature checks are most of the oracle's share",
           "the machine's 2 cores are shared by the oracle, the broker, the publishers and the chain (and, when measured, other work on the host: machine.loadAverage at the start): figures vary by tens of percent between runs",
           "the oracle runs as its own process (npm run oracle's command); peakRssMB is its VmHWM",

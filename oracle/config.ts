@@ -93,7 +93,7 @@ export const ORACLE_CONFIG_SCHEMA = z
          * MQTT connections sharing the stream (MQTT 5 `$share`): messages handled at once, their commits
          * grouped. 1 on MQTT 3.1.1 brokers (aedes) whatever this says.
          */
-        connections: z.number().int().min(1).max(64).default(1),
+        connections: z.number().int().min(1).max(1024).default(1),
         /** Payloads above this size are dropped (`too_large`). A 256-sample JSON window is about 4 KB. */
         maxPayloadBytes: z.number().int().min(128).default(16_384),
       })

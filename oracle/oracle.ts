@@ -22,7 +22,7 @@ import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
 import { Store } from "./store.js";
 import { StoreWriter } from "./store-writer.js";
-import { FastVerifier } from "./verify.js";
+import { FastVerifier, SECP256K1_BACKEND } from "./verify.js";
 import { VerifyPool, defaultVerifyWorkers } from "./verify-pool.js";
 
 export interface OracleDeps {
@@ -154,9 +154,16 @@ export class Oracle {
         coldChain: this.config.chain.coldChain,
         rpcUrls: this.config.chain.rpcUrls.length,
         pending: this.store.pendingReadings(),
+        secp256k1: SECP256K1_BACKEND,
       },
       "oracle starting",
     );
+    if (SECP256K1_BACKEND === "wasm") {
+      this.log.warn(
+        "the secp256k1 package's native binding did not load on this platform: secp256k1 signature checks run in " +
+          "WebAssembly (tiny-secp256k1), about 5 times slower; see docs/operations.md, Throughput",
+      );
+    }
     this.relay.start();
     if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
     await this.ingest.start();

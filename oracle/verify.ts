@@ -3,29 +3,33 @@
  * times faster:
  * - digest: EIP-712 by hand into one reused buffer (type hashes and the domain separator computed once, then
  *   two keccaks per reading, three per window) instead of ABI-encoding per message;
- * - secp256k1: public-key recovery in WebAssembly (tiny-secp256k1, libsecp256k1) with the signature's yParity,
- *   then the address of the recovered key compared with the device's: exactly the contract's ecrecover check
- *   (a flipped yParity recovers another key and fails). Plain ECDSA verify would be ~1.5x faster but ignores
- *   yParity, and a flipped-parity copy of a valid message accepted here would be skipped on-chain and take
- *   the genuine message's (device, sequence): not the same verdict.
- * - P-256: ECDSA verify (low s; the intake normalises high s before) as R = u1·G + u2·Q, x(R) mod n = r, with
- *   the scalar multiplications in OpenSSL (node:crypto ECDH, constant-time assembly for P-256): u1·G in full,
- *   x(u2·Q) and x((u2 + 1)·Q) — the second fixes the sign of u2·Q's y — then the addition in a few field
- *   multiplications here. Rare corner cases (u1 = 0, u2·Q = ±Q or ±u1·G) go to @noble/curves.
- * Measured on one thread of this machine (checks per second, one device's readings, load average ~1; the
- * figure `npm run bench:oracle` writes as signatureChecksPerSecond): secp256k1 ~2,700 (WebAssembly verify
- * alone ~4,400 but parity-blind, see above; @noble/curves with precomputed per-device tables ~1,500, uncached
- * ~650; node:crypto's generic secp256k1 ECDH ~1,000), P-256 ~3,800 (@noble/curves with tables ~1,060,
- * uncached ~240–450). Under load average 5 from other work: ~1,500 and ~2,100. No per-device tables: the only
- * per-device state is the parsed key (a small LRU of `cacheSize` entries), so a fleet larger than the cache
- * costs the same.
+ * - secp256k1: public-key recovery with the signature's yParity, then the recovered key compared with the
+ *   device's: exactly the contract's ecrecover check (a flipped yParity recovers another key and fails). Plain
+ *   ECDSA verify ignores yParity, and a flipped-parity copy of a valid message accepted here would be skipped
+ *   on-chain and take the genuine message's (device, sequence): not the same verdict. The recovery runs in
+ *   libsecp256k1, natively through the `secp256k1` package's prebuilt N-API binding where the platform has one
+ *   (linux-x64 glibc/musl, darwin-arm64, win32-x64), else compiled to WebAssembly (tiny-secp256k1): see
+ *   `SECP256K1_BACKEND`. The first recovery for a device hashes the key to its address; the key is then kept
+ *   and later recoveries are compared with it byte for byte (one keccak fewer per reading).
+ * - P-256: ECDSA verify (low s; the intake normalises high s before) as R = u1·G + u2·Q = u2·(Q + t·G) with
+ *   t = e/r, x(R) mod n = r, with the scalar multiplications in OpenSSL (node:crypto ECDH, constant-time assembly
+ *   for P-256): t·G in full (getPublicKey), the addition Q + t·G here (one field inversion), then x(u2·(Q + t·G))
+ *   as ECDH's shared secret. The corner case t·G = ±Q goes to @noble/curves.
+ * Measured on one thread of this machine (checks per second, one device's readings; the figure
+ * `npm run bench:oracle` writes as signatureChecksPerSecond): secp256k1 native ~10,000–16,000 (the recovery
+ * alone ~60 µs under load), WebAssembly ~2,700 at load average ~1 (WebAssembly verify alone ~4,400 but
+ * parity-blind, see above; @noble/curves with precomputed per-device tables ~1,500, uncached ~650; node:crypto's
+ * generic secp256k1 ECDH ~1,000), P-256 ~3,800 (@noble/curves with tables ~1,060, uncached ~240–450). No
+ * per-device tables: the only per-device state is the parsed key (a small LRU of `cacheSize` entries), so a fleet
+ * larger than the cache costs the same.
  */
 import { createECDH } from "node:crypto";
 import type { ECDH } from "node:crypto";
+import { createRequire } from "node:module";
 
 import { p256 } from "@noble/curves/nist.js";
 import { getAddress, keccak256 } from "ethers";
-import * as secp from "tiny-secp256k1";
+import * as tinySecp from "tiny-secp256k1";
 
 import {
   P256_HALF_N,
@@ -42,9 +46,55 @@ import {
 import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
 
 const SECP256K1_HALF_N = SECP256K1_N >> 1n;
-/** P-256 field prime and curve constant b (a = -3). */
+
+/** Uncompressed (65-byte) public key recovered from a 64-byte (r, s) signature, or null when none is. */
+type Recover = (digest: Uint8Array, rs: Uint8Array, recid: 0 | 1) => Uint8Array | null;
+
+/** The part of the `secp256k1` package's native binding used here (its `bindings.js` entry). */
+interface NativeSecp256k1 {
+  ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed: boolean): Uint8Array;
+}
+
+/**
+ * The native binding, loaded through `secp256k1/bindings` rather than the package's main entry: the main entry
+ * silently falls back to elliptic (pure JS, ~10x slower than WebAssembly) where the binding is missing, and
+ * here the fallback is tiny-secp256k1. ORACLE_SECP256K1=wasm forces the WebAssembly backend (tests, bench).
+ */
+function loadNative(): Recover | undefined {
+  if (process.env.ORACLE_SECP256K1 === "wasm") return undefined;
+  try {
+    const native = createRequire(import.meta.url)("secp256k1/bindings") as NativeSecp256k1;
+    return (digest, rs, recid) => {
+      try {
+        return native.ecdsaRecover(rs, recid, digest, false);
+      } catch {
+        return null; // r or s out of range, or no point with that x: no key
+      }
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+const nativeRecover = loadNative();
+const wasmRecover: Recover = (digest, rs, recid) => tinySecp.recover(digest, rs, recid, false);
+
+/** A build of libsecp256k1: "native" (N-API binding of the `secp256k1` package) or "wasm" (tiny-secp256k1). */
+export type Secp256k1Backend = "native" | "wasm";
+
+/** The backend FastVerifier uses by default in this process: native where the binding loads. */
+export const SECP256K1_BACKEND: Secp256k1Backend = nativeRecover === undefined ? "wasm" : "native";
+
+/** Whether the native binding loaded on this platform. */
+export const NATIVE_SECP256K1_AVAILABLE = nativeRecover !== undefined;
+
+/** A secp256k1 device: its address and, once a signature recovered it, its public key (64 bytes, x ‖ y). */
+interface K1Key {
+  readonly address: Uint8Array;
+  publicKey?: Uint8Array;
+}
+/** P-256 field prime. */
 const P = p256.Point.Fp.ORDER;
-const B = p256.Point.CURVE().b;
 
 /** Default number of device keys kept parsed. */
 export const DEFAULT_KEY_CACHE_SIZE = 128;
@@ -54,21 +104,25 @@ interface P256Key {
   readonly sec1: Buffer;
   readonly x: bigint;
   readonly y: bigint;
-  /** 1 / (2y) mod p, for deriving the y of u2·Q. */
-  readonly invTwoY: bigint;
 }
 
 export class FastVerifier {
-  private readonly addresses = new Map<string, Uint8Array>();
+  private readonly addresses = new Map<string, K1Key>();
   private readonly p256Keys = new Map<string, P256Key>();
   private readonly digests: ItemDigests;
   private readonly ecdh: ECDH = createECDH("prime256v1");
+  private readonly recoverKey: Recover;
 
   constructor(
     domain: ColdChainDomain,
     private readonly cacheSize: number = DEFAULT_KEY_CACHE_SIZE,
+    secp256k1: Secp256k1Backend = SECP256K1_BACKEND,
   ) {
     this.digests = new ItemDigests(domain);
+    if (secp256k1 === "native" && nativeRecover === undefined) {
+      throw new Error('the secp256k1 package\'s native binding did not load on this platform: use "wasm"');
+    }
+    this.recoverKey = secp256k1 === "native" && nativeRecover !== undefined ? nativeRecover : wasmRecover;
   }
 
   /** Whether the item's signature is valid under the device key (same verdict as `verifySignedItem`). */
@@ -105,15 +159,18 @@ export class FastVerifier {
     const vs = bigOf(signature, 32);
     const s = vs & ((1n << 255n) - 1n);
     if (r === 0n || r >= SECP256K1_N || s === 0n || s > SECP256K1_HALF_N) return false;
-    const expected = this.addressOf(address);
+    const device = this.k1Key(address);
     const rs = new Uint8Array(64);
-    rs.set(signature.subarray(0, 32), 0);
-    rs.set(signature.subarray(32, 64), 32);
+    rs.set(signature);
     rs[32] = (rs[32] ?? 0) & 0x7f; // s without the yParity bit
-    const Q = secp.recover(digest, rs, vs >> 255n === 1n ? 1 : 0, false);
+    const Q = this.recoverKey(digest, rs, vs >> 255n === 1n ? 1 : 0);
     if (Q === null) return false;
-    const hash = hexBytes(keccak256(Q.subarray(1)));
-    for (let i = 0; i < 20; i++) if (hash[12 + i] !== expected[i]) return false;
+    const xy = Q.subarray(1);
+    // A key seen before: equal bytes, or another key (whose address differs, short of a keccak collision).
+    if (device.publicKey !== undefined) return Buffer.compare(xy, device.publicKey) === 0;
+    const hash = hexBytes(keccak256(xy));
+    for (let i = 0; i < 20; i++) if (hash[12 + i] !== device.address[i]) return false;
+    device.publicKey = Uint8Array.from(xy);
     return true;
   }
 
@@ -123,42 +180,40 @@ export class FastVerifier {
     if (r === 0n || r >= P256_N || s === 0n || s > P256_HALF_N) return false;
     const Q = this.p256Key(x, y);
     const e = bigOf(digest, 0) % P256_N;
-    const w = p256.Point.Fn.inv(s);
-    const u1 = (e * w) % P256_N;
-    const u2 = (r * w) % P256_N;
-    const slow = (): boolean => slowP256(digest, signature, Q);
-    if (u1 === 0n || u2 + 1n === P256_N) return slow();
-    // A = u1·G in full; x of B = u2·Q and of B + Q = (u2 + 1)·Q.
-    this.ecdh.setPrivateKey(scalarBytes(u1));
-    const A = this.ecdh.getPublicKey();
-    const xA = bigOf(A, 1);
-    const yA = bigOf(A, 33);
+    // R = u1·G + u2·Q with u1 = e/s, u2 = r/s, written as R = u2·(Q + t·G) with t = u1/u2 = e/r: one full
+    // fixed-base multiplication (t·G), one point addition here, and one variable-base multiplication of which
+    // only x(R) is needed (ECDH's shared secret). 1/s and 1/r come from one inversion of r·s.
+    const inv = p256.Point.Fn.inv((r * s) % P256_N);
+    const u2 = (((r * r) % P256_N) * inv) % P256_N; // r / s, in [1, n - 1]
+    const t = (((e * s) % P256_N) * inv) % P256_N; // e / r
+    let M: Buffer = Q.sec1;
+    if (t !== 0n) {
+      this.ecdh.setPrivateKey(scalarBytes(t));
+      const T = this.ecdh.getPublicKey();
+      const xT = bigOf(T, 1);
+      const yT = bigOf(T, 33);
+      if (xT === Q.x) return slowP256(digest, signature, Q); // T = ±Q: doubling or the point at infinity
+      // M = Q + T (affine): λ = (yT - yQ) / (xT - xQ), xM = λ² - xQ - xT, yM = λ·(xQ - xM) - yQ.
+      const lambda = mod(mod(yT - Q.y) * p256.Point.Fp.inv(mod(xT - Q.x)));
+      const xM = mod(lambda * lambda - Q.x - xT);
+      const yM = mod(lambda * (Q.x - xM) - Q.y);
+      M = Buffer.alloc(65);
+      M[0] = 4;
+      writeWord(M, 1, xM);
+      writeWord(M, 33, yM);
+    }
+    // u2 ≠ 0 and M ≠ O (n is prime), so R ≠ O. Valid iff x(R) mod n = r.
     this.ecdh.setPrivateKey(scalarBytes(u2));
-    const xB = bigOf(this.ecdh.computeSecret(Q.sec1), 0);
-    this.ecdh.setPrivateKey(scalarBytes(u2 + 1n));
-    const xBQ = bigOf(this.ecdh.computeSecret(Q.sec1), 0);
-    if (xB === Q.x || xB === xA) return slow(); // B = ±Q or B = ±A: the addition formulas below do not apply
-    // x(B + Q) = λ² - xB - xQ with λ = (yB - yQ) / (xB - xQ), so (yB - yQ)² = K, and yB² = xB³ - 3·xB + b:
-    // yB = (yB² + yQ² - K) / (2·yQ). Checked on the curve (it is, unless OpenSSL and this disagree).
-    const dQ = mod(xB - Q.x);
-    const K = mod(mod(xBQ + xB + Q.x) * mod(dQ * dQ));
-    const yB2 = mod(mod(mod(xB * xB) * xB) - 3n * xB + B);
-    const yB = mod(mod(yB2 + mod(Q.y * Q.y) - K) * Q.invTwoY);
-    if (mod(yB * yB) !== yB2) return slow();
-    // R = A + B: x(R) = λ² - xA - xB with λ = (yB - yA) / D, D = xB - xA. Valid iff x(R) mod n = r, i.e. x(R) is
-    // r or r + n (< p); compared without an inversion: (x(R) + xA + xB)·D² = (yB - yA)².
-    const D2 = mod(mod(xB - xA) ** 2n);
-    const lhs = mod(yB - yA) ** 2n % P;
-    if (mod((r + xA + xB) * D2) === lhs) return true;
-    return r + P256_N < P && mod((r + P256_N + xA + xB) * D2) === lhs;
+    const xR = bigOf(this.ecdh.computeSecret(M), 0);
+    return xR % P256_N === r;
   }
 
-  private addressOf(address: string): Uint8Array {
+  private k1Key(address: string): K1Key {
     const cached = touch(this.addresses, address);
     if (cached !== undefined) return cached;
-    const bytes = hexBytes(getAddress(address)); // throws on a bad checksum, as verifySignedItem does
-    this.keep(this.addresses, address, bytes);
-    return bytes;
+    const key: K1Key = { address: hexBytes(getAddress(address)) }; // throws on a bad checksum, as verifySignedItem does
+    this.keep(this.addresses, address, key);
+    return key;
   }
 
   private p256Key(x: string, y: string): P256Key {
@@ -171,7 +226,6 @@ export class FastVerifier {
       sec1: Buffer.from(point.toBytes(false)),
       x: point.x,
       y: point.y,
-      invTwoY: p256.Point.Fp.inv(mod(2n * point.y)),
     };
     this.keep(this.p256Keys, id, key);
     return key;
@@ -254,6 +308,11 @@ function mod(a: bigint): bigint {
 /** The unsigned big-endian integer of 32 bytes at `offset`. */
 function bigOf(bytes: Uint8Array, offset: number): bigint {
   return BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset + offset, 32).toString("hex")}`);
+}
+
+/** Writes a field element or scalar (< 2^256) as 32 big-endian bytes at `offset`. */
+function writeWord(out: Buffer, offset: number, value: bigint): void {
+  out.write(value.toString(16).padStart(64, "0"), offset, 32, "hex");
 }
 
 /** A scalar in [1, n - 1] as the 32 bytes OpenSSL takes. */

@@ -1,18 +1,21 @@
 /**
- * The intake's signature checks (oracle/verify.ts: EIP-712 digests by hand, secp256k1 recovery in WebAssembly,
- * P-256 with OpenSSL's scalar multiplications) give the same verdict as the sdk's `verifySignedItem` /
+ * The intake's signature checks (oracle/verify.ts: EIP-712 digests by hand, secp256k1 recovery in libsecp256k1,
+ * native and WebAssembly, P-256 with OpenSSL's scalar multiplications) give the same verdict as the sdk's `verifySignedItem` /
  * `verifyDigest` on valid signatures, tampered items, another device's key, flipped bits in r and s, a flipped
  * secp256k1 yParity, high-s on both curves, r or s out of range, malformed signatures and keys, and P-256
- * corner cases (u1 = 0); for devices seen for the first time and with kept keys; and the worker pool (which
+ * corner cases (u1 = 0, t·G = Q); for devices seen for the first time and with kept keys; and the worker pool (which
  * loads the WebAssembly module in each worker) answers the same.
  */
 import { randomBytes } from "node:crypto";
+import { arch, platform } from "node:os";
 
+import { p256 } from "@noble/curves/nist.js";
 import { expect } from "chai";
 import { getBytes, hexlify, toBeHex } from "ethers";
 
-import { FastVerifier, ItemDigests } from "../../oracle/verify.js";
-import { VerifyPool } from "../../oracle/verify-pool.js";
+import { FastVerifier, ItemDigests, NATIVE_SECP256K1_AVAILABLE, SECP256K1_BACKEND } from "../../oracle/verify.js";
+import type { Secp256k1Backend } from "../../oracle/verify.js";
+import { ANSWER_EVERY, VerifyPool } from "../../oracle/verify-pool.js";
 import {
   P256_N,
   SECP256K1_N,
@@ -151,10 +154,17 @@ function cases(devices: readonly TestDevice[]): Case[] {
 
 const P256_FIELD = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
 
-describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, worker pool)", function () {
+describe("oracle signature verification (native and WebAssembly secp256k1, OpenSSL P-256, worker pool)", function () {
   this.timeout(60_000);
   const devices = [device(1n, "secp256k1"), device(2n, "p256"), device(3n, "secp256k1"), device(4n, "p256")];
   const all = cases(devices);
+  const backends: Secp256k1Backend[] = NATIVE_SECP256K1_AVAILABLE ? ["native", "wasm"] : ["wasm"];
+
+  it("loads the native secp256k1 binding where the package ships one (linux-x64 here), and uses it by default", () => {
+    if (platform() === "linux" && arch() === "x64") expect(NATIVE_SECP256K1_AVAILABLE).to.equal(true);
+    expect(SECP256K1_BACKEND).to.equal(NATIVE_SECP256K1_AVAILABLE ? "native" : "wasm");
+    if (!NATIVE_SECP256K1_AVAILABLE) expect(() => new FastVerifier(domain, 4, "native")).to.throw(/native binding/);
+  });
 
   it("the test cases have both verdicts on each curve", () => {
     for (const curve of ["secp256k1", "p256"]) {
@@ -201,18 +211,36 @@ describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, w
     expect(() => digests.of(bad)).to.throw(/sequence/);
   });
 
-  it("gives the sdk's verdict for first-seen devices, kept keys, and after evictions", () => {
-    for (const cacheSize of [0, 1, 128]) {
-      const v = new FastVerifier(domain, cacheSize);
-      for (let round = 0; round < 2; round++) {
-        for (const c of all) {
-          expect(v.verify(c.item, c.key), `${c.what}; cache ${cacheSize}, round ${round}`).to.equal(sdkVerdict(c));
+  it("gives the sdk's verdict for first-seen devices, kept keys, and after evictions, on each backend", () => {
+    for (const backend of backends) {
+      for (const cacheSize of [0, 1, 128]) {
+        const v = new FastVerifier(domain, cacheSize, backend);
+        for (let round = 0; round < 2; round++) {
+          for (const c of all) {
+            const what = `${c.what}; ${backend}, cache ${cacheSize}, round ${round}`;
+            expect(v.verify(c.item, c.key), what).to.equal(sdkVerdict(c));
+          }
         }
+        expect(v.cachedKeys).to.be.at.most(cacheSize);
       }
-      expect(v.cachedKeys).to.be.at.most(cacheSize);
+      // Every case on a verifier that never saw the device (a fresh one each time).
+      for (const c of all) {
+        expect(new FastVerifier(domain, 128, backend).verify(c.item, c.key), `${c.what}; ${backend}`).to.equal(
+          sdkVerdict(c),
+        );
+      }
     }
-    // Every case on a verifier that never saw the device (a fresh one each time).
-    for (const c of all) expect(new FastVerifier(domain).verify(c.item, c.key), c.what).to.equal(sdkVerdict(c));
+  });
+
+  it("a device's kept public key refuses a valid signature by another key (secp256k1, each backend)", () => {
+    const [a, , b] = devices as [TestDevice, TestDevice, TestDevice];
+    for (const backend of backends) {
+      const v = new FastVerifier(domain, 128, backend);
+      expect(v.verify(signed(a, 1), a.verification), backend).to.equal(true); // a's key is now kept
+      expect(v.verify(signed(b, 1), a.verification), backend).to.equal(false);
+      expect(v.verify(flip(signed(a, 2), 32, 0x80), a.verification), backend).to.equal(false); // other yParity
+      expect(v.verify(signed(a, 2), a.verification), backend).to.equal(true);
+    }
   });
 
   it("windows: valid, tampered, and another device's key", () => {
@@ -240,7 +268,33 @@ describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, w
   });
 
   it("verifyDigest agrees with the sdk on random digests and on the P-256 corner case u1 = 0", () => {
-    const v = new FastVerifier(domain, 4);
+    for (const backend of backends) agreesOnDigests(new FastVerifier(domain, 4, backend));
+  });
+
+  it("P-256 corner case t·G = Q (digest e = d·r): the doubling Q + t·G goes to @noble/curves, valid and tampered", () => {
+    // A signature made with a chosen nonce k so that e / r = d, the private key: then t·G = Q in the
+    // verifier's R = u2·(Q + t·G), which the point addition cannot take.
+    const n = P256_N;
+    const modn = (a: bigint): bigint => ((a % n) + n) % n;
+    for (let i = 0; i < 4; i++) {
+      const d = modn(BigInt(hexlify(randomBytes(32)))) || 1n;
+      const k = modn(BigInt(hexlify(randomBytes(32)))) || 1n;
+      const r = modn(p256.Point.BASE.multiply(k).x);
+      const e = modn(d * r);
+      let s = modn(p256.Point.Fn.inv(k) * modn(e + r * d));
+      if (s > n / 2n) s = n - s;
+      const Q = p256.Point.BASE.multiply(d);
+      const key: DeviceVerificationKey = { keyType: "p256", x: toBeHex(Q.x, 32), y: toBeHex(Q.y, 32) };
+      const digest = getBytes(toBeHex(e, 32));
+      const signature = words(r, s);
+      expect(verifyDigest(key, digest, signature), "the sdk's verdict").to.equal(true);
+      expect(new FastVerifier(domain).verifyDigest(digest, signature, key)).to.equal(true);
+      const other = words(r, s === 1n ? 2n : s - 1n);
+      expect(new FastVerifier(domain).verifyDigest(digest, other, key)).to.equal(verifyDigest(key, digest, other));
+    }
+  });
+
+  function agreesOnDigests(v: FastVerifier): void {
     const digests = [new Uint8Array(32), getBytes(toBeHex(P256_N, 32)), getBytes(toBeHex(SECP256K1_N, 32))];
     for (let i = 0; i < 40; i++) digests.push(randomBytes(32));
     for (const digest of digests) {
@@ -258,7 +312,7 @@ describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, w
     expect(
       v.verifyDigest(new Uint8Array(31), signed(devices[0] as TestDevice, 1).signature, devices[0]!.verification),
     ).to.equal(false);
-  });
+  }
 
   it("the worker pool gives the same verdicts, in batches and one at a time", async () => {
     const pool = new VerifyPool(domain, 2, 16);
@@ -277,5 +331,17 @@ describe("oracle signature verification (WebAssembly secp256k1, OpenSSL P-256, w
         error = e;
       });
     expect(String(error)).to.match(/closed/);
+  });
+
+  it("a worker answers a large batch in parts of ANSWER_EVERY verdicts, in order (commits need not wait for all)", async () => {
+    const pool = new VerifyPool(domain, 1, 16);
+    try {
+      const batch = [...all, ...all].slice(0, 10 * ANSWER_EVERY + 3);
+      const verdicts = await Promise.all(batch.map((c) => pool.check(c.item, c.key)));
+      expect(verdicts).to.deep.equal(batch.map(sdkVerdict));
+      expect(pool.answers).to.equal(Math.ceil(batch.length / ANSWER_EVERY));
+    } finally {
+      await pool.close();
+    }
   });
 });
