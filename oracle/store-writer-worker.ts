@@ -5,9 +5,13 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 
+import "./quiet-sqlite-warning.js";
 import { messageOf } from "./errors.js";
-import { Store } from "./store.js";
 import type { NewItem } from "./store.js";
+
+// After the warning filter: linking store.js (node:sqlite) is what emits the warning. Messages posted meanwhile
+// wait in the port until the listener below is attached.
+const { Store } = await import("./store.js");
 
 interface Init {
   readonly path: string;

@@ -330,10 +330,17 @@ describe("oracle secrets from the Hardhat keystore (oracle/keystore.ts)", functi
 
     it("starts with its key from the keystore and prints no secret", async function () {
       this.timeout(60_000);
-      const { output, proc } = await startOracle({ ORACLE_KEYSTORE_PASSWORD: PASSWORD }, /"oracle starting"/);
+      // With Node's warnings on: node:sqlite's experimental-feature warning is left out (JSON lines only).
+      const { output, proc } = await startOracle(
+        { ORACLE_KEYSTORE_PASSWORD: PASSWORD, NODE_NO_WARNINGS: undefined },
+        /"oracle starting"/,
+      );
       const all = output + (await stop(proc));
       expect(all).to.include(`"signer":"${signer.address}"`);
       expect(all).to.include(`"signerKeyFrom":"keystore ${keystorePath} key ORACLE_PRIVATE_KEY"`);
+      expect(all).to.match(/"secp256k1":"(native|wasm)"/);
+      if (process.platform === "linux" && process.arch === "x64") expect(all).to.include(`"secp256k1":"native"`);
+      expect(all).to.not.include("ExperimentalWarning");
       expectNoSecret(all);
     });
 
