@@ -356,7 +356,11 @@ export function describeSecretSources(
 ): { signerKeyFrom: string; mqttPasswordFrom: string } {
   const describe = (source: SecretSource): string =>
     source.from === "env" ? `env ${source.name}` : `keystore ${keystorePathOf(source, env)} key ${source.key}`;
-  return { signerKeyFrom: describe(signerKeySource(config)), mqttPasswordFrom: describe(mqttPasswordSource(config)) };
+  // The MQTT password is optional: an unset variable means none (the signing key's absence fails earlier).
+  const mqtt = mqttPasswordSource(config);
+  const mqttPasswordFrom =
+    mqtt.from === "env" && env[mqtt.name] === undefined ? `none (${mqtt.name} not set)` : describe(mqtt);
+  return { signerKeyFrom: describe(signerKeySource(config)), mqttPasswordFrom };
 }
 
 /** Keystore passwords obtained interactively, by keystore file path. */

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { expect } from "chai";
 import { Wallet } from "ethers";
 
-import { loadConfig, readSecrets } from "../../oracle/config.js";
+import { describeSecretSources, loadConfig, readSecrets } from "../../oracle/config.js";
 import { isOracleError } from "../../oracle/errors.js";
 import { createLogger } from "../../oracle/log.js";
 import {
@@ -85,6 +85,17 @@ describe("oracle config", () => {
     });
     createLogger("info", sink).info({ secrets: { privateKey: key, password: "hunter2" } }, "hello");
     expect(out).to.include("[redacted]").and.not.include(key.slice(2)).and.not.include("hunter2");
+  });
+
+  it("says where each secret comes from, and that there is no MQTT password when its variable is unset", () => {
+    const config = loadConfig(writeConfig(MINIMAL), {});
+    expect(describeSecretSources(config, {})).to.deep.equal({
+      signerKeyFrom: "env ORACLE_PRIVATE_KEY",
+      mqttPasswordFrom: "none (ORACLE_MQTT_PASSWORD not set)",
+    });
+    expect(describeSecretSources(config, { ORACLE_MQTT_PASSWORD: "hunter2" }).mqttPasswordFrom).to.equal(
+      "env ORACLE_MQTT_PASSWORD",
+    );
   });
 });
 
