@@ -7,7 +7,7 @@
  */
 const emitWarning = process.emitWarning.bind(process);
 
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
+process.emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
   const message = typeof warning === "string" ? warning : warning.message;
   const options = rest[0];
   const type =
@@ -20,6 +20,6 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
           : warning.name;
   if (type === "ExperimentalWarning" && message.startsWith("SQLite is an experimental feature")) return;
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-});
+};
 
 export {};
