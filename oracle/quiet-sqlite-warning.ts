@@ -9,15 +9,13 @@ const emitWarning = process.emitWarning.bind(process);
 
 process.emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
   const message = typeof warning === "string" ? warning : warning.message;
+  // The type: emitWarning(warning, type, ...) or emitWarning(warning, { type, ... }); else an Error's name.
   const options = rest[0];
   const type =
     typeof options === "string"
       ? options
-      : typeof options === "object" && options !== null && "type" in options
-        ? String((options as { type?: unknown }).type)
-        : typeof warning === "string"
-          ? "Warning"
-          : warning.name;
+      : ((options as { type?: string } | null | undefined)?.type ??
+        (typeof warning === "string" ? "Warning" : warning.name));
   if (type === "ExperimentalWarning" && message.startsWith("SQLite is an experimental feature")) return;
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
 };

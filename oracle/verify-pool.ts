@@ -21,10 +21,6 @@ interface Pending {
 }
 
 /**
- * Workers for `"auto"`: one per core but one, which the intake thread (MQTT, parsing, SQLite) and the store
- * writer thread need (on 2 cores: 1 worker measured ~35 % faster than 2, npm run bench:oracle).
- */
-/**
  * Verdicts per answer message from a worker: small enough that the first messages of a large batch go on to
  * their commit while the rest are checked, large enough that the messages cost little. With one answer per
  * batch, intake ran in lock-step (every message in flight waited for the whole batch, then all committed at
@@ -32,6 +28,10 @@ interface Pending {
  */
 export const ANSWER_EVERY = 8;
 
+/**
+ * Workers for `"auto"`: one per core but one, which the intake thread (MQTT, parsing, SQLite) and the store
+ * writer thread need (on 2 cores: 1 worker measured ~35 % faster than 2, npm run bench:oracle).
+ */
 export function defaultVerifyWorkers(): number {
   return Math.max(1, cpus().length - 1);
 }

@@ -1,10 +1,10 @@
 /**
  * A signature-verification worker thread (see verify-pool.ts): answers a batch
  * `{ checks: [{ id, digest, signature, key }] }` with `{ ids, oks }` messages in the same order, one per
- * `answerEvery` checks (verify-pool.ts's ANSWER_EVERY): the first messages of a large batch go on to their commit while the rest are checked
- * (one answer for the whole batch made every message in flight wait for the slowest check, then all commit at
- * once: intake ran in lock-step, commit then verify, instead of both at once). The intake thread computes the
- * EIP-712 digests. Loads libsecp256k1 once (importing verify.ts).
+ * `answerEvery` checks (verify-pool.ts's ANSWER_EVERY): the first messages of a large batch go on to their commit
+ * while the rest are checked (one answer for the whole batch made every message in flight wait for the slowest
+ * check, then all commit at once: intake ran in lock-step, commit then verify, instead of both at once). The intake
+ * thread computes the EIP-712 digests. Loads libsecp256k1 once (importing verify.ts).
  */
 import { parentPort, workerData } from "node:worker_threads";
 

@@ -85,9 +85,6 @@ export type Secp256k1Backend = "native" | "wasm";
 /** The backend FastVerifier uses by default in this process: native where the binding loads. */
 export const SECP256K1_BACKEND: Secp256k1Backend = nativeRecover === undefined ? "wasm" : "native";
 
-/** Whether the native binding loaded on this platform. */
-export const NATIVE_SECP256K1_AVAILABLE = nativeRecover !== undefined;
-
 /** A secp256k1 device: its address and, once a signature recovered it, its public key (64 bytes, x ‖ y). */
 interface K1Key {
   readonly address: Uint8Array;
@@ -95,6 +92,8 @@ interface K1Key {
 }
 /** P-256 field prime. */
 const P = p256.Point.Fp.ORDER;
+/** The SEC1 prefix of an uncompressed point (x ‖ y follow). */
+const SEC1_UNCOMPRESSED = Buffer.from([4]);
 
 /** Default number of device keys kept parsed. */
 export const DEFAULT_KEY_CACHE_SIZE = 128;
@@ -119,10 +118,11 @@ export class FastVerifier {
     secp256k1: Secp256k1Backend = SECP256K1_BACKEND,
   ) {
     this.digests = new ItemDigests(domain);
-    if (secp256k1 === "native" && nativeRecover === undefined) {
+    const recover = secp256k1 === "native" ? nativeRecover : wasmRecover;
+    if (recover === undefined) {
       throw new Error('the secp256k1 package\'s native binding did not load on this platform: use "wasm"');
     }
-    this.recoverKey = secp256k1 === "native" && nativeRecover !== undefined ? nativeRecover : wasmRecover;
+    this.recoverKey = recover;
   }
 
   /** Whether the item's signature is valid under the device key (same verdict as `verifySignedItem`). */
@@ -188,7 +188,7 @@ export class FastVerifier {
     const t = (((e * s) % P256_N) * inv) % P256_N; // e / r
     let M: Buffer = Q.sec1;
     if (t !== 0n) {
-      this.ecdh.setPrivateKey(scalarBytes(t));
+      this.ecdh.setPrivateKey(wordBytes(t));
       const T = this.ecdh.getPublicKey();
       const xT = bigOf(T, 1);
       const yT = bigOf(T, 33);
@@ -197,13 +197,10 @@ export class FastVerifier {
       const lambda = mod(mod(yT - Q.y) * p256.Point.Fp.inv(mod(xT - Q.x)));
       const xM = mod(lambda * lambda - Q.x - xT);
       const yM = mod(lambda * (Q.x - xM) - Q.y);
-      M = Buffer.alloc(65);
-      M[0] = 4;
-      writeWord(M, 1, xM);
-      writeWord(M, 33, yM);
+      M = Buffer.concat([SEC1_UNCOMPRESSED, wordBytes(xM), wordBytes(yM)]);
     }
     // u2 ≠ 0 and M ≠ O (n is prime), so R ≠ O. Valid iff x(R) mod n = r.
-    this.ecdh.setPrivateKey(scalarBytes(u2));
+    this.ecdh.setPrivateKey(wordBytes(u2));
     const xR = bigOf(this.ecdh.computeSecret(M), 0);
     return xR % P256_N === r;
   }
@@ -310,14 +307,9 @@ function bigOf(bytes: Uint8Array, offset: number): bigint {
   return BigInt(`0x${Buffer.from(bytes.buffer, bytes.byteOffset + offset, 32).toString("hex")}`);
 }
 
-/** Writes a field element or scalar (< 2^256) as 32 big-endian bytes at `offset`. */
-function writeWord(out: Buffer, offset: number, value: bigint): void {
-  out.write(value.toString(16).padStart(64, "0"), offset, 32, "hex");
-}
-
-/** A scalar in [1, n - 1] as the 32 bytes OpenSSL takes. */
-function scalarBytes(k: bigint): Buffer {
-  return Buffer.from(k.toString(16).padStart(64, "0"), "hex");
+/** A scalar or field element (< 2^256) as 32 big-endian bytes, as OpenSSL takes them. */
+function wordBytes(value: bigint): Buffer {
+  return Buffer.from(value.toString(16).padStart(64, "0"), "hex");
 }
 
 /** The bytes of a 0x-prefixed hex string. */
