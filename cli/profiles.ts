@@ -138,11 +138,17 @@ export const PROFILE_FILE_SCHEMA = z
   })
   .strict();
 
-/** The same checks as `ShipmentLedger.createProfile`, as messages that name the field. */
+/** The same checks as `ShipmentBook.validateProfile` (on chain), as messages that name the field. */
 export function checkProfile(p: TemperatureProfile): string | undefined {
+  if (p.minCentiC < -20000 || p.maxCentiC > 8000) {
+    return "minCentiC and maxCentiC must lie between -20000 and 8000 (-200.00 .. +80.00 °C)";
+  }
   if (p.minCentiC >= p.maxCentiC) return "minCentiC must be below maxCentiC";
   if (p.absoluteMinCentiC > p.minCentiC) return "absoluteMinCentiC must be at most minCentiC";
   if (p.absoluteMaxCentiC < p.maxCentiC) return "absoluteMaxCentiC must be at least maxCentiC";
+  if (p.maxFreezeSeconds !== 0 && (p.freezeCentiC < -20000 || p.freezeCentiC >= p.maxCentiC)) {
+    return "freezeCentiC must be below maxCentiC (and at least -20000) while the freeze alarm is on (maxFreezeSeconds > 0)";
+  }
   if (p.mktEnabled && (p.mktLimitCentiC % 10 !== 0 || p.mktLimitCentiC < -8000 || p.mktLimitCentiC > 8000)) {
     return "mktLimitCentiC must be a multiple of 10 between -8000 and 8000 when mktEnabled";
   }

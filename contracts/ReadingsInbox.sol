@@ -9,6 +9,7 @@ import {IP256Verifier} from "./interfaces/IP256Verifier.sol";
 import {IReadingsInbox} from "./interfaces/IReadingsInbox.sol";
 import {MktLib} from "./libraries/MktLib.sol";
 import {ReplayWindow} from "./libraries/ReplayWindow.sol";
+import {ShipmentBook} from "./libraries/ShipmentBook.sol";
 import {TemperatureRules} from "./libraries/TemperatureRules.sol";
 import {ShipmentLedger} from "./ShipmentLedger.sol";
 
@@ -44,6 +45,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     uint256 private constant SIGNATURE_BYTES = 64;
     uint256 private constant RECORD_BYTES = 12; // a reading in ReadingsRecorded: the first 12 bytes of its item
     uint8 private constant NO_SKIP = type(uint8).max;
+    /// @dev Both bounds of an empty quiet range: above every int16 temperature (see {_selectShipment}).
+    int256 private constant EMPTY_RANGE = 65_535;
 
     /// @dev secp256r1 group order and half of it (low-s bound).
     uint256 private constant P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551;
@@ -82,7 +85,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint64 id;
         bool active;
         uint256 startedAt; // 0x040
-        uint256 deliveredAt; // 0x060
+        uint256 deliveredAt; // 0x060 delivery or cancellation: readings observed after it are refused
         TemperatureRules.Rules rules; // 0x080
         TemperatureRules.ShipmentState state; // 0x0a0
         address custodian;
@@ -217,7 +220,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (!_verify(b, digest, _word(batch, p + 12), _word(batch, p + 44))) {
             reason = uint256(SkipReason.BadSignature);
         } else {
-            reason = _admit(b, sequence, 1, observedAt, observedAt);
+            reason = _admit(b, sequence, observedAt);
         }
         if (reason != NO_SKIP) {
             _skip(b, deviceId, sequence, 1, reason);
@@ -253,6 +256,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 interval != b.device.intervalSeconds ||
                 firstSequence + count - 1 > type(uint32).max)
         ) reason = uint256(SkipReason.MalformedItem);
+        // Samples [from, until) lie inside the shipment (from its start to its delivery or cancellation); the
+        // others are skipped, the inside ones recorded: a window may straddle either end.
+        uint256 from;
+        uint256 until;
         if (reason == NO_SKIP) {
             bytes32 digest = _windowDigest(
                 b.domainSeparator,
@@ -265,53 +272,87 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             if (!_verify(b, digest, _word(batch, samplesEnd), _word(batch, samplesEnd + 32))) {
                 reason = uint256(SkipReason.BadSignature);
             } else {
-                reason = _admit(b, firstSequence, count, firstObservedAt, firstObservedAt + (count - 1) * interval);
+                (from, until) = _insideShipment(b.shipment, firstObservedAt, interval, count);
+                // The future check applies to the window's last sample, against the block time.
+                if (firstObservedAt + (count - 1) * interval > b.latestObservedAt) {
+                    reason = uint256(SkipReason.FutureTimestamp);
+                } else if (from == until) {
+                    reason = uint256(SkipReason.OutsideShipmentWindow);
+                } else {
+                    reason = _mark(b, firstSequence, count);
+                }
             }
         }
         if (reason != NO_SKIP) {
             _skip(b, deviceId, firstSequence, count, reason);
             return end;
         }
+        if (from != 0) _skip(b, deviceId, firstSequence, from, uint256(SkipReason.OutsideShipmentWindow));
+        if (until != count) {
+            _skip(b, deviceId, firstSequence + until, count - until, uint256(SkipReason.OutsideShipmentWindow));
+        }
         // count <= 256, sequences and times fit (checked above): nothing here overflows.
         unchecked {
-            uint256 i = 0;
-            uint256 observedAt = firstObservedAt;
-            while (i < count) {
-                uint256 quiet = _quietSamples(b, batch, samplesStart + i * SAMPLE_BYTES, samplesEnd, observedAt);
+            uint256 insideEnd = samplesStart + until * SAMPLE_BYTES;
+            uint256 i = from;
+            uint256 observedAt = firstObservedAt + from * interval;
+            while (i < until) {
+                uint256 quiet = _quietSamples(b, batch, samplesStart + i * SAMPLE_BYTES, insideEnd, observedAt);
                 i += quiet;
                 observedAt += quiet * interval;
-                if (i == count) break;
+                if (i == until) break;
                 uint256 sample = _read(batch, samplesStart + i * SAMPLE_BYTES, SAMPLE_BYTES);
                 _apply(b, firstSequence + i, observedAt, _signExtend16(sample >> 8), sample & 0xff);
                 ++i;
                 observedAt += interval;
             }
-            b.accepted += count;
+            b.accepted += until - from;
+            emit WindowRecorded(
+                b.shipment.id,
+                deviceId,
+                uint32(firstSequence + from),
+                uint40(firstObservedAt + from * interval),
+                uint32(interval),
+                batch[samplesStart + from * SAMPLE_BYTES:insideEnd]
+            );
         }
-        emit WindowRecorded(
-            b.shipment.id,
-            deviceId,
-            uint32(firstSequence),
-            uint40(firstObservedAt),
-            uint32(interval),
-            batch[samplesStart:samplesEnd]
-        );
     }
 
-    /// @dev Checks time and sequence of an item whose signature verified, and marks its sequences used.
-    /// @return reason NO_SKIP, or the SkipReason to skip the item with
-    function _admit(
-        Batch memory b,
-        uint256 firstSequence,
-        uint256 count,
+    /// @dev The samples of a window (first observed at `firstObservedAt`, `count` samples `interval` apart) that
+    /// lie inside shipment `s`: indices [from, until), from its start to its delivery or cancellation (both
+    /// included); from == until when none does.
+    function _insideShipment(
+        ShipmentCache memory s,
         uint256 firstObservedAt,
-        uint256 lastObservedAt
-    ) private pure returns (uint256 reason) {
-        if (lastObservedAt > b.latestObservedAt) return uint256(SkipReason.FutureTimestamp);
+        uint256 interval,
+        uint256 count
+    ) private pure returns (uint256 from, uint256 until) {
+        until = count;
+        // interval > 0 (the registry refuses 0), times below 2^40, count <= 256: no overflow, no division by 0.
+        unchecked {
+            if (firstObservedAt < s.startedAt) from = (s.startedAt - firstObservedAt + interval - 1) / interval;
+            uint256 endsAt = s.deliveredAt;
+            if (endsAt != 0 && firstObservedAt + (count - 1) * interval > endsAt) {
+                until = endsAt < firstObservedAt ? 0 : (endsAt - firstObservedAt) / interval + 1;
+            }
+        }
+        if (from > until) from = until;
+    }
+
+    /// @dev Checks time and sequence of a single reading whose signature verified, and marks its sequence used.
+    /// @return reason NO_SKIP, or the SkipReason to skip the reading with
+    function _admit(Batch memory b, uint256 sequence, uint256 observedAt) private pure returns (uint256 reason) {
+        if (observedAt > b.latestObservedAt) return uint256(SkipReason.FutureTimestamp);
         ShipmentCache memory s = b.shipment;
-        if (firstObservedAt < s.startedAt || (s.deliveredAt != 0 && lastObservedAt > s.deliveredAt)) {
+        if (observedAt < s.startedAt || (s.deliveredAt != 0 && observedAt > s.deliveredAt)) {
             return uint256(SkipReason.OutsideShipmentWindow);
         }
+        return _mark(b, sequence, 1);
+    }
+
+    /// @dev Marks `count` sequences from `firstSequence` used in the device's replay window.
+    /// @return reason NO_SKIP, or StaleSequence / DuplicateSequence
+    function _mark(Batch memory b, uint256 firstSequence, uint256 count) private pure returns (uint256 reason) {
         DeviceCache memory d = b.device;
         (ReplayWindow.Status status, uint32 highest, uint256 bitmap) = ReplayWindow.tryMark(
             uint32(d.highestSequence),
@@ -461,11 +502,14 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (s.id == shipmentId) return;
         _flushShipment(s);
         s.id = shipmentId;
-        Shipment storage sh = _shipments[shipmentId];
-        s.active = sh.status == ShipmentStatus.InTransit || sh.status == ShipmentStatus.Delivered;
+        ShipmentBook.Shipment storage sh = _shipments[shipmentId];
+        ShipmentStatus status = sh.status;
+        // A shipment cancelled after it started still records the readings observed before the cancellation.
+        bool cancelled = status == ShipmentStatus.Cancelled && sh.startedAt != 0;
+        s.active = status == ShipmentStatus.InTransit || status == ShipmentStatus.Delivered || cancelled;
         if (!s.active) return;
         s.startedAt = sh.startedAt;
-        s.deliveredAt = sh.deliveredAt;
+        s.deliveredAt = cancelled ? sh.decidedAt : sh.deliveredAt;
         TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], sh.startedAt);
         // Quiet: in range, above the freeze threshold, within the absolute limits and the MKT table.
         TemperatureRules.Rules memory r = s.rules;
@@ -474,6 +518,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         s.outerHi = _min(r.absoluteMaxCentiC, MktLib.TABLE_MAX_CENTI_C);
         s.quietLo = _max(s.outerLo, r.minCentiC);
         s.quietHi = _min(s.outerHi, r.maxCentiC);
+        // The loops test `lo <= temp <= hi` as one unsigned `temp - lo <= hi - lo`: an empty range (a cryogenic
+        // profile below the MKT table, say) must not become a huge width. Empty is a bound no int16 reaches.
+        if (s.outerHi < s.outerLo) (s.outerLo, s.outerHi) = (EMPTY_RANGE, EMPTY_RANGE);
+        if (s.quietHi < s.quietLo) (s.quietLo, s.quietHi) = (EMPTY_RANGE, EMPTY_RANGE);
 
         Condition storage c = _conditions[shipmentId];
         TemperatureRules.ShipmentState memory st = s.state;

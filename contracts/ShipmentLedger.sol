@@ -11,6 +11,7 @@ import {IDeviceRegistry} from "./interfaces/IDeviceRegistry.sol";
 import {IReadingsInbox} from "./interfaces/IReadingsInbox.sol";
 import {IShipments} from "./interfaces/IShipments.sol";
 import {MktLib} from "./libraries/MktLib.sol";
+import {ShipmentBook} from "./libraries/ShipmentBook.sol";
 
 /// @title ShipmentLedger
 /// @notice Rule profiles, shipments, custody and QA disposition: the digital twin of each consignment.
@@ -26,7 +27,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
     /// @notice Most devices one shipment carries.
-    uint256 public constant MAX_DEVICES_PER_SHIPMENT = 8;
+    uint256 public constant MAX_DEVICES_PER_SHIPMENT = ShipmentBook.MAX_DEVICES_PER_SHIPMENT;
     /// @notice Most custody periods one shipment records (bounds every loop over the history).
     uint256 public constant MAX_CUSTODY_PERIODS = 64;
 
@@ -34,26 +35,6 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     bytes32 public constant CUSTODY_ACCEPTANCE_TYPEHASH = keccak256(
         "CustodyAcceptance(uint256 shipmentId,address custodian,uint256 nonce,uint256 deadline)"
     );
-
-    /// @dev slot 0: shipper (160) | status (8) | profileId (32) | startedAt (40)      = 240 bits
-    ///      slot 1: receiver (160) | deliveredAt (40) | decidedAt (40)               = 240 bits
-    ///      slot 2: owner (160) | createdAt (40) | plannedStartAt (40)               = 240 bits
-    /// The readings inbox reads slots 0 and 1 once per shipment and batch.
-    struct Shipment {
-        address shipper;
-        ShipmentStatus status;
-        uint32 profileId;
-        uint40 startedAt;
-        address receiver;
-        uint40 deliveredAt;
-        uint40 decidedAt;
-        address owner;
-        uint40 createdAt;
-        uint40 plannedStartAt;
-        bytes32 externalRef;
-        bytes32 rejectionCode;
-        uint64[] deviceIds;
-    }
 
     /// @notice The device registry readings are verified against.
     IDeviceRegistry public immutable DEVICE_REGISTRY;
@@ -64,7 +45,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     uint64 private _shipmentCount;
     mapping(uint32 profileId => TemperatureProfile) internal _profiles;
     mapping(uint32 profileId => uint256) internal _mktLimitFactors;
-    mapping(uint64 shipmentId => Shipment) internal _shipments;
+    mapping(uint64 shipmentId => ShipmentBook.Shipment) internal _shipments;
     mapping(uint64 shipmentId => CustodyPeriod[]) internal _custody;
     mapping(uint64 shipmentId => CustodyOffer) private _offers;
     mapping(uint64 deviceId => IReadingsInbox.DeviceTrack) internal _tracks;
@@ -80,16 +61,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     function createProfile(
         TemperatureProfile calldata p
     ) external onlyRole(QA_ROLE) whenNotPaused returns (uint32 profileId) {
-        if (p.minCentiC >= p.maxCentiC) revert ProfileInvalid("range");
-        if (p.absoluteMinCentiC > p.minCentiC || p.absoluteMaxCentiC < p.maxCentiC) {
-            revert ProfileInvalid("absoluteLimits");
-        }
-        if (
-            p.mktEnabled &&
-            (p.mktLimitCentiC % 10 != 0 ||
-                p.mktLimitCentiC < MktLib.TABLE_MIN_CENTI_C ||
-                p.mktLimitCentiC > MktLib.TABLE_MAX_CENTI_C)
-        ) revert ProfileInvalid("mktLimitCentiC");
+        ShipmentBook.validateProfile(p);
         profileId = ++_profileCount;
         _profiles[profileId] = p;
         if (p.mktEnabled) _mktLimitFactors[profileId] = MktLib.factorOf(MKT_TABLE, p.mktLimitCentiC);
@@ -102,58 +74,32 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     function createShipment(
         ShipmentParams calldata params
     ) external onlyRole(SHIPPER_ROLE) whenNotPaused returns (uint64 shipmentId) {
-        if (params.receiver == address(0) || params.owner == address(0)) revert ShipmentPartyZero();
         if (params.profileId == 0 || params.profileId > _profileCount) revert ProfileUnknown(params.profileId);
-        uint256 deviceCount = params.deviceIds.length;
-        if (deviceCount == 0 || deviceCount > MAX_DEVICES_PER_SHIPMENT) {
-            revert ShipmentDeviceCountInvalid(deviceCount);
-        }
         shipmentId = ++_shipmentCount;
-        uint40 now_ = SafeCast.toUint40(block.timestamp);
-        Shipment storage s = _shipments[shipmentId];
-        // Status first: a device listed twice then finds itself on an open shipment (this one) and is refused.
-        s.status = ShipmentStatus.Created;
-        for (uint256 i = 0; i < deviceCount; ++i) _bindDevice(shipmentId, params.deviceIds[i]);
-        s.shipper = msg.sender;
-        s.profileId = params.profileId;
-        s.receiver = params.receiver;
-        s.owner = params.owner;
-        s.createdAt = now_;
-        s.plannedStartAt = params.plannedStartAt;
-        s.externalRef = params.externalRef;
-        s.deviceIds = params.deviceIds;
-        _custody[shipmentId].push(
-            CustodyPeriod({custodian: msg.sender, since: now_, excursionSeconds: 0, breachFlags: 0})
-        );
-        emit ShipmentCreated(
-            shipmentId,
-            msg.sender,
-            params.receiver,
-            params.owner,
-            params.profileId,
-            params.deviceIds,
-            params.plannedStartAt,
-            params.externalRef
-        );
-        emit CustodyTransferred(shipmentId, address(0), msg.sender, 0, now_);
+        ShipmentBook.create(_shipments, _custody, _tracks, DEVICE_REGISTRY, shipmentId, params);
     }
 
     /// @inheritdoc IShipments
     function startShipment(uint64 shipmentId) external whenNotPaused {
-        Shipment storage s = _requireCustodian(shipmentId);
+        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
         if (s.status != ShipmentStatus.Created) revert ShipmentWrongStatus(shipmentId, s.status);
         _start(shipmentId, s);
     }
 
     /// @inheritdoc IShipments
     function cancelShipment(uint64 shipmentId) external whenNotPaused {
-        Shipment storage s = _requireShipment(shipmentId);
-        if (msg.sender != s.shipper && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
-            revert ShipmentNotShipper(shipmentId, msg.sender);
-        }
+        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
+        // Only the party holding the goods (or an admin) cancels: nobody else can end the custody of another.
+        // Created: the shipper is the custodian until the first handover.
         if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
             revert ShipmentWrongStatus(shipmentId, s.status);
         }
+        CustodyPeriod[] storage periods = _custody[shipmentId];
+        if (msg.sender != periods[periods.length - 1].custodian && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert CustodyNotCustodian(shipmentId, msg.sender);
+        }
+        // Readings observed up to now are still recorded (the inbox treats decidedAt as the end), and the
+        // devices stay bound for ShipmentBook.CANCELLED_DEVICE_HOLD_SECONDS if the shipment had started.
         s.status = ShipmentStatus.Cancelled;
         s.decidedAt = SafeCast.toUint40(block.timestamp);
         delete _offers[shipmentId];
@@ -162,7 +108,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function release(uint64 shipmentId) external whenNotPaused {
-        Shipment storage s = _requireDecision(shipmentId);
+        ShipmentBook.Shipment storage s = _requireDecision(shipmentId);
         s.status = ShipmentStatus.Released;
         s.decidedAt = SafeCast.toUint40(block.timestamp);
         emit ShipmentReleased(shipmentId, msg.sender);
@@ -170,7 +116,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function reject(uint64 shipmentId, bytes32 reasonCode) external whenNotPaused {
-        Shipment storage s = _requireDecision(shipmentId);
+        ShipmentBook.Shipment storage s = _requireDecision(shipmentId);
         s.status = ShipmentStatus.Rejected;
         s.decidedAt = SafeCast.toUint40(block.timestamp);
         s.rejectionCode = reasonCode;
@@ -181,7 +127,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function offerCustody(uint64 shipmentId, address to, uint40 deadline) external whenNotPaused {
-        Shipment storage s = _requireCustodian(shipmentId);
+        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
         _requireHandoverAllowed(shipmentId, s, to);
         if (deadline < block.timestamp) revert CustodyDeadlinePassed(shipmentId, deadline);
         _offers[shipmentId] = CustodyOffer({to: to, deadline: deadline});
@@ -199,7 +145,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function acceptCustody(uint64 shipmentId) external whenNotPaused {
-        Shipment storage s = _requireShipment(shipmentId);
+        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
         CustodyOffer memory offer = _offers[shipmentId];
         if (offer.to != msg.sender || offer.to == address(0) || block.timestamp > offer.deadline) {
             revert CustodyOfferInvalid(shipmentId, msg.sender);
@@ -216,7 +162,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         uint256 deadline,
         bytes calldata signature
     ) external whenNotPaused {
-        Shipment storage s = _requireCustodian(shipmentId);
+        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
         _requireHandoverAllowed(shipmentId, s, to);
         if (block.timestamp > deadline) revert CustodyDeadlinePassed(shipmentId, deadline);
         bytes32 digest = _hashTypedDataV4(
@@ -238,7 +184,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function shipment(uint64 shipmentId) external view returns (ShipmentInfo memory info) {
-        Shipment storage s = _requireShipment(shipmentId);
+        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
         CustodyPeriod[] storage periods = _custody[shipmentId];
         info = ShipmentInfo({
             status: s.status,
@@ -291,28 +237,14 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         return lo;
     }
 
-    function _bindDevice(uint64 shipmentId, uint64 deviceId) private {
-        IDeviceRegistry.VerificationKey memory key = DEVICE_REGISTRY.verificationKey(deviceId);
-        if (key.keyType == IDeviceRegistry.KeyType.None || key.revokedAtBlock != 0) {
-            revert ShipmentDeviceUnavailable(deviceId);
-        }
-        IReadingsInbox.DeviceTrack storage t = _tracks[deviceId];
-        if (t.shipmentId != 0 && _isOpen(_shipments[t.shipmentId].status)) revert ShipmentDeviceUnavailable(deviceId);
-        // The replay window (highestSequence and the bitmap) carries over: a sequence is accepted once, ever.
-        t.shipmentId = shipmentId;
-        t.lastObservedAt = 0;
-        t.excursionStartedAt = 0;
-        t.freezeStartedAt = 0;
-    }
-
-    function _start(uint64 shipmentId, Shipment storage s) private {
+    function _start(uint64 shipmentId, ShipmentBook.Shipment storage s) private {
         uint40 now_ = SafeCast.toUint40(block.timestamp);
         s.status = ShipmentStatus.InTransit;
         s.startedAt = now_;
         emit ShipmentStarted(shipmentId, now_);
     }
 
-    function _transferCustody(uint64 shipmentId, Shipment storage s, address to) private {
+    function _transferCustody(uint64 shipmentId, ShipmentBook.Shipment storage s, address to) private {
         CustodyPeriod[] storage periods = _custody[shipmentId];
         uint256 index = periods.length;
         // The last period is kept for the receiver, so a shipment can always be delivered.
@@ -333,18 +265,18 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         }
     }
 
-    function _requireShipment(uint64 shipmentId) internal view returns (Shipment storage s) {
+    function _requireShipment(uint64 shipmentId) internal view returns (ShipmentBook.Shipment storage s) {
         s = _shipments[shipmentId];
         if (s.status == ShipmentStatus.None) revert ShipmentUnknown(shipmentId);
     }
 
-    function _requireCustodian(uint64 shipmentId) private view returns (Shipment storage s) {
+    function _requireCustodian(uint64 shipmentId) private view returns (ShipmentBook.Shipment storage s) {
         s = _requireShipment(shipmentId);
         CustodyPeriod[] storage periods = _custody[shipmentId];
         if (periods[periods.length - 1].custodian != msg.sender) revert CustodyNotCustodian(shipmentId, msg.sender);
     }
 
-    function _requireHandoverAllowed(uint64 shipmentId, Shipment storage s, address to) private view {
+    function _requireHandoverAllowed(uint64 shipmentId, ShipmentBook.Shipment storage s, address to) private view {
         if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
             revert ShipmentWrongStatus(shipmentId, s.status);
         }
@@ -355,18 +287,11 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     }
 
     /// @dev Reverts unless the caller may decide the shipment (receiver or QA) and it is delivered.
-    function _requireDecision(uint64 shipmentId) private view returns (Shipment storage s) {
+    function _requireDecision(uint64 shipmentId) private view returns (ShipmentBook.Shipment storage s) {
         s = _requireShipment(shipmentId);
         if (msg.sender != s.receiver && !hasRole(QA_ROLE, msg.sender)) {
             revert ShipmentNotReceiverOrQa(shipmentId, msg.sender);
         }
         if (s.status != ShipmentStatus.Delivered) revert ShipmentWrongStatus(shipmentId, s.status);
-    }
-
-    function _isOpen(ShipmentStatus status) internal pure returns (bool) {
-        return
-            status == ShipmentStatus.Created ||
-            status == ShipmentStatus.InTransit ||
-            status == ShipmentStatus.Delivered;
     }
 }

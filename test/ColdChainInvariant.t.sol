@@ -95,7 +95,7 @@ contract ColdChainHandler is TestBase {
     int256 private constant MAX_CENTI_C = 800;
     uint256 private constant REPLAY_WINDOW = 256;
     uint256 private constant MAX_CUSTODY_PERIODS = 64;
-    uint256 private constant MAX_EXPECTED = 64;
+    uint256 private constant MAX_EXPECTED = 128;
     uint256 private constant ACCEPT = type(uint256).max;
 
     uint256 private constant EVENT_READINGS = 0;
@@ -163,6 +163,8 @@ contract ColdChainHandler is TestBase {
     uint256 public deliveries;
     uint256 public decisions;
     uint256 public cancellations;
+    /// @notice Times a new shipment took a device of a started, cancelled shipment during the hold (must stay 0).
+    uint256 public holdViolations;
     uint256 public starts;
     /// @notice Skipped items by SkipReason.
     mapping(uint256 reason => uint256) public skipsByReason;
@@ -288,7 +290,8 @@ contract ColdChainHandler is TestBase {
         _createShipment(g.deviceIds);
     }
 
-    /// @notice The shipper cancels a created or in-transit shipment; its devices go on a new one.
+    /// @notice The custodian cancels a created or in-transit shipment; its devices go on a new one (after the hold
+    /// if it had started: readings observed before the cancellation are still recorded until then).
     function cancel(uint256 seed) external {
         _sync();
         if (seed % 4 != 0) return; // rarer than the other actions
@@ -299,10 +302,19 @@ contract ColdChainHandler is TestBase {
         );
         if (!found) return;
         GhostShipment storage g = ghosts[id];
-        vm.prank(shipper);
+        vm.prank(g.custodians[g.custodians.length - 1]);
         coldChain.cancelShipment(id);
         g.status = IShipments.ShipmentStatus.Cancelled;
+        g.deliveredAt = now_; // readings observed after the cancellation are refused
         ++cancellations;
+        if (g.startedAt != 0) {
+            // Its devices stay bound for the hold: a new shipment cannot take them before.
+            vm.prank(shipper);
+            try coldChain.createShipment(_params(g.deviceIds)) {
+                ++holdViolations;
+            } catch {}
+            _advance(7 days);
+        }
         _createShipment(g.deviceIds);
     }
 
@@ -403,8 +415,16 @@ contract ColdChainHandler is TestBase {
         (bytes32 sigR, bytes32 sigVs) = BatchEncoder.signCompact(key, digest);
         if (w.corruption == TAMPERED) w.samples[0] ^= 0x01;
         w.signatureValid = w.corruption != WRONG_KEY && w.corruption != TAMPERED;
-        uint256 outcome = _predictWindow(dev, w);
-        _expect(b, dev.id, w.firstSequence, w.count, outcome, w.corruption != NONE);
+        (uint256 outcome, uint256 from, uint256 until) = _predictWindow(dev, w);
+        if (outcome == ACCEPT) {
+            // A window straddling the start or the end: the samples outside are skipped (both skips come first).
+            uint256 outside = uint256(IReadingsInbox.SkipReason.OutsideShipmentWindow);
+            if (from != 0) _expect(b, dev.id, w.firstSequence, from, outside, false);
+            if (until != w.count) _expect(b, dev.id, w.firstSequence + until, w.count - until, outside, false);
+            _expect(b, dev.id, w.firstSequence + from, until - from, ACCEPT, w.corruption != NONE);
+        } else {
+            _expect(b, dev.id, w.firstSequence, w.count, outcome, w.corruption != NONE);
+        }
         b.items = bytes.concat(
             b.items,
             BatchEncoder.windowItem(
@@ -538,21 +558,34 @@ contract ColdChainHandler is TestBase {
         return ACCEPT;
     }
 
-    function _predictWindow(Device memory dev, Window memory w) private returns (uint256) {
-        uint256 reason = _deviceSkip(dev.id);
-        if (reason != ACCEPT) return reason;
-        if (w.intervalSeconds != dev.intervalSeconds) return uint256(IReadingsInbox.SkipReason.MalformedItem);
-        if (!w.signatureValid) return uint256(IReadingsInbox.SkipReason.BadSignature);
+    /// @dev The outcome of a window and, when accepted, the samples [from, until) inside the shipment.
+    function _predictWindow(
+        Device memory dev,
+        Window memory w
+    ) private returns (uint256 reason, uint256 from, uint256 until) {
+        reason = _deviceSkip(dev.id);
+        if (reason != ACCEPT) return (reason, 0, 0);
+        if (w.intervalSeconds != dev.intervalSeconds) return (uint256(IReadingsInbox.SkipReason.MalformedItem), 0, 0);
+        if (!w.signatureValid) return (uint256(IReadingsInbox.SkipReason.BadSignature), 0, 0);
         uint256 lastAt = w.firstObservedAt + (w.count - 1) * w.intervalSeconds;
-        reason = _timeSkip(dev.id, w.firstObservedAt, lastAt);
-        if (reason != ACCEPT) return reason;
-        reason = _replaySkip(dev.id, w.firstSequence, w.count);
-        if (reason != ACCEPT) return reason;
-        for (uint256 i = 0; i < w.count; ++i) {
+        if (lastAt > now_ + MAX_FUTURE_SKEW_SECONDS) return (uint256(IReadingsInbox.SkipReason.FutureTimestamp), 0, 0);
+        GhostShipment storage g = ghosts[boundShipment[dev.id]];
+        // The samples observed from the start to the end (delivery or cancellation), both included.
+        until = w.count;
+        while (from < w.count && w.firstObservedAt + from * w.intervalSeconds < g.startedAt) ++from;
+        while (
+            until > from && g.deliveredAt != 0 && w.firstObservedAt + (until - 1) * w.intervalSeconds > g.deliveredAt
+        ) {
+            --until;
+        }
+        if (from == until) return (uint256(IReadingsInbox.SkipReason.OutsideShipmentWindow), 0, 0);
+        reason = _replaySkip(dev.id, w.firstSequence, w.count, w.firstSequence + from, w.firstSequence + until);
+        if (reason != ACCEPT) return (reason, 0, 0);
+        for (uint256 i = from; i < until; ++i) {
             int16 temp = int16((uint16(uint8(w.samples[3 * i])) << 8) | uint16(uint8(w.samples[3 * i + 1])));
             _ghostApply(dev, w.firstObservedAt + i * w.intervalSeconds, temp, uint8(w.samples[3 * i + 2]));
         }
-        return ACCEPT;
+        return (ACCEPT, from, until);
     }
 
     function _deviceSkip(uint64 deviceId) private view returns (uint256) {
@@ -560,7 +593,12 @@ contract ColdChainHandler is TestBase {
         uint64 id = boundShipment[deviceId];
         if (id == 0) return uint256(IReadingsInbox.SkipReason.UnboundDevice);
         IShipments.ShipmentStatus status = ghosts[id].status;
-        if (status != IShipments.ShipmentStatus.InTransit && status != IShipments.ShipmentStatus.Delivered) {
+        bool cancelledAfterStart = status == IShipments.ShipmentStatus.Cancelled && ghosts[id].startedAt != 0;
+        if (
+            status != IShipments.ShipmentStatus.InTransit &&
+            status != IShipments.ShipmentStatus.Delivered &&
+            !cancelledAfterStart
+        ) {
             return uint256(IReadingsInbox.SkipReason.ShipmentNotActive);
         }
         return ACCEPT;
@@ -577,13 +615,25 @@ contract ColdChainHandler is TestBase {
 
     /// @dev The replay rule from ReplayWindow's NatSpec, over an explicit set of used sequences.
     function _replaySkip(uint64 deviceId, uint256 first, uint256 count) private returns (uint256) {
+        return _replaySkip(deviceId, first, count, first, first + count);
+    }
+
+    /// @dev As above; of the sequences marked, only [recordFrom, recordUntil) are recorded (a window straddling
+    /// the shipment's start or end marks all its sequences used but records the samples inside).
+    function _replaySkip(
+        uint64 deviceId,
+        uint256 first,
+        uint256 count,
+        uint256 recordFrom,
+        uint256 recordUntil
+    ) private returns (uint256) {
         if (first + REPLAY_WINDOW <= highestSequence[deviceId]) return uint256(IReadingsInbox.SkipReason.StaleSequence);
         for (uint256 s = first; s < first + count; ++s) {
             if (sequenceUsed[deviceId][s]) return uint256(IReadingsInbox.SkipReason.DuplicateSequence);
         }
         for (uint256 s = first; s < first + count; ++s) {
             sequenceUsed[deviceId][s] = true;
-            acceptedSequences[deviceId].push(s);
+            if (s >= recordFrom && s < recordUntil) acceptedSequences[deviceId].push(s);
         }
         if (first + count - 1 > highestSequence[deviceId]) highestSequence[deviceId] = first + count - 1;
         return ACCEPT;
@@ -683,9 +733,8 @@ contract ColdChainHandler is TestBase {
 
     // ================================================================ shipments and custody
 
-    function _createShipment(uint64[] memory deviceIds) private {
-        vm.prank(shipper);
-        uint64 id = coldChain.createShipment(
+    function _params(uint64[] memory deviceIds) private view returns (IShipments.ShipmentParams memory) {
+        return
             IShipments.ShipmentParams({
                 receiver: receiver,
                 owner: goodsOwner,
@@ -693,8 +742,12 @@ contract ColdChainHandler is TestBase {
                 deviceIds: deviceIds,
                 plannedStartAt: uint40(now_),
                 externalRef: bytes32(uint256(shipmentIds.length + 1))
-            })
-        );
+            });
+    }
+
+    function _createShipment(uint64[] memory deviceIds) private {
+        vm.prank(shipper);
+        uint64 id = coldChain.createShipment(_params(deviceIds));
         shipmentIds.push(id);
         GhostShipment storage g = ghosts[id];
         g.status = IShipments.ShipmentStatus.Created;
@@ -865,6 +918,11 @@ contract ColdChainInvariantTest is ColdChainFixture {
 
     /// @notice Cumulative excursion never decreases: it equals the ghost sum (which only grows) and is at least
     /// what the handler saw after its last action.
+    /// @notice The devices of a shipment cancelled after its start stay bound to it for the hold.
+    function invariant_cancelledShipmentsKeepTheirDevices() public view {
+        vm.assertEq(handler.holdViolations(), 0, "device re-bound during the hold");
+    }
+
     function invariant_excursionNeverDecreases() public view {
         uint64[] memory ids = handler.allShipments();
         for (uint256 i = 0; i < ids.length; ++i) {

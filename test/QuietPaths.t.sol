@@ -50,6 +50,14 @@ contract QuietPathsTest is ColdChainFixture {
         _check(5);
     }
 
+    /// @notice Random profiles over the whole space a profile may name (-200 .. +80 degrees C: cryogenic, dry
+    /// ice, freezer, refrigerated, room temperature, anything between), one seed each, 200 profiles in all: the
+    /// fast paths must agree with the engine on every one (they once read a negative quiet-range width of a
+    /// cryogenic profile as a huge one, accepted a thaw and ran out of gas in the MKT lookup).
+    function test_fastPathsMatchTheRulesEngine_wholeProfileSpace() public {
+        for (uint256 i = 0; i < 200; ++i) _check(10 * i + 5 + (i % 5));
+    }
+
     /// @notice Found by the fuzzer (seed 7049): with the gap check off, a late reading passed the fast path's
     /// "after the latest, within the gap limit" test (at - last - 1 wrapped around below not(0)) and moved
     /// the device's latest reading back in time.
@@ -62,7 +70,7 @@ contract QuietPathsTest is ColdChainFixture {
     function _check(uint256 seed) private {
         deploySuite();
         Prng.Rng memory rng = Prng.init(seed);
-        IShipments.TemperatureProfile memory p = _profile(seed % 5);
+        IShipments.TemperatureProfile memory p = seed % 10 < 5 ? _profile(seed % 5) : _randomProfile(rng);
         uint32 profileId = coldChain.createProfile(p);
         _deviceKey = keyOf("quiet device");
         registerDevice(DEVICE, INTERVAL, _deviceKey);
@@ -157,27 +165,47 @@ contract QuietPathsTest is ColdChainFixture {
         _clock = at;
     }
 
-    /// @dev Mostly quiet (3..7 degrees C, no flag); each kind of non-quiet sample now and then.
-    function _sample(Prng.Rng memory rng) private pure returns (int16 temp, uint8 flags) {
+    /// @dev Mostly quiet (inside the profile's range, no flag); each kind of non-quiet sample now and then,
+    /// placed relative to the stored profile's limits.
+    function _sample(Prng.Rng memory rng) private view returns (int16 temp, uint8 flags) {
+        IShipments.TemperatureProfile memory p = _stored;
+        int256 lo = p.minCentiC;
+        int256 hi = p.maxCentiC;
+        int256 t = rng.betweenInt(lo, hi);
         uint256 roll = rng.between(0, 99);
-        temp = int16(rng.betweenInt(300, 700));
         if (roll < 6)
-            temp = int16(rng.betweenInt(801, 1200)); // out of range
+            t = _pick(rng, hi + 1, _min(p.absoluteMaxCentiC, hi + 500)); // out of range, above
         else if (roll < 8)
-            temp = int16(rng.betweenInt(100, 199)); // below range, above freeze
+            t = _pick(rng, _max(p.absoluteMinCentiC, lo - 500), lo - 1); // below the range
         else if (roll < 10)
-            temp = int16(rng.betweenInt(-300, -50)); // freezing
+            t = _pick(rng, _max(p.absoluteMinCentiC, int256(p.freezeCentiC) - 300), p.freezeCentiC); // freezing
         else if (roll < 11)
-            temp = 2600; // above the absolute maximum
+            t = _min(int256(p.absoluteMaxCentiC) + 1, type(int16).max); // above the absolute maximum
         else if (roll < 12)
-            temp = 200; // exactly the range minimum
+            t = lo; // exactly the range minimum
         else if (roll < 13)
-            temp = 800; // exactly the range maximum
-        else if (roll < 15)
-            flags = 0x01; // sensor fault
+            t = hi; // exactly the range maximum
+        else if (roll < 14)
+            t = _max(int256(p.absoluteMinCentiC) - 1, type(int16).min); // below the absolute minimum
         else if (roll < 16)
+            flags = 0x01; // sensor fault
+        else if (roll < 17)
             flags = 0x02; // low battery: not a fault in these profiles
-        else if (roll < 17) flags = 0x04; // tamper
+        else if (roll < 18) flags = 0x04; // tamper
+        temp = int16(t);
+    }
+
+    /// @dev A value in [a, b], or a when the interval is empty (the profile leaves no room there).
+    function _pick(Prng.Rng memory rng, int256 a, int256 b) private pure returns (int256) {
+        return b < a ? a : rng.betweenInt(a, b);
+    }
+
+    function _min(int256 a, int256 b) private pure returns (int256) {
+        return a < b ? a : b;
+    }
+
+    function _max(int256 a, int256 b) private pure returns (int256) {
+        return a > b ? a : b;
     }
 
     // ================================================================ reference
@@ -245,6 +273,37 @@ contract QuietPathsTest is ColdChainFixture {
             p.maxGapIntervals = 0;
             p.faultFlagMask = 0;
             p.mktEnabled = false;
+        }
+    }
+
+    /// @dev A random valid profile: a range of 2..40 degrees somewhere in -200 .. +80 degrees C (a class first:
+    /// cryogenic, dry ice, freezer, refrigerated, room temperature, or anywhere), absolute limits outside it
+    /// (sometimes the int16 extremes, i.e. off), a freeze alarm below the maximum or off, random durations, MKT on
+    /// (with a limit the table holds) or off.
+    function _randomProfile(Prng.Rng memory rng) private pure returns (IShipments.TemperatureProfile memory p) {
+        uint256 class = rng.between(0, 5);
+        int256 lo = [int256(-19_600), -8_000, -2_500, 200, 1_500, -20_000][class];
+        int256 top = [int256(-12_000), -6_000, -1_000, 800, 3_000, 7_800][class];
+        int256 min = rng.betweenInt(lo, top - 200);
+        int256 max = _min(8_000, min + rng.betweenInt(200, 4_000));
+        p.minCentiC = int16(min);
+        p.maxCentiC = int16(max);
+        p.absoluteMinCentiC = rng.chance(20) ? type(int16).min : int16(min - rng.betweenInt(0, 1_000));
+        p.absoluteMaxCentiC =
+            rng.chance(20) ? type(int16).max : int16(_min(type(int16).max, max + rng.betweenInt(0, 1_500)));
+        if (rng.chance(70)) {
+            p.freezeCentiC = int16(_max(-20_000, max - rng.betweenInt(1, 2_000)));
+            p.maxFreezeSeconds = uint32(rng.between(1, 8) * INTERVAL);
+        }
+        p.maxSingleExcursionSeconds = rng.chance(15) ? 0 : uint32(rng.between(1, 12) * INTERVAL);
+        p.maxCumulativeExcursionSeconds = rng.chance(15) ? 0 : uint32(rng.between(1, 30) * INTERVAL);
+        p.adaptationSeconds = uint32(rng.between(0, 2) * INTERVAL);
+        p.maxGapIntervals = uint8(rng.between(0, 4));
+        p.faultFlagMask = rng.chance(50) ? 0x05 : 0;
+        if (rng.chance(50)) {
+            p.mktEnabled = true;
+            p.mktLimitCentiC = int16(rng.betweenInt(-800, 800) * 10);
+            p.mktMinCoverageSeconds = uint32(rng.between(0, 12) * INTERVAL);
         }
     }
 }

@@ -309,6 +309,7 @@ describe("ColdChain shipments and custody", () => {
         minCentiC: -2500,
         maxCentiC: -1500,
         absoluteMinCentiC: -4000,
+        freezeCentiC: -3000,
         mktEnabled: false,
       };
       await expect(coldChain.connect(qa).createProfile(frozen))
@@ -553,9 +554,14 @@ describe("ColdChain shipments and custody", () => {
       expect(await createShipment(f, { deviceIds: [DEVICE_ID] })).to.equal(2n);
     });
 
-    it("makes a device available again once its in-transit shipment is cancelled", async () => {
+    it("makes a device available again 7 days after its in-transit shipment is cancelled, not before", async () => {
       const f = await networkHelpers.loadFixture(inTransitFixture);
       await f.coldChain.connect(f.shipper).cancelShipment(SHIPMENT_ID);
+      await networkHelpers.time.increase(7 * 24 * HOUR - 10);
+      await expect(createShipment(f, { deviceIds: [DEVICE_ID] }))
+        .to.be.revertedWithCustomError(f.coldChain, "ShipmentDeviceUnavailable")
+        .withArgs(DEVICE_ID);
+      await networkHelpers.time.increase(10);
       expect(await createShipment(f, { deviceIds: [DEVICE_ID] })).to.equal(2n);
     });
   });
@@ -613,12 +619,12 @@ describe("ColdChain shipments and custody", () => {
       expect(info.decidedAt).to.equal(now);
     });
 
-    it("lets the shipper cancel an in-transit shipment another party holds", async () => {
+    it("lets the custodian of an in-transit shipment cancel it", async () => {
       const f = await networkHelpers.loadFixture(inTransitFixture);
       await handOver(f, SHIPMENT_ID, f.shipper, f.carrier);
-      await expect(f.coldChain.connect(f.shipper).cancelShipment(SHIPMENT_ID))
+      await expect(f.coldChain.connect(f.carrier).cancelShipment(SHIPMENT_ID))
         .to.emit(f.coldChain, "ShipmentCancelled")
-        .withArgs(SHIPMENT_ID, f.shipper.address);
+        .withArgs(SHIPMENT_ID, f.carrier.address);
       expect((await f.coldChain.shipment(SHIPMENT_ID)).status).to.equal(Status.Cancelled);
     });
 
@@ -641,12 +647,12 @@ describe("ColdChain shipments and custody", () => {
         .withArgs(SHIPMENT_ID, f.carrier.address);
     });
 
-    it("reverts with ShipmentNotShipper when a stranger, the current custodian, QA or the receiver cancels", async () => {
+    it("reverts with CustodyNotCustodian when the shipper, a stranger, QA or the receiver cancels what a carrier holds", async () => {
       const f = await networkHelpers.loadFixture(inTransitFixture);
       await handOver(f, SHIPMENT_ID, f.shipper, f.carrier);
-      for (const caller of [f.stranger, f.carrier, f.qa, f.receiver]) {
+      for (const caller of [f.shipper, f.stranger, f.qa, f.receiver]) {
         await expect(f.coldChain.connect(caller).cancelShipment(SHIPMENT_ID))
-          .to.be.revertedWithCustomError(f.coldChain, "ShipmentNotShipper")
+          .to.be.revertedWithCustomError(f.coldChain, "CustodyNotCustodian")
           .withArgs(SHIPMENT_ID, caller.address);
       }
     });
@@ -1307,11 +1313,11 @@ describe("ColdChain shipments and custody", () => {
       );
     });
 
-    it("still lets the shipper cancel a shipment whose history is nearly full", async () => {
+    it("still lets the custodian cancel a shipment whose history is nearly full", async () => {
       const f = await networkHelpers.loadFixture(nearlyFullHistoryFixture);
-      await expect(f.coldChain.connect(f.shipper).cancelShipment(SHIPMENT_ID))
+      await expect(f.coldChain.connect(f.holder).cancelShipment(SHIPMENT_ID))
         .to.emit(f.coldChain, "ShipmentCancelled")
-        .withArgs(SHIPMENT_ID, f.shipper.address);
+        .withArgs(SHIPMENT_ID, f.holder.address);
     });
   });
 

@@ -104,7 +104,10 @@ interface IShipments {
 
     /// @notice No profile with this id.
     error ProfileUnknown(uint32 profileId);
-    /// @notice The profile's bounds are inconsistent; `field` names the first offending rule.
+    /// @notice The profile's bounds are inconsistent; `field` names the first offending rule: "range" (min not
+    /// below max, or outside -200.00 .. +80.00 degrees C), "absoluteLimits" (an absolute limit inside the range),
+    /// "freezeCentiC" (an enabled freeze threshold at or above the maximum, or below -200.00 degrees C),
+    /// "mktLimitCentiC" (off the 0.1 degree grid or outside the MKT table).
     error ProfileInvalid(string field);
     /// @notice No shipment with this id.
     error ShipmentUnknown(uint64 shipmentId);
@@ -128,8 +131,6 @@ interface IShipments {
     error CustodySignatureInvalid(uint64 shipmentId, address to);
     /// @notice The custody history reached MAX_CUSTODY_PERIODS (the last period is kept for the receiver).
     error CustodyHistoryFull(uint64 shipmentId);
-    /// @notice The caller is neither the shipper nor an admin.
-    error ShipmentNotShipper(uint64 shipmentId, address caller);
     /// @notice The caller is neither the receiver nor holds QA_ROLE.
     error ShipmentNotReceiverOrQa(uint64 shipmentId, address caller);
 
@@ -205,7 +206,9 @@ interface IShipments {
     /// @notice Rejects a delivered shipment with a reason code. Receiver or QA role.
     function reject(uint64 shipmentId, bytes32 reasonCode) external;
 
-    /// @notice Cancels a created or in-transit shipment. Shipper or admin.
+    /// @notice Cancels a created or in-transit shipment. Current custodian or admin (reverts with
+    /// {CustodyNotCustodian}). Readings observed up to the cancellation are still recorded; the devices of a
+    /// shipment that had started stay bound to it for 7 days (ShipmentBook.CANCELLED_DEVICE_HOLD_SECONDS).
     function cancelShipment(uint64 shipmentId) external;
 
     /// @notice A rule profile. Reverts with {ProfileUnknown}.

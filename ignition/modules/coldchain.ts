@@ -1,5 +1,6 @@
 /**
- * Hardhat Ignition module for the whole suite: DeviceRegistry, MktTable, P256Fallback, ColdChain, ColdChainLens,
+ * Hardhat Ignition module for the whole suite: DeviceRegistry, MktTable, P256Fallback, the ShipmentBook library,
+ * ColdChain (linked to it), ColdChainLens,
  * then the role grants of `ignition/parameters/<network>.json`.
  *
  * Ignition cannot loop over a run-time list, so the module is built from the (validated) parameters: one future
@@ -76,7 +77,12 @@ export function buildColdChainModule(deployer: string, roles: SuiteRoles) {
     const registry = m.contract("DeviceRegistry", [deployerAddress]);
     const mktTable = m.contract("MktTable", []);
     const p256Fallback = m.contract("P256Fallback", []);
-    const coldChain = m.contract("ColdChain", [deployerAddress, registry, mktTable, p256Fallback]);
+    // ShipmentBook is a linked library (profile checks, shipment creation): its code lives outside ColdChain,
+    // which stays under EIP-170's 24,576 bytes.
+    const shipmentBook = m.library("ShipmentBook");
+    const coldChain = m.contract("ColdChain", [deployerAddress, registry, mktTable, p256Fallback], {
+      libraries: { ShipmentBook: shipmentBook },
+    });
     const lens = m.contract("ColdChainLens", [coldChain]);
 
     const contracts = { DeviceRegistry: registry, ColdChain: coldChain } as const;

@@ -14,7 +14,8 @@ describe("ColdChain constructor checks (coverage)", () => {
     const registry = await (await ethers.deployContract("DeviceRegistry", [admin.address])).getAddress();
     const mktTable = await (await ethers.deployContract("MktTable")).getAddress();
     const fallback = await (await ethers.deployContract("P256Fallback")).getAddress();
-    const factory = await ethers.getContractFactory("ColdChain");
+    const shipmentBook = await (await ethers.deployContract("ShipmentBook")).getAddress();
+    const factory = await ethers.getContractFactory("ColdChain", { libraries: { ShipmentBook: shipmentBook } });
     const cases: [string, [string, string, string, string]][] = [
       ["admin", [ethers.ZeroAddress, registry, mktTable, fallback]],
       ["registry", [admin.address, eoa.address, mktTable, fallback]],

@@ -78,12 +78,12 @@ export async function deploySuite(connection: Connection): Promise<Suite> {
   const registry = await ethers.deployContract("DeviceRegistry", [admin.address]);
   const mktTable = await ethers.deployContract("MktTable");
   const p256Fallback = await ethers.deployContract("P256Fallback");
-  const coldChain = await ethers.deployContract("ColdChain", [
-    admin.address,
-    await registry.getAddress(),
-    await mktTable.getAddress(),
-    await p256Fallback.getAddress(),
-  ]);
+  const shipmentBook = await ethers.deployContract("ShipmentBook");
+  const coldChain = await ethers.deployContract(
+    "ColdChain",
+    [admin.address, await registry.getAddress(), await mktTable.getAddress(), await p256Fallback.getAddress()],
+    { libraries: { ShipmentBook: await shipmentBook.getAddress() } },
+  );
   const lens = await ethers.deployContract("ColdChainLens", [await coldChain.getAddress()]);
   await registry.connect(admin).grantRole(await registry.DEVICE_MANAGER_ROLE(), deviceManager.address);
   await registry.connect(admin).grantRole(await registry.GUARDIAN_ROLE(), guardian.address);

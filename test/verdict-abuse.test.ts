@@ -1,0 +1,288 @@
+/**
+ * Attempts to bend a shipment's verdict (issue "Evidence no party can bend"), each tried against the contracts on
+ * an in-process chain: cryogenic and incoherent profiles on the fast paths, windows straddling the start or the
+ * delivery, and a cancel-and-re-create by a party that wants an excursion forgotten.
+ */
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import type { ContractTransactionReceipt, LogDescription } from "ethers";
+import { network } from "hardhat";
+
+import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
+import { encodeBatch, signReading, signWindow } from "../sdk/protocol/index.js";
+import type { IShipments } from "../types/ethers-contracts/index.js";
+import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "./support/deploy.js";
+import type { Suite } from "./support/deploy.js";
+
+const connection = await network.create();
+const { networkHelpers } = connection;
+
+const INTERVAL = 300;
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+const OUTSIDE_SHIPMENT_WINDOW = 8n;
+const Breach = { AbsoluteLimit: 1n } as const;
+
+/** Cell and gene therapy in liquid-nitrogen vapour: -150 .. -120 degrees C, no freeze alarm, no MKT. */
+const CRYOGENIC_PROFILE: IShipments.TemperatureProfileStruct = {
+  minCentiC: -15_000,
+  maxCentiC: -12_000,
+  absoluteMinCentiC: -19_600,
+  absoluteMaxCentiC: -10_000,
+  freezeCentiC: 0,
+  maxFreezeSeconds: 0,
+  maxSingleExcursionSeconds: HOUR,
+  maxCumulativeExcursionSeconds: 4 * HOUR,
+  adaptationSeconds: 0,
+  maxGapIntervals: 3,
+  faultFlagMask: 0x05,
+  mktLimitCentiC: 0,
+  mktMinCoverageSeconds: 0,
+  mktEnabled: false,
+};
+
+/** Dry ice: -80 .. -60 degrees C, the edge of the MKT table. */
+const DRY_ICE_PROFILE: IShipments.TemperatureProfileStruct = {
+  ...CRYOGENIC_PROFILE,
+  minCentiC: -8_000,
+  maxCentiC: -6_000,
+  absoluteMinCentiC: -9_000,
+  absoluteMaxCentiC: -5_000,
+};
+
+interface Device {
+  id: bigint;
+  key: DevicePrivateKey;
+}
+
+interface World extends Suite {
+  domain: ColdChainDomain;
+  device: Device;
+  spare: Device;
+}
+
+async function world(): Promise<World> {
+  const s = await deploySuite(connection);
+  const device = { id: 71n, key: { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey } } as const;
+  const spare = { id: 72n, key: { keyType: "p256", privateKey: Wallet.createRandom().privateKey } } as const;
+  await registerDevice(s, device.id, device.key, INTERVAL);
+  await registerDevice(s, spare.id, spare.key, INTERVAL);
+  const domain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
+  return { ...s, domain, device, spare };
+}
+
+async function profile(w: World, p: IShipments.TemperatureProfileStruct): Promise<bigint> {
+  const id = await w.coldChain.connect(w.qa).createProfile.staticCall(p);
+  await (await w.coldChain.connect(w.qa).createProfile(p)).wait();
+  return id;
+}
+
+/** A started shipment with `devices` under profile `profileId`; returns its id and start time. */
+async function started(w: World, profileId: bigint, devices: Device[]): Promise<{ id: bigint; startedAt: number }> {
+  const id = await createShipment(
+    w,
+    devices.map((d) => d.id),
+    profileId,
+  );
+  await (await w.coldChain.connect(w.shipper).startShipment(id)).wait();
+  return { id, startedAt: await networkHelpers.time.latest() };
+}
+
+function readings(w: World, d: Device, firstSequence: number, from: number, temps: number[]): SignedItem[] {
+  return temps.map((tempCentiC, i) => {
+    const r: Reading = {
+      deviceId: d.id,
+      sequence: firstSequence + i,
+      observedAt: from + i * INTERVAL,
+      tempCentiC,
+      flags: 0,
+    };
+    return signReading(w.domain, r, d.key);
+  });
+}
+
+function window(w: World, d: Device, firstSequence: number, from: number, temps: number[]): SignedItem {
+  const samples = temps.map((tempCentiC) => ({ tempCentiC, flags: 0 }));
+  return signWindow(
+    w.domain,
+    { deviceId: d.id, firstSequence, firstObservedAt: from, intervalSeconds: INTERVAL, samples },
+    d.key,
+  );
+}
+
+async function submit(w: World, items: SignedItem[]): Promise<LogDescription[]> {
+  const tx = await w.coldChain.connect(w.relayer).submitReadings(encodeBatch(items), { gasLimit: 15_000_000 });
+  const receipt = (await tx.wait()) as ContractTransactionReceipt;
+  return receipt.logs.map((log) => w.coldChain.interface.parseLog(log)).filter((e): e is LogDescription => e !== null);
+}
+
+function named(events: LogDescription[], name: string): LogDescription[] {
+  return events.filter((e) => e.name === name);
+}
+
+/** ReadingSkipped events as [sequence, count, reason]. */
+function skips(events: LogDescription[]): [bigint, bigint, bigint][] {
+  return named(events, "ReadingSkipped").map((e) => [
+    e.args.sequence as bigint,
+    e.args.count as bigint,
+    e.args.reason as bigint,
+  ]);
+}
+
+/** BreachRecorded events as { shipmentId, custodian, reason, deviceId, observedAt }. */
+function breaches(events: LogDescription[]) {
+  return named(events, "BreachRecorded").map((e) => ({
+    shipmentId: e.args.shipmentId as bigint,
+    custodian: e.args.custodian as string,
+    reason: e.args.reason as bigint,
+    deviceId: e.args.deviceId as bigint,
+    observedAt: e.args.observedAt as bigint,
+  }));
+}
+
+/** Length in bytes of a `bytes` event argument (a 0x-prefixed hex string). */
+function byteLength(value: unknown): number {
+  if (typeof value !== "string") throw new Error("expected a hex string");
+  return (value.length - 2) / 2;
+}
+
+async function handOver(w: World, id: bigint, from: typeof w.shipper, to: typeof w.shipper) {
+  const deadline = (await networkHelpers.time.latest()) + HOUR;
+  await (await w.coldChain.connect(from).offerCustody(id, to.address, deadline)).wait();
+  await (await w.coldChain.connect(to).acceptCustody(id)).wait();
+  return networkHelpers.time.latest();
+}
+
+describe("verdict abuse: profiles the fast paths must survive", () => {
+  it("refuses incoherent profiles with the rule that is wrong", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const qa = w.coldChain.connect(w.qa);
+    const cases: [string, Partial<IShipments.TemperatureProfileStruct>][] = [
+      ["freezeCentiC", { freezeCentiC: 800 }], // at the maximum
+      ["freezeCentiC", { freezeCentiC: 1_500 }], // above it
+      ["freezeCentiC", { freezeCentiC: -20_001, absoluteMinCentiC: -20_001 }],
+      ["range", { minCentiC: 800, maxCentiC: 800 }],
+      ["range", { minCentiC: 900 }],
+      ["range", { minCentiC: -20_001, absoluteMinCentiC: -32_768 }], // below -200 degrees C
+      ["range", { maxCentiC: 8_001, absoluteMaxCentiC: 9_000 }], // above +80 degrees C
+      ["absoluteLimits", { absoluteMinCentiC: 300 }],
+      ["absoluteLimits", { absoluteMaxCentiC: 700 }],
+      ["mktLimitCentiC", { mktLimitCentiC: 805 }],
+    ];
+    for (const [field, change] of cases) {
+      await expect(qa.createProfile({ ...VACCINE_PROFILE, ...change }), JSON.stringify(change))
+        .to.be.revertedWithCustomError(w.coldChain, "ProfileInvalid")
+        .withArgs(field);
+    }
+    // A freeze threshold at the maximum is fine while its alarm is off.
+    await expect(qa.createProfile({ ...VACCINE_PROFILE, freezeCentiC: 800, maxFreezeSeconds: 0 })).to.emit(
+      w.coldChain,
+      "ProfileCreated",
+    );
+  });
+
+  for (const [name, p, inRange, thaw] of [
+    ["cryogenic (-150 .. -120 °C)", CRYOGENIC_PROFILE, -13_500, 500],
+    ["dry ice (-80 .. -60 °C)", DRY_ICE_PROFILE, -7_000, 500],
+  ] as const) {
+    it(`${name}: in-range readings and windows are recorded, and a +5 °C thaw is an AbsoluteLimit breach`, async () => {
+      const w = await networkHelpers.loadFixture(world);
+      const { id, startedAt } = await started(w, await profile(w, p), [w.device, w.spare]);
+      await networkHelpers.time.increase(DAY);
+      const t0 = startedAt + 60;
+      // 40 in-range signed readings, then a thaw; the spare logger sends a window with the same story.
+      const temps = [...Array<number>(40).fill(inRange), thaw];
+      const events = await submit(w, [...readings(w, w.device, 1, t0, temps), window(w, w.spare, 1, t0, temps)]);
+      expect(skips(events)).to.deep.equal([]);
+      expect(byteLength(named(events, "ReadingsRecorded")[0]?.args.readings)).to.equal(12 * 41);
+      // One AbsoluteLimit per custody period (the first device's thaw); the window's thaw counts in the condition.
+      const found = breaches(events).map((b) => [b.deviceId, b.reason, b.observedAt]);
+      expect(found).to.deep.include([w.device.id, Breach.AbsoluteLimit, BigInt(t0 + 40 * INTERVAL)]);
+      const c = await w.coldChain.condition(id);
+      expect(c.readingCount).to.equal(82n);
+      expect(c.minCentiC).to.equal(BigInt(inRange));
+      expect(c.maxCentiC).to.equal(BigInt(thaw));
+      expect(c.cumulativeExcursionSeconds).to.equal(BigInt(2 * INTERVAL));
+    });
+  }
+});
+
+describe("verdict abuse: windows that straddle the start or the delivery", () => {
+  it("records the samples inside the shipment and skips those before the start", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id, startedAt } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await networkHelpers.time.increase(DAY);
+    // 4 samples before the start, 6 from it on (the first inside at startedAt + 100).
+    const first = startedAt + 100 - 4 * INTERVAL;
+    const events = await submit(w, [
+      window(w, w.device, 10, first, [500, 500, 500, 500, 500, 500, 500, 500, 500, 500]),
+    ]);
+    expect(skips(events)).to.deep.equal([[10n, 4n, OUTSIDE_SHIPMENT_WINDOW]]);
+    const [recorded] = named(events, "WindowRecorded");
+    expect(recorded?.args.firstSequence).to.equal(14n);
+    expect(recorded?.args.firstObservedAt).to.equal(BigInt(startedAt + 100));
+    expect(byteLength(recorded?.args.samples)).to.equal(3 * 6);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(6n);
+    // The sequences before the start were signed in the same window: they are used, not open to a replay.
+    expect(await w.coldChain.isSequenceUsed(w.device.id, 10)).to.equal(true);
+  });
+
+  it("charges the last carrier's final samples to it when its window runs past the delivery", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id, startedAt } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await handOver(w, id, w.shipper, w.carrier);
+    await networkHelpers.time.increase(2 * HOUR);
+    const deliveredAt = await handOver(w, id, w.carrier, w.receiver);
+    await networkHelpers.time.increase(HOUR);
+    // The carrier's logger uploads its last hour late: warm before the delivery, and 3 samples after it.
+    const first = deliveredAt - 5 * INTERVAL + 1;
+    const events = await submit(w, [window(w, w.device, 1, first, [500, 3_000, 3_000, 3_000, 3_000, 500, 500, 500])]);
+    expect(skips(events)).to.deep.equal([[6n, 3n, OUTSIDE_SHIPMENT_WINDOW]]);
+    const absolute = breaches(events).filter((b) => b.reason === Breach.AbsoluteLimit);
+    expect(absolute.map((b) => b.custodian)).to.deep.equal([w.carrier.address]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(5n);
+    expect(startedAt).to.be.below(first);
+  });
+});
+
+describe("verdict abuse: cancel and re-create", () => {
+  it("refuses the shipper cancelling what a carrier holds; a custodian's cancellation keeps the evidence", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const profileId = await profile(w, VACCINE_PROFILE);
+    const { id } = await started(w, profileId, [w.device]);
+    const handedAt = await handOver(w, id, w.shipper, w.carrier);
+    await networkHelpers.time.increase(2 * HOUR);
+    // The carrier's excursion happened; its readings are not on chain yet.
+    const excursion = readings(w, w.device, 1, handedAt + 60, [500, 2_600, 2_600, 2_600, 500]);
+
+    await expect(w.coldChain.connect(w.shipper).cancelShipment(id))
+      .to.be.revertedWithCustomError(w.coldChain, "CustodyNotCustodian")
+      .withArgs(id, w.shipper.address);
+    await (await w.coldChain.connect(w.carrier).cancelShipment(id)).wait();
+    const cancelledAt = await networkHelpers.time.latest();
+
+    // Re-creating with the same logger is refused during the hold, so the readings still reach this shipment.
+    await expect(createShipment(w, [w.device.id], profileId))
+      .to.be.revertedWithCustomError(w.coldChain, "ShipmentDeviceUnavailable")
+      .withArgs(w.device.id);
+    const late = readings(w, w.device, 6, cancelledAt + 1, [500]); // observed after the cancellation
+    const events = await submit(w, [...excursion, ...late]);
+    const absolute = breaches(events).filter((b) => b.reason === Breach.AbsoluteLimit);
+    expect(absolute.map((b) => [b.shipmentId, b.custodian])).to.deep.equal([[id, w.carrier.address]]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(5n);
+    expect(skips(events)).to.deep.equal([[6n, 1n, OUTSIDE_SHIPMENT_WINDOW]]);
+
+    // After the hold the logger is free again.
+    await networkHelpers.time.increase(7 * DAY);
+    const next = await createShipment(w, [w.device.id], profileId);
+    expect(next).to.equal(id + 1n);
+  });
+
+  it("frees the devices of a cancelled shipment that never started at once", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const profileId = await profile(w, VACCINE_PROFILE);
+    const id = await createShipment(w, [w.device.id], profileId);
+    await (await w.coldChain.connect(w.shipper).cancelShipment(id)).wait();
+    expect(await createShipment(w, [w.device.id], profileId)).to.equal(id + 1n);
+  });
+});
