@@ -90,7 +90,9 @@ describe("SDK, read commands and docs on a hardhat node", function () {
       .to.match(/AbsoluteLimit/)
       .and.match(/SingleExcursion/);
     expect(liability.split("\n").find((l) => l.startsWith(hub ?? "?"))).to.match(/\s-$/);
-    expect(r.stdout).to.match(/Skipped readings: 21#999 BadSignature/);
+    // The device's reading relayed twice is listed; the forged one (BadSignature) is not the shipment's evidence.
+    expect(r.stdout).to.match(/^Skipped readings: 21#8 DuplicateSequence$/m);
+    expect(r.stdout).not.to.match(/BadSignature|21#999/);
   });
 
   it("show --json gives the SDK's state and history", async () => {
@@ -98,12 +100,19 @@ describe("SDK, read commands and docs on a hardhat node", function () {
     expect(r.code, r.stderr).to.equal(0);
     const out = JSON.parse(r.stdout) as {
       state: { status: string; custody: { custodian: string }[]; condition: { readingCount: number } };
-      history: { readings: unknown[]; breaches: { custodian: string }[] };
+      history: {
+        readings: unknown[];
+        breaches: { custodian: string }[];
+        skipped: { reason: string }[];
+        unauthenticatedSkips: { reason: string }[];
+      };
     };
     expect(out.state.status).to.equal("Rejected");
     expect(out.state.custody.map((p) => p.custodian)).to.deep.equal(scenario.custodians);
     expect(out.history.readings).to.have.length(out.state.condition.readingCount);
     expect(out.history.breaches.map((b) => b.custodian)).to.include(scenario.custodians[1]);
+    expect(out.history.skipped.map((x) => x.reason)).to.deep.equal(["DuplicateSequence"]);
+    expect(out.history.unauthenticatedSkips.map((x) => x.reason)).to.deep.equal(["BadSignature"]);
     const sdk = await shipmentHistory(connectSuite(world.deployment, world.provider), scenario.shipmentId);
     expect(out.history.readings).to.have.length(sdk.readings.length);
   });
