@@ -90,8 +90,9 @@ describe("SDK, read commands and docs on a hardhat node", function () {
       .to.match(/AbsoluteLimit/)
       .and.match(/SingleExcursion/);
     expect(liability.split("\n").find((l) => l.startsWith(hub ?? "?"))).to.match(/\s-$/);
-    // The device's reading relayed twice is listed; the forged one (BadSignature) is not the shipment's evidence.
+    // The device's reading relayed twice is listed; the forged one (BadSignature) only counted, as relay noise.
     expect(r.stdout).to.match(/^Skipped readings: 21#8 DuplicateSequence$/m);
+    expect(r.stdout).to.match(/^Relay noise: 1 unauthenticated skip event for this shipment's devices /m);
     expect(r.stdout).not.to.match(/BadSignature|21#999/);
   });
 
