@@ -47,6 +47,7 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^custody 2: 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 -> 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in tx 0x[0-9a-f]{64}$/m,
     /^breach AbsoluteLimit charged to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 \(period 1\)$/m,
     /^60 readings, 1 skipped, 1 excursions$/m,
+    /^relay noise \(not evidence\): 1 unauthenticated skips$/m,
     /^device 22: 30 points, 0 gaps, band 2\.\.8 °C$/m,
   ],
   "decode-events": [/^ReadingsRecorded shipment 1 device 21: last 5 °C$/m, /^decoded 60 readings from \d+ events$/m],
