@@ -8,6 +8,8 @@
  * `ReadingsRecorded` (12-byte records) and `WindowRecorded` (windows), decoded with the protocol's
  * `expandReadings` / `expandWindow`. `ReadingSkipped` is indexed by device, not shipment: the skips of the
  * shipment's devices between its creation and its end (release, rejection or cancellation) are attributed to it.
+ * Only the skips emitted after the device's signature verified (`isAuthenticatedSkip`, sdk/names.ts) are its
+ * evidence (`skipped`); the others anyone can cause, and are kept apart as `unauthenticatedSkips`.
  */
 import { ZeroAddress, toBeHex, zeroPadValue } from "ethers";
 import type { Log, LogDescription } from "ethers";
@@ -16,7 +18,7 @@ import type { ColdChainSuite } from "./contracts.js";
 import { deploymentStartBlock } from "./deployment.js";
 import { getLogsPaged } from "./logs.js";
 import type { GetLogsPagedOptions, LogsProgress } from "./logs.js";
-import { breachReasonName, skipReasonName } from "./names.js";
+import { breachReasonName, isAuthenticatedSkip, skipReasonName } from "./names.js";
 import type { BreachReasonName, SkipReasonName } from "./names.js";
 import { expandReadings, expandWindow } from "./protocol/events.js";
 import { FLAG_SENSOR_FAULT } from "./protocol/constants.js";
@@ -84,7 +86,10 @@ export interface HistoryReading extends ReadingRef {
   readonly source: "readings" | "window";
 }
 
-/** Readings the contract refused (`count` consecutive sequences from `sequence`). */
+/**
+ * A `ReadingSkipped` event: readings the contract refused (`count` consecutive sequences from `sequence`). Whether
+ * the device signed them depends on `reason` (`isAuthenticatedSkip`).
+ */
 export interface SkippedReadings extends EventRef {
   readonly deviceId: bigint;
   readonly sequence: number;
@@ -142,7 +147,18 @@ export interface ShipmentHistory {
   readonly custody: readonly CustodyHandover[];
   /** Sorted by observation time, then device and sequence. */
   readonly readings: readonly HistoryReading[];
+  /**
+   * The shipment's devices' readings the contract refused after their signature verified (`StaleSequence`,
+   * `DuplicateSequence`, `FutureTimestamp`, `OutsideShipmentWindow`): the device signed them. In chain order.
+   */
   readonly skipped: readonly SkippedReadings[];
+  /**
+   * Relay noise: anyone can cause these; never evidence. `ReadingSkipped` events naming the shipment's devices
+   * that no device signature backs (`BadSignature`, `RevokedDevice`, `UnboundDevice`, `ShipmentNotActive`,
+   * `MalformedItem`, …): any caller of `submitReadings` can make the contract emit them with made-up sequences.
+   * In chain order.
+   */
+  readonly unauthenticatedSkips: readonly SkippedReadings[];
   readonly breaches: readonly HistoryBreach[];
   readonly excursions: readonly Excursion[];
 }
@@ -300,16 +316,18 @@ export async function shipmentHistory(
     handleShipmentEvent(event, r, readingRef(log), lifecycle, custody, readings, breaches);
   }
   const skipped: SkippedReadings[] = [];
+  const unauthenticatedSkips: SkippedReadings[] = [];
   for (const log of skippedLogs) {
     const event = iface.parseLog(log);
     if (event === null) continue;
-    skipped.push({
+    const skip: SkippedReadings = {
       ...ref(log),
       deviceId: BigInt(event.args.deviceId as bigint),
       sequence: Number(event.args.sequence),
       count: Number(event.args.count),
       reason: skipReasonName(event.args.reason as bigint),
-    });
+    };
+    (isAuthenticatedSkip(skip.reason) ? skipped : unauthenticatedSkips).push(skip);
   }
   readings.sort(
     (a, b) =>
@@ -343,6 +361,7 @@ export async function shipmentHistory(
     custody,
     readings,
     skipped,
+    unauthenticatedSkips,
     breaches,
     excursions,
   };

@@ -43,6 +43,37 @@ export const SKIP_REASONS = [
 ] as const;
 export type SkipReasonName = (typeof SKIP_REASONS)[number];
 
+/**
+ * The skip reasons that are evidence: `submitReadings` emits `ReadingSkipped` with one of these only after the
+ * device's signature over exactly the skipped readings verified (ReadingsInbox `_admit`), so the device did sign
+ * them. They say the device's signed readings were refused — not who relayed them: anyone holding a signed reading
+ * can submit it again, which is how a genuine reading becomes a `DuplicateSequence` or `StaleSequence`.
+ *
+ * Every other reason is decided before, or without, any signature check, so anyone can make the contract emit it
+ * for any device, with any sequence and count, by calling `submitReadings` with made-up items:
+ * - `BadSignature`: the signature is what failed; a stranger's garbage signature gets it.
+ * - `UnknownDevice`, `RevokedDevice`, `UnboundDevice`, `ShipmentNotActive`: decided from the item's device id
+ *   (registry and device track, `_selectDevice` / `_deviceKey`) before its signature is looked at.
+ * - `MalformedItem`: a window whose count, interval or sequence range is wrong is refused before its signature is
+ *   checked.
+ * Those are relay noise and never a shipment's evidence; `shipmentHistory` (sdk/history.ts) keeps them apart
+ * (`ShipmentHistory.unauthenticatedSkips`).
+ */
+export const AUTHENTICATED_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>([
+  "StaleSequence",
+  "DuplicateSequence",
+  "FutureTimestamp",
+  "OutsideShipmentWindow",
+]);
+
+/**
+ * Whether a `ReadingSkipped` with this reason (name or enum value) is backed by the device's signature; see
+ * {@link AUTHENTICATED_SKIP_REASONS}. False for the reasons anyone can cause.
+ */
+export function isAuthenticatedSkip(reason: SkipReasonName | bigint | number): boolean {
+  return AUTHENTICATED_SKIP_REASONS.has(typeof reason === "string" ? reason : skipReasonName(reason));
+}
+
 /** `IDeviceRegistry.KeyType`, by value. */
 export const DEVICE_KEY_TYPES = ["None", "Secp256k1", "P256"] as const;
 export type DeviceKeyTypeName = (typeof DEVICE_KEY_TYPES)[number];

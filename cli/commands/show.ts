@@ -117,10 +117,20 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
       ),
     );
   }
+  // Only skips the device's signature backs are the shipment's; the others anyone can cause (sdk/names.ts
+  // AUTHENTICATED_SKIP_REASONS), so they are counted, never listed.
   if (history !== undefined && history.skipped.length > 0) {
     out.push(
       "",
       `Skipped readings: ${history.skipped.map((x) => `${x.deviceId}#${x.sequence} ${x.reason}`).join(", ")}`,
+    );
+  }
+  if (history !== undefined && history.unauthenticatedSkips.length > 0) {
+    const n = history.unauthenticatedSkips.length;
+    out.push(
+      "",
+      `Relay noise: ${n} unauthenticated skip event${n === 1 ? "" : "s"} for this shipment's devices ` +
+        "(no device signature verified; anyone can cause these; not evidence)",
     );
   }
   return out.join("\n");
@@ -144,7 +154,8 @@ export const showCommand: Command = {
   usage: `--id <shipmentId> [--no-history] [--from-block <n>] [--max-range <blocks>]
 
 Reads the contracts' views (and, unless --no-history, the events for tx hashes, breaches and skipped readings:
---from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs).
+--from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs). Only skips
+whose device signature verified are listed; the others, which anyone can cause, are counted as relay noise.
 --json prints { state, history } with bigints as decimal strings.`,
   options: {
     id: { type: "string" },

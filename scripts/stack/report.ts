@@ -62,7 +62,11 @@ export interface StackReport {
   readonly shipments: readonly ShipmentReport[];
   readonly readingsPublished: number;
   readonly readingsOnChain: number;
-  /** Readings refused: by the oracle (its drop reasons) and by the contract (`contract:<SkipReason>`). */
+  /**
+   * Readings refused: by the oracle (its drop reasons) and by the contract — `contract:<SkipReason>` for skips the
+   * device's signature backs (the shipment's evidence), `relay-noise:<SkipReason>` for the others (no device
+   * signature verified: anyone can cause these; here only the oracle relays, so it relayed what it should drop).
+   */
   readonly readingsRejected: Readonly<Record<string, number>>;
   /** Messages the oracle dropped, by reason (a window is one message). */
   readonly messagesRejected: Readonly<Record<string, number>>;
@@ -205,6 +209,13 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
         `device ${s.deviceId}: ${s.count} readings from seq ${s.sequence} skipped by the contract (${s.reason})`,
       );
     }
+    // Nobody but the oracle relays here, so relay noise is the oracle relaying what it should have dropped.
+    for (const s of history.unauthenticatedSkips) {
+      problems.push(
+        `device ${s.deviceId}: ${s.count} readings from seq ${s.sequence} relayed and skipped by the contract ` +
+          `before any device signature verified (${s.reason}; relay noise, not the device's evidence)`,
+      );
+    }
     return {
       id: state.shipmentId.toString(),
       title: shipmentPlan.title,
@@ -244,6 +255,9 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
   for (const h of histories) {
     for (const s of h.skipped) {
       readingsRejected[`contract:${s.reason}`] = (readingsRejected[`contract:${s.reason}`] ?? 0) + s.count;
+    }
+    for (const s of h.unauthenticatedSkips) {
+      readingsRejected[`relay-noise:${s.reason}`] = (readingsRejected[`relay-noise:${s.reason}`] ?? 0) + s.count;
     }
   }
   const readingsOnChain = shipments.reduce((a, s) => a + s.readingsOnChain, 0);

@@ -91,6 +91,7 @@ function fixture(): { history: ShipmentHistory; state: ShipmentState } {
     ],
     readings,
     skipped: [],
+    unauthenticatedSkips: [],
     breaches: [
       {
         ...ref(20),

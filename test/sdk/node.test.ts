@@ -47,6 +47,7 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^custody 2: 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 -> 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in tx 0x[0-9a-f]{64}$/m,
     /^breach AbsoluteLimit charged to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 \(period 1\)$/m,
     /^60 readings, 1 skipped, 1 excursions$/m,
+    /^relay noise \(not evidence\): 1 unauthenticated skips$/m,
     /^device 22: 30 points, 0 gaps, band 2\.\.8 °C$/m,
   ],
   "decode-events": [/^ReadingsRecorded shipment 1 device 21: last 5 °C$/m, /^decoded 60 readings from \d+ events$/m],
@@ -90,7 +91,10 @@ describe("SDK, read commands and docs on a hardhat node", function () {
       .to.match(/AbsoluteLimit/)
       .and.match(/SingleExcursion/);
     expect(liability.split("\n").find((l) => l.startsWith(hub ?? "?"))).to.match(/\s-$/);
-    expect(r.stdout).to.match(/Skipped readings: 21#999 BadSignature/);
+    // The device's reading relayed twice is listed; the forged one (BadSignature) only counted, as relay noise.
+    expect(r.stdout).to.match(/^Skipped readings: 21#8 DuplicateSequence$/m);
+    expect(r.stdout).to.match(/^Relay noise: 1 unauthenticated skip event for this shipment's devices /m);
+    expect(r.stdout).not.to.match(/BadSignature|21#999/);
   });
 
   it("show --json gives the SDK's state and history", async () => {
@@ -98,12 +102,19 @@ describe("SDK, read commands and docs on a hardhat node", function () {
     expect(r.code, r.stderr).to.equal(0);
     const out = JSON.parse(r.stdout) as {
       state: { status: string; custody: { custodian: string }[]; condition: { readingCount: number } };
-      history: { readings: unknown[]; breaches: { custodian: string }[] };
+      history: {
+        readings: unknown[];
+        breaches: { custodian: string }[];
+        skipped: { reason: string }[];
+        unauthenticatedSkips: { reason: string }[];
+      };
     };
     expect(out.state.status).to.equal("Rejected");
     expect(out.state.custody.map((p) => p.custodian)).to.deep.equal(scenario.custodians);
     expect(out.history.readings).to.have.length(out.state.condition.readingCount);
     expect(out.history.breaches.map((b) => b.custodian)).to.include(scenario.custodians[1]);
+    expect(out.history.skipped.map((x) => x.reason)).to.deep.equal(["DuplicateSequence"]);
+    expect(out.history.unauthenticatedSkips.map((x) => x.reason)).to.deep.equal(["BadSignature"]);
     const sdk = await shipmentHistory(connectSuite(world.deployment, world.provider), scenario.shipmentId);
     expect(out.history.readings).to.have.length(sdk.readings.length);
   });

@@ -1,7 +1,8 @@
 /**
  * A shipment driven through its whole life on a real chain, for the SDK tests: two devices (secp256k1 single
  * readings, P-256 windows), three custodians (shipper → carrier by offer/accept, carrier → hub by EIP-712
- * signature, hub → receiver = delivery), an excursion with breaches in the carrier's leg, a skipped reading, and a
+ * signature, hub → receiver = delivery), an excursion with breaches in the carrier's leg, two skipped readings
+ * (one with a forged signature: relay noise; one genuine reading relayed twice: DuplicateSequence), and a
  * rejection. Also builds the address book (`Deployment`) of a suite deployed by test/support/deploy.ts.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -190,7 +191,7 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
     accepted = { k1: accepted.k1 + last - first + 1, p256: accepted.p256 + last - first + 1 };
   };
 
-  // Leg 1, the shipper: in range. One reading signed by a wrong key is skipped (BadSignature).
+  // Leg 1, the shipper: in range. One reading signed by a wrong key is skipped (BadSignature: relay noise).
   const forged = signReading(
     domain,
     { deviceId: K1_DEVICE, sequence: 999, observedAt: at(8), tempCentiC: 500, flags: 0 },
@@ -202,7 +203,13 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
   await (await s.coldChain.connect(s.shipper).offerCustody(shipmentId, s.carrier.address, deadline)).wait();
   await (await s.coldChain.connect(s.carrier).acceptCustody(shipmentId)).wait();
   // Leg 2, the carrier: 12 °C from k = 10 to 23 (> 1 h: SingleExcursion) with a 30 °C spike (AbsoluteLimit).
-  await send(9, 16);
+  // The device's reading k = 8 is relayed again: skipped as a DuplicateSequence, signed by the device.
+  const again = signReading(
+    domain,
+    { deviceId: K1_DEVICE, sequence: 8, observedAt: at(8), tempCentiC: tempOf(8), flags: 0 },
+    k1Key,
+  );
+  await send(9, 16, [again]);
   await send(17, 24);
   // Carrier → hub with the hub's EIP-712 acceptance.
   const nonce = await s.coldChain.handoverNonce(shipmentId);

@@ -153,7 +153,13 @@ describe("SDK: state, history and EPCIS export of a shipment on a real chain", f
     it("reads the readings' block times only when asked (one request per batch block)", async () => {
       // Known only where the block also holds another event of the history (a breach, a skip).
       const timedBlocks = new Set(
-        [...history.lifecycle, ...history.custody, ...history.breaches, ...history.skipped].map((e) => e.blockNumber),
+        [
+          ...history.lifecycle,
+          ...history.custody,
+          ...history.breaches,
+          ...history.skipped,
+          ...history.unauthenticatedSkips,
+        ].map((e) => e.blockNumber),
       );
       expect(history.readings.some((r) => r.blockTime === undefined)).to.equal(true);
       for (const r of history.readings) expect(r.blockTime !== undefined).to.equal(timedBlocks.has(r.blockNumber));
@@ -164,8 +170,11 @@ describe("SDK: state, history and EPCIS export of a shipment on a real chain", f
       }
     });
 
-    it("lists the skipped reading with its reason", () => {
+    it("lists the skip the device signed as evidence and keeps the forged one apart as relay noise", () => {
       expect(history.skipped.map((x) => [x.deviceId, x.sequence, x.count, x.reason])).to.deep.equal([
+        [K1_DEVICE, 8, 1, "DuplicateSequence"],
+      ]);
+      expect(history.unauthenticatedSkips.map((x) => [x.deviceId, x.sequence, x.count, x.reason])).to.deep.equal([
         [K1_DEVICE, 999, 1, "BadSignature"],
       ]);
     });
