@@ -12,6 +12,7 @@ import type { OracleMetrics } from "./metrics.js";
 export const COLD_CHAIN_ABI = new Interface([
   "function submitReadings(bytes batch) returns (uint256 accepted, uint256 skipped)",
   "function isSequenceUsed(uint64 deviceId, uint32 sequence) view returns (bool)",
+  "function deviceTrack(uint64 deviceId) view returns (tuple(uint64 shipmentId, uint32 highestSequence, uint40 lastObservedAt, uint40 excursionStartedAt, uint40 freezeStartedAt))",
   "function DEVICE_REGISTRY() view returns (address)",
   "event ReadingSkipped(uint64 indexed deviceId, uint32 sequence, uint16 count, uint8 reason)",
   "error BatchMalformed(uint256 offset)",
@@ -24,6 +25,9 @@ export const DEVICE_REGISTRY_ABI = new Interface([
   "event DeviceKeySet(uint64 indexed deviceId, uint8 keyType, address signer, bytes32 qx, bytes32 qy)",
   "event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock)",
 ]);
+
+/** Width of the contract's replay window (ReplayWindow.SIZE): a sequence this far behind the device's highest is stale. */
+export const REPLAY_WINDOW_SIZE = 256;
 
 /** IReadingsInbox.SkipReason names by code (one list, in the SDK). */
 export { SKIP_REASONS } from "../sdk/names.js";

@@ -50,6 +50,15 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
     registers,
   });
   for (const reason of DROP_REASONS) dropped.inc({ reason }, 0);
+  const skippedReadings = new Counter({
+    name: "coldchain_oracle_skipped_readings_total",
+    help: "readings the contract (or the pre-flight check) skipped, by SkipReason",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  // StaleSequence is lost evidence (docs/operations.md alerts on it): the series exists from the start, so the
+  // first loss is an increase from 0 rather than a new series.
+  skippedReadings.inc({ reason: "StaleSequence" }, 0);
   return {
     registry,
     received: new Counter({
@@ -100,12 +109,7 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
       help: "readings confirmed on-chain",
       registers,
     }),
-    skippedReadings: new Counter({
-      name: "coldchain_oracle_skipped_readings_total",
-      help: "readings the contract (or the pre-flight check) skipped, by SkipReason",
-      labelNames: ["reason"] as const,
-      registers,
-    }),
+    skippedReadings,
     confirmationLatency: new Histogram({
       name: "coldchain_oracle_confirmation_latency_seconds",
       help: "seconds from receipt over MQTT to on-chain confirmation",

@@ -12,8 +12,9 @@
  *    the raw transaction is broadcast again; pending longer than `replaceAfterMs` → replaced with the same
  *    nonce and higher fees (up to the ceiling); nonce taken by nothing of ours → items released;
  * 5. a new batch is built when there is room in flight and enough readings (count) or an old enough one
- *    (age): capped by count, planned gas, calldata bytes, then dry-run (`eth_call`), duplicates already
- *    on-chain removed without spending gas, sized by `estimateGas`, signed, recorded, and only then broadcast.
+ *    (age): capped by count, planned gas, calldata bytes, then dry-run (`eth_call`); items the chain holds
+ *    already (duplicates) or will never accept (older than the device's replay window: lost, an error) removed
+ *    without spending gas; sized by `estimateGas`, signed, recorded, and only then broadcast.
  *
  * Every state change is in the store before it has an effect outside the process, so a kill at any point
  * resumes correctly from the store.
@@ -24,7 +25,7 @@ import { Transaction, getAddress } from "ethers";
 import type { TransactionReceipt, Wallet } from "ethers";
 
 import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
-import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
+import { COLD_CHAIN_ABI, REPLAY_WINDOW_SIZE, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
 import type { RpcPool } from "./chain.js";
 import { gweiToWei } from "./config.js";
 import type { OracleConfig } from "./config.js";
@@ -42,7 +43,7 @@ export interface RelayEvents {
   "batch-confirmed": [{ batchId: number; recorded: number; skipped: number }];
   "batch-released": [{ batchId: number; state: "dropped" | "reverted" }];
   reorg: [{ batchId: number; blockNumber: number | null }];
-  "preflight-skipped": [{ itemIds: number[] }];
+  "preflight-skipped": [{ itemIds: number[]; reason: "DuplicateSequence" | "StaleSequence" }];
   tick: [{ ok: boolean }];
 }
 
@@ -204,6 +205,7 @@ export class Relay {
       else {
         skippedReadings += item.count;
         this.o.metrics.skippedReadings.inc({ reason }, item.count);
+        if (reason === "StaleSequence") this.logLost(item, undefined, `refused by the contract in batch ${b.id}`);
       }
       this.o.metrics.confirmationLatency.observe((now - item.receivedAt) / 1000);
     });
@@ -358,10 +360,11 @@ export class Relay {
     const data = COLD_CHAIN_ABI.encodeFunctionData("submitReadings", [encodeBatch(signed.map((s) => s.signed))]);
     const call = { from: this.from, to: this.coldChain, data };
 
-    // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates cost no gas.
+    // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates and stale items cost
+    // no gas.
     const out = await this.o.rpc.call("eth_call", (p) => p.call(call));
     const [, skipped] = COLD_CHAIN_ABI.decodeFunctionResult("submitReadings", out) as unknown as [bigint, bigint];
-    if (skipped > 0n && (await this.removeUsed(chosen))) return 0;
+    if (skipped > 0n && (await this.removeRefused(chosen))) return 0;
 
     const estimate = await this.o.rpc.call("estimateGas", (p) => p.estimateGas(call));
     if (estimate > BigInt(config.batch.gasCap)) {
@@ -440,21 +443,86 @@ export class Relay {
     return chosen;
   }
 
-  /** Marks items whose sequence the chain already holds as skipped (no gas for duplicates). */
-  private async removeUsed(items: readonly StoredItem[]): Promise<boolean> {
-    const used: number[] = [];
+  /**
+   * Called when the dry run says the contract would skip part of the batch: takes out of the pending queue,
+   * without spending gas, the items the chain can be seen to refuse. Every read is at one block, so a device's
+   * highest sequence and its window bits agree:
+   * - StaleSequence: every sequence of the item is older than the device's replay window (at or below
+   *   `highestSequence - 256`): the chain will never accept it, so the reading is lost as evidence (error log);
+   * - DuplicateSequence: the item's first sequence is within the window and its bit is set: the chain holds it.
+   * An item only partly older than the window stays in the batch: the contract judges it. (`isSequenceUsed`
+   * alone cannot tell the two apart: it is also true for a sequence older than the window.)
+   * Returns whether any item was taken out (the batch is then built again).
+   */
+  private async removeRefused(items: readonly StoredItem[]): Promise<boolean> {
+    const { rpc } = this.o;
+    const blockTag = await rpc.call("getBlockNumber", (p) => p.getBlockNumber());
+    const highestOf = new Map<bigint, number>();
+    const stale: { item: StoredItem; highest: number }[] = [];
+    const recorded: StoredItem[] = [];
     for (const item of items) {
+      let highest = highestOf.get(item.deviceId);
+      if (highest === undefined) {
+        const data = COLD_CHAIN_ABI.encodeFunctionData("deviceTrack", [item.deviceId]);
+        const out = await rpc.call("deviceTrack", (p) => p.call({ to: this.coldChain, data, blockTag }));
+        const [track] = COLD_CHAIN_ABI.decodeFunctionResult("deviceTrack", out) as unknown as [
+          { highestSequence: bigint },
+        ];
+        highest = Number(track.highestSequence);
+        highestOf.set(item.deviceId, highest);
+      }
+      const last = item.firstSequence + item.count - 1;
+      if (last + REPLAY_WINDOW_SIZE <= highest) {
+        stale.push({ item, highest });
+        continue;
+      }
+      // Partly older than the window, or above the highest (no bit to read): the contract judges it.
+      if (item.firstSequence + REPLAY_WINDOW_SIZE <= highest || item.firstSequence > highest) continue;
       const data = COLD_CHAIN_ABI.encodeFunctionData("isSequenceUsed", [item.deviceId, item.firstSequence]);
-      const out = await this.o.rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data }));
-      if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) used.push(item.id);
+      const out = await rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data, blockTag }));
+      if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) recorded.push(item);
     }
-    if (used.length === 0) return false;
-    this.o.store.skipPending(used, "DuplicateSequence");
-    const readings = items.filter((i) => used.includes(i.id)).reduce((n, i) => n + i.count, 0);
-    this.o.metrics.skippedReadings.inc({ reason: "DuplicateSequence" }, readings);
-    this.o.log.warn({ items: used.length, readings }, "already on-chain: skipped before submission (no gas spent)");
-    this.events.emit("preflight-skipped", { itemIds: used });
-    return true;
+    if (stale.length > 0) {
+      const ids = stale.map((s) => s.item.id);
+      this.o.store.skipPending(ids, "StaleSequence");
+      this.o.metrics.skippedReadings.inc(
+        { reason: "StaleSequence" },
+        stale.reduce((n, s) => n + s.item.count, 0),
+      );
+      for (const s of stale) this.logLost(s.item, s.highest, "removed before submission (no gas spent)");
+      this.events.emit("preflight-skipped", { itemIds: ids, reason: "StaleSequence" });
+    }
+    if (recorded.length > 0) {
+      const ids = recorded.map((i) => i.id);
+      this.o.store.skipPending(ids, "DuplicateSequence");
+      const readings = recorded.reduce((n, i) => n + i.count, 0);
+      this.o.metrics.skippedReadings.inc({ reason: "DuplicateSequence" }, readings);
+      this.o.log.warn({ items: ids.length, readings }, "already on-chain: skipped before submission (no gas spent)");
+      this.events.emit("preflight-skipped", { itemIds: ids, reason: "DuplicateSequence" });
+    }
+    return stale.length > 0 || recorded.length > 0;
+  }
+
+  /** The error line of a stale item (StaleSequence): its readings will never be on-chain. */
+  private logLost(item: StoredItem, highestSequence: number | undefined, what: string): void {
+    const lastSequence = item.firstSequence + item.count - 1;
+    this.o.log.error(
+      {
+        reason: "StaleSequence",
+        itemId: item.id,
+        deviceId: item.deviceId.toString(),
+        firstSequence: item.firstSequence,
+        lastSequence,
+        readings: item.count,
+        highestSequence,
+      },
+      "readings LOST as evidence: device %s sequences %d..%d arrived more than %d sequences behind the device's latest on chain (StaleSequence); the chain will never accept them; %s",
+      item.deviceId.toString(),
+      item.firstSequence,
+      lastSequence,
+      REPLAY_WINDOW_SIZE - 1,
+      what,
+    );
   }
 
   private async baseFee(): Promise<bigint> {

@@ -255,11 +255,20 @@ export class Store {
     return row === undefined ? undefined : Number(row.received_at);
   }
 
+  /** One item by id (state and skip reason included), or undefined. */
+  item(itemId: number): StoredItem | undefined {
+    const row = this.one("SELECT * FROM items WHERE id = ?", itemId);
+    return row === undefined ? undefined : toItem(row);
+  }
+
   itemsOfBatch(batchId: number): StoredItem[] {
     return this.all("SELECT * FROM items WHERE batch_id = ? ORDER BY id", batchId).map(toItem);
   }
 
-  /** Marks items skipped before submission (e.g. already on-chain), so no gas is spent on them. */
+  /**
+   * Marks items skipped before submission, so no gas is spent on them: `DuplicateSequence` (the chain holds them)
+   * or `StaleSequence` (older than the device's replay window: the chain will never accept them).
+   */
   skipPending(itemIds: readonly number[], reason: string): void {
     this.transaction(() => {
       const stmt = this.stmt(
