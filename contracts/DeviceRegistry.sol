@@ -39,6 +39,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
 
     mapping(uint64 deviceId => Device) private _devices;
     mapping(uint64 deviceId => P256Key) private _p256Keys;
+    mapping(address owner => mapping(address shipper => bool)) private _shipperApprovals;
 
     /// @param admin receives `DEFAULT_ADMIN_ROLE` (grants and revokes the other roles)
     constructor(address admin) {
@@ -101,7 +102,19 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
         emit DeviceOwnerChanged(deviceId, previousOwner, newOwner);
     }
 
-    /// @notice Pauses registration, rotation, revocation and transfers. Guardian only.
+    /// @inheritdoc IDeviceRegistry
+    function setShipperApproval(address shipper, bool approved) external whenNotPaused {
+        _shipperApprovals[msg.sender][shipper] = approved;
+        emit ShipperApprovalSet(msg.sender, shipper, approved);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function mayBind(uint64 deviceId, address shipper) external view returns (bool) {
+        address owner = _devices[deviceId].owner;
+        return owner == shipper || _shipperApprovals[owner][shipper];
+    }
+
+    /// @notice Pauses registration, rotation, revocation, transfers and approvals. Guardian only.
     function pause() external onlyRole(GUARDIAN_ROLE) {
         _pause();
     }

@@ -45,6 +45,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     uint256 private constant SIGNATURE_BYTES = 64;
     uint256 private constant RECORD_BYTES = 12; // a reading in ReadingsRecorded: the first 12 bytes of its item
     uint8 private constant NO_SKIP = type(uint8).max;
+    /// @dev Breaches of a continuous run, which may span custody periods.
+    uint256 private constant RUN_BREACHES =
+        (1 << uint256(BreachReason.SingleExcursion)) | (1 << uint256(BreachReason.Freeze));
     /// @dev Both bounds of an empty quiet range: above every int16 temperature (see {_selectShipment}).
     int256 private constant EMPTY_RANGE = 65_535;
 
@@ -98,6 +101,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         int256 quietHi; // 0x1a0
         int256 outerLo; // 0x1c0 quiet but for the range: [outerLo, outerHi] (see {_quietSamples})
         int256 outerHi; // 0x1e0
+        uint256 heldFrom; // 0x200 readings observed from here on wait for a pending custody offer (max: none)
     }
 
     /// @dev Field order is part of the fast paths' contract: they read these words at fixed offsets (noted).
@@ -157,6 +161,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     /// @inheritdoc IReadingsInbox
     function isSequenceUsed(uint64 deviceId, uint32 sequence) external view returns (bool) {
         return ReplayWindow.isUsed(_tracks[deviceId].highestSequence, _replayBitmaps[deviceId], sequence);
+    }
+
+    function _latestObservedAt(uint64 shipmentId) internal view override returns (uint256) {
+        return _conditions[shipmentId].lastObservedAt;
     }
 
     /// @inheritdoc IReadingsInbox
@@ -278,6 +286,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     reason = uint256(SkipReason.FutureTimestamp);
                 } else if (from == until) {
                     reason = uint256(SkipReason.OutsideShipmentWindow);
+                } else if (firstObservedAt + (until - 1) * interval >= b.shipment.heldFrom) {
+                    reason = uint256(SkipReason.CustodyPending);
                 } else {
                     reason = _mark(b, firstSequence, count);
                 }
@@ -347,6 +357,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (observedAt < s.startedAt || (s.deliveredAt != 0 && observedAt > s.deliveredAt)) {
             return uint256(SkipReason.OutsideShipmentWindow);
         }
+        if (observedAt >= s.heldFrom) return uint256(SkipReason.CustodyPending);
         return _mark(b, sequence, 1);
     }
 
@@ -373,6 +384,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 table = b.mktTable;
         ShipmentCache memory s = b.shipment;
         DeviceCache memory d = b.device;
+        bool inOrder = observedAt > d.state.lastObservedAt;
         (uint256 breaches, uint256 excursionSeconds) = TemperatureRules.apply_(
             s.rules,
             s.state,
@@ -384,7 +396,43 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             MktLib.factorIn(table, temp)
         );
         s.dirty = true;
-        if (breaches != 0 || excursionSeconds != 0) _charge(s, d.id, sequence, observedAt, breaches, excursionSeconds);
+        if (breaches == 0 && excursionSeconds == 0) return;
+        uint256 fresh = _charge(s, d.id, sequence, observedAt, breaches, excursionSeconds);
+        // A run that crossed its limit here may have begun under an earlier custodian: name each one's share.
+        if (fresh & RUN_BREACHES != 0 && inOrder) {
+            uint256 runEnd = observedAt + d.intervalSeconds;
+            if (fresh & (1 << uint256(BreachReason.SingleExcursion)) != 0) {
+                _shareRun(s, d.id, BreachReason.SingleExcursion, d.state.excursionStartedAt, runEnd, observedAt);
+            }
+            if (fresh & (1 << uint256(BreachReason.Freeze)) != 0) {
+                _shareRun(s, d.id, BreachReason.Freeze, d.state.freezeStartedAt, runEnd, observedAt);
+            }
+        }
+    }
+
+    /// @dev Emits {BreachRunShared} for every custody period a run [runStart, runEnd) spans, when it began before
+    /// the period of `observedAt` (the reading that crossed the limit). Bounded by MAX_CUSTODY_PERIODS.
+    function _shareRun(
+        ShipmentCache memory s,
+        uint64 deviceId,
+        BreachReason reason,
+        uint256 runStart,
+        uint256 runEnd,
+        uint256 observedAt
+    ) private {
+        uint256 index = _periodIndexAt(s.id, observedAt);
+        CustodyPeriod[] storage periods = _custody[s.id];
+        if (runStart >= periods[index].since) return;
+        uint256 periodEnd = runEnd;
+        for (uint256 p = index + 1; p > 0; ) {
+            --p;
+            uint256 since = periods[p].since;
+            uint256 from = since > runStart ? since : runStart;
+            // p < MAX_CUSTODY_PERIODS; a run is shorter than 2^32 s (a shipment's seconds fit a uint32).
+            emit BreachRunShared(s.id, periods[p].custodian, reason, uint32(p), deviceId, uint32(periodEnd - from));
+            if (since <= runStart) break;
+            periodEnd = since;
+        }
     }
 
     /// @dev Charges excursion seconds and breaches to the custody period containing `observedAt`; emits one
@@ -396,9 +444,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 observedAt,
         uint256 breaches,
         uint256 excursionSeconds
-    ) private {
+    ) private returns (uint256 fresh) {
         uint256 index;
-        uint256 fresh;
         address custodian;
         if (observedAt >= s.custodySince) {
             index = s.custodyIndex;
@@ -420,10 +467,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             }
             if (fresh != 0) period.breachFlags |= uint16(fresh);
         }
-        for (uint256 reason = 1; fresh != 0; ++reason) {
+        uint256 left = fresh;
+        for (uint256 reason = 1; left != 0; ++reason) {
             uint256 reasonBit = 1 << reason;
-            if (fresh & reasonBit == 0) continue;
-            fresh &= ~reasonBit;
+            if (left & reasonBit == 0) continue;
+            left &= ~reasonBit;
             // index < MAX_CUSTODY_PERIODS, sequence and observedAt were read as 4 and 5 bytes: casts are exact.
             emit BreachRecorded(
                 s.id,
@@ -504,11 +552,19 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         s.id = shipmentId;
         ShipmentBook.Shipment storage sh = _shipments[shipmentId];
         ShipmentStatus status = sh.status;
+        // A pending custody offer fixed the next boundary: readings at or after it wait until it is settled.
+        CustodyOffer storage offer = _offers[shipmentId];
+        s.heldFrom = offer.to != address(0) && block.timestamp <= offer.deadline
+            ? offer.handoverAt
+            : type(uint256).max;
         // A shipment cancelled after it started still records the readings observed before the cancellation.
         bool cancelled = status == ShipmentStatus.Cancelled && sh.startedAt != 0;
-        s.active = status == ShipmentStatus.InTransit || status == ShipmentStatus.Delivered || cancelled;
+        // A created shipment whose first handover is pending will start at its boundary: readings from then on
+        // wait (CustodyPending), earlier ones are before the start.
+        bool starting = status == ShipmentStatus.Created && s.heldFrom != type(uint256).max;
+        s.active = status == ShipmentStatus.InTransit || status == ShipmentStatus.Delivered || cancelled || starting;
         if (!s.active) return;
-        s.startedAt = sh.startedAt;
+        s.startedAt = starting ? s.heldFrom : sh.startedAt;
         s.deliveredAt = cancelled ? sh.decidedAt : sh.deliveredAt;
         TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], sh.startedAt);
         // Quiet: in range, above the freeze threshold, within the absolute limits and the MKT table.
@@ -1042,6 +1098,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 let deliveredAt := mload(add(s, 0x60))
                 if and(iszero(iszero(deliveredAt)), lt(deliveredAt, hi)) {
                     hi := deliveredAt
+                }
+                // Readings at or after a pending offer's boundary wait (heldFrom > 0 when an offer is pending).
+                let heldFrom := mload(add(s, 0x200))
+                if iszero(gt(heldFrom, hi)) {
+                    hi := sub(heldFrom, 1)
                 }
                 mstore(ctx, add(batch.offset, from))
                 mstore(add(ctx, 0x20), add(batch.offset, to))

@@ -10,7 +10,6 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IDeviceRegistry} from "./interfaces/IDeviceRegistry.sol";
 import {IReadingsInbox} from "./interfaces/IReadingsInbox.sol";
 import {IShipments} from "./interfaces/IShipments.sol";
-import {MktLib} from "./libraries/MktLib.sol";
 import {ShipmentBook} from "./libraries/ShipmentBook.sol";
 
 /// @title ShipmentLedger
@@ -29,7 +28,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     /// @notice Most devices one shipment carries.
     uint256 public constant MAX_DEVICES_PER_SHIPMENT = ShipmentBook.MAX_DEVICES_PER_SHIPMENT;
     /// @notice Most custody periods one shipment records (bounds every loop over the history).
-    uint256 public constant MAX_CUSTODY_PERIODS = 64;
+    uint256 public constant MAX_CUSTODY_PERIODS = ShipmentBook.MAX_CUSTODY_PERIODS;
 
     /// @notice EIP-712 type of the next custodian's acceptance of a one-transaction handover.
     bytes32 public constant CUSTODY_ACCEPTANCE_TYPEHASH = keccak256(
@@ -47,7 +46,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     mapping(uint32 profileId => uint256) internal _mktLimitFactors;
     mapping(uint64 shipmentId => ShipmentBook.Shipment) internal _shipments;
     mapping(uint64 shipmentId => CustodyPeriod[]) internal _custody;
-    mapping(uint64 shipmentId => CustodyOffer) private _offers;
+    mapping(uint64 shipmentId => CustodyOffer) internal _offers;
     mapping(uint64 deviceId => IReadingsInbox.DeviceTrack) internal _tracks;
 
     constructor(IDeviceRegistry registry, address mktTable) {
@@ -61,11 +60,8 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     function createProfile(
         TemperatureProfile calldata p
     ) external onlyRole(QA_ROLE) whenNotPaused returns (uint32 profileId) {
-        ShipmentBook.validateProfile(p);
         profileId = ++_profileCount;
-        _profiles[profileId] = p;
-        if (p.mktEnabled) _mktLimitFactors[profileId] = MktLib.factorOf(MKT_TABLE, p.mktLimitCentiC);
-        emit ProfileCreated(profileId, msg.sender, p);
+        ShipmentBook.storeProfile(_profiles, _mktLimitFactors, MKT_TABLE, profileId, p);
     }
 
     // ---------------------------------------------------------------- shipments
@@ -83,7 +79,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     function startShipment(uint64 shipmentId) external whenNotPaused {
         ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
         if (s.status != ShipmentStatus.Created) revert ShipmentWrongStatus(shipmentId, s.status);
-        _start(shipmentId, s);
+        ShipmentBook.start(s, shipmentId, SafeCast.toUint40(block.timestamp));
     }
 
     /// @inheritdoc IShipments
@@ -130,7 +126,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
         _requireHandoverAllowed(shipmentId, s, to);
         if (deadline < block.timestamp) revert CustodyDeadlinePassed(shipmentId, deadline);
-        _offers[shipmentId] = CustodyOffer({to: to, deadline: deadline});
+        _offers[shipmentId] = CustodyOffer({to: to, deadline: deadline, handoverAt: _boundaryFrom(shipmentId)});
         emit CustodyOffered(shipmentId, msg.sender, to, deadline);
     }
 
@@ -152,7 +148,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         }
         // No status check needed: every transfer and every cancellation deletes the pending offer, so an offer
         // exists only while the shipment is Created or InTransit and was made by the current custodian.
-        _transferCustody(shipmentId, s, msg.sender);
+        _transferCustody(shipmentId, s, msg.sender, offer.handoverAt);
     }
 
     /// @inheritdoc IShipments
@@ -171,7 +167,7 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         if (!SignatureChecker.isValidSignatureNow(to, digest, signature)) {
             revert CustodySignatureInvalid(shipmentId, to);
         }
-        _transferCustody(shipmentId, s, to);
+        _transferCustody(shipmentId, s, to, _boundaryFrom(shipmentId));
     }
 
     // ---------------------------------------------------------------- views
@@ -237,32 +233,20 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         return lo;
     }
 
-    function _start(uint64 shipmentId, ShipmentBook.Shipment storage s) private {
-        uint40 now_ = SafeCast.toUint40(block.timestamp);
-        s.status = ShipmentStatus.InTransit;
-        s.startedAt = now_;
-        emit ShipmentStarted(shipmentId, now_);
+    /// @dev The earliest custody boundary possible now: this block's time, or one second after the latest
+    /// reading already recorded for the shipment (a device clock may lead the block time by the skew). No
+    /// reading already charged to the current custodian can fall after the boundary.
+    function _boundaryFrom(uint64 shipmentId) private view returns (uint40) {
+        uint256 latest = _latestObservedAt(shipmentId);
+        return SafeCast.toUint40(latest >= block.timestamp ? latest + 1 : block.timestamp);
     }
 
-    function _transferCustody(uint64 shipmentId, ShipmentBook.Shipment storage s, address to) private {
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        uint256 index = periods.length;
-        // The last period is kept for the receiver, so a shipment can always be delivered.
-        if (index >= MAX_CUSTODY_PERIODS || (index == MAX_CUSTODY_PERIODS - 1 && to != s.receiver)) {
-            revert CustodyHistoryFull(shipmentId);
-        }
-        if (s.status == ShipmentStatus.Created) _start(shipmentId, s);
-        uint40 now_ = SafeCast.toUint40(block.timestamp);
-        address from = periods[index - 1].custodian;
-        periods.push(CustodyPeriod({custodian: to, since: now_, excursionSeconds: 0, breachFlags: 0}));
+    /// @dev The latest observation time recorded for the shipment (0 if none).
+    function _latestObservedAt(uint64 shipmentId) internal view virtual returns (uint256);
+
+    function _transferCustody(uint64 shipmentId, ShipmentBook.Shipment storage s, address to, uint40 since) private {
         delete _offers[shipmentId];
-        // index < MAX_CUSTODY_PERIODS: the cast is exact.
-        emit CustodyTransferred(shipmentId, from, to, uint32(index), now_);
-        if (to == s.receiver) {
-            s.status = ShipmentStatus.Delivered;
-            s.deliveredAt = now_;
-            emit ShipmentDelivered(shipmentId, to, now_);
-        }
+        ShipmentBook.transferCustody(s, _custody[shipmentId], shipmentId, to, since);
     }
 
     function _requireShipment(uint64 shipmentId) internal view returns (ShipmentBook.Shipment storage s) {

@@ -155,6 +155,14 @@ async function handOver(f: Fixture, shipmentId: bigint, from: HardhatEthersSigne
   return f.coldChain.connect(to).acceptCustody(shipmentId);
 }
 
+/** The start of the latest custody period: the boundary the last handover fixed. */
+async function lastSince(f: Fixture, shipmentId: bigint = SHIPMENT_ID): Promise<bigint> {
+  const history = await f.coldChain.custodyHistory(shipmentId);
+  const last = history[history.length - 1];
+  if (last === undefined) throw new Error("empty custody history");
+  return last.since;
+}
+
 async function blockTimestamp(tx: { wait(): Promise<{ blockNumber: number } | null> }): Promise<bigint> {
   const receipt = await tx.wait();
   if (receipt === null) throw new Error("transaction was not mined");
@@ -841,9 +849,12 @@ describe("ColdChain shipments and custody", () => {
     it("moves custody to the addressee, opens a custody period and emits CustodyTransferred", async () => {
       const f = await networkHelpers.loadFixture(inTransitFixture);
       const startedAt = (await f.coldChain.shipment(SHIPMENT_ID)).startedAt;
-      await f.coldChain.connect(f.shipper).offerCustody(SHIPMENT_ID, f.carrier.address, await deadlineIn(HOUR));
+      const offer = f.coldChain.connect(f.shipper).offerCustody(SHIPMENT_ID, f.carrier.address, await deadlineIn(HOUR));
+      // The boundary is the offer's time: accepting 20 minutes later does not move it.
+      const now = await blockTimestamp(await offer);
+      expect((await f.coldChain.custodyOffer(SHIPMENT_ID)).handoverAt).to.equal(now);
+      await time.increase(1200);
       const tx = await f.coldChain.connect(f.carrier).acceptCustody(SHIPMENT_ID);
-      const now = await blockTimestamp(tx);
       await expect(tx)
         .to.emit(f.coldChain, "CustodyTransferred")
         .withArgs(SHIPMENT_ID, f.shipper.address, f.carrier.address, 1n, now);
@@ -864,9 +875,9 @@ describe("ColdChain shipments and custody", () => {
 
     it("starts a created shipment with the first custody transfer", async () => {
       const f = await networkHelpers.loadFixture(createdFixture);
-      await f.coldChain.connect(f.shipper).offerCustody(SHIPMENT_ID, f.carrier.address, await deadlineIn(HOUR));
+      const offer = f.coldChain.connect(f.shipper).offerCustody(SHIPMENT_ID, f.carrier.address, await deadlineIn(HOUR));
+      const now = await blockTimestamp(await offer); // the goods left when the shipper offered them
       const tx = await f.coldChain.connect(f.carrier).acceptCustody(SHIPMENT_ID);
-      const now = await blockTimestamp(tx);
       await expect(tx).to.emit(f.coldChain, "ShipmentStarted").withArgs(SHIPMENT_ID, now);
       const info = await f.coldChain.shipment(SHIPMENT_ID);
       expect(info.status).to.equal(Status.InTransit);
@@ -876,9 +887,11 @@ describe("ColdChain shipments and custody", () => {
     it("delivers the shipment when the receiver accepts, emitting ShipmentDelivered", async () => {
       const f = await networkHelpers.loadFixture(inTransitFixture);
       await handOver(f, SHIPMENT_ID, f.shipper, f.carrier);
-      await f.coldChain.connect(f.carrier).offerCustody(SHIPMENT_ID, f.receiver.address, await deadlineIn(HOUR));
+      const offer = f.coldChain
+        .connect(f.carrier)
+        .offerCustody(SHIPMENT_ID, f.receiver.address, await deadlineIn(HOUR));
+      const now = await blockTimestamp(await offer);
       const tx = await f.coldChain.connect(f.receiver).acceptCustody(SHIPMENT_ID);
-      const now = await blockTimestamp(tx);
       await expect(tx)
         .to.emit(f.coldChain, "CustodyTransferred")
         .withArgs(SHIPMENT_ID, f.carrier.address, f.receiver.address, 2n, now);
@@ -891,9 +904,11 @@ describe("ColdChain shipments and custody", () => {
 
     it("starts and delivers in one transaction when the shipper hands a created shipment to the receiver", async () => {
       const f = await networkHelpers.loadFixture(createdFixture);
-      await f.coldChain.connect(f.shipper).offerCustody(SHIPMENT_ID, f.receiver.address, await deadlineIn(HOUR));
+      const offer = f.coldChain
+        .connect(f.shipper)
+        .offerCustody(SHIPMENT_ID, f.receiver.address, await deadlineIn(HOUR));
+      const now = await blockTimestamp(await offer);
       const tx = await f.coldChain.connect(f.receiver).acceptCustody(SHIPMENT_ID);
-      const now = await blockTimestamp(tx);
       await expect(tx).to.emit(f.coldChain, "ShipmentStarted").withArgs(SHIPMENT_ID, now);
       await expect(tx).to.emit(f.coldChain, "ShipmentDelivered").withArgs(SHIPMENT_ID, f.receiver.address, now);
       const info = await f.coldChain.shipment(SHIPMENT_ID);
@@ -1429,7 +1444,8 @@ describe("ColdChain shipments and custody", () => {
       const f = await networkHelpers.loadFixture(createdFixture);
       const createdAt = (await f.coldChain.shipment(SHIPMENT_ID)).createdAt;
       await time.increase(HOUR);
-      const t1 = await blockTimestamp(await handOver(f, SHIPMENT_ID, f.shipper, f.carrier));
+      await handOver(f, SHIPMENT_ID, f.shipper, f.carrier);
+      const t1 = await lastSince(f);
       await time.increase(HOUR);
       const t2 = await blockTimestamp(await handOverWithSignature(f, SHIPMENT_ID, f.carrier, f.hub));
       const history = await f.coldChain.custodyHistory(SHIPMENT_ID);
@@ -1444,11 +1460,14 @@ describe("ColdChain shipments and custody", () => {
       const f = await networkHelpers.loadFixture(createdFixture);
       const createdAt = (await f.coldChain.shipment(SHIPMENT_ID)).createdAt;
       await time.increase(HOUR);
-      const t1 = await blockTimestamp(await handOver(f, SHIPMENT_ID, f.shipper, f.carrier));
+      await handOver(f, SHIPMENT_ID, f.shipper, f.carrier);
+      const t1 = await lastSince(f);
       await time.increase(HOUR);
-      const t2 = await blockTimestamp(await handOver(f, SHIPMENT_ID, f.carrier, f.hub));
+      await handOver(f, SHIPMENT_ID, f.carrier, f.hub);
+      const t2 = await lastSince(f);
       await time.increase(HOUR);
-      const t3 = await blockTimestamp(await handOver(f, SHIPMENT_ID, f.hub, f.receiver));
+      await handOver(f, SHIPMENT_ID, f.hub, f.receiver);
+      const t3 = await lastSince(f);
 
       const cases: [bigint, string][] = [
         [0n, f.shipper.address],

@@ -15,7 +15,7 @@ import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "./
 import type { Suite } from "./support/deploy.js";
 
 const connection = await network.create();
-const { networkHelpers } = connection;
+const { ethers, networkHelpers } = connection;
 
 const INTERVAL = 300;
 const HOUR = 3600;
@@ -284,5 +284,109 @@ describe("verdict abuse: cancel and re-create", () => {
     const id = await createShipment(w, [w.device.id], profileId);
     await (await w.coldChain.connect(w.shipper).cancelShipment(id)).wait();
     expect(await createShipment(w, [w.device.id], profileId)).to.equal(id + 1n);
+  });
+});
+
+describe("verdict abuse: the handover moment", () => {
+  const CUSTODY_PENDING = 10n;
+  const SINGLE_EXCURSION = 2n;
+
+  it("a hub that delays its acceptance by 75 minutes still holds the goods from the offer on", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await handOver(w, id, w.shipper, w.carrier);
+    await networkHelpers.time.increase(HOUR);
+    const deadline = (await networkHelpers.time.latest()) + 2 * HOUR;
+    await (await w.coldChain.connect(w.carrier).offerCustody(id, w.hub.address, deadline)).wait();
+    const offeredAt = Number((await w.coldChain.custodyOffer(id)).handoverAt);
+    await networkHelpers.time.increase(75 * 60);
+    // The hub's own excursion during the 75 minutes: relayed before it accepts, the readings wait.
+    const hubs = readings(w, w.device, 1, offeredAt + 60, [500, 3_000, 3_000, 500]);
+    const early = await submit(w, hubs);
+    expect(skips(early)).to.deep.equal(hubs.map((_, i) => [BigInt(1 + i), 1n, CUSTODY_PENDING]));
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(0n);
+
+    await (await w.coldChain.connect(w.hub).acceptCustody(id)).wait();
+    const periods = await w.coldChain.custodyHistory(id);
+    expect(periods[2]?.since).to.equal(BigInt(offeredAt));
+    // Relayed again (the oracle retries CustodyPending), they are charged to the hub, not the carrier.
+    const later = await submit(w, hubs);
+    expect(skips(later)).to.deep.equal([]);
+    const absolute = breaches(later).filter((b) => b.reason === Breach.AbsoluteLimit);
+    expect(absolute.map((b) => b.custodian)).to.deep.equal([w.hub.address]);
+  });
+
+  it("a carrier that hands over 40 minutes into an excursion shares the SingleExcursion with the hub", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await handOver(w, id, w.shipper, w.carrier);
+    await networkHelpers.time.increase(2 * HOUR);
+    const now = await networkHelpers.time.latest();
+    // 40 minutes out of range under the carrier (8 readings), relayed before the offer.
+    const runStart = now - 8 * INTERVAL;
+    await submit(w, readings(w, w.device, 1, runStart - INTERVAL, [500, ...Array<number>(8).fill(1_200)]));
+    await (await w.coldChain.connect(w.carrier).offerCustody(id, w.hub.address, now + HOUR)).wait();
+    const boundary = Number((await w.coldChain.custodyOffer(id)).handoverAt);
+    await (await w.coldChain.connect(w.hub).acceptCustody(id)).wait();
+    await networkHelpers.time.increase(HOUR);
+    // The run goes on under the hub and reaches 60 minutes there.
+    const events = await submit(w, readings(w, w.device, 10, runStart + 8 * INTERVAL, Array<number>(6).fill(1_200)));
+    const single = breaches(events).filter((b) => b.reason === SINGLE_EXCURSION);
+    expect(single.map((b) => b.custodian)).to.deep.equal([w.hub.address]);
+    const shares = named(events, "BreachRunShared").map((e) => [
+      e.args.custodian as string,
+      e.args.reason as bigint,
+      e.args.runSeconds as bigint,
+    ]);
+    const crossedAt = runStart + 11 * INTERVAL; // the 12th reading of the run completes 60 minutes
+    expect(shares).to.deep.equal([
+      [w.hub.address, SINGLE_EXCURSION, BigInt(crossedAt + INTERVAL - boundary)],
+      [w.carrier.address, SINGLE_EXCURSION, BigInt(boundary - runStart)],
+    ]);
+  });
+
+  it("a handover cannot put its boundary before a reading already recorded", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await networkHelpers.time.increase(HOUR);
+    const now = await networkHelpers.time.latest();
+    // A reading from a device clock 200 s ahead (inside the tolerated skew) is already on chain.
+    await submit(w, readings(w, w.device, 1, now + 200, [500]));
+    await handOver(w, id, w.shipper, w.carrier);
+    const periods = await w.coldChain.custodyHistory(id);
+    expect(periods[1]?.since).to.equal(BigInt(now + 201));
+  });
+});
+
+describe("verdict abuse: binding someone else's logger", () => {
+  it("refuses a shipper the device owner has not approved, and stops when the approval is withdrawn", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const profileId = await profile(w, VACCINE_PROFILE);
+    const squatter = w.stranger;
+    await (await w.coldChain.connect(w.admin).grantRole(await w.coldChain.SHIPPER_ROLE(), squatter.address)).wait();
+    const params = {
+      receiver: w.receiver.address,
+      owner: w.owner.address,
+      profileId,
+      deviceIds: [w.device.id],
+      plannedStartAt: 0,
+      externalRef: ethers.ZeroHash,
+    };
+    await expect(w.coldChain.connect(squatter).createShipment(params))
+      .to.be.revertedWithCustomError(w.coldChain, "ShipmentDeviceNotApproved")
+      .withArgs(w.device.id, squatter.address);
+    expect(await w.registry.mayBind(w.device.id, squatter.address)).to.equal(false);
+
+    await expect(w.registry.connect(w.deviceOwner).setShipperApproval(squatter.address, true))
+      .to.emit(w.registry, "ShipperApprovalSet")
+      .withArgs(w.deviceOwner.address, squatter.address, true);
+    expect(await w.registry.mayBind(w.device.id, squatter.address)).to.equal(true);
+    await (await w.registry.connect(w.deviceOwner).setShipperApproval(squatter.address, false)).wait();
+    await expect(w.coldChain.connect(squatter).createShipment(params))
+      .to.be.revertedWithCustomError(w.coldChain, "ShipmentDeviceNotApproved")
+      .withArgs(w.device.id, squatter.address);
+    // Another owner's approval does not count: only the device's own owner consents.
+    await (await w.registry.connect(w.stranger).setShipperApproval(squatter.address, true)).wait();
+    expect(await w.registry.mayBind(w.device.id, squatter.address)).to.equal(false);
   });
 });

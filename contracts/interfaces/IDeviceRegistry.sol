@@ -71,6 +71,8 @@ interface IDeviceRegistry {
     event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock);
     /// @notice A device changed owner.
     event DeviceOwnerChanged(uint64 indexed deviceId, address indexed previousOwner, address indexed newOwner);
+    /// @notice `owner` allowed (or stopped allowing) `shipper` to bind `owner`'s devices to its shipments.
+    event ShipperApprovalSet(address indexed owner, address indexed shipper, bool approved);
 
     /// @notice Registers a device with a secp256k1 key.
     /// @param deviceId non-zero device id, unique in this registry
@@ -106,6 +108,13 @@ interface IDeviceRegistry {
 
     /// @notice Transfers ownership of a device. Callable by the owner or a device manager.
     function transferDeviceOwnership(uint64 deviceId, address newOwner) external;
+
+    /// @notice The caller, as a device owner, allows `shipper` to bind every device it owns (now or later) to
+    /// `shipper`'s shipments, or withdraws that consent. A binding already made is not undone.
+    function setShipperApproval(address shipper, bool approved) external;
+
+    /// @notice Whether `shipper` may bind `deviceId` to a shipment: it owns the device, or its owner approved it.
+    function mayBind(uint64 deviceId, address shipper) external view returns (bool);
 
     /// @notice The key material and status the readings inbox verifies against.
     /// @dev Returns `keyType == None` for an unknown device instead of reverting, so a batch can skip it.

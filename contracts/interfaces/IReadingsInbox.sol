@@ -24,7 +24,8 @@ interface IReadingsInbox {
         DuplicateSequence,
         FutureTimestamp,
         OutsideShipmentWindow,
-        MalformedItem
+        MalformedItem,
+        CustodyPending
     }
 
     /// @notice Kinds of breach. A shipment's and a custody period's `breachFlags` have bit `1 << reason` set.
@@ -101,7 +102,10 @@ interface IReadingsInbox {
         bytes samples
     );
 
-    /// @notice An item was skipped; `count` readings starting at `sequence` (1 for a single reading).
+    /// @notice An item was skipped; `count` readings starting at `sequence` (1 for a single reading). Only
+    /// `CustodyPending` is retryable: the same item is accepted once the pending custody offer is accepted,
+    /// withdrawn or expired. Only StaleSequence, DuplicateSequence, FutureTimestamp, OutsideShipmentWindow and
+    /// CustodyPending are emitted after the device's signature verified; the others can be caused by anyone.
     event ReadingSkipped(uint64 indexed deviceId, uint32 sequence, uint16 count, SkipReason reason);
 
     /// @notice A breach was recorded and charged to the custodian of period `periodIndex`, who held the
@@ -114,6 +118,18 @@ interface IReadingsInbox {
         uint64 deviceId,
         uint32 sequence,
         uint40 observedAt
+    );
+
+    /// @notice A run (single excursion or freeze) that crossed its limit in a later custody period began while
+    /// `custodian` held the shipment: `runSeconds` of it fall in period `periodIndex`. Emitted for every period
+    /// the run spans, the crossing one included, next to the {BreachRecorded} of the crossing period.
+    event BreachRunShared(
+        uint64 indexed shipmentId,
+        address indexed custodian,
+        BreachReason reason,
+        uint32 periodIndex,
+        uint64 deviceId,
+        uint32 runSeconds
     );
 
     /// @notice Verifies and records a batch of signed readings; skips every invalid item with {ReadingSkipped}.

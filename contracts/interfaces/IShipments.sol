@@ -97,9 +97,15 @@ interface IShipments {
     }
 
     /// @notice A pending two-step custody offer.
+    /// @param to the next custodian
+    /// @param deadline last block time at which `to` may accept
+    /// @param handoverAt the custody boundary the offer proposes: the offer's block time, or one second after the
+    /// latest reading already recorded for the shipment if that is later. While the offer is pending, readings
+    /// observed from `handoverAt` on wait (skipped as `CustodyPending`, to be relayed again).
     struct CustodyOffer {
         address to;
         uint40 deadline;
+        uint40 handoverAt;
     }
 
     /// @notice No profile with this id.
@@ -119,6 +125,8 @@ interface IShipments {
     error ShipmentDeviceCountInvalid(uint256 count);
     /// @notice The device is unknown, revoked, listed twice or already travelling with an open shipment.
     error ShipmentDeviceUnavailable(uint64 deviceId);
+    /// @notice The device's owner has not approved `shipper` to bind its devices (DeviceRegistry.setShipperApproval).
+    error ShipmentDeviceNotApproved(uint64 deviceId, address shipper);
     /// @notice The caller is not the current custodian.
     error CustodyNotCustodian(uint64 shipmentId, address caller);
     /// @notice The next custodian is zero or already the custodian.
@@ -181,18 +189,21 @@ interface IShipments {
     /// @notice Starts a created shipment (status InTransit). Current custodian only.
     function startShipment(uint64 shipmentId) external;
 
-    /// @notice Offers custody to `to` until `deadline` (two-step handover). Current custodian only.
+    /// @notice Offers custody to `to` until `deadline` (two-step handover). Current custodian only. The boundary is
+    /// fixed now ({CustodyOffer.handoverAt}), not when `to` accepts: neither party picks it alone.
     function offerCustody(uint64 shipmentId, address to, uint40 deadline) external;
 
     /// @notice Withdraws a pending custody offer. Current custodian only.
     function cancelCustodyOffer(uint64 shipmentId) external;
 
-    /// @notice Accepts a pending custody offer addressed to the caller before its deadline.
+    /// @notice Accepts a pending custody offer addressed to the caller before its deadline. The new custody period
+    /// begins at the offer's `handoverAt`.
     function acceptCustody(uint64 shipmentId) external;
 
     /// @notice One-transaction handover: the current custodian submits the next custodian's EIP-712
     /// `CustodyAcceptance(uint256 shipmentId,address custodian,uint256 nonce,uint256 deadline)` signature.
-    /// @dev `nonce` is the current number of custody periods ({handoverNonce}); ERC-1271 wallets are supported.
+    /// @dev `nonce` is the current number of custody periods ({handoverNonce}); ERC-1271 wallets are supported. The
+    /// boundary is this transaction's block time, or one second after the latest reading already recorded.
     function transferCustodyWithSignature(
         uint64 shipmentId,
         address to,

@@ -17,6 +17,8 @@ import {MktLib} from "./MktLib.sol";
 library ShipmentBook {
     /// @notice Most devices one shipment carries.
     uint256 internal constant MAX_DEVICES_PER_SHIPMENT = 8;
+    /// @notice Most custody periods one shipment records (bounds every loop over the history).
+    uint256 internal constant MAX_CUSTODY_PERIODS = 64;
     /// @notice Lowest temperature a profile's range, freeze threshold or MKT limit may name: -200.00 degrees C
     /// (cell and gene therapies ship in liquid-nitrogen vapour, about -150 degrees C and below).
     int256 internal constant LOWEST_CENTI_C = -20_000;
@@ -53,7 +55,7 @@ library ShipmentBook {
     /// [-200.00, +80.00] degrees C, the freeze threshold (when its alarm is on) below the range's maximum, and
     /// the absolute limits outside the range. Temperatures beyond the MKT table (-80.0 .. +80.0 degrees C) are
     /// clamped to it, and such readings take the full path.
-    function validateProfile(IShipments.TemperatureProfile calldata p) external pure {
+    function validateProfile(IShipments.TemperatureProfile calldata p) public pure {
         if (p.minCentiC < LOWEST_CENTI_C || p.maxCentiC > HIGHEST_CENTI_C || p.minCentiC >= p.maxCentiC) {
             revert IShipments.ProfileInvalid("range");
         }
@@ -69,6 +71,55 @@ library ShipmentBook {
                 p.mktLimitCentiC < MktLib.TABLE_MIN_CENTI_C ||
                 p.mktLimitCentiC > MktLib.TABLE_MAX_CENTI_C)
         ) revert IShipments.ProfileInvalid("mktLimitCentiC");
+    }
+
+    /// @notice Checks `p` ({validateProfile}) and stores it as profile `profileId`, with the MKT table factor of
+    /// its limit.
+    function storeProfile(
+        mapping(uint32 => IShipments.TemperatureProfile) storage profiles,
+        mapping(uint32 => uint256) storage mktLimitFactors,
+        address mktTable,
+        uint32 profileId,
+        IShipments.TemperatureProfile calldata p
+    ) external {
+        validateProfile(p);
+        profiles[profileId] = p;
+        if (p.mktEnabled) mktLimitFactors[profileId] = MktLib.factorOf(mktTable, p.mktLimitCentiC);
+        emit IShipments.ProfileCreated(profileId, msg.sender, p);
+    }
+
+    /// @notice Starts shipment `s` at `startedAt` (status InTransit): now, or the boundary of its first handover.
+    function start(Shipment storage s, uint64 shipmentId, uint40 startedAt) public {
+        s.status = IShipments.ShipmentStatus.InTransit;
+        s.startedAt = startedAt;
+        emit IShipments.ShipmentStarted(shipmentId, startedAt);
+    }
+
+    /// @notice Opens a custody period of `to` from `since` (starting the shipment if it was only created);
+    /// delivers the shipment when `to` is its receiver. The caller checked who may hand over, and `since`.
+    function transferCustody(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        uint64 shipmentId,
+        address to,
+        uint40 since
+    ) external {
+        uint256 index = periods.length;
+        // The last period is kept for the receiver, so a shipment can always be delivered.
+        if (index >= MAX_CUSTODY_PERIODS || (index == MAX_CUSTODY_PERIODS - 1 && to != s.receiver)) {
+            revert IShipments.CustodyHistoryFull(shipmentId);
+        }
+        // The goods left when the first custodian handed them over: the shipment starts at that boundary.
+        if (s.status == IShipments.ShipmentStatus.Created) start(s, shipmentId, since);
+        address from = periods[index - 1].custodian;
+        periods.push(IShipments.CustodyPeriod({custodian: to, since: since, excursionSeconds: 0, breachFlags: 0}));
+        // index < MAX_CUSTODY_PERIODS: the cast is exact.
+        emit IShipments.CustodyTransferred(shipmentId, from, to, uint32(index), since);
+        if (to == s.receiver) {
+            s.status = IShipments.ShipmentStatus.Delivered;
+            s.deliveredAt = since;
+            emit IShipments.ShipmentDelivered(shipmentId, to, since);
+        }
     }
 
     /// @notice Stores shipment `shipmentId` from `params`, binds its devices and opens the shipper's custody.
@@ -143,6 +194,8 @@ library ShipmentBook {
         if (key.keyType == IDeviceRegistry.KeyType.None || key.revokedAtBlock != 0) {
             revert IShipments.ShipmentDeviceUnavailable(deviceId);
         }
+        // The device owner's consent: no shipper can take another owner's logger for its own shipment.
+        if (!registry.mayBind(deviceId, msg.sender)) revert IShipments.ShipmentDeviceNotApproved(deviceId, msg.sender);
         IReadingsInbox.DeviceTrack storage t = tracks[deviceId];
         if (t.shipmentId != 0 && holdsDevices(shipments[t.shipmentId])) {
             revert IShipments.ShipmentDeviceUnavailable(deviceId);

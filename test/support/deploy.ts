@@ -90,6 +90,8 @@ export async function deploySuite(connection: Connection): Promise<Suite> {
   await coldChain.connect(admin).grantRole(await coldChain.SHIPPER_ROLE(), shipper.address);
   await coldChain.connect(admin).grantRole(await coldChain.QA_ROLE(), qa.address);
   await coldChain.connect(admin).grantRole(await coldChain.GUARDIAN_ROLE(), guardian.address);
+  // The device owner lets the shipper bind its loggers to shipments (consent is per owner and shipper).
+  await registry.connect(parties.deviceOwner).setShipperApproval(shipper.address, true);
   const { chainId } = await ethers.provider.getNetwork();
   return {
     ...parties,

@@ -50,6 +50,9 @@ abstract contract ColdChainFixture is TestBase {
         coldChain.grantRole(coldChain.SHIPPER_ROLE(), shipper);
         coldChain.grantRole(coldChain.QA_ROLE(), address(this));
         vaccineProfileId = coldChain.createProfile(vaccineProfile());
+        // The device owner lets the shipper bind its loggers (DeviceRegistry.setShipperApproval).
+        vm.prank(deviceOwner);
+        registry.setShipperApproval(shipper, true);
         domain = BatchEncoder.domainSeparator(address(coldChain));
     }
 
