@@ -1,8 +1,10 @@
 /**
- * `device register | rotate | revoke`: the DeviceRegistry's write side. Keys are secp256k1 (`--signer <address>`)
- * or P-256 (`--p256-x <hex> --p256-y <hex>`, or `--p256-public-key <04‖x‖y hex>`).
+ * `device register | rotate | revoke | approve-shipper`: the DeviceRegistry's write side. Keys are secp256k1
+ * (`--signer <address>`) or P-256 (`--p256-x <hex> --p256-y <hex>`, or `--p256-public-key <04‖x‖y hex>`).
+ * A shipper may bind a device to a shipment only if it owns the device or the owner approved it
+ * (`device approve-shipper`, signed by the owner).
  */
-import { zeroPadValue, isHexString } from "ethers";
+import { id as keccakId, zeroPadValue, isHexString } from "ethers";
 
 import {
   CliError,
@@ -154,4 +156,47 @@ const revoke: Command = {
   },
 };
 
-export const deviceCommands: readonly Command[] = [register, rotate, revoke];
+/** The command a device owner runs to let `shipper` bind its devices (quoted in error messages). */
+export function approveShipperCommand(network: string, shipper: string): string {
+  return `npm run cli -- device approve-shipper --network ${network} --shipper ${shipper}`;
+}
+
+const approveShipper: Command = {
+  name: ["device", "approve-shipper"],
+  summary: "as a device owner, allow a shipper to bind all your devices to its shipments (--revoke withdraws it)",
+  usage: `--shipper <address> [--revoke]
+
+Signed by the owner's key. The consent covers every device the signer owns, now or later; --revoke stops new
+bindings (a device already bound to a shipment stays bound).`,
+  options: { shipper: { type: "string" }, revoke: { type: "boolean", default: false } },
+  async run(ctx, args) {
+    const shipper = parseAddress(requireString(args, "shipper"), "shipper");
+    const approved = args.values.revoke !== true;
+    const signer = await ctx.signer();
+    const owner = signer.address;
+    if (shipper.toLowerCase() === owner.toLowerCase()) {
+      usageError("--shipper is the signer itself: an owner may always bind its own devices; nothing was sent");
+    }
+    const registry = ctx.contracts.registry.connect(signer);
+    const outcome = await sendTransaction(ctx, {
+      label: `setShipperApproval(${shipper}, ${approved})`,
+      staticCall: () => registry.setShipperApproval.staticCall(shipper, approved),
+      estimateGas: () => registry.setShipperApproval.estimateGas(shipper, approved),
+      send: () => registry.setShipperApproval(shipper, approved),
+    });
+    if (approved && !(await ctx.contracts.coldChain.hasRole(keccakId("SHIPPER_ROLE"), shipper))) {
+      ctx.out.warn(`${shipper} does not hold SHIPPER_ROLE on ColdChain yet; it cannot create shipments until granted`);
+    }
+    const what = approved
+      ? `shipper ${shipper} to bind its devices to shipments`
+      : `shipper ${shipper} to bind its devices to new shipments (devices already bound stay bound)`;
+    ctx.out.line(
+      outcome.dryRun
+        ? `dry run: owner ${owner} would ${approved ? "allow" : "no longer allow"} ${what}`
+        : `owner ${owner} ${approved ? "now allows" : "no longer allows"} ${what}`,
+    );
+    ctx.out.result({ owner, shipper, approved, ...outcomeFields(outcome) });
+  },
+};
+
+export const deviceCommands: readonly Command[] = [register, rotate, revoke, approveShipper];

@@ -21,6 +21,7 @@ import {
 } from "../command.js";
 import type { Command, CommandArgs, CommandContext } from "../command.js";
 import { PRESET_NAMES, resolveProfile } from "../profiles.js";
+import { approveShipperCommand } from "./device.js";
 import { createProfile, findProfileId } from "./profile.js";
 
 /** `IShipments.ShipmentStatus` names by value. */
@@ -77,7 +78,8 @@ const create: Command = {
         [--owner <address>] [--planned-start <unix|ISO date>] [--ref <text or 0x bytes32>]
 
 A preset or file is matched against existing profiles (ProfileCreated events); without a match it is created,
-which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is stored as bytes32.`,
+which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is stored as bytes32.
+Each device must be owned by the signer or its owner must have approved the signer (\`device approve-shipper\`).`,
   options: {
     profile: { type: "string" },
     receiver: { type: "string" },
@@ -103,6 +105,14 @@ which needs QA_ROLE. --owner defaults to the signer; --ref (e.g. a GS1 SSCC) is 
     for (const deviceId of deviceIds) {
       if (!(await ctx.contracts.registry.isActive(deviceId))) {
         throw new CliError(`device ${deviceId} is not registered or revoked; run \`device register\` first`);
+      }
+      if (!(await ctx.contracts.registry.mayBind(deviceId, signer.address))) {
+        const { owner: deviceOwner } = await ctx.contracts.registry.device(deviceId);
+        throw new CliError(
+          `device ${deviceId} is owned by ${deviceOwner}, who has not approved shipper ${signer.address} to bind ` +
+            `its devices; have the owner run \`${approveShipperCommand(ctx.network, signer.address)}\`; ` +
+            "nothing was sent",
+        );
       }
     }
 

@@ -1,7 +1,8 @@
 /**
  * Sets up the story of scripts/stack/plan.ts on a chain: deploys the suite with Hardhat Ignition (the same
- * module `npm run deploy` uses), creates the profiles from the CLI's presets, registers the loggers, creates and
- * starts the shipments, and performs the custody handovers when the simulated clock reaches them.
+ * module `npm run deploy` uses), creates the profiles from the CLI's presets, registers the loggers (their owner
+ * approves the shipper to bind them), creates and starts the shipments, and performs the custody handovers when
+ * the simulated clock reaches them.
  */
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import type { JsonRpcSigner } from "ethers";
@@ -99,6 +100,9 @@ export async function createWorld(
       await tx.wait();
     }
   }
+  // Binding a logger to a shipment needs its owner's consent: the owner approves the shipper once.
+  const consent = await registry.connect(parties.owner).setShipperApproval(parties.shipper.address, true);
+  await consent.wait();
   const shipper = coldChain.connect(parties.shipper);
   const shipmentIds: bigint[] = [];
   for (const [i, shipment] of plan.entries()) {

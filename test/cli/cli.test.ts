@@ -93,13 +93,24 @@ describe("npm run cli (hardhat node)", function () {
   it("lists the commands and explains each with --help", async () => {
     const overview = await cli(["--help"]);
     expect(overview.code).to.equal(0);
-    for (const name of ["device register", "profile create", "shipment create", "custody sign-handover"]) {
+    for (const name of [
+      "device register",
+      "device approve-shipper",
+      "profile create",
+      "shipment create",
+      "custody sign-handover",
+    ]) {
       expect(overview.stdout).to.include(name);
     }
     const help = await cli(["device", "register", "--help"]);
     expect(help.code).to.equal(0);
     expect(help.stdout).to.match(/--id <deviceId> --owner <address> --interval <seconds>/);
     expect(help.stdout).to.include("COLDCHAIN_PRIVATE_KEY");
+    const approveHelp = await cli(["device", "approve-shipper", "--help"]);
+    expect(approveHelp.code).to.equal(0);
+    expect(approveHelp.stdout).to.match(/device approve-shipper --network <name> --shipper <address> \[--revoke\]/);
+    expect(approveHelp.stdout).to.include("owner's key");
+    expect((await cli(["shipment", "create", "--help"])).stdout).to.include("device approve-shipper");
     await fails(
       cli(["device", "frobnicate"]),
       2,
@@ -183,6 +194,67 @@ describe("npm run cli (hardhat node)", function () {
     expect((await coldChain.profile(BigInt(preset.profileId as string))).maxCumulativeExcursionSeconds).to.equal(
       36000n,
     );
+  });
+
+  it("binds another owner's devices only once the owner approves the shipper (device approve-shipper)", async () => {
+    const owner = account(DEVICE_OWNER).address;
+    const shipper = account(ADMIN).address;
+    // A logger of the device owner's that no other test binds.
+    await run(ADMIN, "device", "register", "--id", "4", "--owner", owner, "--interval", "60", "--signer", owner);
+    const createWith = (device: string, ...extra: string[]) =>
+      cli([
+        ...["shipment", "create", "--profile", "1", "--receiver", account(RECEIVER).address, "--devices", device],
+        ...["--network", "localhost", "--account", String(ADMIN), ...extra],
+      ]);
+    const notApproved = (device: number) =>
+      new RegExp(
+        `^error: device ${device} is owned by ${owner}, who has not approved shipper ${shipper} to bind its ` +
+          `devices; have the owner run \`npm run cli -- device approve-shipper --network localhost --shipper ` +
+          `${shipper}\`; nothing was sent$`,
+      );
+    // Refused before anything is sent (even a dry run), naming the device, the shipper, the owner and the fix.
+    expect(await registry.mayBind(4, shipper)).to.equal(false);
+    await fails(createWith("4"), 1, notApproved(4));
+    await fails(createWith("4", "--dry-run"), 1, notApproved(4));
+    // Only the owner can consent for its devices: the shipper approving itself is pointless and refused.
+    await fails(
+      cli([
+        ...["device", "approve-shipper", "--shipper", shipper, "--network", "localhost", "--account", String(ADMIN)],
+      ]),
+      2,
+      /^error: --shipper is the signer itself: an owner may always bind its own devices; nothing was sent$/,
+    );
+
+    // The owner approves (a dry run first: nothing sent).
+    const blockBefore = await provider.getBlockNumber();
+    await run(DEVICE_OWNER, "device", "approve-shipper", "--shipper", shipper, "--dry-run");
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    expect(await registry.mayBind(4, shipper)).to.equal(false);
+    const approval = await run(DEVICE_OWNER, "device", "approve-shipper", "--shipper", shipper);
+    expect(approval.stdout).to.include(`owner ${owner} now allows shipper ${shipper} to bind its devices to shipments`);
+    expect(approval.stdout).to.match(/^approved: true$/m);
+    expect(await registry.mayBind(4, shipper)).to.equal(true);
+    expect(await registry.mayBind(1, shipper)).to.equal(true); // every device the owner holds
+    const events = await registry.queryFilter(registry.filters.ShipperApprovalSet(owner, shipper));
+    expect(events.map((e) => e.args.approved)).to.deep.equal([true]);
+
+    const created = await runJson(
+      ADMIN,
+      ...["shipment", "create", "--profile", "1", "--receiver", account(RECEIVER).address, "--devices", "4"],
+    );
+    const shipmentId = BigInt(created.shipmentId as string);
+    expect((await coldChain.shipment(shipmentId)).deviceIds).to.deep.equal([4n]);
+
+    // --revoke stops new bindings; the shipment already created keeps its device.
+    const revoked = await runJson(DEVICE_OWNER, "device", "approve-shipper", "--shipper", shipper, "--revoke");
+    expect(revoked).to.include({ owner, shipper, approved: false });
+    expect(await registry.mayBind(1, shipper)).to.equal(false);
+    expect((await coldChain.shipment(shipmentId)).deviceIds).to.deep.equal([4n]);
+    await fails(createWith("1"), 1, notApproved(1));
+
+    // Approved again: the later tests bind device 1 as the admin.
+    await run(DEVICE_OWNER, "device", "approve-shipper", "--shipper", shipper);
+    expect(await registry.mayBind(1, shipper)).to.equal(true);
   });
 
   it("runs a shipment through custody offer/accept, the signed handover, and release", async () => {
@@ -394,6 +466,8 @@ describe("npm run cli (hardhat node)", function () {
     );
     await run(ADMIN, "role", "grant", "--contract", "ColdChain", "--role", "SHIPPER_ROLE", "--to", stranger);
     expect(await coldChain.hasRole(id("SHIPPER_ROLE"), stranger)).to.equal(true);
+    // Device 1's owner lets the new shipper bind it.
+    await run(DEVICE_OWNER, "device", "approve-shipper", "--shipper", stranger);
     await run(
       STRANGER,
       "shipment",
@@ -583,6 +657,7 @@ describe("npm run cli (hardhat node)", function () {
       "--signer",
       signerAddress,
     );
+    await run(9, "device", "approve-shipper", "--shipper", account(ADMIN).address);
     const created = await runJson(
       ADMIN,
       ...["shipment", "create", "--profile", "1", "--receiver", account(RECEIVER).address, "--devices", "77"],

@@ -143,6 +143,10 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
   ).wait();
   const pub = p256PublicKey(p256Key.privateKey);
   await (await registry.registerP256Device(P256_DEVICE, s.deviceOwner.address, INTERVAL, pub.x, pub.y)).wait();
+  // Binding needs the device owner's consent (test/support/deploy.ts's suite has it already).
+  if (!(await s.registry.mayBind(K1_DEVICE, s.shipper.address))) {
+    await (await s.registry.connect(s.deviceOwner).setShipperApproval(s.shipper.address, true)).wait();
+  }
   const params = {
     receiver: s.receiver.address,
     owner: s.owner.address,

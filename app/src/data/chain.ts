@@ -3,7 +3,7 @@
  * with `getLogsPaged`), a shipment's state (`readShipment`), history (`shipmentHistory`) and chart series
  * (`temperatureTimeline`), the profiles, role checks, and the actions a connected wallet may take.
  */
-import { JsonRpcProvider, keccak256, toUtf8Bytes } from "ethers";
+import { JsonRpcProvider, ZeroAddress, keccak256, toUtf8Bytes } from "ethers";
 import type { ContractTransactionResponse, Provider, Signer } from "ethers";
 
 import {
@@ -173,6 +173,14 @@ export class ChainWriter {
       plannedStartAt: 0,
       externalRef: keccak256(toUtf8Bytes(input.reference)),
     };
+    // The chain refuses a device whose owner has not approved this shipper; say so, naming the owner.
+    const shipper = await this.signer.getAddress();
+    for (const deviceId of params.deviceIds) {
+      if (await this.suite.registry.mayBind(deviceId, shipper)) continue;
+      const { owner } = await this.suite.registry.device(deviceId);
+      if (owner === ZeroAddress) throw new Error(`device ${deviceId} is not registered`);
+      throw new Error(missingApproval(this.deployment.network, deviceId, shipper, owner));
+    }
     const cc = this.suite.coldChain;
     const shipmentId = await cc.createShipment.staticCall(params);
     const tx = await cc.createShipment(params);
@@ -234,6 +242,15 @@ export class ChainWriter {
 }
 
 /** A readable one-line message for a failed call: the contract's custom error by name when it has one. */
+/** Why the chain refuses to bind `deviceId` for `shipper`, and the owner's command that fixes it. */
+export function missingApproval(network: string, deviceId: bigint, shipper: string, owner?: string): string {
+  const who = owner === undefined ? "its owner" : `its owner ${owner}`;
+  return (
+    `device ${deviceId}: ${who} has not approved shipper ${shipper} to bind its devices; the owner must approve ` +
+    `it first (\`npm run cli -- device approve-shipper --network ${network} --shipper ${shipper}\`)`
+  );
+}
+
 export function describeError(error: unknown, suite: ColdChainSuite): string {
   const e = error as {
     data?: unknown;
@@ -244,6 +261,10 @@ export function describeError(error: unknown, suite: ColdChainSuite): string {
   if (typeof e.data === "string") {
     try {
       const parsed = suite.coldChain.interface.parseError(e.data);
+      if (parsed?.name === "ShipmentDeviceNotApproved") {
+        const [deviceId, shipper] = parsed.args as unknown as [bigint, string];
+        return `ShipmentDeviceNotApproved: ${missingApproval(suite.deployment.network, deviceId, shipper)}`;
+      }
       if (parsed !== null) return `${parsed.name}(${parsed.args.map((a) => String(a)).join(", ")})`;
     } catch {
       // not a ColdChain error

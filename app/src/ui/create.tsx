@@ -1,4 +1,5 @@
-// Create a shipment from a preset (an existing rule profile), with the SHIPPER_ROLE check explained.
+// Create a shipment from a preset (an existing rule profile), with the SHIPPER_ROLE check explained; a logger whose
+// owner has not approved the shipper is refused with the owner's fix (see ChainWriter.createShipment).
 import { useEffect, useState } from "preact/hooks";
 
 import { ChainWriter, describeError } from "../data/chain.js";
@@ -123,7 +124,7 @@ export function CreateShipment({
           ))}
         </datalist>
         <label>
-          Logger device ids (comma-separated, registered and free){" "}
+          Logger device ids (comma-separated, registered, free, and yours or their owner approved you){" "}
           <input required value={devices} onInput={(e) => setDevices((e.target as HTMLInputElement).value)} />
         </label>
         <label>
