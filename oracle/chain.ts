@@ -13,6 +13,7 @@ export const COLD_CHAIN_ABI = new Interface([
   "function submitReadings(bytes batch) returns (uint256 accepted, uint256 skipped)",
   "function isSequenceUsed(uint64 deviceId, uint32 sequence) view returns (bool)",
   "function deviceTrack(uint64 deviceId) view returns (tuple(uint64 shipmentId, uint32 highestSequence, uint40 lastObservedAt, uint40 excursionStartedAt, uint40 freezeStartedAt))",
+  "function custodyOffer(uint64 shipmentId) view returns (tuple(address to, uint40 deadline, uint40 handoverAt))",
   "function DEVICE_REGISTRY() view returns (address)",
   "event ReadingSkipped(uint64 indexed deviceId, uint32 sequence, uint16 count, uint8 reason)",
   "error BatchMalformed(uint256 offset)",

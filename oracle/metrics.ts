@@ -31,6 +31,8 @@ export interface OracleMetrics {
   readonly gasPerReading: Histogram;
   readonly recordedReadings: Counter;
   readonly skippedReadings: Counter<"reason">;
+  readonly deferredReadings: Counter<"reason" | "stage">;
+  readonly heldReadings: Gauge<"reason">;
   readonly confirmationLatency: Histogram;
   readonly rpcErrors: Counter<"endpoint">;
   readonly reorgs: Counter;
@@ -59,6 +61,22 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
   // StaleSequence is lost evidence (docs/operations.md alerts on it): the series exists from the start, so the
   // first loss is an increase from 0 rather than a new series.
   skippedReadings.inc({ reason: "StaleSequence" }, 0);
+  // Readings the chain would skip, or skipped, with a retryable reason (CustodyPending): kept pending and retried,
+  // never dropped.
+  const deferredReadings = new Counter({
+    name: "coldchain_oracle_deferred_readings_total",
+    help: "readings held back for a retryable SkipReason (CustodyPending), by reason and stage (preflight, receipt)",
+    labelNames: ["reason", "stage"] as const,
+    registers,
+  });
+  for (const stage of ["preflight", "receipt"]) deferredReadings.inc({ reason: "CustodyPending", stage }, 0);
+  const heldReadings = new Gauge({
+    name: "coldchain_oracle_held_readings",
+    help: "pending readings currently held back for a retryable SkipReason (CustodyPending), by reason",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  heldReadings.set({ reason: "CustodyPending" }, 0);
   return {
     registry,
     received: new Counter({
@@ -110,6 +128,8 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
       registers,
     }),
     skippedReadings,
+    deferredReadings,
+    heldReadings,
     confirmationLatency: new Histogram({
       name: "coldchain_oracle_confirmation_latency_seconds",
       help: "seconds from receipt over MQTT to on-chain confirmation",

@@ -7,14 +7,24 @@
  * 2. confirmed batches still near the head are re-checked: a batch whose block left the canonical chain is
  *    re-opened and its signed transaction sent again (same nonce);
  * 3. mined batches are confirmed once `confirmations` deep: every item without a `ReadingSkipped` event in
- *    the receipt is recorded, the others are stored with the contract's reason;
+ *    the receipt is recorded, the others are stored with the contract's reason, except a retryable one
+ *    (`CustodyPending`, a custody handover of the shipment still waiting for acceptance): such an item goes back
+ *    to pending and is held back for a while (see "Held items" below);
  * 4. batches in flight are checked against every attempt's hash: mined → step 3; unknown to the node →
  *    the raw transaction is broadcast again; pending longer than `replaceAfterMs` → replaced with the same
  *    nonce and higher fees (up to the ceiling); nonce taken by nothing of ours → items released;
  * 5. a new batch is built when there is room in flight and enough readings (count) or an old enough one
  *    (age): capped by count, planned gas, calldata bytes, then dry-run (`eth_call`); items the chain holds
  *    already (duplicates) or will never accept (older than the device's replay window: lost, an error) removed
- *    without spending gas; sized by `estimateGas`, signed, recorded, and only then broadcast.
+ *    without spending gas, and items the chain would skip as `CustodyPending` held back (they stay pending);
+ *    sized by `estimateGas`, signed, recorded, and only then broadcast.
+ *
+ * Held items: while a custody offer of a shipment is pending, the contract skips (`CustodyPending`, retryable)
+ * every reading of its devices observed at or after the offer's agreed boundary (`custodyOffer.handoverAt`); the
+ * same signed item is accepted once the offer is accepted, withdrawn or expired. Such items are never dropped:
+ * they stay `pending` in the store and are left out of batches until a back-off per shipment (from
+ * `chain.pollIntervalMs`, doubling, at most {@link CUSTODY_RETRY_MAX_MS}) runs out, then checked again. The hold
+ * is in memory only: after a restart the pre-flight finds them again.
  *
  * Every state change is in the store before it has an effect outside the process, so a kill at any point
  * resumes correctly from the store.
@@ -24,6 +34,7 @@ import { EventEmitter } from "node:events";
 import { Transaction, getAddress } from "ethers";
 import type { TransactionReceipt, Wallet } from "ethers";
 
+import { RETRYABLE_SKIP_REASONS } from "../sdk/names.js";
 import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
 import { COLD_CHAIN_ABI, REPLAY_WINDOW_SIZE, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
 import type { RpcPool } from "./chain.js";
@@ -40,16 +51,46 @@ export interface RelayEvents {
   "batch-sent": [{ batchId: number; nonce: number; readings: number }];
   "attempt-sent": [{ batchId: number; nonce: number; kind: "new" | "replacement" | "rebroadcast"; hash: string }];
   "batch-mined": [{ batchId: number; blockNumber: number }];
-  "batch-confirmed": [{ batchId: number; recorded: number; skipped: number }];
+  "batch-confirmed": [{ batchId: number; recorded: number; skipped: number; deferred: number }];
   "batch-released": [{ batchId: number; state: "dropped" | "reverted" }];
   reorg: [{ batchId: number; blockNumber: number | null }];
   "preflight-skipped": [{ itemIds: number[]; reason: "DuplicateSequence" | "StaleSequence" }];
+  /** Items held back, still pending: the chain would skip them (preflight) or skipped them (receipt) as retryable. */
+  deferred: [
+    {
+      itemIds: number[];
+      reason: "CustodyPending";
+      stage: "preflight" | "receipt";
+      shipmentId: bigint | undefined;
+      retryInMs: number;
+    },
+  ];
   tick: [{ ok: boolean }];
 }
 
 /** ABI head of `submitReadings(bytes)` calldata: selector, offset, length. */
 const CALLDATA_OVERHEAD_BYTES = 4 + 32 + 32 + 32;
 const SKIPPED_TOPIC = COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash ?? "";
+/** Longest back-off before readings held for a pending custody handover are checked again. */
+export const CUSTODY_RETRY_MAX_MS = 30_000;
+
+/** Whether the contract's skip reason (a SkipReason name) is not final: the item is submitted again later. */
+function isRetryableSkip(reason: string): boolean {
+  return (RETRYABLE_SKIP_REASONS as ReadonlySet<string>).has(reason);
+}
+
+/** A pending custody offer, as `custodyOffer(shipmentId)` returns it. */
+interface PendingOffer {
+  readonly to: string;
+  readonly deadline: number;
+  readonly handoverAt: number;
+}
+
+/** An item held back: pending in the store, left out of batches until `retryAt` (ms). */
+interface Hold {
+  readonly retryAt: number;
+  readonly readings: number;
+}
 
 export interface RelayOptions {
   readonly config: OracleConfig;
@@ -77,6 +118,12 @@ export class Relay {
   private readonly nonceTaken = new Map<number, number>();
   private readonly coldChain: string;
   private readonly from: string;
+  /** Items held back for a retryable skip (CustodyPending), by item id. */
+  private readonly held = new Map<number, Hold>();
+  /** Readings of the held items. */
+  private heldCount = 0;
+  /** Per shipment (or "?" when unknown): consecutive holds (the back-off) and the offer last logged at info. */
+  private readonly holdStreak = new Map<string, { attempts: number; logged: string }>();
 
   constructor(private readonly o: RelayOptions) {
     this.coldChain = getAddress(o.config.chain.coldChain);
@@ -97,7 +144,12 @@ export class Relay {
 
   /** Called when readings were stored: wakes the loop when a full batch is waiting. */
   notify(): void {
-    if (this.o.store.pendingReadings() >= this.o.config.batch.maxReadings) this.wake?.();
+    if (this.o.store.pendingReadings() - this.heldCount >= this.o.config.batch.maxReadings) this.wake?.();
+  }
+
+  /** Readings pending in the store but held back for a retryable skip (CustodyPending). */
+  get heldReadings(): number {
+    return this.heldCount;
   }
 
   /** Unix ms of the last tick that completed without error (0 before the first). */
@@ -165,7 +217,7 @@ export class Relay {
       if (receipt === null || receipt.blockHash !== b.blockHash) {
         this.reorged(b);
       } else if (head - receipt.blockNumber + 1 >= this.o.config.chain.confirmations) {
-        this.confirm(b, receipt);
+        await this.confirm(b, receipt);
       }
     }
   }
@@ -181,7 +233,7 @@ export class Relay {
     this.events.emit("reorg", { batchId: b.id, blockNumber: b.blockNumber });
   }
 
-  private confirm(b: StoredBatch, receipt: TransactionReceipt): void {
+  private async confirm(b: StoredBatch, receipt: TransactionReceipt): Promise<void> {
     const skipped = new Map<string, string>();
     for (const log of receipt.logs) {
       if (getAddress(log.address) !== this.coldChain || log.topics[0] !== SKIPPED_TOPIC) continue;
@@ -191,37 +243,60 @@ export class Relay {
       skipped.set(`${deviceId}:${sequence}`, SKIP_REASONS[Number(reason)] ?? `Reason${reason}`);
     }
     const items = this.o.store.itemsOfBatch(b.id);
-    const outcomes: ItemOutcome[] = items.map((item) => ({
-      itemId: item.id,
-      skipReason: skipped.get(`${item.deviceId}:${item.firstSequence}`),
-    }));
+    const outcomes: ItemOutcome[] = items.map((item) => {
+      const skipReason = skipped.get(`${item.deviceId}:${item.firstSequence}`);
+      return skipReason !== undefined && isRetryableSkip(skipReason)
+        ? { itemId: item.id, skipReason, retry: true }
+        : { itemId: item.id, skipReason };
+    });
+    const retried = items.filter((_, i) => outcomes[i]?.retry === true);
+    // Read before the store changes (a failed read retries the whole confirmation on the next tick): which
+    // shipment each retried item's device travels with, for the log.
+    const shipmentOf = new Map<bigint, bigint>();
+    for (const item of retried) {
+      if (!shipmentOf.has(item.deviceId)) {
+        shipmentOf.set(item.deviceId, (await this.track(item.deviceId, receipt.blockNumber)).shipmentId);
+      }
+    }
     this.o.store.confirmBatch(b.id, outcomes);
     const now = this.o.clock();
     let recorded = 0;
     let skippedReadings = 0;
+    let deferred = 0;
     items.forEach((item, i) => {
       const reason = outcomes[i]?.skipReason;
-      if (reason === undefined) recorded += item.count;
+      if (outcomes[i]?.retry === true) deferred += item.count;
+      else if (reason === undefined) recorded += item.count;
       else {
         skippedReadings += item.count;
         this.o.metrics.skippedReadings.inc({ reason }, item.count);
         if (reason === "StaleSequence") this.logLost(item, undefined, `refused by the contract in batch ${b.id}`);
       }
-      this.o.metrics.confirmationLatency.observe((now - item.receivedAt) / 1000);
+      if (outcomes[i]?.retry !== true) this.o.metrics.confirmationLatency.observe((now - item.receivedAt) / 1000);
     });
-    const readings = recorded + skippedReadings;
+    const readings = recorded + skippedReadings + deferred;
     this.o.metrics.recordedReadings.inc(recorded);
     this.o.metrics.gasUsed.inc(Number(receipt.gasUsed));
     if (readings > 0) this.o.metrics.gasPerReading.observe(Number(receipt.gasUsed) / readings);
     this.o.log.info(
-      { batchId: b.id, tx: receipt.hash, block: receipt.blockNumber, recorded, skipped: skippedReadings },
+      { batchId: b.id, tx: receipt.hash, block: receipt.blockNumber, recorded, skipped: skippedReadings, deferred },
       "batch %d confirmed",
       b.id,
     );
     if (skippedReadings > 0) {
-      this.o.log.warn({ batchId: b.id, reasons: Object.fromEntries(skipped) }, "the contract skipped readings");
+      const final = [...skipped].filter(([, reason]) => !isRetryableSkip(reason));
+      this.o.log.warn({ batchId: b.id, reasons: Object.fromEntries(final) }, "the contract skipped readings");
     }
-    this.events.emit("batch-confirmed", { batchId: b.id, recorded, skipped: skippedReadings });
+    // A race: the offer was made after the dry run. The readings are not lost: back to pending, held, retried.
+    const byShipment = new Map<bigint, StoredItem[]>();
+    for (const item of retried) {
+      const shipmentId = shipmentOf.get(item.deviceId) ?? 0n;
+      byShipment.set(shipmentId, [...(byShipment.get(shipmentId) ?? []), item]);
+    }
+    for (const [shipmentId, list] of byShipment) {
+      this.hold(list, shipmentId === 0n ? undefined : shipmentId, undefined, "receipt", `in batch ${b.id}`);
+    }
+    this.events.emit("batch-confirmed", { batchId: b.id, recorded, skipped: skippedReadings, deferred });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -345,14 +420,17 @@ export class Relay {
   private async maybeBuild(): Promise<number> {
     const { store, config, clock } = this.o;
     const poll = config.chain.pollIntervalMs;
-    const pending = store.pendingReadings();
-    if (pending === 0) return poll;
-    const oldest = store.oldestPendingAt() ?? clock();
+    const held = this.heldIds();
+    const pending = store.pendingReadings() - this.heldCount;
+    if (pending <= 0) return poll;
+    const oldest = store.oldestPendingAt(held) ?? clock();
     const age = clock() - oldest;
     if (pending < config.batch.maxReadings && age < config.batch.maxAgeMs) {
       return Math.max(1, Math.min(poll, config.batch.maxAgeMs - age));
     }
-    const chosen = this.select(store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity)));
+    const chosen = this.select(
+      store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity), held),
+    );
     if (chosen.length === 0) return poll;
     const signed = chosen
       .map((item) => ({ item, signed: decodeMqttPayload(item.body).item }))
@@ -361,7 +439,7 @@ export class Relay {
     const call = { from: this.from, to: this.coldChain, data };
 
     // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates and stale items cost
-    // no gas.
+    // no gas, and items waiting for a custody handover are held back.
     const out = await this.o.rpc.call("eth_call", (p) => p.call(call));
     const [, skipped] = COLD_CHAIN_ABI.decodeFunctionResult("submitReadings", out) as unknown as [bigint, bigint];
     if (skipped > 0n && (await this.removeRefused(chosen))) return 0;
@@ -449,7 +527,10 @@ export class Relay {
    * highest sequence and its window bits agree:
    * - StaleSequence: every sequence of the item is older than the device's replay window (at or below
    *   `highestSequence - 256`): the chain will never accept it, so the reading is lost as evidence (error log);
-   * - DuplicateSequence: the item's first sequence is within the window and its bit is set: the chain holds it.
+   * - DuplicateSequence: the item's first sequence is within the window and its bit is set: the chain holds it;
+   * - CustodyPending: a custody offer of the device's shipment is pending (`custodyOffer`: a recipient, deadline
+   *   not passed) and the item's last observation is at or after the offer's `handoverAt`: the item is held back,
+   *   still pending, and checked again after a back-off (never dropped: accepted once the offer is settled).
    * An item only partly older than the window stays in the batch: the contract judges it. (`isSequenceUsed`
    * alone cannot tell the two apart: it is also true for a sequence older than the window.)
    * Returns whether any item was taken out (the batch is then built again).
@@ -457,31 +538,47 @@ export class Relay {
   private async removeRefused(items: readonly StoredItem[]): Promise<boolean> {
     const { rpc } = this.o;
     const blockTag = await rpc.call("getBlockNumber", (p) => p.getBlockNumber());
-    const highestOf = new Map<bigint, number>();
+    const tracks = new Map<bigint, { highestSequence: number; shipmentId: bigint }>();
+    const offers = new Map<bigint, PendingOffer | undefined>();
+    let blockTime: number | undefined;
     const stale: { item: StoredItem; highest: number }[] = [];
     const recorded: StoredItem[] = [];
+    const waiting = new Map<bigint, { offer: PendingOffer; items: StoredItem[] }>();
     for (const item of items) {
-      let highest = highestOf.get(item.deviceId);
-      if (highest === undefined) {
-        const data = COLD_CHAIN_ABI.encodeFunctionData("deviceTrack", [item.deviceId]);
-        const out = await rpc.call("deviceTrack", (p) => p.call({ to: this.coldChain, data, blockTag }));
-        const [track] = COLD_CHAIN_ABI.decodeFunctionResult("deviceTrack", out) as unknown as [
-          { highestSequence: bigint },
-        ];
-        highest = Number(track.highestSequence);
-        highestOf.set(item.deviceId, highest);
+      let track = tracks.get(item.deviceId);
+      if (track === undefined) {
+        track = await this.track(item.deviceId, blockTag);
+        tracks.set(item.deviceId, track);
       }
+      const highest = track.highestSequence;
       const last = item.firstSequence + item.count - 1;
       if (last + REPLAY_WINDOW_SIZE <= highest) {
         stale.push({ item, highest });
         continue;
       }
       // Partly older than the window, or above the highest (no bit to read): the contract judges it.
-      if (item.firstSequence + REPLAY_WINDOW_SIZE <= highest || item.firstSequence > highest) continue;
-      const data = COLD_CHAIN_ABI.encodeFunctionData("isSequenceUsed", [item.deviceId, item.firstSequence]);
-      const out = await rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data, blockTag }));
-      if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) recorded.push(item);
+      if (item.firstSequence + REPLAY_WINDOW_SIZE > highest && item.firstSequence <= highest) {
+        const data = COLD_CHAIN_ABI.encodeFunctionData("isSequenceUsed", [item.deviceId, item.firstSequence]);
+        const out = await rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data, blockTag }));
+        if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) {
+          recorded.push(item);
+          continue;
+        }
+      }
+      if (track.shipmentId === 0n) continue;
+      if (!offers.has(track.shipmentId)) {
+        blockTime ??= await this.blockTime(blockTag);
+        offers.set(track.shipmentId, await this.pendingOffer(track.shipmentId, blockTag, blockTime));
+      }
+      const offer = offers.get(track.shipmentId);
+      if (offer !== undefined && lastObservedAt(item) >= offer.handoverAt) {
+        const entry = waiting.get(track.shipmentId) ?? { offer, items: [] };
+        entry.items.push(item);
+        waiting.set(track.shipmentId, entry);
+      }
     }
+    // A shipment seen without a pending offer starts its back-off afresh next time.
+    for (const [shipmentId, offer] of offers) if (offer === undefined) this.holdStreak.delete(shipmentId.toString());
     if (stale.length > 0) {
       const ids = stale.map((s) => s.item.id);
       this.o.store.skipPending(ids, "StaleSequence");
@@ -500,7 +597,115 @@ export class Relay {
       this.o.log.warn({ items: ids.length, readings }, "already on-chain: skipped before submission (no gas spent)");
       this.events.emit("preflight-skipped", { itemIds: ids, reason: "DuplicateSequence" });
     }
-    return stale.length > 0 || recorded.length > 0;
+    for (const [shipmentId, { offer, items: list }] of waiting) {
+      this.hold(list, shipmentId, offer, "preflight", "left out of the batch (no gas spent)");
+    }
+    return stale.length > 0 || recorded.length > 0 || waiting.size > 0;
+  }
+
+  /** `deviceTrack(deviceId)` at `blockTag`: the device's highest sequence and the shipment it is bound to. */
+  private async track(deviceId: bigint, blockTag: number): Promise<{ highestSequence: number; shipmentId: bigint }> {
+    const data = COLD_CHAIN_ABI.encodeFunctionData("deviceTrack", [deviceId]);
+    const out = await this.o.rpc.call("deviceTrack", (p) => p.call({ to: this.coldChain, data, blockTag }));
+    const [track] = COLD_CHAIN_ABI.decodeFunctionResult("deviceTrack", out) as unknown as [
+      { highestSequence: bigint; shipmentId: bigint },
+    ];
+    return { highestSequence: Number(track.highestSequence), shipmentId: BigInt(track.shipmentId) };
+  }
+
+  private async blockTime(blockTag: number): Promise<number> {
+    const block = await this.o.rpc.call("getBlock", (p) => p.getBlock(blockTag));
+    if (block === null) throw new Error(`block ${blockTag} not found`);
+    return block.timestamp;
+  }
+
+  /**
+   * The shipment's custody offer at `blockTag` if it is pending: a recipient, and a deadline not before the
+   * block's time (ShipmentLedger's test is `block.timestamp <= deadline` at the next block: holding an item one
+   * block too long only delays it).
+   */
+  private async pendingOffer(shipmentId: bigint, blockTag: number, time: number): Promise<PendingOffer | undefined> {
+    const data = COLD_CHAIN_ABI.encodeFunctionData("custodyOffer", [shipmentId]);
+    const out = await this.o.rpc.call("custodyOffer", (p) => p.call({ to: this.coldChain, data, blockTag }));
+    const [offer] = COLD_CHAIN_ABI.decodeFunctionResult("custodyOffer", out) as unknown as [
+      { to: string; deadline: bigint; handoverAt: bigint },
+    ];
+    if (BigInt(offer.to) === 0n || Number(offer.deadline) < time) return undefined;
+    return { to: offer.to, deadline: Number(offer.deadline), handoverAt: Number(offer.handoverAt) };
+  }
+
+  /** Ids of the items held back now; releases those whose back-off ran out (checked again at the next build). */
+  private heldIds(): number[] {
+    const now = this.o.clock();
+    for (const [id, h] of this.held) {
+      if (h.retryAt <= now) {
+        this.held.delete(id);
+        this.heldCount -= h.readings;
+      }
+    }
+    this.o.metrics.heldReadings.set({ reason: "CustodyPending" }, this.heldCount);
+    return [...this.held.keys()];
+  }
+
+  /**
+   * Holds back pending items the chain would skip (`preflight`) or skipped (`receipt`) as `CustodyPending`: they
+   * stay pending, out of batches, for a back-off that doubles while the shipment's handover stays pending.
+   */
+  private hold(
+    items: readonly StoredItem[],
+    shipmentId: bigint | undefined,
+    offer: PendingOffer | undefined,
+    stage: "preflight" | "receipt",
+    what: string,
+  ): void {
+    const key = shipmentId?.toString() ?? "?";
+    const streak = this.holdStreak.get(key) ?? { attempts: 0, logged: "" };
+    streak.attempts++;
+    this.holdStreak.set(key, streak);
+    const retryInMs = backoffMs(streak.attempts, this.o.config.chain.pollIntervalMs, CUSTODY_RETRY_MAX_MS);
+    const retryAt = this.o.clock() + retryInMs;
+    let readings = 0;
+    for (const item of items) {
+      const before = this.held.get(item.id);
+      if (before !== undefined) this.heldCount -= before.readings;
+      this.held.set(item.id, { retryAt, readings: item.count });
+      this.heldCount += item.count;
+      readings += item.count;
+    }
+    this.o.metrics.deferredReadings.inc({ reason: "CustodyPending", stage }, readings);
+    this.o.metrics.heldReadings.set({ reason: "CustodyPending" }, this.heldCount);
+    const shipment = shipmentId === undefined ? "(unknown)" : shipmentId.toString();
+    const fields = {
+      reason: "CustodyPending",
+      stage,
+      shipmentId: shipmentId?.toString(),
+      offeredTo: offer?.to,
+      handoverAt: offer?.handoverAt,
+      deadline: offer?.deadline,
+      items: items.length,
+      readings,
+      retryInMs,
+    };
+    const message =
+      "readings held, not dropped: waiting for the custody handover of shipment %s to be accepted " +
+      "(CustodyPending: observed at or after the agreed boundary of a pending offer); %s; retried in %d ms";
+    // One info line per offer (a warn when the chain already skipped them); re-checks log at debug.
+    const offerKey = offer === undefined ? "" : `${offer.to}:${offer.handoverAt}:${offer.deadline}`;
+    if (stage === "receipt") {
+      this.o.log.warn(fields, message, shipment, what, retryInMs);
+    } else if (streak.logged !== offerKey) {
+      streak.logged = offerKey;
+      this.o.log.info(fields, message, shipment, what, retryInMs);
+    } else {
+      this.o.log.debug(fields, message, shipment, what, retryInMs);
+    }
+    this.events.emit("deferred", {
+      itemIds: items.map((i) => i.id),
+      reason: "CustodyPending",
+      stage,
+      shipmentId,
+      retryInMs,
+    });
   }
 
   /** The error line of a stale item (StaleSequence): its readings will never be on-chain. */
@@ -560,6 +765,14 @@ export class Relay {
       createdAt: this.o.clock(),
     };
   }
+}
+
+/** The observation time of an item's last reading (a window's last sample). */
+function lastObservedAt(item: StoredItem): number {
+  const signed = decodeMqttPayload(item.body).item;
+  return signed.kind === "reading"
+    ? signed.reading.observedAt
+    : signed.window.firstObservedAt + (signed.window.samples.length - 1) * signed.window.intervalSeconds;
 }
 
 /** Batch order: by device, then sequence (so each device's readings are applied in order). */

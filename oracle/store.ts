@@ -5,7 +5,8 @@
  *
  * Tables:
  * - `items`: one signed item (reading or window) per row, in the binary MQTT form; state
- *   pending → batched → recorded | skipped (or back to pending when its batch is dropped).
+ *   pending → batched → recorded | skipped (or back to pending when its batch is dropped, or when the contract
+ *   skipped it with a retryable reason: `CustodyPending`).
  * - `readings`: one row per (device, sequence) of every stored item, UNIQUE: a sequence is stored once.
  * - `batches` and `attempts`: each batch transaction, and every signed attempt of it (nonce, fees, raw tx, hash).
  * - `devices`: the registry cache; `meta`: sync cursors.
@@ -87,6 +88,11 @@ export interface ItemOutcome {
   readonly itemId: number;
   /** undefined: recorded; else the contract's SkipReason name. */
   readonly skipReason: string | undefined;
+  /**
+   * The skip is not final (`CustodyPending`, sdk/names.ts RETRYABLE_SKIP_REASONS): the item goes back to pending,
+   * out of the batch, and is submitted again later; `skipReason` is not stored.
+   */
+  readonly retry?: boolean;
 }
 
 const SCHEMA = `
@@ -244,14 +250,30 @@ export class Store {
   // Batching
   // -------------------------------------------------------------------------------------------
 
-  /** Pending items, oldest first. */
-  pendingItems(limit: number): StoredItem[] {
-    return this.all("SELECT * FROM items WHERE state = 'pending' ORDER BY id LIMIT ?", limit).map(toItem);
+  /**
+   * Pending items, oldest first, but those in `exclude` (the relay's deferred items: pending, held back for a
+   * while; see Relay `deferred`).
+   */
+  pendingItems(limit: number, exclude: readonly number[] = []): StoredItem[] {
+    if (exclude.length === 0) {
+      return this.all("SELECT * FROM items WHERE state = 'pending' ORDER BY id LIMIT ?", limit).map(toItem);
+    }
+    return this.all(
+      "SELECT * FROM items WHERE state = 'pending' AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+      JSON.stringify(exclude),
+      limit,
+    ).map(toItem);
   }
 
-  /** receivedAt of the oldest pending item. */
-  oldestPendingAt(): number | undefined {
-    const row = this.one("SELECT received_at FROM items WHERE state = 'pending' ORDER BY id LIMIT 1");
+  /** receivedAt of the oldest pending item, but those in `exclude` (see {@link pendingItems}). */
+  oldestPendingAt(exclude: readonly number[] = []): number | undefined {
+    const row =
+      exclude.length === 0
+        ? this.one("SELECT received_at FROM items WHERE state = 'pending' ORDER BY id LIMIT 1")
+        : this.one(
+            "SELECT received_at FROM items WHERE state = 'pending' AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1",
+            JSON.stringify(exclude),
+          );
     return row === undefined ? undefined : Number(row.received_at);
   }
 
@@ -349,18 +371,33 @@ export class Store {
     ).run(txHash, blockNumber, blockHash, gasUsed.toString(), batchId);
   }
 
-  /** Confirms a mined batch: each item recorded or skipped with the contract's reason. */
+  /**
+   * Confirms a mined batch: each item recorded or skipped with the contract's reason, or (`retry`, a retryable
+   * skip) back to pending and out of the batch, in the same transaction.
+   */
   confirmBatch(batchId: number, outcomes: readonly ItemOutcome[]): void {
     this.transaction(() => {
       const stmt = this.stmt("UPDATE items SET state = ?, skip_reason = ? WHERE id = ? AND batch_id = ?");
+      const retry = this.stmt(
+        "UPDATE items SET state = 'pending', batch_id = NULL, skip_reason = NULL WHERE id = ? AND batch_id = ? AND state = 'batched' RETURNING count",
+      );
       for (const o of outcomes) {
+        if (o.retry === true) {
+          const row = retry.get(o.itemId, batchId);
+          if (row !== undefined) this.pending += Number(row.count);
+          continue;
+        }
         stmt.run(o.skipReason === undefined ? "recorded" : "skipped", o.skipReason ?? null, o.itemId, batchId);
       }
       this.stmt("UPDATE batches SET state = 'confirmed' WHERE id = ?").run(batchId);
     });
   }
 
-  /** A reorg dropped a mined or confirmed batch: it is in flight again (its raw tx will be re-sent). */
+  /**
+   * A reorg dropped a mined or confirmed batch: it is in flight again (its raw tx will be re-sent). Items that went
+   * back to pending at its confirmation (`retry`) are no longer the batch's: the re-sent transaction may still
+   * record them, and their own later submission is then a `DuplicateSequence` (the chain holds them).
+   */
   reopenBatch(batchId: number): void {
     this.transaction(() => {
       this.stmt(

@@ -9,7 +9,13 @@
  * `expandReadings` / `expandWindow`. `ReadingSkipped` is indexed by device, not shipment: the skips of the
  * shipment's devices between its creation and its end (release, rejection or cancellation) are attributed to it.
  * Only the skips emitted after the device's signature verified (`isAuthenticatedSkip`, sdk/names.ts) are its
- * evidence (`skipped`); the others anyone can cause, and are kept apart as `unauthenticatedSkips`.
+ * evidence (`skipped`); the others anyone can cause, and are kept apart as `unauthenticatedSkips`. A
+ * `CustodyPending` skip is evidence that is not final (`isRetryableSkip`): the reading waited for a pending custody
+ * handover and is normally in `readings` too, relayed again once the offer was settled.
+ *
+ * A single-excursion or freeze run that crossed its limit under one custodian but began under earlier ones is
+ * shared out by `BreachRunShared` events (one per custody period the run spans): `runShares`, and
+ * {@link runSharesOf} for the shares of one breach.
  */
 import { ZeroAddress, toBeHex, zeroPadValue } from "ethers";
 import type { Log, LogDescription } from "ethers";
@@ -108,6 +114,20 @@ export interface HistoryBreach extends EventRef {
 }
 
 /**
+ * A `BreachRunShared` event: a single-excursion or freeze run that crossed its limit in a custody period but
+ * began under an earlier custodian; `runSeconds` of it fall in period `periodIndex`, held by `custodian`. One per
+ * period the run spans, the crossing period's first, then the earlier ones, all in the transaction of the
+ * crossing period's {@link HistoryBreach} (same `transactionHash`, `reason` and `deviceId`).
+ */
+export interface RunShare extends EventRef {
+  readonly reason: BreachReasonName;
+  readonly custodian: string;
+  readonly periodIndex: number;
+  readonly deviceId: bigint;
+  readonly runSeconds: number;
+}
+
+/**
  * A run of one device's evaluated readings outside [minCentiC, maxCentiC], derived off chain from the readings
  * (the contract's `cumulativeExcursionSeconds` remains the authority). Ends at the first reading back in range.
  */
@@ -149,7 +169,9 @@ export interface ShipmentHistory {
   readonly readings: readonly HistoryReading[];
   /**
    * The shipment's devices' readings the contract refused after their signature verified (`StaleSequence`,
-   * `DuplicateSequence`, `FutureTimestamp`, `OutsideShipmentWindow`): the device signed them. In chain order.
+   * `DuplicateSequence`, `FutureTimestamp`, `OutsideShipmentWindow`, `CustodyPending`): the device signed them.
+   * `CustodyPending` is not final: the readings waited for a pending custody handover and were normally relayed
+   * again and recorded after it (see `readings`). In chain order.
    */
   readonly skipped: readonly SkippedReadings[];
   /**
@@ -160,6 +182,11 @@ export interface ShipmentHistory {
    */
   readonly unauthenticatedSkips: readonly SkippedReadings[];
   readonly breaches: readonly HistoryBreach[];
+  /**
+   * Shares of single-excursion and freeze runs that began under an earlier custodian than the one whose period
+   * they crossed their limit in (`BreachRunShared`); see {@link runSharesOf}. In chain order.
+   */
+  readonly runShares: readonly RunShare[];
   readonly excursions: readonly Excursion[];
 }
 
@@ -197,6 +224,7 @@ const SHIPMENT_EVENTS = [
   "ReadingsRecorded",
   "WindowRecorded",
   "BreachRecorded",
+  "BreachRunShared",
 ] as const;
 
 function uint64Topic(value: bigint): string {
@@ -310,10 +338,11 @@ export async function shipmentHistory(
   const custody: CustodyHandover[] = [];
   const readings: HistoryReading[] = [];
   const breaches: HistoryBreach[] = [];
+  const runShares: RunShare[] = [];
   for (const { log, event } of parsed) {
     if (event === null) continue;
     const r = ref(log);
-    handleShipmentEvent(event, r, readingRef(log), lifecycle, custody, readings, breaches);
+    handleShipmentEvent(event, r, readingRef(log), lifecycle, custody, readings, breaches, runShares);
   }
   const skipped: SkippedReadings[] = [];
   const unauthenticatedSkips: SkippedReadings[] = [];
@@ -363,8 +392,22 @@ export async function shipmentHistory(
     skipped,
     unauthenticatedSkips,
     breaches,
+    runShares,
     excursions,
   };
+}
+
+/**
+ * The shares of a breach's run among custodians (`BreachRunShared` of the same transaction, reason and device),
+ * the crossing period's first; empty when the run began in the breach's own period, and for the other reasons.
+ */
+export function runSharesOf(
+  history: Pick<ShipmentHistory, "runShares">,
+  breach: Pick<HistoryBreach, "transactionHash" | "reason" | "deviceId">,
+): RunShare[] {
+  return history.runShares.filter(
+    (x) => x.transactionHash === breach.transactionHash && x.reason === breach.reason && x.deviceId === breach.deviceId,
+  );
 }
 
 function handleShipmentEvent(
@@ -375,6 +418,7 @@ function handleShipmentEvent(
   custody: CustodyHandover[],
   readings: HistoryReading[],
   breaches: HistoryBreach[],
+  runShares: RunShare[],
 ): void {
   const a = event.args;
   switch (event.name) {
@@ -455,6 +499,16 @@ function handleShipmentEvent(
         deviceId: BigInt(a.deviceId as bigint),
         sequence: Number(a.sequence),
         observedAt: Number(a.observedAt),
+      });
+      break;
+    case "BreachRunShared":
+      runShares.push({
+        ...r,
+        reason: breachReasonName(a.reason as bigint),
+        custodian: a.custodian as string,
+        periodIndex: Number(a.periodIndex),
+        deviceId: BigInt(a.deviceId as bigint),
+        runSeconds: Number(a.runSeconds),
       });
       break;
     default:

@@ -28,7 +28,12 @@ export const BREACH_REASONS = [
 ] as const;
 export type BreachReasonName = (typeof BREACH_REASONS)[number];
 
-/** `IReadingsInbox.SkipReason`, by value. */
+/**
+ * `IReadingsInbox.SkipReason`, by value. Every reason is final for the skipped readings but one: `CustodyPending`
+ * (a custody offer of the shipment is pending and the readings were observed at or after its agreed boundary,
+ * `custodyOffer(shipmentId).handoverAt`) is retryable: the same signed item is accepted once the offer is accepted,
+ * withdrawn or expires. See {@link RETRYABLE_SKIP_REASONS}.
+ */
 export const SKIP_REASONS = [
   "BadSignature",
   "UnknownDevice",
@@ -40,6 +45,7 @@ export const SKIP_REASONS = [
   "FutureTimestamp",
   "OutsideShipmentWindow",
   "MalformedItem",
+  "CustodyPending",
 ] as const;
 export type SkipReasonName = (typeof SKIP_REASONS)[number];
 
@@ -48,6 +54,8 @@ export type SkipReasonName = (typeof SKIP_REASONS)[number];
  * device's signature over exactly the skipped readings verified (ReadingsInbox `_admit`), so the device did sign
  * them. They say the device's signed readings were refused — not who relayed them: anyone holding a signed reading
  * can submit it again, which is how a genuine reading becomes a `DuplicateSequence` or `StaleSequence`.
+ * `CustodyPending` is one of them (decided after the signature check, ReadingsInbox `_admit`), and the only one
+ * that is not final ({@link RETRYABLE_SKIP_REASONS}).
  *
  * Every other reason is decided before, or without, any signature check, so anyone can make the contract emit it
  * for any device, with any sequence and count, by calling `submitReadings` with made-up items:
@@ -64,7 +72,22 @@ export const AUTHENTICATED_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<S
   "DuplicateSequence",
   "FutureTimestamp",
   "OutsideShipmentWindow",
+  "CustodyPending",
 ]);
+
+/**
+ * The skip reasons that are not final: the same signed item is accepted later. Only `CustodyPending`: the readings
+ * wait while a custody offer of the shipment is pending (ReadingsInbox `heldFrom`), and a relayer submits them
+ * again once the offer is accepted (they are then charged to the new custodian), withdrawn or expired. A history
+ * lists such a skip as evidence that the reading existed and waited, not that it is missing: the reading itself
+ * appears in `readings` once relayed again.
+ */
+export const RETRYABLE_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>(["CustodyPending"]);
+
+/** Whether a `ReadingSkipped` with this reason (name or enum value) may be accepted later, on a retry. */
+export function isRetryableSkip(reason: SkipReasonName | bigint | number): boolean {
+  return RETRYABLE_SKIP_REASONS.has(typeof reason === "string" ? reason : skipReasonName(reason));
+}
 
 /**
  * Whether a `ReadingSkipped` with this reason (name or enum value) is backed by the device's signature; see

@@ -2,8 +2,8 @@
  * `show --id <shipmentId>`: a shipment's status, parties, condition, custody chain and liability per custodian,
  * as tables or (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
  */
-import { connectSuite, readShipment, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
-import type { ShipmentHistory, ShipmentState } from "../../sdk/index.js";
+import { connectSuite, readShipment, runSharesOf, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
+import type { RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
 import { CliError } from "../command.js";
 import type { Command, CommandContext } from "../command.js";
 import { shipmentId } from "./shipment.js";
@@ -21,6 +21,17 @@ function duration(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
+}
+
+/** Minutes of a run share, to one decimal where it is not whole. */
+function minutes(seconds: number): string {
+  const m = seconds / 60;
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} min`;
+}
+
+/** "run shared: <custodian> <minutes> min (period n), …", the crossing period first (as the events are). */
+export function runSharedLine(shares: readonly RunShare[]): string {
+  return `run shared: ${shares.map((x) => `${x.custodian} ${minutes(x.runSeconds)} (period ${x.periodIndex})`).join(", ")}`;
 }
 
 /** A plain-text table: a header row, a rule and the rows, columns padded to their widest cell. */
@@ -103,19 +114,24 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
   );
   if (history !== undefined && history.breaches.length > 0) {
     out.push("", "Breaches");
-    out.push(
-      formatTable(
-        ["reason", "custodian", "device", "seq", "observed", "tx"],
-        history.breaches.map((b) => [
-          b.reason,
-          b.custodian,
-          String(b.deviceId),
-          String(b.sequence),
-          time(b.observedAt),
-          b.transactionHash,
-        ]),
-      ),
-    );
+    const table = formatTable(
+      ["reason", "custodian", "device", "seq", "observed", "tx"],
+      history.breaches.map((b) => [
+        b.reason,
+        b.custodian,
+        String(b.deviceId),
+        String(b.sequence),
+        time(b.observedAt),
+        b.transactionHash,
+      ]),
+    ).split("\n");
+    // Under a single-excursion or freeze breach whose run began under earlier custodians: each one's share.
+    out.push(...table.slice(0, 2));
+    history.breaches.forEach((b, i) => {
+      out.push(table[i + 2] ?? "");
+      const shares = runSharesOf(history, b);
+      if (shares.length > 0) out.push(`  ${runSharedLine(shares)}`);
+    });
   }
   // Only skips the device's signature backs are the shipment's; the others anyone can cause (sdk/names.ts
   // AUTHENTICATED_SKIP_REASONS), so they are counted, never listed.
@@ -155,8 +171,9 @@ export const showCommand: Command = {
 
 Reads the contracts' views (and, unless --no-history, the events for tx hashes, breaches and skipped readings:
 --from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs). Only skips
-whose device signature verified are listed; the others, which anyone can cause, are counted as relay noise.
---json prints { state, history } with bigints as decimal strings.`,
+whose device signature verified are listed; the others, which anyone can cause, are counted as relay noise. A
+single-excursion or freeze run that began under an earlier custodian is followed by each custodian's share
+("run shared: ..."; history.runShares in --json). --json prints { state, history } with bigints as decimal strings.`,
   options: {
     id: { type: "string" },
     "no-history": { type: "boolean", default: false },

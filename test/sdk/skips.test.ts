@@ -127,16 +127,18 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
 
   it("classifies exactly the reasons emitted after the device's signature verified as authenticated", () => {
     expect([...AUTHENTICATED_SKIP_REASONS].sort()).to.deep.equal(
-      ["DuplicateSequence", "FutureTimestamp", "OutsideShipmentWindow", "StaleSequence"].sort(),
+      ["CustodyPending", "DuplicateSequence", "FutureTimestamp", "OutsideShipmentWindow", "StaleSequence"].sort(),
     );
     expect(SKIP_REASONS.filter((r) => isAuthenticatedSkip(r))).to.deep.equal([
       "StaleSequence",
       "DuplicateSequence",
       "FutureTimestamp",
       "OutsideShipmentWindow",
+      "CustodyPending",
     ]);
-    // By enum value too (IReadingsInbox.SkipReason: BadSignature 0, DuplicateSequence 6, MalformedItem 9).
-    expect([0, 6, 9n].map((v) => isAuthenticatedSkip(v))).to.deep.equal([false, true, false]);
+    // By enum value too (IReadingsInbox.SkipReason: BadSignature 0, DuplicateSequence 6, MalformedItem 9,
+    // CustodyPending 10).
+    expect([0, 6, 9n, 10].map((v) => isAuthenticatedSkip(v))).to.deep.equal([false, true, false, true]);
   });
 
   it("lets a stranger make the contract emit the skips (the abuse is real)", () => {

@@ -1,0 +1,116 @@
+/**
+ * The oracle store's operations for retryable skips (oracle/store.ts) against a real SQLite file: a confirmed
+ * batch whose item the contract skipped as `CustodyPending` puts that item back to pending, out of the batch, in
+ * the same transaction as the others' outcomes (pending count included, also after a reopen of the file); and the
+ * relay's held items can be left out of `pendingItems` / `oldestPendingAt`.
+ */
+import { join } from "node:path";
+
+import { expect } from "chai";
+
+import { Store } from "../../oracle/store.js";
+import type { NewAttempt, NewItem } from "../../oracle/store.js";
+import { tempDir } from "./support.js";
+
+function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {
+  return {
+    deviceId,
+    firstSequence,
+    count,
+    kind: count === 1 ? "reading" : "window",
+    curve: "secp256k1",
+    body: new Uint8Array([1, 2, 3, firstSequence & 0xff]),
+    receivedAt: 1_700_000_000_000 + firstSequence,
+  };
+}
+
+const attempt = (nonce: number): NewAttempt => ({
+  nonce,
+  maxFeePerGas: 2n,
+  maxPriorityFeePerGas: 1n,
+  gasLimit: 100_000n,
+  rawTx: `0x${nonce.toString(16).padStart(2, "0")}`,
+  hash: `0x${nonce.toString(16).padStart(64, "0")}`,
+  createdAt: 0,
+});
+
+const ids = (store: Store, limit: number, exclude?: number[]): number[] =>
+  store.pendingItems(limit, exclude).map((i) => i.id);
+
+describe("oracle store: retryable skips", function () {
+  it("confirms a batch with a CustodyPending item: recorded, skipped, and the retryable one back to pending", () => {
+    const path = join(tempDir(), "oracle.db");
+    const store = new Store(path);
+    try {
+      const [a, b, c] = store.insertItems([item(7n, 1), item(7n, 2, 3), item(8n, 1)]).map((r) => (r.ok ? r.id : -1));
+      const batchId = store.createBatch([a, b, c] as number[], 5, attempt(0), 1);
+      expect(store.pendingReadings()).to.equal(0);
+      store.markMined(batchId, attempt(0).hash, 10, "0xblock", 21_000n);
+      store.confirmBatch(batchId, [
+        { itemId: a as number, skipReason: undefined },
+        { itemId: b as number, skipReason: "CustodyPending", retry: true },
+        { itemId: c as number, skipReason: "DuplicateSequence" },
+      ]);
+      expect(store.item(a as number)).to.include({ state: "recorded", batchId, skipReason: null });
+      expect(store.item(b as number)).to.include({ state: "pending", batchId: null, skipReason: null });
+      expect(store.item(c as number)).to.include({ state: "skipped", batchId, skipReason: "DuplicateSequence" });
+      expect(store.batch(batchId)?.state).to.equal("confirmed");
+      expect(store.pendingReadings()).to.equal(3);
+      expect(store.countsByState()).to.deep.equal({ pending: 3, batched: 0, recorded: 1, skipped: 1 });
+      // A reorg of the batch leaves the item it gave back alone (it is no longer the batch's).
+      store.reopenBatch(batchId);
+      expect(store.item(b as number)).to.include({ state: "pending", batchId: null });
+      expect(store.item(a as number)?.state).to.equal("batched");
+      // Batched again in a later batch, as any pending item.
+      const again = store.createBatch([b as number], 3, attempt(1), 2);
+      expect(store.item(b as number)).to.include({ state: "batched", batchId: again });
+      expect(store.pendingReadings()).to.equal(0);
+    } finally {
+      store.close();
+    }
+    const reopened = new Store(path);
+    try {
+      expect(reopened.pendingReadings()).to.equal(0);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it("rolls the whole confirmation back when an outcome fails, pending count included", () => {
+    const store = new Store(join(tempDir(), "oracle.db"));
+    try {
+      const [a, b] = store.insertItems([item(7n, 1), item(7n, 2)]).map((r) => (r.ok ? r.id : -1));
+      const batchId = store.createBatch([a, b] as number[], 2, attempt(0), 1);
+      expect(() =>
+        store.confirmBatch(batchId, [
+          { itemId: a as number, skipReason: "CustodyPending", retry: true },
+          // A skip reason that is not a string: SQLite refuses the bind, the transaction rolls back.
+          { itemId: b as number, skipReason: {} as unknown as string },
+        ]),
+      ).to.throw();
+      expect(store.pendingReadings()).to.equal(0);
+      expect(store.item(a as number)).to.include({ state: "batched", batchId });
+      expect(store.batch(batchId)?.state).to.equal("sent");
+    } finally {
+      store.close();
+    }
+  });
+
+  it("leaves held items out of pendingItems and oldestPendingAt", () => {
+    const store = new Store(join(tempDir(), "oracle.db"));
+    try {
+      const [a, b, c] = store.insertItems([item(7n, 1), item(7n, 2), item(8n, 3)]).map((r) => (r.ok ? r.id : -1));
+      expect(ids(store, 10)).to.deep.equal([a, b, c]);
+      expect(ids(store, 1, [a as number])).to.deep.equal([b]);
+      expect(ids(store, 10, [a as number, c as number])).to.deep.equal([b]);
+      expect(ids(store, 10, [a as number, b as number, c as number])).to.deep.equal([]);
+      expect(store.oldestPendingAt()).to.equal(1_700_000_000_001);
+      expect(store.oldestPendingAt([a as number])).to.equal(1_700_000_000_002);
+      expect(store.oldestPendingAt([a as number, b as number, c as number])).to.equal(undefined);
+      // Held items still count as pending: they are stored and not yet on chain.
+      expect(store.pendingReadings()).to.equal(3);
+    } finally {
+      store.close();
+    }
+  });
+});
