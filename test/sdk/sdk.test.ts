@@ -127,11 +127,15 @@ describe("SDK: state, history and EPCIS export of a shipment on a real chain", f
         [s.carrier.address, s.hub.address],
         [s.hub.address, s.receiver.address],
       ]);
+      // A period begins at the boundary its handover agreed (the offer's time, or after the latest reading), at or
+      // before the block that opened it.
       for (const [i, h] of history.custody.entries()) {
         expect(h.transactionHash).to.match(/^0x[0-9a-f]{64}$/);
-        expect(h.blockTime).to.equal(h.since);
+        expect(h.since).to.be.at.most(h.blockTime);
         expect(h.since).to.equal(state.custody[i]?.since);
       }
+      const offers = history.lifecycle.filter((e) => e.kind === "custodyOffered");
+      expect(history.custody[1]?.since, "shipper → carrier: from the offer").to.be.at.least(offers[0]?.blockTime ?? 0);
     });
 
     it("expands every reading recorded on chain, from single readings and windows", () => {
