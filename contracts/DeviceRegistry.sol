@@ -19,6 +19,8 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
     /// @notice Longest accepted recording interval (one day).
     uint32 public constant MAX_INTERVAL_SECONDS = 1 days;
+    /// @notice Most keys one device has over its life (bounds the lookup of a key by time).
+    uint256 public constant MAX_KEYS_PER_DEVICE = 32;
 
     /// @dev Packed into two slots:
     /// slot 0: signer (160) | keyType (8) | intervalSeconds (32) | revokedAtBlock (40)  = 240 bits
@@ -37,7 +39,23 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
         bytes32 qy;
     }
 
+    /// @dev One key of a device's history: signer (160) | keyType (8) | validFrom (40) = 208 bits.
+    struct KeyRecord {
+        address signer;
+        KeyType keyType;
+        uint40 validFrom;
+    }
+
+    /// @dev Keys and revocation time of a device: keyCount (16) | revokedFrom (40).
+    struct KeyHistory {
+        uint16 keyCount;
+        uint40 revokedFrom;
+        mapping(uint256 index => KeyRecord) keys;
+        mapping(uint256 index => P256Key) p256Keys;
+    }
+
     mapping(uint64 deviceId => Device) private _devices;
+    mapping(uint64 deviceId => KeyHistory) private _history;
     mapping(uint64 deviceId => P256Key) private _p256Keys;
     mapping(address owner => mapping(address shipper => bool)) private _shipperApprovals;
 
@@ -88,9 +106,26 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
     /// @inheritdoc IDeviceRegistry
     function revokeDevice(uint64 deviceId) external whenNotPaused {
         _requireManageable(deviceId);
+        _revoke(deviceId, SafeCast.toUint40(block.timestamp));
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function revokeDeviceFrom(
+        uint64 deviceId,
+        uint40 distrustedFrom
+    ) external onlyRole(DEVICE_MANAGER_ROLE) whenNotPaused {
+        _requireManageable(deviceId);
+        if (distrustedFrom > block.timestamp) revert DeviceRevocationTimeInvalid(deviceId, distrustedFrom);
+        _revoke(deviceId, distrustedFrom);
+    }
+
+    function _revoke(uint64 deviceId, uint40 distrustedFrom) private {
         uint40 atBlock = SafeCast.toUint40(block.number);
         _devices[deviceId].revokedAtBlock = atBlock;
+        // A distrust time of 0 would read as "not revoked": the earliest time is 1.
+        _history[deviceId].revokedFrom = distrustedFrom == 0 ? 1 : distrustedFrom;
         emit DeviceRevoked(deviceId, atBlock);
+        emit DeviceDistrusted(deviceId, distrustedFrom, msg.sender);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -136,6 +171,30 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
             P256Key storage k = _p256Keys[deviceId];
             (key.qx, key.qy) = (k.qx, k.qy);
         }
+        KeyHistory storage h = _history[deviceId];
+        key.revokedFrom = h.revokedFrom;
+        uint256 count = h.keyCount;
+        if (count != 0) key.keyValidFrom = h.keys[count - 1].validFrom;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function verificationKeyAt(uint64 deviceId, uint40 observedAt) external view returns (VerificationKey memory key) {
+        Device storage d = _devices[deviceId];
+        KeyHistory storage h = _history[deviceId];
+        key.keyType = d.keyType;
+        key.intervalSeconds = d.intervalSeconds;
+        key.revokedAtBlock = d.revokedAtBlock;
+        key.revokedFrom = h.revokedFrom;
+        // The latest key valid at observedAt; at most MAX_KEYS_PER_DEVICE steps. The first key has validFrom 0.
+        uint256 i = h.keyCount;
+        while (i > 1 && h.keys[i - 1].validFrom > observedAt) --i;
+        if (i == 0) return key;
+        KeyRecord storage r = h.keys[i - 1];
+        key.keyType = r.keyType;
+        key.signer = r.signer;
+        key.keyValidFrom = r.validFrom;
+        if (i < h.keyCount) key.keyValidUntil = h.keys[i].validFrom;
+        if (r.keyType == KeyType.P256) (key.qx, key.qy) = (h.p256Keys[i - 1].qx, h.p256Keys[i - 1].qy);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -180,6 +239,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
         d.keyType = KeyType.Secp256k1;
         d.signer = signer;
         delete _p256Keys[deviceId];
+        _appendKey(deviceId, KeyRecord(signer, KeyType.Secp256k1, 0), P256Key(0, 0));
         emit DeviceKeySet(deviceId, KeyType.Secp256k1, signer, bytes32(0), bytes32(0));
     }
 
@@ -188,7 +248,24 @@ contract DeviceRegistry is IDeviceRegistry, AccessControl, Pausable {
         d.keyType = KeyType.P256;
         d.signer = address(0);
         _p256Keys[deviceId] = P256Key(qx, qy);
+        _appendKey(deviceId, KeyRecord(address(0), KeyType.P256, 0), P256Key(qx, qy));
         emit DeviceKeySet(deviceId, KeyType.P256, address(0), qx, qy);
+    }
+
+    /// @dev Adds a key to the device's history: the first one verifies every earlier observation (validFrom 0),
+    /// a rotated one only observations from now on. The previous key keeps verifying what it verified.
+    function _appendKey(uint64 deviceId, KeyRecord memory r, P256Key memory p) private {
+        KeyHistory storage h = _history[deviceId];
+        uint256 index = h.keyCount;
+        if (index == MAX_KEYS_PER_DEVICE) revert DeviceKeyHistoryFull(deviceId);
+        uint40 validFrom = index == 0 ? 0 : SafeCast.toUint40(block.timestamp);
+        // Two rotations in one block: the later key replaces the earlier one from the same moment.
+        if (index > 1 && h.keys[index - 1].validFrom == validFrom) --index;
+        r.validFrom = validFrom;
+        h.keys[index] = r;
+        if (r.keyType == KeyType.P256) h.p256Keys[index] = p;
+        h.keyCount = uint16(index + 1);
+        emit DeviceKeyValidFrom(deviceId, index, validFrom);
     }
 
     /// @dev Reverts unless the device exists, is not revoked, and the caller is its owner or a manager.

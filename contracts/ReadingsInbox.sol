@@ -80,6 +80,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 bitmap; // 0x120
         TemperatureRules.DeviceState state; // 0x140
         bool dirty; // 0x160
+        uint256 keyValidFrom; // 0x180 the current key verifies readings observed from here on
+        uint256 revokedFrom; // 0x1a0 readings observed from here on are refused (max: not revoked)
     }
 
     /// @dev The shipment under way: rules, condition and current custody period, in full words.
@@ -224,11 +226,15 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 flags = (head >> 160) & 0xff;
         int256 temp = _signExtend16((head >> 168) & 0xffff);
         uint256 reason;
-        bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags);
-        if (!_verify(b, digest, _word(batch, p + 12), _word(batch, p + 44))) {
-            reason = uint256(SkipReason.BadSignature);
+        if (observedAt >= b.device.revokedFrom) {
+            reason = uint256(SkipReason.RevokedDevice);
         } else {
-            reason = _admit(b, sequence, observedAt);
+            bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags);
+            if (!_verifyAt(b, digest, _word(batch, p + 12), _word(batch, p + 44), observedAt, observedAt)) {
+                reason = uint256(SkipReason.BadSignature);
+            } else {
+                reason = _admit(b, sequence, observedAt);
+            }
         }
         if (reason != NO_SKIP) {
             _skip(b, deviceId, sequence, 1, reason);
@@ -264,10 +270,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 interval != b.device.intervalSeconds ||
                 firstSequence + count - 1 > type(uint32).max)
         ) reason = uint256(SkipReason.MalformedItem);
-        // Samples [from, until) lie inside the shipment (from its start to its delivery or cancellation); the
-        // others are skipped, the inside ones recorded: a window may straddle either end.
         uint256 from;
         uint256 until;
+        if (reason == NO_SKIP && firstObservedAt + (count - 1) * interval >= b.device.revokedFrom) {
+            reason = uint256(SkipReason.RevokedDevice);
+        }
         if (reason == NO_SKIP) {
             bytes32 digest = _windowDigest(
                 b.domainSeparator,
@@ -277,20 +284,18 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 interval,
                 batch[samplesStart:samplesEnd]
             );
-            if (!_verify(b, digest, _word(batch, samplesEnd), _word(batch, samplesEnd + 32))) {
+            bool valid = _verifyAt(
+                b,
+                digest,
+                _word(batch, samplesEnd),
+                _word(batch, samplesEnd + 32),
+                firstObservedAt,
+                firstObservedAt + (count - 1) * interval
+            );
+            if (!valid) {
                 reason = uint256(SkipReason.BadSignature);
             } else {
-                (from, until) = _insideShipment(b.shipment, firstObservedAt, interval, count);
-                // The future check applies to the window's last sample, against the block time.
-                if (firstObservedAt + (count - 1) * interval > b.latestObservedAt) {
-                    reason = uint256(SkipReason.FutureTimestamp);
-                } else if (from == until) {
-                    reason = uint256(SkipReason.OutsideShipmentWindow);
-                } else if (firstObservedAt + (until - 1) * interval >= b.shipment.heldFrom) {
-                    reason = uint256(SkipReason.CustodyPending);
-                } else {
-                    reason = _mark(b, firstSequence, count);
-                }
+                (reason, from, until) = _admitWindow(b, firstSequence, firstObservedAt, interval, count);
             }
         }
         if (reason != NO_SKIP) {
@@ -325,6 +330,32 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 uint32(interval),
                 batch[samplesStart + from * SAMPLE_BYTES:insideEnd]
             );
+        }
+    }
+
+    /// @dev Checks the times and sequences of a window whose signature verified, and marks its sequences used.
+    /// Samples [from, until) lie inside the shipment (from its start to its delivery or cancellation); the others
+    /// are skipped, the inside ones recorded: a window may straddle either end.
+    /// @return reason NO_SKIP, or the SkipReason to skip the whole window with
+    /// @return from first sample inside the shipment
+    /// @return until end (exclusive) of the samples inside the shipment
+    function _admitWindow(
+        Batch memory b,
+        uint256 firstSequence,
+        uint256 firstObservedAt,
+        uint256 interval,
+        uint256 count
+    ) private pure returns (uint256 reason, uint256 from, uint256 until) {
+        (from, until) = _insideShipment(b.shipment, firstObservedAt, interval, count);
+        // The future check applies to the window's last sample, against the block time.
+        if (firstObservedAt + (count - 1) * interval > b.latestObservedAt) {
+            reason = uint256(SkipReason.FutureTimestamp);
+        } else if (from == until) {
+            reason = uint256(SkipReason.OutsideShipmentWindow);
+        } else if (firstObservedAt + (until - 1) * interval >= b.shipment.heldFrom) {
+            reason = uint256(SkipReason.CustodyPending);
+        } else {
+            reason = _mark(b, firstSequence, count);
         }
     }
 
@@ -424,7 +455,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         CustodyPeriod[] storage periods = _custody[s.id];
         if (runStart >= periods[index].since) return;
         uint256 periodEnd = runEnd;
-        for (uint256 p = index + 1; p > 0; ) {
+        for (uint256 p = index + 1; p > 0;) {
             --p;
             uint256 since = periods[p].since;
             uint256 from = since > runStart ? since : runStart;
@@ -501,7 +532,18 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (d.id == deviceId && deviceId != 0) return;
         _flushDevice(d);
         d.id = deviceId;
-        (d.keyType, d.intervalSeconds, d.signer, d.qx, d.qy, d.skip) = _deviceKey(deviceId);
+        IDeviceRegistry.VerificationKey memory key = DEVICE_REGISTRY.verificationKey(deviceId);
+        (d.keyType, d.intervalSeconds, d.signer, d.qx, d.qy) = (
+            key.keyType,
+            key.intervalSeconds,
+            key.signer,
+            key.qx,
+            key.qy
+        );
+        d.keyValidFrom = key.keyValidFrom;
+        d.revokedFrom = key.revokedFrom == 0 ? type(uint256).max : key.revokedFrom;
+        // Revocation is judged per reading, by its observation time (readings observed before it still count).
+        d.skip = key.keyType == IDeviceRegistry.KeyType.None ? uint256(SkipReason.UnknownDevice) : NO_SKIP;
         if (d.skip != NO_SKIP) return;
         IReadingsInbox.DeviceTrack storage t = _tracks[deviceId];
         d.shipmentId = t.shipmentId;
@@ -521,30 +563,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         else if (b.mktTable == 0) b.mktTable = MktLib.loadIntoMemory(MKT_TABLE);
     }
 
-    /// @dev The registry's answer for a device, and the skip reason it implies (NO_SKIP if usable).
-    function _deviceKey(
-        uint64 deviceId
-    )
-        private
-        view
-        returns (
-            IDeviceRegistry.KeyType keyType,
-            uint256 intervalSeconds,
-            address signer,
-            bytes32 qx,
-            bytes32 qy,
-            uint256 skip
-        )
-    {
-        IDeviceRegistry.VerificationKey memory key = DEVICE_REGISTRY.verificationKey(deviceId);
-        skip = NO_SKIP;
-        if (key.keyType == IDeviceRegistry.KeyType.None) skip = uint256(SkipReason.UnknownDevice);
-        else if (key.revokedAtBlock != 0 && block.number > key.revokedAtBlock) {
-            skip = uint256(SkipReason.RevokedDevice);
-        }
-        return (key.keyType, key.intervalSeconds, key.signer, key.qx, key.qy, skip);
-    }
-
     function _selectShipment(Batch memory b, uint64 shipmentId) private {
         ShipmentCache memory s = b.shipment;
         if (s.id == shipmentId) return;
@@ -554,9 +572,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         ShipmentStatus status = sh.status;
         // A pending custody offer fixed the next boundary: readings at or after it wait until it is settled.
         CustodyOffer storage offer = _offers[shipmentId];
-        s.heldFrom = offer.to != address(0) && block.timestamp <= offer.deadline
-            ? offer.handoverAt
-            : type(uint256).max;
+        s.heldFrom = offer.to != address(0) && block.timestamp <= offer.deadline ? offer.handoverAt : type(uint256).max;
         // A shipment cancelled after it started still records the readings observed before the cancellation.
         bool cancelled = status == ShipmentStatus.Cancelled && sh.startedAt != 0;
         // A created shipment whose first handover is pending will start at its boundary: readings from then on
@@ -641,13 +657,39 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
 
     /// @dev Verifies a device signature over `digest`: EIP-2098 compact for secp256k1 (`a` = r, `b` = vs),
     /// r || s for P-256 (`a` = r, `b` = s). High-s is refused on both curves.
-    function _verify(Batch memory b, bytes32 digest, bytes32 a, bytes32 c) private view returns (bool) {
+    /// Keys are bound to time: readings observed from `from` to `until` (one reading, or a window's first and last
+    /// sample) verify under the one key valid over that whole time, never a key set later.
+    function _verifyAt(
+        Batch memory b,
+        bytes32 digest,
+        bytes32 a,
+        bytes32 c,
+        uint256 from,
+        uint256 until
+    ) private view returns (bool) {
         DeviceCache memory d = b.device;
-        if (d.keyType == IDeviceRegistry.KeyType.Secp256k1) {
+        if (from >= d.keyValidFrom) return _verifyWith(d.keyType, d.signer, d.qx, d.qy, digest, a, c);
+        // Observed before the current key: the registry's key of that time, if it covers the whole item. Rare
+        // (an upload that crosses a rotation): one registry call.
+        IDeviceRegistry.VerificationKey memory k = DEVICE_REGISTRY.verificationKeyAt(d.id, uint40(from));
+        if (k.keyValidUntil != 0 && until >= k.keyValidUntil) return false;
+        return _verifyWith(k.keyType, k.signer, k.qx, k.qy, digest, a, c);
+    }
+
+    function _verifyWith(
+        IDeviceRegistry.KeyType keyType,
+        address signer,
+        bytes32 qx,
+        bytes32 qy,
+        bytes32 digest,
+        bytes32 a,
+        bytes32 c
+    ) private view returns (bool) {
+        if (keyType == IDeviceRegistry.KeyType.Secp256k1) {
             (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, a, c);
-            return err == ECDSA.RecoverError.NoError && recovered == d.signer;
+            return err == ECDSA.RecoverError.NoError && recovered == signer;
         }
-        return _verifyP256(digest, a, c, d.qx, d.qy);
+        return _verifyP256(digest, a, c, qx, qy);
     }
 
     /// @dev P-256 through the precompile at 0x100 (6,900 gas on L1, EIP-7951), hand-written to skip the
@@ -1089,7 +1131,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             // precompile).
             if and(
                 and(eq(and(status, 9), 1), iszero(iszero(deviceLast))),
-                and(iszero(lt(deviceLast, mload(add(r, 0x1a0)))), or(eq(keyType, 1), mload(add(b, 0x40))))
+                and(
+                    and(iszero(lt(deviceLast, mload(add(r, 0x1a0)))), or(eq(keyType, 1), mload(add(b, 0x40)))),
+                    // The current key verifies the readings after the device's latest one (keys bound to time).
+                    iszero(lt(deviceLast, mload(add(d, 0x180))))
+                )
             ) {
                 let ctx := mload(0x40)
                 let interval := mload(add(d, 0x60))
@@ -1103,6 +1149,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 let heldFrom := mload(add(s, 0x200))
                 if iszero(gt(heldFrom, hi)) {
                     hi := sub(heldFrom, 1)
+                }
+                // Readings observed from the device's revocation on are refused (full path).
+                let revokedFrom := mload(add(d, 0x1a0))
+                if iszero(gt(revokedFrom, hi)) {
+                    hi := sub(revokedFrom, 1)
                 }
                 mstore(ctx, add(batch.offset, from))
                 mstore(add(ctx, 0x20), add(batch.offset, to))

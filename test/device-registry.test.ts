@@ -609,6 +609,75 @@ describe("DeviceRegistry", () => {
     });
   });
 
+  describe("key history (keys bound to time)", () => {
+    it("verificationKeyAt answers the key of each observation time, with its validity; rotations are not retroactive", async () => {
+      const { registry, deviceOwner, signer } = await networkHelpers.loadFixture(registeredFixture);
+      await networkHelpers.time.increase(3600);
+      const second = randomSigner();
+      await (await registry.connect(deviceOwner).rotateSecp256k1Key(DEVICE_ID, second)).wait();
+      const t1 = BigInt(await networkHelpers.time.latest());
+      await networkHelpers.time.increase(3600);
+      const p256Key = randomP256Key();
+      await expect(registry.connect(deviceOwner).rotateP256Key(DEVICE_ID, p256Key.qx, p256Key.qy))
+        .to.emit(registry, "DeviceKeyValidFrom")
+        .withArgs(DEVICE_ID, 2n, BigInt(await networkHelpers.time.latest()) + 1n);
+      const t2 = BigInt(await networkHelpers.time.latest());
+      const at = async (t: bigint) => {
+        const k = await registry.verificationKeyAt(DEVICE_ID, t);
+        return [k.keyType, k.signer, k.qx, k.keyValidFrom, k.keyValidUntil];
+      };
+      // The first key verifies everything before the first rotation, however early.
+      expect(await at(0n)).to.deep.equal([KeyType.Secp256k1, signer, ZERO_BYTES32, 0n, t1]);
+      expect(await at(t1 - 1n)).to.deep.equal([KeyType.Secp256k1, signer, ZERO_BYTES32, 0n, t1]);
+      expect(await at(t1)).to.deep.equal([KeyType.Secp256k1, second, ZERO_BYTES32, t1, t2]);
+      expect(await at(t2 - 1n)).to.deep.equal([KeyType.Secp256k1, second, ZERO_BYTES32, t1, t2]);
+      expect(await at(t2)).to.deep.equal([KeyType.P256, ethers.ZeroAddress, p256Key.qx, t2, 0n]);
+      const current = await registry.verificationKey(DEVICE_ID);
+      expect([current.keyType, current.keyValidFrom, current.revokedFrom]).to.deep.equal([KeyType.P256, t2, 0n]);
+    });
+
+    it("two rotations in one block leave one key from that moment", async () => {
+      const { registry, deviceOwner } = await networkHelpers.loadFixture(registeredFixture);
+      await networkHelpers.time.increase(3600);
+      const [a, b] = [randomSigner(), randomSigner()];
+      await connection.provider.request({ method: "evm_setAutomine", params: [false] });
+      try {
+        await registry.connect(deviceOwner).rotateSecp256k1Key(DEVICE_ID, a, { gasLimit: 300_000 });
+        await registry.connect(deviceOwner).rotateSecp256k1Key(DEVICE_ID, b, { gasLimit: 300_000 });
+        await networkHelpers.mine();
+      } finally {
+        await connection.provider.request({ method: "evm_setAutomine", params: [true] });
+      }
+      const now = BigInt(await networkHelpers.time.latest());
+      const k = await registry.verificationKeyAt(DEVICE_ID, now);
+      expect([k.signer, k.keyValidFrom, k.keyValidUntil]).to.deep.equal([b, now, 0n]);
+      expect((await registry.verificationKeyAt(DEVICE_ID, now - 1n)).keyValidUntil).to.equal(now);
+    });
+
+    it("reverts with DeviceKeyHistoryFull after MAX_KEYS_PER_DEVICE keys", async () => {
+      const { registry, deviceOwner } = await networkHelpers.loadFixture(registeredFixture);
+      const max = Number(await registry.MAX_KEYS_PER_DEVICE());
+      for (let i = 1; i < max; i++) {
+        await (await registry.connect(deviceOwner).rotateSecp256k1Key(DEVICE_ID, randomSigner())).wait();
+      }
+      await expect(registry.connect(deviceOwner).rotateSecp256k1Key(DEVICE_ID, randomSigner()))
+        .to.be.revertedWithCustomError(registry, "DeviceKeyHistoryFull")
+        .withArgs(DEVICE_ID);
+    });
+
+    it("revokeDevice distrusts from now; revokeDeviceFrom names an earlier time (device manager only)", async () => {
+      const { registry, deviceOwner, deviceManager } = await networkHelpers.loadFixture(registeredFixture);
+      await (await registry.connect(deviceOwner).revokeDevice(DEVICE_ID)).wait();
+      const now = BigInt(await networkHelpers.time.latest());
+      expect((await registry.verificationKey(DEVICE_ID)).revokedFrom).to.equal(now);
+      const earlier = now - 100n;
+      await expect(registry.connect(deviceManager).revokeDeviceFrom(OTHER_DEVICE_ID, earlier))
+        .to.emit(registry, "DeviceDistrusted")
+        .withArgs(OTHER_DEVICE_ID, earlier, deviceManager.address);
+      expect((await registry.verificationKeyAt(OTHER_DEVICE_ID, 0n)).revokedFrom).to.equal(earlier);
+    });
+  });
+
   describe("pause", () => {
     it("lets the guardian pause and unpause, emitting Paused and Unpaused", async () => {
       const { registry, guardian } = await networkHelpers.loadFixture(suiteFixture);

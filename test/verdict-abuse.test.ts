@@ -9,7 +9,7 @@ import type { ContractTransactionReceipt, LogDescription } from "ethers";
 import { network } from "hardhat";
 
 import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
-import { encodeBatch, signReading, signWindow } from "../sdk/protocol/index.js";
+import { encodeBatch, p256PublicKey, signReading, signWindow } from "../sdk/protocol/index.js";
 import type { IShipments } from "../types/ethers-contracts/index.js";
 import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "./support/deploy.js";
 import type { Suite } from "./support/deploy.js";
@@ -388,5 +388,82 @@ describe("verdict abuse: binding someone else's logger", () => {
     // Another owner's approval does not count: only the device's own owner consents.
     await (await w.registry.connect(w.stranger).setShipperApproval(squatter.address, true)).wait();
     expect(await w.registry.mayBind(w.device.id, squatter.address)).to.equal(false);
+  });
+});
+
+describe("verdict abuse: re-keying a device", () => {
+  const BAD_SIGNATURE = 0n;
+  const REVOKED_DEVICE = 2n;
+
+  it("an owner who rotates to its own key cannot forge a reading in the carrier's closed custody period", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    const carrierFrom = await handOver(w, id, w.shipper, w.carrier);
+    await networkHelpers.time.increase(2 * HOUR);
+    await handOver(w, id, w.carrier, w.hub);
+    await submit(w, readings(w, w.device, 1, carrierFrom + 60, [500, 500, 500]));
+    await networkHelpers.time.increase(HOUR);
+    // The owner rotates to a key it holds, signs a 30 °C reading dated inside the carrier's period, rotates back.
+    const forger = Wallet.createRandom();
+    await (await w.registry.connect(w.deviceOwner).rotateSecp256k1Key(w.device.id, forger.address)).wait();
+    const forged = signReading(
+      w.domain,
+      { deviceId: w.device.id, sequence: 4, observedAt: carrierFrom + 60 + 3 * INTERVAL, tempCentiC: 3_000, flags: 0 },
+      { keyType: "secp256k1", privateKey: forger.privateKey },
+    );
+    const events = await submit(w, [forged]);
+    expect(skips(events)).to.deep.equal([[4n, 1n, BAD_SIGNATURE]]);
+    expect(breaches(events)).to.deep.equal([]);
+    const original = new Wallet(w.device.key.privateKey);
+    await (await w.registry.connect(w.deviceOwner).rotateSecp256k1Key(w.device.id, original.address)).wait();
+    expect(skips(await submit(w, [forged]))).to.deep.equal([[4n, 1n, BAD_SIGNATURE]]);
+    const c = await w.coldChain.condition(id);
+    expect(c.readingCount).to.equal(3n);
+    expect(c.breachFlags).to.equal(0n);
+  });
+
+  it("a rotation keeps in-flight genuine readings: they verify under the key of their time", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id, startedAt } = await started(w, await profile(w, VACCINE_PROFILE), [w.device, w.spare]);
+    await networkHelpers.time.increase(HOUR);
+    // Observed and signed before the rotation, relayed after it.
+    const inFlight = readings(w, w.device, 1, startedAt + 60, [500, 500]);
+    const windowed = window(w, w.spare, 1, startedAt + 60, [500, 500, 500]);
+    await (
+      await w.registry.connect(w.deviceOwner).rotateSecp256k1Key(w.device.id, Wallet.createRandom().address)
+    ).wait();
+    const { x, y } = p256PublicKey(Wallet.createRandom().privateKey);
+    await (await w.registry.connect(w.deviceOwner).rotateP256Key(w.spare.id, x, y)).wait();
+    const events = await submit(w, [...inFlight, windowed]);
+    expect(skips(events)).to.deep.equal([]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(5n);
+    // A window that spans the rotation is refused: one signature cannot cover two keys' times.
+    const rotatedAt = await networkHelpers.time.latest();
+    const spanning = window(w, w.spare, 4, rotatedAt - INTERVAL, [500, 500]);
+    expect(skips(await submit(w, [spanning]))).to.deep.equal([[4n, 2n, BAD_SIGNATURE]]);
+  });
+
+  it("revocation is not retroactive; only a device manager may name an earlier distrust time", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id, startedAt } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await networkHelpers.time.increase(2 * HOUR);
+    const backlog = readings(w, w.device, 1, startedAt + 60, [500, 500, 500, 500]);
+    await expect(w.registry.connect(w.deviceOwner).revokeDeviceFrom(w.device.id, startedAt + 60 + INTERVAL))
+      .to.be.revertedWithCustomError(w.registry, "AccessControlUnauthorizedAccount")
+      .withArgs(w.deviceOwner.address, await w.registry.DEVICE_MANAGER_ROLE());
+    await expect(
+      w.registry.connect(w.deviceManager).revokeDeviceFrom(w.device.id, (await networkHelpers.time.latest()) + 100),
+    ).to.be.revertedWithCustomError(w.registry, "DeviceRevocationTimeInvalid");
+    // The key was found compromised from the third reading on: the manager distrusts it from then.
+    const distrustedFrom = startedAt + 60 + 2 * INTERVAL;
+    await expect(w.registry.connect(w.deviceManager).revokeDeviceFrom(w.device.id, distrustedFrom))
+      .to.emit(w.registry, "DeviceDistrusted")
+      .withArgs(w.device.id, distrustedFrom, w.deviceManager.address);
+    const events = await submit(w, backlog);
+    expect(skips(events)).to.deep.equal([
+      [3n, 1n, REVOKED_DEVICE],
+      [4n, 1n, REVOKED_DEVICE],
+    ]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(2n);
   });
 });

@@ -22,6 +22,10 @@ interface IDeviceRegistry {
     /// @param signer Ethereum address of the secp256k1 key (zero for P-256)
     /// @param qx P-256 public key x (zero for secp256k1)
     /// @param qy P-256 public key y (zero for secp256k1)
+    /// @param keyValidFrom first observation time this key verifies (0 for a device's first key: any earlier time)
+    /// @param keyValidUntil observation time from which the next key verifies instead (0: this is the current key)
+    /// @param revokedFrom observation time from which the device is distrusted (0 while active): readings observed
+    /// from then on are refused, earlier ones still verify
     struct VerificationKey {
         KeyType keyType;
         uint32 intervalSeconds;
@@ -29,6 +33,9 @@ interface IDeviceRegistry {
         address signer;
         bytes32 qx;
         bytes32 qy;
+        uint40 keyValidFrom;
+        uint40 keyValidUntil;
+        uint40 revokedFrom;
     }
 
     /// @notice Full registry record of a device.
@@ -42,6 +49,11 @@ interface IDeviceRegistry {
         bytes32 qx;
         bytes32 qy;
     }
+
+    /// @notice The device had MAX_KEYS_PER_DEVICE keys already: register it again under a new id.
+    error DeviceKeyHistoryFull(uint64 deviceId);
+    /// @notice A revocation may not name a distrust time in the future.
+    error DeviceRevocationTimeInvalid(uint64 deviceId, uint40 distrustedFrom);
 
     /// @notice The device id is zero.
     error DeviceIdZero();
@@ -67,6 +79,11 @@ interface IDeviceRegistry {
     /// @notice A device's key was set, at registration or by rotation. The oracle keeps its key cache in sync
     /// from this event.
     event DeviceKeySet(uint64 indexed deviceId, KeyType keyType, address signer, bytes32 qx, bytes32 qy);
+    /// @notice Key number `keyIndex` of the device verifies readings observed from `validFrom` on (the previous key
+    /// keeps verifying earlier ones): a rotation is never retroactive.
+    event DeviceKeyValidFrom(uint64 indexed deviceId, uint256 keyIndex, uint40 validFrom);
+    /// @notice Readings of the device observed from `distrustedFrom` on are refused (readings already recorded stay).
+    event DeviceDistrusted(uint64 indexed deviceId, uint40 distrustedFrom, address indexed by);
     /// @notice A device was revoked; its readings are refused from block `revokedAtBlock + 1` on.
     event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock);
     /// @notice A device changed owner.
@@ -119,6 +136,15 @@ interface IDeviceRegistry {
     /// @notice The key material and status the readings inbox verifies against.
     /// @dev Returns `keyType == None` for an unknown device instead of reverting, so a batch can skip it.
     function verificationKey(uint64 deviceId) external view returns (VerificationKey memory);
+
+    /// @notice The key that verifies readings of `deviceId` observed at `observedAt` (with its validity), and the
+    /// device's revocation time.
+    function verificationKeyAt(uint64 deviceId, uint40 observedAt) external view returns (VerificationKey memory);
+
+    /// @notice Distrusts the device from `distrustedFrom` (at most now), e.g. the time a key was found compromised:
+    /// readings observed from then on are refused; readings already recorded stay. Device manager only (a party
+    /// to a shipment cannot void another's unrecorded evidence; an owner revokes from now with {revokeDevice}).
+    function revokeDeviceFrom(uint64 deviceId, uint40 distrustedFrom) external;
 
     /// @notice The full record of a device. Reverts with {DeviceUnknown} if it is not registered.
     function device(uint64 deviceId) external view returns (DeviceInfo memory);
