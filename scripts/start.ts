@@ -28,7 +28,8 @@ import type { PartyRole } from "./stack/plan.js";
 import { ProgressLine } from "./stack/progress.js";
 import { buildReport, formatReport } from "./stack/report.js";
 import { startBroker, startOracle } from "./stack/services.js";
-import { createWorld, deployWorldSuite, partiesOf, performHandover } from "./stack/world.js";
+import { createWorld, deployWorldSuite, partiesOf, performHandover, tryShipperCancel } from "./stack/world.js";
+import type { BendAttempt } from "./stack/world.js";
 
 const USAGE = `usage: npm start -- [options]
 
@@ -228,6 +229,7 @@ async function run(
   // readings are not in the future against it (flowing at wall-clock pace between steps); everything else in the
   // oracle (batch ages, back-off, health) runs on the wall clock.
   let simNow = world.startedAt;
+  const attempts: BendAttempt[] = [];
   let simSetAt = Date.now();
   const simClockMs = (): number => simNow * 1000 + (Date.now() - simSetAt);
   const oracleKey = Wallet.createRandom();
@@ -313,6 +315,12 @@ async function run(
         progress.say(
           `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
         );
+        if (from === "shipper" && attempts.length === 0) {
+          // An attempt to bend the verdict: the shipper wants the carrier's coming readings gone.
+          const attempt = await tryShipperCancel(world, index);
+          attempts.push(attempt);
+          progress.say(`  ${hours(simNow - world.startedAt)}  ${attempt.attempt}: ${attempt.refusedWith ?? "ALLOWED"}`);
+        }
       }
       await fleet.advanceTo(simNow);
       progress.update(figures());
@@ -366,6 +374,7 @@ async function run(
       published: fleet.ledger(),
       dropped,
       prices: o.prices,
+      attempts,
     }),
   );
   console.log(formatReport(report));

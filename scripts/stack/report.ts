@@ -15,6 +15,7 @@ import type { ShipmentState } from "../../sdk/state.js";
 import { PARTY_NAMES } from "./plan.js";
 import { FLAG_SENSOR_FAULT } from "../../sdk/protocol/index.js";
 import type { Custodian, PartyRole, ShipmentPlan } from "./plan.js";
+import type { BendAttempt } from "./world.js";
 
 /** Gas prices the cost lines are stated at (override with --l1-gwei / --l2-gwei / --eth-usd). */
 export interface Prices {
@@ -81,6 +82,8 @@ export interface StackReport {
     readonly l2Usd: number;
     readonly note: string;
   };
+  /** Attempts to bend a verdict the story played, each with the error the contract refused it with. */
+  readonly attempts: readonly BendAttempt[];
   readonly crossCheck: { readonly ok: boolean; readonly problems: readonly string[] };
 }
 
@@ -95,6 +98,8 @@ export interface ReportInput {
   /** Oracle drops by reason, in messages. */
   readonly dropped: Readonly<Record<string, number>>;
   readonly prices: Prices;
+  /** Attempts to bend a verdict played during the run. */
+  readonly attempts?: readonly BendAttempt[];
 }
 
 export async function buildReport(input: ReportInput): Promise<StackReport> {
@@ -266,6 +271,9 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
   const { prices } = input;
   const l1Eth = (Number(totalGas) * prices.l1Gwei) / 1e9;
   const l2Eth = (Number(totalGas) * prices.l2Gwei) / 1e9;
+  for (const a of input.attempts ?? []) {
+    if (a.refusedWith === null) problems.push(`the contract allowed an attempt to bend the verdict: ${a.attempt}`);
+  }
   return {
     chainId: suite.deployment.chainId,
     coldChain: suite.deployment.contracts.ColdChain.address,
@@ -285,6 +293,7 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       l2Usd: l2Eth * prices.ethUsd,
       note: "execution gas of the relay transactions only; an L2 also charges for posting the calldata to L1",
     },
+    attempts: input.attempts ?? [],
     crossCheck: { ok: problems.length === 0, problems },
   };
 }
@@ -360,6 +369,12 @@ export function formatReport(report: StackReport): string {
       `L2 at ${p.l2Gwei} gwei: ${report.cost.l2Eth.toFixed(8)} ETH ($${report.cost.l2Usd.toFixed(4)}) at $${p.ethUsd}/ETH`,
   );
   lines.push(`                  (${report.cost.note})`);
+  for (const [i, a] of report.attempts.entries()) {
+    lines.push(
+      `${i === 0 ? "bend attempts     " : "                  "}${a.attempt}: ` +
+        (a.refusedWith === null ? "ALLOWED (a defect)" : `refused by the contract (${a.refusedWith})`),
+    );
+  }
   lines.push(
     report.crossCheck.ok
       ? "cross-check       chain, simulator and oracle agree"

@@ -16,7 +16,7 @@ import type { ColdChain, DeviceRegistry } from "../../types/ethers-contracts/ind
 import { ColdChain__factory, DeviceRegistry__factory } from "../../types/ethers-contracts/index.js";
 import { buildDeployment, deploySuite } from "../lib/suite.js";
 import type { LocalChain } from "./local-chain.js";
-import { PARTY_ACCOUNTS } from "./plan.js";
+import { PARTY_ACCOUNTS, PARTY_NAMES } from "./plan.js";
 import type { Custodian, HandoverPlan, PartyRole, ShipmentPlan } from "./plan.js";
 
 export type Parties = Record<PartyRole, JsonRpcSigner>;
@@ -162,4 +162,31 @@ export async function performHandover(world: World, index: number, handover: Han
   }
   world.custodians[index] = handover.to;
   return hash;
+}
+
+/** An attempt to bend a verdict that the story plays, and what the contract answered. */
+export interface BendAttempt {
+  /** What was tried, in words. */
+  readonly attempt: string;
+  /** The custom error the contract refused it with, or null if it went through (a defect). */
+  readonly refusedWith: string | null;
+}
+
+/**
+ * The shipper tries to cancel shipment `index` while a carrier holds it, as a shipper would to re-create it with the
+ * same loggers and drop the carrier's readings. Simulated with a call (no transaction): the contract must refuse.
+ */
+export async function tryShipperCancel(world: World, index: number): Promise<BendAttempt> {
+  const shipmentId = world.shipmentIds[index];
+  const holder = world.custodians[index];
+  if (shipmentId === undefined || holder === undefined) throw new Error(`no shipment ${index}`);
+  const attempt = `the shipper cancels shipment ${shipmentId} while ${PARTY_NAMES[holder]} holds it (to drop its readings)`;
+  try {
+    await world.coldChain.connect(world.parties.shipper).cancelShipment.staticCall(shipmentId);
+    return { attempt, refusedWith: null };
+  } catch (error) {
+    const data = (error as { data?: string }).data;
+    const parsed = typeof data === "string" ? world.coldChain.interface.parseError(data) : null;
+    return { attempt, refusedWith: parsed?.name ?? "reverted" };
+  }
 }

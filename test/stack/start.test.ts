@@ -51,6 +51,13 @@ describe("npm start (the local stack)", function () {
     expect(report.crossCheck).to.deep.equal({ ok: true, problems: [] });
   });
 
+  it("plays an attempt to bend the verdict, which the contract refuses, and says so", function () {
+    expect(report.attempts).to.have.length(1);
+    expect(report.attempts[0]?.refusedWith).to.equal("CustodyNotCustodian");
+    expect(output).to.match(/bend attempts {5}the shipper cancels shipment \d+ while .+ holds it/);
+    expect(output).to.include("refused by the contract (CustodyNotCustodian)");
+  });
+
   it("puts every valid reading on chain and rejects none of them", function () {
     expect(report.readingsPublished).to.be.greaterThan(300);
     expect(report.readingsOnChain).to.equal(report.readingsPublished);
