@@ -3,9 +3,11 @@
  * on both curves (against ethers and the EVM precompiles), the batch envelope, event records, MKT
  * (table mirror against the float64 reference) and the golden vectors.
  */
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 import { p256 } from "@noble/curves/nist.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { expect } from "chai";
 import {
   AbiCoder,
@@ -13,6 +15,7 @@ import {
   getAddress,
   getBytes,
   hexlify,
+  id,
   Interface,
   keccak256,
   SigningKey,
@@ -79,6 +82,7 @@ import {
   recoverSecp256k1Signer,
   referenceMktCentiC,
   secp256k1Address,
+  secp256k1CompactFromRS,
   SECP256K1_N,
   signCustodyAcceptance,
   signDigestP256,
@@ -86,6 +90,7 @@ import {
   signReading,
   signWindow,
   splitCompactSignature,
+  TEST_ALT_DOMAIN,
   TEST_CUSTODY_ACCEPTANCE,
   TEST_DOMAIN,
   TEST_NEGATIVE_READING,
@@ -96,6 +101,7 @@ import {
   TEST_SECP256K1_PRIVATE_KEY,
   TEST_VECTORS,
   TEST_WINDOW,
+  typedDataDigest,
   typedDataDomain,
   UINT40_MAX,
   UINT64_MAX,
@@ -117,6 +123,7 @@ import type {
 } from "../sdk/protocol/index.js";
 import { MKT_TABLE_SOL_PATH, renderMktTableSol } from "../scripts/lib/mkt-table-sol.js";
 import { renderTestVectorsMarkdown } from "../scripts/lib/test-vectors-md.js";
+import { ColdChain__factory } from "../types/ethers-contracts/index.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -371,6 +378,71 @@ describe("protocol: device signatures", () => {
     expect(verifySecp256k1(digest, concat([toBeHex(r, 32), toBeHex(highS, 32)]), TEST_SECP256K1_ADDRESS)).to.equal(
       false,
     );
+  });
+
+  it("nonces are RFC 6979 with HMAC-SHA256 and the digest itself as h1, on both curves", () => {
+    /** RFC 6979 §3.2 for a 256-bit order and SHA-256, with node:crypto's HMAC (independent of noble's DRBG). */
+    const rfc6979K = (privateKey: string, h1: string, n: bigint): bigint => {
+      const hmac = (key: Uint8Array, ...parts: Uint8Array[]): Uint8Array => {
+        const h = createHmac("sha256", key);
+        for (const part of parts) h.update(part);
+        return new Uint8Array(h.digest());
+      };
+      const x = getBytes(privateKey);
+      const h = getBytes(toBeHex(BigInt(h1) % n, 32)); // bits2octets(h1)
+      let v: Uint8Array = new Uint8Array(32).fill(1);
+      let k: Uint8Array = new Uint8Array(32);
+      k = hmac(k, v, Uint8Array.of(0), x, h);
+      v = hmac(k, v);
+      k = hmac(k, v, Uint8Array.of(1), x, h);
+      v = hmac(k, v);
+      for (;;) {
+        v = hmac(k, v);
+        const candidate = BigInt(hexlify(v));
+        if (candidate >= 1n && candidate < n) return candidate;
+        k = hmac(k, v, Uint8Array.of(0));
+        v = hmac(k, v);
+      }
+    };
+    for (const d of [TEST_VECTORS.reading.digest, TEST_VECTORS.window.digest, TEST_VECTORS.altDomain.reading.digest]) {
+      const k1 = rfc6979K(TEST_SECP256K1_PRIVATE_KEY, d, SECP256K1_N);
+      expect(splitCompactSignature(signDigestSecp256k1(d, TEST_SECP256K1_PRIVATE_KEY)).r).to.equal(
+        secp256k1.Point.BASE.multiply(k1).toAffine().x % SECP256K1_N,
+      );
+      const k2 = rfc6979K(TEST_P256_PRIVATE_KEY, d, P256_N);
+      expect(BigInt(hexlify(getBytes(signDigestP256(d, TEST_P256_PRIVATE_KEY)).subarray(0, 32)))).to.equal(
+        p256.Point.BASE.multiply(k2).toAffine().x % P256_N,
+      );
+    }
+    // Another nonce (hedged: extra entropy) gives another signature that verifies as well.
+    const hedged = p256.sign(getBytes(digest), getBytes(TEST_P256_PRIVATE_KEY), {
+      prehash: false,
+      lowS: true,
+      extraEntropy: true,
+    });
+    const hedgedSig = hexlify(hedged.toBytes("compact"));
+    expect(hedgedSig).to.not.equal(signDigestP256(digest, TEST_P256_PRIVATE_KEY));
+    expect(verifyP256(digest, hedgedSig, TEST_P256_PUBLIC_KEY)).to.equal(true);
+  });
+
+  it("secp256k1 without a recovery id: (r, s) from a secure element becomes the compact form by trying both parities", () => {
+    const rand = prng(11);
+    for (let i = 0; i < 8; i++) {
+      const d = readingDigest(TEST_DOMAIN, { ...TEST_READING, sequence: randomInt(rand, 0, 0xffff_ffff) });
+      // A secure element: (r, s) only, s either half (lowS: false), no recovery id.
+      const bare = secp256k1.sign(getBytes(d), getBytes(TEST_SECP256K1_PRIVATE_KEY), { prehash: false, lowS: false });
+      const compact = secp256k1CompactFromRS(d, bare.r, bare.s, TEST_SECP256K1_ADDRESS);
+      expect(compact).to.equal(signDigestSecp256k1(d, TEST_SECP256K1_PRIVATE_KEY));
+      expect(splitCompactSignature(compact).s <= SECP256K1_N >> 1n).to.equal(true);
+      // The high-s twin gives the same compact signature (n − s, parity flipped).
+      expect(secp256k1CompactFromRS(d, bare.r, SECP256K1_N - bare.s, TEST_SECP256K1_ADDRESS)).to.equal(compact);
+    }
+    const { r, s } = splitCompactSignature(TEST_VECTORS.reading.secp256k1Signature);
+    expectProtocolError(
+      () => secp256k1CompactFromRS(TEST_VECTORS.window.digest, r, s, TEST_SECP256K1_ADDRESS),
+      "SIGNATURE_INVALID",
+    );
+    expectProtocolError(() => secp256k1CompactFromRS(digest, 0n, s, TEST_SECP256K1_ADDRESS), "SIGNATURE_INVALID");
   });
 
   it("P-256: sign and verify round-trip; the digest is the message hash (no extra SHA-256)", () => {
@@ -984,6 +1056,82 @@ describe("protocol: golden test vectors", () => {
     ).to.equal(TEST_SECP256K1_ADDRESS);
   });
 
+  it("a second domain (chain 11155111, verifyingContract 0xC0C0…): digests agree with ethers, signatures verify", () => {
+    const alt = TEST_VECTORS.altDomain;
+    const domain = typedDataDomain(TEST_ALT_DOMAIN);
+    expect(TEST_ALT_DOMAIN.verifyingContract).to.equal(getAddress("0xc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"));
+    expect(alt.domainSeparator).to.equal(TypedDataEncoder.hashDomain(domain));
+    expect(alt.domainSeparator).to.equal("0xc858d12c4d50ef3fc58891dbeed4959fc9b793369299ec5b1864041c9117bd04");
+    expect(alt.reading.digest).to.equal(TypedDataEncoder.hash(domain, READING_TYPES, readingTypedValue(TEST_READING)));
+    expect(alt.window.digest).to.equal(
+      TypedDataEncoder.hash(domain, READING_WINDOW_TYPES, readingWindowTypedValue(TEST_WINDOW)),
+    );
+    expect(alt.reading.digest).to.equal(typedDataDigest(alt.domainSeparator, TEST_VECTORS.reading.structHash));
+    expect(alt.window.digest).to.equal(typedDataDigest(alt.domainSeparator, TEST_VECTORS.window.structHash));
+    for (const v of [alt.reading, alt.window]) {
+      expect(v.secp256k1Signature).to.equal(
+        new SigningKey(TEST_SECP256K1_PRIVATE_KEY).sign(v.digest).compactSerialized,
+      );
+      expect(verifySecp256k1(v.digest, v.secp256k1Signature, TEST_SECP256K1_ADDRESS)).to.equal(true);
+      expect(verifyP256(v.digest, v.p256Signature, TEST_P256_PUBLIC_KEY)).to.equal(true);
+      expect(isP256HighS(v.p256Signature)).to.equal(false);
+    }
+    expect(
+      verifySignedItem(
+        TEST_ALT_DOMAIN,
+        { kind: "window", window: TEST_WINDOW, signature: alt.window.p256Signature },
+        verificationKeyOf(P256_KEY),
+      ),
+    ).to.equal(true);
+    // Nothing carries over from the first domain: a signature for one does not verify for the other.
+    const first = [TEST_VECTORS.domainSeparator, TEST_VECTORS.reading.digest, TEST_VECTORS.window.digest];
+    for (const value of [alt.domainSeparator, alt.reading.digest, alt.window.digest])
+      expect(first).to.not.include(value);
+    expect(
+      verifySecp256k1(alt.reading.digest, TEST_VECTORS.reading.secp256k1Signature, TEST_SECP256K1_ADDRESS),
+    ).to.equal(false);
+    expect(verifyP256(TEST_VECTORS.window.digest, alt.window.p256Signature, TEST_P256_PUBLIC_KEY)).to.equal(false);
+  });
+
+  it("docs/protocol.md lists the contract's event topics and error selector", () => {
+    const doc = readFileSync(new URL("../docs/protocol.md", import.meta.url), "utf8");
+    const abi = new Interface(ColdChain__factory.abi);
+    const skipped = abi.getEvent("ReadingSkipped");
+    expect(skipped?.format("sighash")).to.equal("ReadingSkipped(uint64,uint32,uint16,uint8)");
+    expect(skipped?.topicHash).to.equal(id("ReadingSkipped(uint64,uint32,uint16,uint8)"));
+    const malformed = abi.getError("BatchMalformed");
+    expect(malformed?.format("sighash")).to.equal("BatchMalformed(uint256)");
+    for (const fragment of [
+      skipped,
+      abi.getEvent("ReadingsRecorded"),
+      abi.getEvent("WindowRecorded"),
+      malformed,
+      abi.getFunction("submitReadings"),
+      abi.getFunction("transferCustodyWithSignature"),
+    ]) {
+      if (fragment === null || fragment === undefined) throw new Error("missing ABI fragment");
+      const signature = fragment.format("sighash");
+      const hash = "topicHash" in fragment ? fragment.topicHash : id(signature).slice(0, 10);
+      expect(doc, signature).to.contain(`\`${signature}\``);
+      expect(doc, signature).to.contain(`\`${hash}\``);
+    }
+    // SkipReason values, in the enum's order.
+    const reasons = [
+      "BadSignature",
+      "UnknownDevice",
+      "RevokedDevice",
+      "UnboundDevice",
+      "ShipmentNotActive",
+      "StaleSequence",
+      "DuplicateSequence",
+      "FutureTimestamp",
+      "OutsideShipmentWindow",
+      "MalformedItem",
+      "CustodyPending",
+    ];
+    reasons.forEach((name, code) => expect(doc).to.match(new RegExp(`\\| ${name} +\\| +${code} \\|`)));
+  });
+
   it("the markdown for docs/protocol.md carries every value", () => {
     const md = renderTestVectorsMarkdown(TEST_VECTORS);
     const strings = (o: object): string[] => Object.values(o).filter((v): v is string => typeof v === "string");
@@ -994,9 +1142,12 @@ describe("protocol: golden test vectors", () => {
       ...strings(TEST_VECTORS.negativeReading),
       ...strings(TEST_VECTORS.window),
       ...strings(TEST_VECTORS.custodyAcceptance),
+      TEST_VECTORS.altDomain.domainSeparator,
+      ...strings(TEST_VECTORS.altDomain.reading),
+      ...strings(TEST_VECTORS.altDomain.window),
       TEST_VECTORS.batch,
     ];
-    expect(values).to.have.length(1 + 4 + 5 + 5 + 5 + 3 + 1);
+    expect(values).to.have.length(1 + 4 + 5 + 5 + 5 + 3 + 1 + 3 + 3 + 1);
     for (const value of values) expect(md).to.contain(value);
   });
 });

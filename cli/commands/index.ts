@@ -5,6 +5,7 @@ import type { Command } from "../command.js";
 
 import { custodyCommands } from "./custody.js";
 import { deviceCommands } from "./device.js";
+import { domainCommand } from "./domain.js";
 import { exportEpcisCommand } from "./export-epcis.js";
 import { profileCommands } from "./profile.js";
 import { roleCommands } from "./role.js";
@@ -19,4 +20,5 @@ export const COMMANDS: readonly Command[] = [
   ...roleCommands,
   showCommand,
   exportEpcisCommand,
+  domainCommand,
 ];

@@ -7,7 +7,9 @@
  *   SHA-256), serialised as `r || s` (32 + 32 bytes, big-endian) with s <= n/2. The contract
  *   verifies against the registered public key (x, y) with the P256VERIFY precompile.
  *
- * Both signers are RFC 6979 deterministic: the same key and digest give the same signature.
+ * Both signers are RFC 6979 deterministic (noble-curves: HMAC-DRBG with HMAC-SHA256 on both curves, the 32-byte
+ * digest itself as the message hash h1, no extra entropy): the same key and digest give the same signature.
+ * Verification does not depend on how the nonce was chosen: random or hedged nonces verify as well.
  */
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
@@ -65,6 +67,26 @@ export function signDigestSecp256k1(digest: BytesLike, privateKey: BytesLike): s
   }
   const yParityAndS = (BigInt(sig.recovery) << 255n) | sig.s;
   return hexlify(new Uint8Array([...getBytes(toBeHex(sig.r, 32)), ...getBytes(toBeHex(yParityAndS, 32))]));
+}
+
+/**
+ * The EIP-2098 compact signature from a bare (r, s) pair, as a secure element returns it (no recovery id): s is
+ * normalised to the lower half (n - s when s > n/2, which flips the parity), then yParity is the one of 0 and 1
+ * under which ecrecover gives `address` (the device's own). Firmware does the same with its public key.
+ * Throws SIGNATURE_INVALID when r or s is out of range or neither parity recovers `address`.
+ */
+export function secp256k1CompactFromRS(digest: BytesLike, r: bigint, s: bigint, address: string): string {
+  if (r <= 0n || r >= SECP256K1_N || s <= 0n || s >= SECP256K1_N) {
+    throw new ProtocolError("SIGNATURE_INVALID", "secp256k1 r and s must be in [1, n - 1]");
+  }
+  const low = s > SECP256K1_HALF_N ? SECP256K1_N - s : s;
+  for (const yParity of [0n, 1n]) {
+    const compact = hexlify(
+      new Uint8Array([...getBytes(toBeHex(r, 32)), ...getBytes(toBeHex((yParity << 255n) | low, 32))]),
+    );
+    if (verifySecp256k1(digest, compact, address)) return compact;
+  }
+  throw new ProtocolError("SIGNATURE_INVALID", `(r, s) is not a signature of the digest by ${address}`);
 }
 
 /** Splits a 64-byte EIP-2098 signature. Throws SIGNATURE_INVALID on a wrong length. */

@@ -39,10 +39,24 @@ export const TEST_P256_PUBLIC_KEY = {
   y: "0x9734144f46fd19a767a545287c4396b97b69dd38faaea8981adc1a4fed9b401e",
 } as const;
 
-/** Hardhat's default chain id and the first contract address its first account deploys. */
+/**
+ * Hardhat's default chain id and the address of the first contract its first account creates (on a fresh local
+ * chain a deploy puts one of the suite's other contracts there, not ColdChain): see also TEST_ALT_DOMAIN.
+ */
 export const TEST_DOMAIN: ColdChainDomain = {
   chainId: 31337n,
   verifyingContract: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+};
+
+/**
+ * A second domain: Sepolia's chain id and a made-up verifyingContract (no local deploy creates a contract there). TEST_DOMAIN's
+ * address is where a fresh Hardhat chain puts its first contract (not ColdChain in a local deploy of the suite)
+ * and 31337 is Hardhat's chain id, so firmware that hard-codes either still passes the TEST_DOMAIN vectors: it
+ * cannot pass these.
+ */
+export const TEST_ALT_DOMAIN: ColdChainDomain = {
+  chainId: 11155111n,
+  verifyingContract: "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0",
 };
 
 /** 5.12 °C, no flags, 2026-01-01T00:00:00Z. */
@@ -106,11 +120,26 @@ export interface TestVectorValues {
     readonly p256Signature: string;
   };
   readonly custodyAcceptance: { readonly structHash: string; readonly digest: string; readonly signature: string };
+  /** TEST_READING and TEST_WINDOW under TEST_ALT_DOMAIN (their hashStructs are those above: only the domain differs). */
+  readonly altDomain: {
+    readonly domainSeparator: string;
+    readonly reading: SignatureVector;
+    readonly window: SignatureVector;
+  };
   /**
    * encodeBatch([reading, negativeReading, window]) with the secp256k1 signatures: one READINGS
    * item of two readings, then one WINDOW item (an encoding vector for the contract's decoder).
    */
   readonly batch: string;
+}
+
+/** A digest and its signatures with both test keys. */
+export interface SignatureVector {
+  readonly digest: string;
+  /** 64-byte EIP-2098 compact. */
+  readonly secp256k1Signature: string;
+  /** 64-byte r || s, low-s. */
+  readonly p256Signature: string;
 }
 
 /** The vectors of one reading. */
@@ -148,6 +177,11 @@ export function computeTestVectors(): TestVectorValues {
     p256Signature: signDigestP256(windowDigest, TEST_P256_PRIVATE_KEY),
   };
   const custodyDigest = custodyAcceptanceDigest(TEST_DOMAIN, TEST_CUSTODY_ACCEPTANCE);
+  const signatures = (digest: string): SignatureVector => ({
+    digest,
+    secp256k1Signature: signDigestSecp256k1(digest, TEST_SECP256K1_PRIVATE_KEY),
+    p256Signature: signDigestP256(digest, TEST_P256_PRIVATE_KEY),
+  });
   const batch = encodeBatch([
     { kind: "reading", reading: TEST_READING, signature: reading.secp256k1Signature },
     { kind: "reading", reading: TEST_NEGATIVE_READING, signature: negativeReading.secp256k1Signature },
@@ -170,6 +204,11 @@ export function computeTestVectors(): TestVectorValues {
       structHash: hashCustodyAcceptance(TEST_CUSTODY_ACCEPTANCE),
       digest: custodyDigest,
       signature: new SigningKey(TEST_SECP256K1_PRIVATE_KEY).sign(custodyDigest).serialized,
+    },
+    altDomain: {
+      domainSeparator: domainSeparator(TEST_ALT_DOMAIN),
+      reading: signatures(readingDigest(TEST_ALT_DOMAIN, TEST_READING)),
+      window: signatures(readingWindowDigest(TEST_ALT_DOMAIN, TEST_WINDOW)),
     },
     batch: hexlify(batch),
   };
@@ -218,6 +257,23 @@ export const TEST_VECTORS: TestVectorValues = {
     digest: "0xe6ff2d1f2dee9321b8fbb9ff80184bef695e453d95c807e5a1f9c02ef959915b",
     signature:
       "0x6395fa40cabc6c1cd5617e25c07083732c6b4acc22b5690fa9d7d54f141dbd006ad22a68844c274eea26cc0d039c007274e245d1fbf7cf37d6317925967a73531c",
+  },
+  altDomain: {
+    domainSeparator: "0xc858d12c4d50ef3fc58891dbeed4959fc9b793369299ec5b1864041c9117bd04",
+    reading: {
+      digest: "0x8ca2dc927943377d4e66eb4b4d7917ebc543cb8416824f0432d5023a90ae293b",
+      secp256k1Signature:
+        "0xc1a8c94bf0bcc4772c5bdfcc1a42a21e30f4b4ef4ed734455132469140f07ba3f1be69994d26e81841ba75236a6621f15cf30796488576c2889c14265b05af31",
+      p256Signature:
+        "0xd536045dd445b99665801a756cca556cc30fe86054bd46aaf04bd70a0720cd9a79c398aeba812895be4d918040288601c70a086c5d5089ecf190cd2283cb9e08",
+    },
+    window: {
+      digest: "0xb9f059076f420142b4858d218da4f34bd161d1b22b8a6a0857496be034a9df66",
+      secp256k1Signature:
+        "0x5112722483c5cfa2c7f54d9f8025fb18140f096fba69341fcb818f87851434befca17db22eb7acca51fe089060b021f5141f7230218301dc132771217562361e",
+      p256Signature:
+        "0x511f79384c4038722c33ec7b2e7f185f6b290b391c0307616889150311be3f6f1134a3600c6b6a20a4d7738dcf81a30f77f23b2a902a3678ceafc9575c05732e",
+    },
   },
   batch: [
     "0x",
