@@ -21,10 +21,13 @@ export const COLD_CHAIN_ABI = new Interface([
 
 /** DeviceRegistry fragments the oracle's device cache uses. */
 export const DEVICE_REGISTRY_ABI = new Interface([
-  "function verificationKey(uint64 deviceId) view returns (tuple(uint8 keyType, uint32 intervalSeconds, uint40 revokedAtBlock, address signer, bytes32 qx, bytes32 qy))",
+  "function verificationKey(uint64 deviceId) view returns (tuple(uint8 keyType, uint32 intervalSeconds, uint40 revokedAtBlock, address signer, bytes32 qx, bytes32 qy, uint40 keyValidFrom, uint40 keyValidUntil, uint40 revokedFrom))",
+  "function verificationKeyAt(uint64 deviceId, uint40 observedAt) view returns (tuple(uint8 keyType, uint32 intervalSeconds, uint40 revokedAtBlock, address signer, bytes32 qx, bytes32 qy, uint40 keyValidFrom, uint40 keyValidUntil, uint40 revokedFrom))",
   "event DeviceRegistered(uint64 indexed deviceId, address indexed owner, uint32 intervalSeconds)",
   "event DeviceKeySet(uint64 indexed deviceId, uint8 keyType, address signer, bytes32 qx, bytes32 qy)",
+  "event DeviceKeyValidFrom(uint64 indexed deviceId, uint256 keyIndex, uint40 validFrom)",
   "event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock)",
+  "event DeviceDistrusted(uint64 indexed deviceId, uint40 distrustedFrom, address indexed by)",
 ]);
 
 /** Width of the contract's replay window (ReplayWindow.SIZE): a sequence this far behind the device's highest is stale. */

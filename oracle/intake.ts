@@ -1,7 +1,12 @@
 /**
  * Intake: one MQTT message in, either one item stored durably or one drop with a reason. The checks run
- * cheapest first: size, schema, topic, device (registry cache), window interval, time skew, duplicate
+ * cheapest first: size, schema, topic, device (registry cache), distrust, window interval, time skew, duplicate
  * sequence, then the signature (P-256 high-s normalised first), then the insert (UNIQUE (device, sequence)).
+ * Judged as the contract judges, by observation time: a revoked device's readings observed before its distrust
+ * time (`revokedFrom`) still count, later ones are dropped (`revoked_device`); a reading (a window: its first and
+ * last sample) observed before the current key's `keyValidFrom` verifies under the key of its time (registry
+ * `verificationKeyAt`, cached), never a later one. A signature that fails under the cached current key re-reads the
+ * device once (bounded) in case a rotation is not synced yet.
  * Only when this resolves does the ingest acknowledge the message; a thrown error (store or RPC down) leaves
  * it unacknowledged so the broker delivers it again.
  */
@@ -110,18 +115,15 @@ export class Intake {
     if (topicDevice !== deviceId) {
       return drop("topic_mismatch", `payload of device ${deviceId} on topic ${topic}`);
     }
-    const device = await this.device(deviceId);
-    const key = verificationKey(device);
-    if (key === undefined) return drop("unknown_device", `device ${deviceId} is not in the registry`);
-    if (device.revokedAtBlock !== 0) {
-      return drop("revoked_device", `device ${deviceId} was revoked in block ${device.revokedAtBlock}`);
-    }
+    let device = await this.device(deviceId);
+    if (device.keyType === 0) return drop("unknown_device", `device ${deviceId} is not in the registry`);
     const first = item.kind === "reading" ? item.reading.sequence : item.window.firstSequence;
     const count = item.kind === "reading" ? 1 : item.window.samples.length;
+    const firstObservedAt = item.kind === "reading" ? item.reading.observedAt : item.window.firstObservedAt;
     const lastObservedAt =
-      item.kind === "reading"
-        ? item.reading.observedAt
-        : item.window.firstObservedAt + (count - 1) * item.window.intervalSeconds;
+      item.kind === "reading" ? firstObservedAt : firstObservedAt + (count - 1) * item.window.intervalSeconds;
+    // Distrust is by observation time, as on chain: readings observed before it still count.
+    if (device.revokedFrom !== 0 && lastObservedAt >= device.revokedFrom) return revokedDrop(device, lastObservedAt);
     if (item.kind === "window" && item.window.intervalSeconds !== device.intervalSeconds) {
       return drop(
         "interval_mismatch",
@@ -141,11 +143,41 @@ export class Intake {
         `device ${deviceId} sequence ${first}${count > 1 ? `..${first + count - 1}` : ""} is already stored`,
       );
     }
-    if (key.keyType === "p256" && isHighS(item.signature)) {
+    // Keys are bound to time: the current key for readings observed from its keyValidFrom on (the common case, no
+    // registry call), else the key of the item's time, which must cover its last sample too.
+    let judged: JudgedKey =
+      firstObservedAt >= device.keyValidFrom
+        ? { key: verificationKey(device), current: true }
+        : await this.pastKey(device, firstObservedAt, lastObservedAt);
+    let key = judged.key;
+    if (key?.keyType === "p256" && isHighS(item.signature)) {
       item = { ...item, signature: normaliseP256S(item.signature) };
     }
-    if (!(await this.check(item, key))) {
-      return drop("bad_signature", `the signature does not verify under device ${deviceId}'s ${key.keyType} key`);
+    let verified = key !== undefined && (await this.check(item, key));
+    if (!verified && judged.current) {
+      // A rotation mined since the registry sync: read the device again (bounded) before dropping.
+      const fresh = await this.o.devices.refreshStale(deviceId);
+      if (fresh !== undefined && changed(device, fresh)) {
+        device = fresh;
+        if (device.revokedFrom !== 0 && lastObservedAt >= device.revokedFrom) {
+          return revokedDrop(device, lastObservedAt);
+        }
+        judged =
+          firstObservedAt >= device.keyValidFrom
+            ? { key: verificationKey(device), current: true }
+            : await this.pastKey(device, firstObservedAt, lastObservedAt);
+        key = judged.key;
+        if (key?.keyType === "p256" && isHighS(item.signature)) {
+          item = { ...item, signature: normaliseP256S(item.signature) };
+        }
+        verified = key !== undefined && (await this.check(item, key));
+      }
+    }
+    if (key === undefined || !verified) {
+      return drop(
+        "bad_signature",
+        judged.failure ?? `the signature does not verify under device ${deviceId}'s ${key?.keyType ?? "unknown"} key`,
+      );
     }
     const curve: KeyCurve = key.keyType;
     const inserted = await this.commits.insert({
@@ -160,6 +192,77 @@ export class Intake {
     if (!inserted.ok) return drop("duplicate", `device ${deviceId} sequence ${first} is already stored`);
     return { ok: true, itemId: inserted.id, readings: count };
   }
+
+  /**
+   * The key of an item observed from `from` to `until`, before the cached current key's `keyValidFrom`: the
+   * registry's key of `from` (`verificationKeyAt`, cached), as the contract chooses it; it must still be valid at
+   * `until` (a window across a rotation verifies under no key).
+   */
+  private async pastKey(device: CachedDevice, from: number, until: number): Promise<JudgedKey> {
+    const id = device.deviceId;
+    const past = await this.o.devices.keyAt(id, from);
+    if (past === undefined) {
+      // The registry's current key covers `from`: the cache is behind (a reorg); the refresh sorts it out.
+      return {
+        key: undefined,
+        current: true,
+        failure: `no key of device ${id} verifies readings observed at ${iso(from)}`,
+      };
+    }
+    if (until >= past.validUntil) {
+      return {
+        key: undefined,
+        current: false,
+        failure:
+          `the window spans device ${id}'s key rotation at ${iso(past.validUntil)} (observed ${iso(from)} to ` +
+          `${iso(until)}): no key verifies it`,
+      };
+    }
+    const key = verificationKey({ ...device, keyType: past.keyType, signer: past.signer, qx: past.qx, qy: past.qy });
+    const since = past.validFrom === 0 ? "" : ` from ${iso(past.validFrom)}`;
+    return {
+      key,
+      current: false,
+      failure:
+        `the signature does not verify under device ${id}'s ${key?.keyType ?? "unknown"} key of ${iso(from)} ` +
+        `(valid${since} until ${iso(past.validUntil)}; a later key never verifies earlier readings)`,
+    };
+  }
+}
+
+/** The key chosen for an item; `current`: the cached current key (a stale cache may explain a failure). */
+interface JudgedKey {
+  readonly key: DeviceVerificationKey | undefined;
+  readonly current: boolean;
+  /** The drop message should the signature not verify (default: names the current key). */
+  readonly failure?: string;
+}
+
+/** Whether a re-read device differs in what judges its readings. */
+function changed(a: CachedDevice, b: CachedDevice): boolean {
+  return (
+    a.keyType !== b.keyType ||
+    a.signer !== b.signer ||
+    a.qx !== b.qx ||
+    a.qy !== b.qy ||
+    a.keyValidFrom !== b.keyValidFrom ||
+    a.revokedFrom !== b.revokedFrom
+  );
+}
+
+function revokedDrop(device: CachedDevice, observedAt: number): IntakeResult {
+  return drop(
+    "revoked_device",
+    `device ${device.deviceId} is distrusted from ${iso(device.revokedFrom)} (revoked in block ${device.revokedAtBlock}); ` +
+      `readings observed from then on are refused, this one at ${iso(observedAt)}`,
+  );
+}
+
+/** Unix seconds as ISO 8601 with the number (e.g. 2026-12-06T18:00:00Z (1796580000)). */
+function iso(seconds: number): string {
+  const date = new Date(seconds * 1000);
+  const text = Number.isNaN(date.getTime()) ? "?" : date.toISOString().replace(".000Z", "Z");
+  return `${text} (${seconds})`;
 }
 
 /**

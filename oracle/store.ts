@@ -76,6 +76,10 @@ export interface CachedDevice {
   readonly signer: string;
   readonly qx: string;
   readonly qy: string;
+  /** Observation time (unix seconds) from which this, the current, key verifies; 0 for a device's first key. */
+  readonly keyValidFrom: number;
+  /** Observation time from which the device is distrusted (readings at or after it refused); 0 while active. */
+  readonly revokedFrom: number;
   readonly fetchedAt: number;
 }
 
@@ -149,7 +153,9 @@ CREATE TABLE IF NOT EXISTS devices (
   signer TEXT NOT NULL,
   qx TEXT NOT NULL,
   qy TEXT NOT NULL,
-  fetched_at INTEGER NOT NULL
+  fetched_at INTEGER NOT NULL,
+  key_valid_from INTEGER NOT NULL DEFAULT 0,
+  revoked_from INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
@@ -171,12 +177,29 @@ export class Store {
       // busy_timeout first: opening a WAL file left by a killed process runs recovery, which waits for readers.
       this.db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
       this.db.exec(SCHEMA);
+      this.migrate();
     } catch (cause) {
       throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
         cause,
       });
     }
     this.pending = Number(this.one("SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending'")?.n ?? 0);
+  }
+
+  /**
+   * Brings a store of an earlier version up to date. Keys bound to time: the device cache gained the current key's
+   * validity and the distrust time; its rows of before are dropped (a cache: each device is read again).
+   */
+  private migrate(): void {
+    const columns = this.db.prepare("PRAGMA table_info(devices)").all() as { name?: unknown }[];
+    if (columns.some((c) => c.name === "key_valid_from")) return;
+    this.db.exec(
+      `BEGIN IMMEDIATE;
+       DELETE FROM devices;
+       ALTER TABLE devices ADD COLUMN key_valid_from INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE devices ADD COLUMN revoked_from INTEGER NOT NULL DEFAULT 0;
+       COMMIT;`,
+    );
   }
 
   close(): void {
@@ -438,18 +461,33 @@ export class Store {
       signer: str(r.signer),
       qx: str(r.qx),
       qy: str(r.qy),
+      keyValidFrom: Number(r.key_valid_from),
+      revokedFrom: Number(r.revoked_from),
       fetchedAt: Number(r.fetched_at),
     };
   }
 
   putDevice(d: CachedDevice): void {
     this.stmt(
-      `INSERT INTO devices (device_id, key_type, interval_seconds, revoked_at_block, signer, qx, qy, fetched_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO devices (device_id, key_type, interval_seconds, revoked_at_block, signer, qx, qy, fetched_at,
+           key_valid_from, revoked_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (device_id) DO UPDATE SET key_type = excluded.key_type, interval_seconds = excluded.interval_seconds,
            revoked_at_block = excluded.revoked_at_block, signer = excluded.signer, qx = excluded.qx, qy = excluded.qy,
-           fetched_at = excluded.fetched_at`,
-    ).run(d.deviceId.toString(), d.keyType, d.intervalSeconds, d.revokedAtBlock, d.signer, d.qx, d.qy, d.fetchedAt);
+           fetched_at = excluded.fetched_at, key_valid_from = excluded.key_valid_from,
+           revoked_from = excluded.revoked_from`,
+    ).run(
+      d.deviceId.toString(),
+      d.keyType,
+      d.intervalSeconds,
+      d.revokedAtBlock,
+      d.signer,
+      d.qx,
+      d.qy,
+      d.fetchedAt,
+      d.keyValidFrom,
+      d.revokedFrom,
+    );
   }
 
   getMeta(key: string): string | undefined {

@@ -90,6 +90,8 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
       )
     ).wait();
     await (await registry.revokeDevice(revoked.id)).wait();
+    // Distrusted from the revocation's block time: a reading observed then is dropped (earlier ones would count).
+    const distrustedFrom = Number((await registry.verificationKey(revoked.id)).revokedFrom);
     const valid = reading(w, k1, 10, t);
     const forged: SignedItem = {
       ...(reading(w, k1, 11, t) as SignedReading),
@@ -106,7 +108,7 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
         () => device.raw(mqttReadingsTopic(r1.id), encodeMqttPayload(reading(w, k1, 12, t), "binary")),
       ],
       ["unknown_device", () => device.publish(reading(w, stranger, 1, t))],
-      ["revoked_device", () => device.publish(reading(w, revoked, 1, t))],
+      ["revoked_device", () => device.publish(reading(w, revoked, 1, distrustedFrom))],
       ["interval_mismatch", () => device.publish(wrongInterval, "json")],
       ["future_timestamp", () => device.publish(reading(w, k1, 13, Math.floor(Date.now() / 1000) + 3600))],
       ["bad_signature", () => device.publish(forged)],
