@@ -16,16 +16,19 @@
  * A single-excursion or freeze run that crossed its limit under one custodian but began under earlier ones is
  * shared out by `BreachRunShared` events (one per custody period the run spans): `runShares`, and
  * {@link runSharesOf} for the shares of one breach.
+ *
+ * Keys are bound to time: the DeviceRegistry's `DeviceKeyValidFrom` / `DeviceKeySet` (a rotation) and
+ * `DeviceDistrusted` (a revocation) of the shipment's devices while it was open are `deviceKeyEvents`.
  */
-import { ZeroAddress, toBeHex, zeroPadValue } from "ethers";
+import { ZeroAddress, ZeroHash, toBeHex, zeroPadValue } from "ethers";
 import type { Log, LogDescription } from "ethers";
 
 import type { ColdChainSuite } from "./contracts.js";
 import { deploymentStartBlock } from "./deployment.js";
 import { getLogsPaged } from "./logs.js";
 import type { GetLogsPagedOptions, LogsProgress } from "./logs.js";
-import { breachReasonName, isAuthenticatedSkip, skipReasonName } from "./names.js";
-import type { BreachReasonName, SkipReasonName } from "./names.js";
+import { breachReasonName, deviceKeyTypeName, isAuthenticatedSkip, skipReasonName } from "./names.js";
+import type { BreachReasonName, DeviceKeyTypeName, SkipReasonName } from "./names.js";
 import { expandReadings, expandWindow } from "./protocol/events.js";
 import { FLAG_SENSOR_FAULT } from "./protocol/constants.js";
 import { toTemperatureProfile } from "./state.js";
@@ -144,6 +147,41 @@ export interface Excursion {
   readonly readings: number;
 }
 
+/**
+ * A key rotation of one of the shipment's devices while the shipment was open (registry `DeviceKeyValidFrom` with
+ * its `DeviceKeySet`): key number `keyIndex` verifies the device's readings observed from `validFrom` on, the
+ * previous key those observed before (a rotation is never retroactive).
+ */
+export interface DeviceKeyRotation extends EventRef {
+  readonly kind: "keyRotated";
+  readonly deviceId: bigint;
+  readonly keyIndex: number;
+  /** Observation time (unix seconds) from which the new key verifies readings. */
+  readonly validFrom: number;
+  readonly keyType: DeviceKeyTypeName;
+  /** The secp256k1 key's address (zero for P-256). */
+  readonly signer: string;
+  /** The P-256 public key (zero for secp256k1). */
+  readonly qx: string;
+  readonly qy: string;
+}
+
+/**
+ * A revocation of one of the shipment's devices while the shipment was open (registry `DeviceDistrusted`): its
+ * readings observed from `distrustedFrom` on are refused; those observed before still count (and stay recorded).
+ */
+export interface DeviceDistrust extends EventRef {
+  readonly kind: "distrusted";
+  readonly deviceId: bigint;
+  /** Observation time (unix seconds) from which the device's readings are refused. */
+  readonly distrustedFrom: number;
+  /** Who revoked it: the owner or a device manager (now), or a device manager (`revokeDeviceFrom`, earlier). */
+  readonly by: string;
+}
+
+/** A key change or revocation of a shipment's device. */
+export type DeviceKeyEvent = DeviceKeyRotation | DeviceDistrust;
+
 export interface ShipmentHistory {
   readonly shipmentId: bigint;
   readonly chainId: number;
@@ -188,6 +226,13 @@ export interface ShipmentHistory {
    */
   readonly runShares: readonly RunShare[];
   readonly excursions: readonly Excursion[];
+  /**
+   * Key rotations and revocations of the shipment's devices from its creation to its end (release, rejection or
+   * cancellation), or to `toBlock` while it is open, from the DeviceRegistry's events. A rotation shows which key
+   * verified which readings; a revocation from which observation time the device's readings were refused. In
+   * chain order.
+   */
+  readonly deviceKeyEvents: readonly DeviceKeyEvent[];
 }
 
 export interface ShipmentHistoryOptions {
@@ -296,6 +341,16 @@ export async function shipmentHistory(
     { ...paging, fromBlock: createdEntry.log.blockNumber, toBlock: skippedTo },
   );
 
+  const registryIface = registry.interface;
+  const keyTopics = (["DeviceKeyValidFrom", "DeviceKeySet", "DeviceDistrusted"] as const).map(
+    (name) => registryIface.getEvent(name).topicHash,
+  );
+  const keyLogs = await getLogsPaged(
+    provider,
+    { address: deployment.contracts.DeviceRegistry.address, topics: [keyTopics, deviceIds.map(uint64Topic)] },
+    { ...paging, fromBlock: createdEntry.log.blockNumber, toBlock: skippedTo },
+  );
+
   const [profileRaw, devices] = await Promise.all([
     coldChain.profile(created.profileId as bigint),
     Promise.all(
@@ -311,7 +366,7 @@ export async function shipmentHistory(
     iface.getEvent("ReadingsRecorded").topicHash,
     iface.getEvent("WindowRecorded").topicHash,
   ]);
-  const timed = [...shipmentLogs, ...skippedLogs]
+  const timed = [...shipmentLogs, ...skippedLogs, ...keyLogs]
     .filter((l) => options.readingBlockTimes === true || !readingTopics.has(l.topics[0] ?? ""))
     .sort(compareLogs);
   const blocks = [...new Set(timed.map((l) => l.blockNumber))];
@@ -358,6 +413,10 @@ export async function shipmentHistory(
     };
     (isAuthenticatedSkip(skip.reason) ? skipped : unauthenticatedSkips).push(skip);
   }
+  const deviceKeyEvents = deviceKeyEventsOf(
+    keyLogs.map((log) => ({ log, event: registryIface.parseLog(log) })),
+    ref,
+  );
   readings.sort(
     (a, b) =>
       a.observedAt - b.observedAt ||
@@ -394,7 +453,51 @@ export async function shipmentHistory(
     breaches,
     runShares,
     excursions,
+    deviceKeyEvents,
   };
+}
+
+/** Rotations (DeviceKeyValidFrom with the DeviceKeySet of the same transaction and device) and distrusts. */
+function deviceKeyEventsOf(
+  logs: readonly { log: Log; event: LogDescription | null }[],
+  ref: (log: Log) => EventRef,
+): DeviceKeyEvent[] {
+  const sorted = [...logs].sort((a, b) => compareLogs(a.log, b.log));
+  const out: DeviceKeyEvent[] = [];
+  for (const { log, event } of sorted) {
+    if (event === null) continue;
+    const deviceId = BigInt(event.args.deviceId as bigint);
+    if (event.name === "DeviceKeyValidFrom") {
+      // The registry emits the DeviceKeySet right after, in the same transaction.
+      const set = sorted.find(
+        (s) =>
+          s.event?.name === "DeviceKeySet" &&
+          s.log.transactionHash === log.transactionHash &&
+          s.log.index > log.index &&
+          BigInt(s.event.args.deviceId as bigint) === deviceId,
+      )?.event?.args;
+      out.push({
+        ...ref(log),
+        kind: "keyRotated",
+        deviceId,
+        keyIndex: Number(event.args.keyIndex),
+        validFrom: Number(event.args.validFrom),
+        keyType: deviceKeyTypeName((set?.keyType as bigint | undefined) ?? 0n),
+        signer: (set?.signer as string | undefined) ?? ZeroAddress,
+        qx: (set?.qx as string | undefined) ?? ZeroHash,
+        qy: (set?.qy as string | undefined) ?? ZeroHash,
+      });
+    } else if (event.name === "DeviceDistrusted") {
+      out.push({
+        ...ref(log),
+        kind: "distrusted",
+        deviceId,
+        distrustedFrom: Number(event.args.distrustedFrom),
+        by: event.args.by as string,
+      });
+    }
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,7 @@
  * as tables or (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
  */
 import { connectSuite, readShipment, runSharesOf, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
-import type { RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
+import type { DeviceKeyEvent, RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
 import { CliError } from "../command.js";
 import type { Command, CommandContext } from "../command.js";
 import { shipmentId } from "./shipment.js";
@@ -34,6 +34,21 @@ export function runSharedLine(shares: readonly RunShare[]): string {
   return `run shared: ${shares.map((x) => `${x.custodian} ${minutes(x.runSeconds)} (period ${x.periodIndex})`).join(", ")}`;
 }
 
+/** A device's key rotation or revocation in words (under the devices of `show`). */
+export function deviceKeyEventLine(e: DeviceKeyEvent): string {
+  if (e.kind === "keyRotated") {
+    const key = e.keyType === "P256" ? `P-256 ${e.qx.slice(0, 10)}…` : `secp256k1 ${e.signer}`;
+    return (
+      `device ${e.deviceId}: key rotated in block ${e.blockNumber} (key #${e.keyIndex}, ${key}), valid from ` +
+      `${time(e.validFrom)}; earlier readings verify under the previous key`
+    );
+  }
+  return (
+    `device ${e.deviceId}: distrusted from ${time(Math.max(1, e.distrustedFrom))} by ${e.by} (revoked in block ${e.blockNumber}); ` +
+    "its readings observed from then on are refused"
+  );
+}
+
 /** A plain-text table: a header row, a rule and the rows, columns padded to their widest cell. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -60,6 +75,8 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
         ["custodian", state.custodian],
         ["profile", `#${state.profileId} (${celsius(state.profile.minCentiC)} .. ${celsius(state.profile.maxCentiC)})`],
         ["devices", state.devices.map((d) => `${d.deviceId} (${d.keyType}, ${d.intervalSeconds}s)`).join(", ")],
+        // Under the devices: their key rotations and revocations while the shipment was open.
+        ...(history?.deviceKeyEvents ?? []).map((e) => ["", deviceKeyEventLine(e)]),
         ["created", time(state.createdAt)],
         ["started", time(state.startedAt)],
         ["delivered", time(state.deliveredAt)],
@@ -173,7 +190,9 @@ Reads the contracts' views (and, unless --no-history, the events for tx hashes, 
 --from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs). Only skips
 whose device signature verified are listed; the others, which anyone can cause, are counted as relay noise. A
 single-excursion or freeze run that began under an earlier custodian is followed by each custodian's share
-("run shared: ..."; history.runShares in --json). --json prints { state, history } with bigints as decimal strings.`,
+("run shared: ..."; history.runShares in --json). Key rotations and revocations of the shipment's devices while it
+was open are listed under the devices ("key rotated ..., valid from ...", "distrusted from ... by ...";
+history.deviceKeyEvents in --json). --json prints { state, history } with bigints as decimal strings.`,
   options: {
     id: { type: "string" },
     "no-history": { type: "boolean", default: false },

@@ -103,6 +103,7 @@ function fixture(): { history: ShipmentHistory; state: ShipmentState } {
         observedAt: T0 + 16 * 300,
       },
     ],
+    deviceKeyEvents: [],
     runShares: [],
     excursions: [
       {
