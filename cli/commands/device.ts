@@ -2,7 +2,9 @@
  * `device register | rotate | revoke | approve-shipper`: the DeviceRegistry's write side. Keys are secp256k1
  * (`--signer <address>`) or P-256 (`--p256-x <hex> --p256-y <hex>`, or `--p256-public-key <04‖x‖y hex>`).
  * A shipper may bind a device to a shipment only if it owns the device or the owner approved it
- * (`device approve-shipper`, signed by the owner).
+ * (`device approve-shipper`, signed by the owner). Keys are bound to time: `rotate` prints the time from which the
+ * new key verifies readings, `revoke` the time from which the device's readings are refused (`--from`: an earlier
+ * time, device managers only).
  */
 import { id as keccakId, zeroPadValue, isHexString } from "ethers";
 
@@ -19,7 +21,8 @@ import {
   sendTransaction,
   usageError,
 } from "../command.js";
-import type { Command, CommandArgs, CommandContext } from "../command.js";
+import type { Command, CommandArgs, CommandContext, TransactionOutcome } from "../command.js";
+import { parseTime } from "./shipment.js";
 
 const KEY_OPTIONS = {
   signer: { type: "string" },
@@ -109,7 +112,7 @@ const register: Command = {
 
 const rotate: Command = {
   name: ["device", "rotate"],
-  summary: "replace a device's verification key (owner or device manager)",
+  summary: "replace a device's verification key from now on; earlier readings keep the old one (owner or manager)",
   usage: `--id <deviceId> ${KEY_USAGE}`,
   options: { id: { type: "string" }, ...KEY_OPTIONS },
   async run(ctx, args) {
@@ -132,29 +135,113 @@ const rotate: Command = {
             estimateGas: () => registry.rotateP256Key.estimateGas(id, key.qx, key.qy),
             send: () => registry.rotateP256Key(id, key.qx, key.qy),
           });
-    ctx.out.result({ deviceId: id, ...key, ...outcomeFields(outcome) });
+    // Keys are bound to time: the new key verifies readings observed from the rotation's block time on.
+    const event = eventOf(ctx, outcome.receipt, "DeviceKeyValidFrom");
+    const keyValidFrom = event === undefined ? undefined : Number(event.validFrom);
+    ctx.out.line(
+      keyValidFrom === undefined
+        ? `the new key of device ${id} would verify readings observed from the rotation's block time on`
+        : `the new key of device ${id} verifies readings observed from ${timeText(keyValidFrom)} on; earlier ` +
+            "readings still verify under the previous key",
+    );
+    ctx.out.result({
+      deviceId: id,
+      ...key,
+      ...(keyValidFrom === undefined ? {} : { keyValidFrom }),
+      ...outcomeFields(outcome),
+    });
   },
 };
 
 const revoke: Command = {
   name: ["device", "revoke"],
-  summary: "revoke a device for good: its readings are refused from the next block (owner or device manager)",
-  usage: "--id <deviceId>",
-  options: { id: { type: "string" } },
+  summary: "revoke a device for good: its readings observed from now (or --from, device managers only) on are refused",
+  usage: `--id <deviceId> [--from <ISO 8601 time | unix seconds>]
+
+Keys are bound to time: readings the device observed before the distrust time still count (the oracle still relays
+them), those observed from it on are refused. Without --from the device is distrusted from the revocation's block
+time (owner or device manager). --from names an earlier time, e.g. when its key was found compromised
+(revokeDeviceFrom): device managers only, so that a party to a shipment cannot void another's unrecorded evidence.`,
+  options: { id: { type: "string" }, from: { type: "string" } },
   async run(ctx, args) {
     const id = deviceId(args);
+    const fromText = optionalString(args, "from");
+    const from = fromText === undefined ? undefined : parseTime(fromText, "from");
     const signer = await ctx.signer();
     await requireOwnerOrManager(ctx, id, signer.address);
     const registry = ctx.contracts.registry.connect(signer);
-    const outcome = await sendTransaction(ctx, {
-      label: `revokeDevice(${id})`,
-      staticCall: () => registry.revokeDevice.staticCall(id),
-      estimateGas: () => registry.revokeDevice.estimateGas(id),
-      send: () => registry.revokeDevice(id),
+    let outcome;
+    if (from === undefined) {
+      outcome = await sendTransaction(ctx, {
+        label: `revokeDevice(${id})`,
+        staticCall: () => registry.revokeDevice.staticCall(id),
+        estimateGas: () => registry.revokeDevice.estimateGas(id),
+        send: () => registry.revokeDevice(id),
+      });
+    } else {
+      await requireRole(ctx, { contract: "DeviceRegistry", role: "DEVICE_MANAGER_ROLE" }, signer.address).catch(() => {
+        throw new CliError(
+          `--from (revokeDeviceFrom) is for device managers only and ${signer.address} lacks DEVICE_MANAGER_ROLE: ` +
+            "an owner revokes from now (omit --from), or a device manager names the earlier time; nothing was sent",
+        );
+      });
+      const latest = await ctx.provider.getBlock("latest");
+      if (latest !== null && from > BigInt(latest.timestamp)) {
+        usageError(
+          `--from ${fromText} (${timeText(Number(from))}) is after the chain's latest block time ` +
+            `${timeText(latest.timestamp)}: a device can be distrusted from now or earlier, not from the future`,
+        );
+      }
+      outcome = await sendTransaction(ctx, {
+        label: `revokeDeviceFrom(${id}, ${from})`,
+        staticCall: () => registry.revokeDeviceFrom.staticCall(id, from),
+        estimateGas: () => registry.revokeDeviceFrom.estimateGas(id, from),
+        send: () => registry.revokeDeviceFrom(id, from),
+      });
+    }
+    // The distrust time the registry recorded (the revocation's block time without --from).
+    const event = eventOf(ctx, outcome.receipt, "DeviceDistrusted");
+    const distrustedFrom =
+      event === undefined ? (from === undefined ? undefined : Number(from)) : Number(event.distrustedFrom);
+    if (distrustedFrom === undefined) {
+      ctx.out.line(`device ${id} would be distrusted from the revocation's block time`);
+    } else {
+      ctx.out.line(
+        `device ${id} ${outcome.dryRun ? "would be" : "is"} distrusted from ${timeText(distrustedFrom)}: readings ` +
+          "observed from then on are refused, earlier ones still count",
+      );
+    }
+    ctx.out.result({
+      deviceId: id,
+      revoked: !outcome.dryRun,
+      ...(distrustedFrom === undefined ? {} : { distrustedFrom }),
+      ...outcomeFields(outcome),
     });
-    ctx.out.result({ deviceId: id, revoked: !outcome.dryRun, ...outcomeFields(outcome) });
   },
 };
+
+/** Unix seconds as ISO 8601 with the number: `2026-12-06T18:00:00Z (1796580000)`. */
+function timeText(seconds: number): string {
+  return `${new Date(Math.max(1, seconds) * 1000).toISOString().replace(".000Z", "Z")} (${seconds})`;
+}
+
+/** The arguments of the registry event `name` in a mined receipt (undefined on a dry run). */
+function eventOf(
+  ctx: CommandContext,
+  receipt: TransactionOutcome["receipt"],
+  name: "DeviceDistrusted" | "DeviceKeyValidFrom",
+): Record<string, unknown> | undefined {
+  const registry = ctx.contracts.registry;
+  for (const log of receipt?.logs ?? []) {
+    try {
+      const parsed = registry.interface.parseLog(log);
+      if (parsed?.name === name) return parsed.args.toObject() as Record<string, unknown>;
+    } catch {
+      // another contract's log
+    }
+  }
+  return undefined;
+}
 
 /** The command a device owner runs to let `shipper` bind its devices (quoted in error messages). */
 export function approveShipperCommand(network: string, shipper: string): string {

@@ -28,6 +28,9 @@ const account = (index: number): Wallet =>
 
 // Parties (hardhat node dev accounts): 0 deployer with every role, 1 carrier, 2 receiver, 3 device owner,
 // 4 QA-less shipper-to-be, 5 stranger.
+/** Unix seconds as the CLI prints them (ISO 8601, whole seconds). */
+const iso = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+
 const ADMIN = 0;
 const CARRIER = 1;
 const RECEIVER = 2;
@@ -154,9 +157,15 @@ describe("npm run cli (hardhat node)", function () {
     expect(info.qx).to.equal(pub.x);
     expect(info.qy).to.equal(pub.y);
 
-    // The owner rotates its own device.
-    await run(DEVICE_OWNER, "device", "rotate", "--id", "1", "--signer", account(11).address);
+    // The owner rotates its own device; the new key verifies readings observed from the rotation's block time on.
+    const rotated = await run(DEVICE_OWNER, "device", "rotate", "--id", "1", "--signer", account(11).address);
     expect((await registry.device(1)).signer).to.equal(account(11).address);
+    const validFrom = Number((await registry.verificationKey(1)).keyValidFrom);
+    expect(validFrom).to.be.greaterThan(0);
+    expect(rotated.stdout).to.include(
+      `the new key of device 1 verifies readings observed from ${iso(validFrom)} (${validFrom}) on; earlier ` +
+        "readings still verify under the previous key",
+    );
     // A stranger may not.
     await fails(
       cli([
@@ -175,7 +184,22 @@ describe("npm run cli (hardhat node)", function () {
       /is neither the owner of device 1 .* nor holds DEVICE_MANAGER_ROLE; use the owner's key/,
     );
 
-    await run(ADMIN, "device", "revoke", "--id", "2");
+    // --from (an earlier distrust time) is for device managers only; the owner revokes from now.
+    const now = (await provider.getBlock("latest"))?.timestamp ?? 0;
+    const earlier = now - 600;
+    await fails(
+      cli(["device", "revoke", "--id", "2", "--from", iso(earlier), "--network", "localhost", "--account", "3"]),
+      1,
+      /^error: --from \(revokeDeviceFrom\) is for device managers only and 0x[0-9a-fA-F]{40} lacks DEVICE_MANAGER_ROLE/,
+    );
+    await fails(
+      cli(["device", "revoke", "--id", "2", "--from", String(now + 3600), "--network", "localhost", "--account", "0"]),
+      2,
+      /is after the chain's latest block time .*not from the future$/,
+    );
+    const revoked = await runJson(ADMIN, "device", "revoke", "--id", "2", "--from", iso(earlier));
+    expect(revoked).to.include({ revoked: true, distrustedFrom: earlier });
+    expect(Number((await registry.verificationKey(2)).revokedFrom)).to.equal(earlier);
     expect(await registry.isActive(2)).to.equal(false);
     expect(await registry.isActive(1)).to.equal(true);
   });
