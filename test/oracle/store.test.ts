@@ -2,9 +2,11 @@
  * The oracle store's operations for retryable skips (oracle/store.ts) against a real SQLite file: a confirmed
  * batch whose item the contract skipped as `CustodyPending` puts that item back to pending, out of the batch, in
  * the same transaction as the others' outcomes (pending count included, also after a reopen of the file); and the
- * relay's held items can be left out of `pendingItems` / `oldestPendingAt`.
+ * relay's held items can be left out of `pendingItems` / `oldestPendingAt`. The device cache keeps each device's
+ * key validity and distrust time, and a store of an earlier version drops its cached devices once.
  */
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 
 import { expect } from "chai";
 
@@ -109,6 +111,45 @@ describe("oracle store: retryable skips", function () {
       expect(store.oldestPendingAt([a as number, b as number, c as number])).to.equal(undefined);
       // Held items still count as pending: they are stored and not yet on chain.
       expect(store.pendingReadings()).to.equal(3);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe("oracle store: device cache of keys bound to time", function () {
+  it("keeps the current key's validity and the distrust time, and drops the cached devices of an older store once", () => {
+    const path = join(tempDir(), "old.db");
+    // A store of before keys were bound to time: its devices table lacks key_valid_from and revoked_from.
+    const old = new DatabaseSync(path);
+    old.exec(
+      `CREATE TABLE devices (device_id TEXT PRIMARY KEY, key_type INTEGER NOT NULL, interval_seconds INTEGER NOT NULL,
+         revoked_at_block INTEGER NOT NULL, signer TEXT NOT NULL, qx TEXT NOT NULL, qy TEXT NOT NULL,
+         fetched_at INTEGER NOT NULL);
+       INSERT INTO devices VALUES ('7', 1, 60, 12, '0x01', '0x', '0x', 1);`,
+    );
+    old.close();
+    let store = new Store(path, "NORMAL");
+    // Revoked in block 12, but from when? Unknown: the row is gone, the device is read from the registry again.
+    expect(store.device(7n)).to.equal(undefined);
+    const device = {
+      deviceId: 7n,
+      keyType: 1,
+      intervalSeconds: 60,
+      revokedAtBlock: 12,
+      signer: "0x01",
+      qx: "0x",
+      qy: "0x",
+      keyValidFrom: 1_800_000_000,
+      revokedFrom: 1_800_000_600,
+      fetchedAt: 5,
+    };
+    store.putDevice(device);
+    store.close();
+    // Reopened (migrated already): nothing dropped.
+    store = new Store(path, "NORMAL");
+    try {
+      expect(store.device(7n)).to.deep.equal(device);
     } finally {
       store.close();
     }
