@@ -7,37 +7,27 @@
  * custodian's period. When the chain skips them anyway (the offer was mined ahead of the oracle's batch), they go
  * back to pending and are relayed later.
  */
-import { Writable } from "node:stream";
 
 import { expect } from "chai";
 import { Wallet, parseUnits } from "ethers";
 
-import type { IntakeResult } from "../../oracle/intake.js";
-import { createLogger } from "../../oracle/log.js";
-import { Oracle } from "../../oracle/oracle.js";
+import type { Oracle } from "../../oracle/oracle.js";
 import type { StoredItem } from "../../oracle/store.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import { VACCINE_PROFILE, createShipment, registerDevice } from "../support/deploy.js";
 import {
+  deployWorld,
   INTERVAL_SECONDS,
   Publisher,
-  deployWorld,
-  fundedOracleKey,
-  oracleConfig,
+  publishStored,
   reading,
   startAedes,
   startChain,
+  startLoggedOracle,
+  storedItem as storedItemOf,
   waitFor,
 } from "./support.js";
-import type { AedesHandle, Device, NodeHandle, World } from "./support.js";
-
-interface LogLine {
-  level: number;
-  msg: string;
-  reason?: string;
-  stage?: string;
-  shipmentId?: string;
-}
+import type { AedesHandle, Device, NodeHandle, OracleLogLine, World } from "./support.js";
 
 /** CustodyPending in IReadingsInbox.SkipReason. */
 const CUSTODY_PENDING = 10n;
@@ -52,7 +42,7 @@ describe("oracle: readings waiting for a custody handover (CustodyPending) are h
   let device: Publisher;
   let oracle: Oracle;
   let oracleAddress: string;
-  let logs: LogLine[];
+  let logs: OracleLogLine[];
   let k1: Device;
   let shipmentId: bigint;
   let startedAt: number;
@@ -73,21 +63,11 @@ describe("oracle: readings waiting for a custody handover (CustodyPending) are h
     startedAt = Number((await w.coldChain.shipment(shipmentId)).startedAt);
 
     device = await Publisher.connect(broker.url);
-    logs = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString("utf8").split("\n")) if (line !== "") logs.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    });
-    const privateKey = await fundedOracleKey(node);
-    oracleAddress = new Wallet(privateKey).address;
-    oracle = new Oracle(
-      oracleConfig(w, node, broker.url, { batch: { maxAgeMs: 0 } }),
-      { privateKey, mqttPassword: undefined },
-      { log: createLogger("debug", sink) },
-    );
-    await oracle.start();
+    ({
+      oracle,
+      address: oracleAddress,
+      logs,
+    } = await startLoggedOracle(w, node, broker.url, { batch: { maxAgeMs: 0 } }, "debug"));
   });
   after(async () => {
     await oracle?.stop();
@@ -95,30 +75,8 @@ describe("oracle: readings waiting for a custody handover (CustodyPending) are h
     await Promise.all([node?.stop(), broker?.stop()]);
   });
 
-  /** Publishes items and resolves with their store ids (each must be stored). */
-  const publishAll = async (items: SignedItem[]): Promise<number[]> => {
-    const ids: number[] = [];
-    const stored = new Promise<void>((resolve, reject) => {
-      const on = (r: IntakeResult): void => {
-        if (!r.ok) reject(new Error(`dropped at intake: ${r.reason} (${r.message})`));
-        else ids.push(r.itemId);
-        if (ids.length === items.length) {
-          oracle.events.off("intake", on);
-          resolve();
-        }
-      };
-      oracle.events.on("intake", on);
-    });
-    for (const item of items) await device.publish(item);
-    await stored;
-    return ids;
-  };
-
-  const storedItem = (id: number | undefined): StoredItem => {
-    const item = oracle.store.item(id ?? -1);
-    if (item === undefined) throw new Error(`item ${id} is not in the store`);
-    return item;
-  };
+  const publishAll = (items: SignedItem[]): Promise<number[]> => publishStored(oracle, device, items);
+  const storedItem = (id: number | undefined): StoredItem => storedItemOf(oracle, id);
 
   const metric = async (
     which: "skippedReadings" | "deferredReadings" | "heldReadings",

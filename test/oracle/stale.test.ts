@@ -5,38 +5,25 @@
  * a reading the chain holds is still skipped as a duplicate, and a window only partly older than the replay
  * window is submitted for the contract to judge.
  */
-import { Writable } from "node:stream";
 
 import { expect } from "chai";
-import { Wallet } from "ethers";
 
-import type { IntakeResult } from "../../oracle/intake.js";
-import { createLogger } from "../../oracle/log.js";
-import { Oracle } from "../../oracle/oracle.js";
-import type { StoredItem } from "../../oracle/store.js";
+import type { Oracle } from "../../oracle/oracle.js";
 import { encodeBatch } from "../../sdk/protocol/index.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
   Publisher,
   deployWorld,
-  fundedOracleKey,
-  oracleConfig,
+  publishStored,
   reading,
   startAedes,
   startChain,
+  startLoggedOracle,
+  storedItem,
   waitFor,
   window,
 } from "./support.js";
 import type { AedesHandle, Device, NodeHandle, World } from "./support.js";
-
-interface LogLine {
-  level: number;
-  msg: string;
-  reason?: string;
-  deviceId?: string;
-  firstSequence?: number;
-  lastSequence?: number;
-}
 
 /** pino's level number of `error`. */
 const ERROR = 50;
@@ -63,55 +50,13 @@ describe("oracle pre-flight: stale sequences are lost evidence, not duplicates",
     await (await w.coldChain.submitReadings(encodeBatch(items))).wait();
   };
 
-  /** An oracle with its own funded key whose log lines are kept. */
-  const startOracle = async (batch: {
-    maxReadings: number;
-    maxAgeMs: number;
-  }): Promise<{ oracle: Oracle; address: string; logs: LogLine[] }> => {
-    const logs: LogLine[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString("utf8").split("\n")) if (line !== "") logs.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    });
-    const privateKey = await fundedOracleKey(node);
-    const oracle = new Oracle(
-      oracleConfig(w, node, broker.url, { batch }),
-      { privateKey, mqttPassword: undefined },
-      { log: createLogger("info", sink) },
-    );
-    await oracle.start();
-    return { oracle, address: new Wallet(privateKey).address, logs };
-  };
+  const startOracle = (batch: { maxReadings: number; maxAgeMs: number }) =>
+    startLoggedOracle(w, node, broker.url, { batch });
 
-  /** Publishes items and resolves with their intake results (each must be stored). */
-  const publishAll = async (oracle: Oracle, items: SignedItem[]): Promise<number[]> => {
-    const ids: number[] = [];
-    const stored = new Promise<void>((resolve, reject) => {
-      const on = (r: IntakeResult): void => {
-        if (!r.ok) reject(new Error(`dropped at intake: ${r.reason} (${r.message})`));
-        else ids.push(r.itemId);
-        if (ids.length === items.length) {
-          oracle.events.off("intake", on);
-          resolve();
-        }
-      };
-      oracle.events.on("intake", on);
-    });
-    for (const item of items) await device.publish(item);
-    await stored;
-    return ids;
-  };
+  const publishAll = (oracle: Oracle, items: SignedItem[]): Promise<number[]> => publishStored(oracle, device, items);
 
   const skippedCount = async (oracle: Oracle, reason: string): Promise<number> =>
     (await oracle.metrics.skippedReadings.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
-
-  const storedItem = (oracle: Oracle, id: number | undefined): StoredItem => {
-    const item = oracle.store.item(id ?? -1);
-    if (item === undefined) throw new Error(`item ${id} is not in the store`);
-    return item;
-  };
 
   it("reports a reading 300 behind the device's highest as StaleSequence, sends no transaction, and still drops a duplicate", async () => {
     const k1 = w.devices[0] as Device;

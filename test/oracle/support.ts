@@ -14,6 +14,7 @@ import type { Server } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
 
 import { Aedes } from "aedes";
 import { JsonRpcProvider, Wallet, parseEther } from "ethers";
@@ -23,8 +24,11 @@ import type { MqttClient } from "mqtt";
 
 import type { OracleConfig, OracleConfigInput } from "../../oracle/config.js";
 import { parseConfig } from "../../oracle/config.js";
+import type { IntakeResult } from "../../oracle/intake.js";
 import { createLogger } from "../../oracle/log.js";
 import type { Logger } from "../../oracle/log.js";
+import { Oracle } from "../../oracle/oracle.js";
+import type { StoredItem } from "../../oracle/store.js";
 import type { ColdChainDomain, DevicePrivateKey, MqttPayloadFormat, SignedItem } from "../../sdk/protocol/index.js";
 import { encodeMqttPayload, mqttReadingsTopic, signReading, signWindow } from "../../sdk/protocol/index.js";
 import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../support/deploy.js";
@@ -469,4 +473,69 @@ export function oracleConfig(w: World, node: NodeHandle, brokerUrl: string, extr
 export async function onchainReadingCount(w: World, shipmentId = w.shipmentId): Promise<number> {
   const condition = await w.coldChain.condition(shipmentId);
   return Number(condition.readingCount);
+}
+
+/** A line of the oracle's JSON log, as the tests read it. */
+export interface OracleLogLine {
+  level: number;
+  msg: string;
+  reason?: string;
+  stage?: string;
+  shipmentId?: string;
+  deviceId?: string;
+  firstSequence?: number;
+  lastSequence?: number;
+}
+
+/** A started oracle with its own funded key whose log lines are kept in `logs`. */
+export async function startLoggedOracle(
+  w: World,
+  node: NodeHandle,
+  brokerUrl: string,
+  extra: ConfigOverrides = {},
+  level: "info" | "debug" = "info",
+): Promise<{ oracle: Oracle; address: string; logs: OracleLogLine[] }> {
+  const logs: OracleLogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line !== "") logs.push(JSON.parse(line) as OracleLogLine);
+      }
+      done();
+    },
+  });
+  const privateKey = await fundedOracleKey(node);
+  const oracle = new Oracle(
+    oracleConfig(w, node, brokerUrl, extra),
+    { privateKey, mqttPassword: undefined },
+    { log: createLogger(level, sink) },
+  );
+  await oracle.start();
+  return { oracle, address: new Wallet(privateKey).address, logs };
+}
+
+/** Publishes `items` through `via` and resolves with their store ids; rejects if the oracle drops any. */
+export async function publishStored(oracle: Oracle, via: Publisher, items: SignedItem[]): Promise<number[]> {
+  const ids: number[] = [];
+  const stored = new Promise<void>((resolve, reject) => {
+    const on = (r: IntakeResult): void => {
+      if (!r.ok) reject(new Error(`dropped at intake: ${r.reason} (${r.message})`));
+      else ids.push(r.itemId);
+      if (ids.length === items.length) {
+        oracle.events.off("intake", on);
+        resolve();
+      }
+    };
+    oracle.events.on("intake", on);
+  });
+  for (const item of items) await via.publish(item);
+  await stored;
+  return ids;
+}
+
+/** The oracle's stored item `id`; throws if it is not in the store. */
+export function storedItem(oracle: Oracle, id: number | undefined): StoredItem {
+  const item = oracle.store.item(id ?? -1);
+  if (item === undefined) throw new Error(`item ${id} is not in the store`);
+  return item;
 }
