@@ -665,6 +665,26 @@ describe("DeviceRegistry", () => {
         .withArgs(DEVICE_ID);
     });
 
+    it("verificationKeyAt of an unknown device answers no key; revokeDeviceFrom(0) distrusts from the first second", async () => {
+      const { registry, deviceManager } = await networkHelpers.loadFixture(registeredFixture);
+      const unknown = await registry.verificationKeyAt(0x9999n, 1000n);
+      expect([unknown.keyType, unknown.signer, unknown.keyValidFrom]).to.deep.equal([
+        KeyType.None,
+        ethers.ZeroAddress,
+        0n,
+      ]);
+      await (await registry.connect(deviceManager).revokeDeviceFrom(DEVICE_ID, 0n)).wait();
+      expect((await registry.verificationKey(DEVICE_ID)).revokedFrom).to.equal(1n);
+    });
+
+    it("mayBind: the owner itself, or a shipper the owner approved", async () => {
+      const { registry, deviceOwner, shipper } = await networkHelpers.loadFixture(registeredFixture);
+      expect(await registry.mayBind(DEVICE_ID, deviceOwner.address)).to.equal(true);
+      expect(await registry.mayBind(DEVICE_ID, shipper.address)).to.equal(true); // deploySuite approved it
+      await (await registry.connect(deviceOwner).setShipperApproval(shipper.address, false)).wait();
+      expect(await registry.mayBind(DEVICE_ID, shipper.address)).to.equal(false);
+    });
+
     it("revokeDevice distrusts from now; revokeDeviceFrom names an earlier time (device manager only)", async () => {
       const { registry, deviceOwner, deviceManager } = await networkHelpers.loadFixture(registeredFixture);
       await (await registry.connect(deviceOwner).revokeDevice(DEVICE_ID)).wait();

@@ -467,3 +467,58 @@ describe("verdict abuse: re-keying a device", () => {
     expect((await w.coldChain.condition(id)).readingCount).to.equal(2n);
   });
 });
+
+describe("verdict abuse: the edges of the custody hold and of revocation", () => {
+  const CUSTODY_PENDING = 10n;
+  const REVOKED_DEVICE = 2n;
+
+  it("holds a window whose last inside sample reaches a pending offer's boundary, then records it after acceptance", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { id } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await networkHelpers.time.increase(HOUR);
+    const deadline = (await networkHelpers.time.latest()) + HOUR;
+    await (await w.coldChain.connect(w.shipper).offerCustody(id, w.carrier.address, deadline)).wait();
+    const boundary = Number((await w.coldChain.custodyOffer(id)).handoverAt);
+    const spanning = window(w, w.device, 1, boundary - 2 * INTERVAL, [500, 500, 3_000]);
+    expect(skips(await submit(w, [spanning]))).to.deep.equal([[1n, 3n, CUSTODY_PENDING]]);
+    await (await w.coldChain.connect(w.carrier).acceptCustody(id)).wait();
+    const events = await submit(w, [spanning]);
+    expect(skips(events)).to.deep.equal([]);
+    expect(breaches(events).map((b) => [b.reason, b.custodian])).to.deep.include([
+      Breach.AbsoluteLimit,
+      w.carrier.address,
+    ]);
+  });
+
+  it("holds the readings of a created shipment whose first handover is pending; it starts at the boundary", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const profileId = await profile(w, VACCINE_PROFILE);
+    const id = await createShipment(w, [w.device.id], profileId);
+    await networkHelpers.time.increase(HOUR);
+    const deadline = (await networkHelpers.time.latest()) + HOUR;
+    await (await w.coldChain.connect(w.shipper).offerCustody(id, w.carrier.address, deadline)).wait();
+    const boundary = Number((await w.coldChain.custodyOffer(id)).handoverAt);
+    const before = readings(w, w.device, 1, boundary - 60, [500]); // before the goods left
+    const after = readings(w, w.device, 2, boundary + 1, [500]);
+    expect(skips(await submit(w, [...before, ...after]))).to.deep.equal([
+      [1n, 1n, OUTSIDE_SHIPMENT_WINDOW],
+      [2n, 1n, CUSTODY_PENDING],
+    ]);
+    await networkHelpers.time.increase(600);
+    await (await w.coldChain.connect(w.carrier).acceptCustody(id)).wait();
+    expect((await w.coldChain.shipment(id)).startedAt).to.equal(BigInt(boundary));
+    expect(skips(await submit(w, after))).to.deep.equal([]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(1n);
+  });
+
+  it("refuses a window whose last sample is at or after the revocation", async () => {
+    const w = await networkHelpers.loadFixture(world);
+    const { startedAt } = await started(w, await profile(w, VACCINE_PROFILE), [w.device]);
+    await networkHelpers.time.increase(HOUR);
+    await (await w.registry.connect(w.deviceOwner).revokeDevice(w.device.id)).wait();
+    const revokedAt = await networkHelpers.time.latest();
+    const crossing = window(w, w.device, 1, revokedAt - INTERVAL, [500, 500]);
+    const before = window(w, w.device, 3, startedAt + 60, [500, 500]);
+    expect(skips(await submit(w, [crossing, before]))).to.deep.equal([[1n, 2n, REVOKED_DEVICE]]);
+  });
+});
