@@ -137,7 +137,9 @@ describe("oracle: readings waiting for a custody handover (CustodyPending) are h
       [hotId, afterId].every((id) => storedItem(id).state === "recorded"),
     );
     expect(oracle.store.countsByState()).to.deep.equal({ pending: 0, batched: 0, recorded: 4, skipped: 0 });
-    expect(await nonce(), "one more transaction, for the held readings").to.equal(sentBefore + 2);
+    // One or two batches carry the two held readings (they may become due on different ticks), none wasted: no
+    // batch was skipped as CustodyPending (below).
+    expect(await nonce(), "a transaction per batch of held readings").to.be.within(sentBefore + 2, sentBefore + 3);
     expect(await custodyPendingSkips()).to.equal(0);
     expect(await metric("skippedReadings", { reason: "CustodyPending" })).to.equal(0);
     expect(await metric("heldReadings", { reason: "CustodyPending" })).to.equal(0);
