@@ -34,7 +34,7 @@ import { EventEmitter } from "node:events";
 import { Transaction, getAddress } from "ethers";
 import type { TransactionReceipt, Wallet } from "ethers";
 
-import { RETRYABLE_SKIP_REASONS } from "../sdk/names.js";
+import { isRetryableSkip } from "../sdk/names.js";
 import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
 import { COLD_CHAIN_ABI, REPLAY_WINDOW_SIZE, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
 import type { RpcPool } from "./chain.js";
@@ -73,11 +73,6 @@ const CALLDATA_OVERHEAD_BYTES = 4 + 32 + 32 + 32;
 const SKIPPED_TOPIC = COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash ?? "";
 /** Longest back-off before readings held for a pending custody handover are checked again. */
 export const CUSTODY_RETRY_MAX_MS = 30_000;
-
-/** Whether the contract's skip reason (a SkipReason name) is not final: the item is submitted again later. */
-function isRetryableSkip(reason: string): boolean {
-  return (RETRYABLE_SKIP_REASONS as ReadonlySet<string>).has(reason);
-}
 
 /** A pending custody offer, as `custodyOffer(shipmentId)` returns it. */
 interface PendingOffer {

@@ -84,9 +84,13 @@ export const AUTHENTICATED_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<S
  */
 export const RETRYABLE_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>(["CustodyPending"]);
 
-/** Whether a `ReadingSkipped` with this reason (name or enum value) may be accepted later, on a retry. */
-export function isRetryableSkip(reason: SkipReasonName | bigint | number): boolean {
-  return RETRYABLE_SKIP_REASONS.has(typeof reason === "string" ? reason : skipReasonName(reason));
+/**
+ * Whether a `ReadingSkipped` with this reason (name or enum value) may be accepted later, on a retry. A name this
+ * SDK does not know (a newer contract's) is not retryable.
+ */
+export function isRetryableSkip(reason: string | bigint | number): boolean {
+  const name = typeof reason === "string" ? reason : skipReasonName(reason);
+  return (RETRYABLE_SKIP_REASONS as ReadonlySet<string>).has(name);
 }
 
 /**
