@@ -145,15 +145,19 @@ export class Intake {
     }
     // Keys are bound to time: the current key for readings observed from its keyValidFrom on (the common case, no
     // registry call), else the key of the item's time, which must cover its last sample too.
-    let judged: JudgedKey =
-      firstObservedAt >= device.keyValidFrom
-        ? { key: verificationKey(device), current: true }
-        : await this.pastKey(device, firstObservedAt, lastObservedAt);
-    let key = judged.key;
-    if (key?.keyType === "p256" && isHighS(item.signature)) {
-      item = { ...item, signature: normaliseP256S(item.signature) };
-    }
-    let verified = key !== undefined && (await this.check(item, key));
+    const keyOf = (d: CachedDevice): Promise<JudgedKey> | JudgedKey =>
+      firstObservedAt >= d.keyValidFrom
+        ? { key: verificationKey(d), current: true }
+        : this.pastKey(d, firstObservedAt, lastObservedAt);
+    const verifies = async (key: DeviceVerificationKey | undefined): Promise<boolean> => {
+      if (key === undefined) return false;
+      if (key.keyType === "p256" && isHighS(item.signature)) {
+        item = { ...item, signature: normaliseP256S(item.signature) };
+      }
+      return this.check(item, key);
+    };
+    let judged = await keyOf(device);
+    let verified = await verifies(judged.key);
     if (!verified && judged.current) {
       // A rotation mined since the registry sync: read the device again (bounded) before dropping.
       const fresh = await this.o.devices.refreshStale(deviceId);
@@ -162,17 +166,11 @@ export class Intake {
         if (device.revokedFrom !== 0 && lastObservedAt >= device.revokedFrom) {
           return revokedDrop(device, lastObservedAt);
         }
-        judged =
-          firstObservedAt >= device.keyValidFrom
-            ? { key: verificationKey(device), current: true }
-            : await this.pastKey(device, firstObservedAt, lastObservedAt);
-        key = judged.key;
-        if (key?.keyType === "p256" && isHighS(item.signature)) {
-          item = { ...item, signature: normaliseP256S(item.signature) };
-        }
-        verified = key !== undefined && (await this.check(item, key));
+        judged = await keyOf(device);
+        verified = await verifies(judged.key);
       }
     }
+    const key = judged.key;
     if (key === undefined || !verified) {
       return drop(
         "bad_signature",
