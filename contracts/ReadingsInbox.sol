@@ -582,7 +582,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (!s.active) return;
         s.startedAt = starting ? s.heldFrom : sh.startedAt;
         s.deliveredAt = cancelled ? sh.decidedAt : sh.deliveredAt;
-        TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], sh.startedAt);
+        TemperatureRules.prepare(s.rules, _profiles[sh.profileId], _mktLimitFactors[sh.profileId], s.startedAt);
         // Quiet: in range, above the freeze threshold, within the absolute limits and the MKT table.
         TemperatureRules.Rules memory r = s.rules;
         // Outer: the same but for the range (out of range, a reading only adds excursion time).
