@@ -4,6 +4,8 @@
  */
 import {
   CUSTODY_ACCEPTANCE_TYPE,
+  DOMAIN_NAME,
+  DOMAIN_VERSION,
   EIP712_DOMAIN_TYPE,
   READING_TYPE,
   READING_WINDOW_TYPE,
@@ -25,10 +27,14 @@ import type { Reading } from "../../sdk/protocol/types.js";
 export function renderTestVectorsMarkdown(v: TestVectorValues): string {
   const row = (name: string, value: string): string => `| ${name} | \`${value}\` |`;
   const table = (rows: string[]): string => ["| name | value |", "| --- | --- |", ...rows].join("\n");
+  const previousDesc = (t: number): string =>
+    t === 0 ? "0 (no predecessor)" : `${t} (${new Date(t * 1000).toISOString()})`;
   const readingDesc = (r: Reading): string =>
     `deviceId \`0x${r.deviceId.toString(16).padStart(16, "0")}\`, sequence ${r.sequence}, observedAt ${r.observedAt} ` +
     `(${new Date(r.observedAt * 1000).toISOString()}), tempCentiC ${r.tempCentiC} (${(r.tempCentiC / 100).toFixed(2)} °C), ` +
-    `flags \`0x${r.flags.toString(16).padStart(2, "0")}\``;
+    `flags \`0x${r.flags.toString(16).padStart(2, "0")}\`, previousObservedAt ${previousDesc(r.previousObservedAt)}`;
+  const domainDesc = (chainId: bigint, verifyingContract: string): string =>
+    `name "${DOMAIN_NAME}", version "${DOMAIN_VERSION}", chainId ${chainId}, verifyingContract ${verifyingContract}`;
   const readingRows = (r: ReadingVector): string[] => [
     row("hashStruct", r.structHash),
     row("digest", r.digest),
@@ -58,10 +64,7 @@ ${table([
   row("P-256 private key", TEST_P256_PRIVATE_KEY),
   row("P-256 public key x", v.p256PublicKey.x),
   row("P-256 public key y", v.p256PublicKey.y),
-  row(
-    "domain",
-    `name "ColdChain", version "1", chainId ${TEST_DOMAIN.chainId}, verifyingContract ${TEST_DOMAIN.verifyingContract}`,
-  ),
+  row("domain", domainDesc(TEST_DOMAIN.chainId, TEST_DOMAIN.verifyingContract)),
   row("domain separator", v.domainSeparator),
 ])}
 
@@ -88,7 +91,7 @@ ${table(readingRows(v.negativeReading))}
 
 ### Window
 
-deviceId \`0x${TEST_WINDOW.deviceId.toString(16).padStart(16, "0")}\`, firstSequence ${TEST_WINDOW.firstSequence}, firstObservedAt ${TEST_WINDOW.firstObservedAt}, intervalSeconds ${TEST_WINDOW.intervalSeconds}, samples (tempCentiC/flags) ${samples}
+deviceId \`0x${TEST_WINDOW.deviceId.toString(16).padStart(16, "0")}\`, firstSequence ${TEST_WINDOW.firstSequence}, firstObservedAt ${TEST_WINDOW.firstObservedAt}, intervalSeconds ${TEST_WINDOW.intervalSeconds}, samples (tempCentiC/flags) ${samples}, previousObservedAt ${previousDesc(TEST_WINDOW.previousObservedAt)}
 
 ${table([
   row("samples", v.window.samples),
@@ -110,7 +113,7 @@ ${table([
 
 ### Another domain
 
-The reading (§ Reading) and the window (§ Window) again, under \`name "ColdChain", version "1", chainId ${TEST_ALT_DOMAIN.chainId}, verifyingContract ${TEST_ALT_DOMAIN.verifyingContract}\`: their hashStructs are the ones above, every digest and signature changes. The first domain's address is where a fresh Hardhat chain puts its first contract and 31337 is Hardhat's chain id: firmware that hard-codes either passes the first vectors, not these.
+The reading (§ Reading) and the window (§ Window) again, under \`${domainDesc(TEST_ALT_DOMAIN.chainId, TEST_ALT_DOMAIN.verifyingContract)}\`: their hashStructs are the ones above, every digest and signature changes. The first domain's address is where a fresh Hardhat chain puts its first contract and 31337 is Hardhat's chain id: firmware that hard-codes either passes the first vectors, not these.
 
 ${table([
   row("domain separator", v.altDomain.domainSeparator),

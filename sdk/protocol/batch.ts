@@ -2,18 +2,20 @@
  * The batch envelope: the `bytes batch` argument of `submitReadings(bytes)`. All integers big-endian.
  *
  * ```
- * batch    := version:u8 (=0x01) item*
+ * batch    := version:u8 (=0x02) item*
  * item     := READINGS | WINDOW
  * READINGS := 0x01 deviceId:u64 count:u16 (count >= 1) reading{count}                  (11-byte header)
- *   reading := sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 signature:64      (76 bytes)
+ *   reading := sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 previousObservedAt:u40 signature:64
+ *                                                                                      (81 bytes)
  * WINDOW   := 0x02 deviceId:u64 firstSequence:u32 firstObservedAt:u40 intervalSeconds:u32 count:u16
- *             samples:(3 * count bytes) signature:64                                  (24-byte header)
+ *             previousObservedAt:u40 samples:(3 * count bytes) signature:64            (29-byte header)
  * ```
  *
  * Byte offsets inside a READINGS header: kind 0, deviceId 1..8, count 9..10.
- * Inside a reading: sequence 0..3, observedAt 4..8, tempCentiC 9..10, flags 11, signature 12..75.
+ * Inside a reading: sequence 0..3, observedAt 4..8, tempCentiC 9..10, flags 11, previousObservedAt 12..16,
+ * signature 17..80 (the first 12 bytes are the reading's record in ReadingsRecorded).
  * Inside a WINDOW header: kind 0, deviceId 1..8, firstSequence 9..12, firstObservedAt 13..17,
- * intervalSeconds 18..21, count 22..23; samples from 24, signature after the samples.
+ * intervalSeconds 18..21, count 22..23, previousObservedAt 24..28; samples from 29, signature after the samples.
  */
 import { getBytes, hexlify } from "ethers";
 import type { BytesLike } from "ethers";
@@ -53,8 +55,9 @@ export type DecodedBatchItem = BatchItem & { readonly offset: number };
 /** Options of {@link encodeBatch} / {@link groupBatchItems}. */
 export interface EncodeBatchOptions {
   /**
-   * Sort single readings by (deviceId, sequence) before grouping, so each device's readings form
-   * one READINGS item. Windows stay where the caller put them and act as barriers: only runs of
+   * Sort single readings by (deviceId, observedAt) before grouping, so each device's readings form
+   * one READINGS item in the order of its chain (the contract accepts a reading only after its
+   * predecessor). Windows stay where the caller put them and act as barriers: only runs of
    * consecutive single readings between two windows are reordered, never a reading across a window.
    * Default false: the caller's order is kept and only adjacent readings of one device are grouped.
    */
@@ -147,7 +150,8 @@ export function encodeBatchItems(items: readonly BatchItem[]): Uint8Array {
           setUint40(view, o + 4, reading.observedAt);
           view.setInt16(o + 9, reading.tempCentiC);
           out[o + 11] = reading.flags;
-          out.set(signatureBytes(signature), o + 12);
+          setUint40(view, o + 12, reading.previousObservedAt);
+          out.set(signatureBytes(signature), o + 17);
           o += READING_BYTES;
         }
         break;
@@ -161,6 +165,7 @@ export function encodeBatchItems(items: readonly BatchItem[]): Uint8Array {
         setUint40(view, o + 13, window.firstObservedAt);
         view.setUint32(o + 18, window.intervalSeconds);
         view.setUint16(o + 22, window.samples.length);
+        setUint40(view, o + 24, window.previousObservedAt);
         o += WINDOW_HEADER_BYTES;
         const samples = encodeSamples(window.samples);
         out.set(samples, o);
@@ -178,12 +183,12 @@ export function encodeBatchItems(items: readonly BatchItem[]): Uint8Array {
 // Sizes and calldata cost
 // ---------------------------------------------------------------------------------------------
 
-/** Encoded size of a READINGS item of `count` readings: 11 + 76 * count bytes. */
+/** Encoded size of a READINGS item of `count` readings: 11 + 81 * count bytes. */
 export function readingsItemSize(count: number): number {
   return READINGS_HEADER_BYTES + READING_BYTES * count;
 }
 
-/** Encoded size of a WINDOW item of `count` samples: 24 + 3 * count + 64 bytes. */
+/** Encoded size of a WINDOW item of `count` samples: 29 + 3 * count + 64 bytes. */
 export function windowItemSize(count: number): number {
   return WINDOW_HEADER_BYTES + SAMPLE_BYTES * count + SIGNATURE_BYTES;
 }
@@ -232,7 +237,7 @@ export interface DecodeBatchOptions {
  * signatures are not verified. Throws a {@link ProtocolError} whose `offset` is the start of the
  * offending item (0 for the version byte), as the contract's `BatchMalformed(offset)`:
  * - BATCH_TRUNCATED: empty batch, or an item runs past the end (the contract reverts);
- * - BATCH_VERSION_UNSUPPORTED: first byte is not 0x01 (the contract reverts);
+ * - BATCH_VERSION_UNSUPPORTED: first byte is not 0x02 (the contract reverts; 0x01 is protocol v1's envelope);
  * - BATCH_ITEM_KIND_UNKNOWN: kind byte other than 0x01 / 0x02 (the contract reverts);
  * - BATCH_COUNT_ZERO: a READINGS item (the contract reverts) or a WINDOW item (the contract skips it) with count 0;
  * - BATCH_WINDOW_TOO_LARGE: a WINDOW item of more than 256 samples (the contract skips it).
@@ -241,14 +246,17 @@ export function decodeBatch(batch: BytesLike, options: DecodeBatchOptions = {}):
   const bytes = getBytes(batch);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length === 0) {
-    throw new ProtocolError("BATCH_TRUNCATED", "the batch is empty; it must start with the version byte 0x01", {
-      offset: 0,
-    });
+    throw new ProtocolError(
+      "BATCH_TRUNCATED",
+      `the batch is empty; it must start with the version byte 0x${hexByte(BATCH_VERSION)}`,
+      { offset: 0 },
+    );
   }
   if (bytes[0] !== BATCH_VERSION) {
     throw new ProtocolError(
       "BATCH_VERSION_UNSUPPORTED",
-      `batch version 0x${hexByte(bytes[0] ?? 0)} is not supported; this SDK reads version 0x${hexByte(BATCH_VERSION)}`,
+      `batch version 0x${hexByte(bytes[0] ?? 0)} is not supported; this SDK reads version 0x${hexByte(BATCH_VERSION)}` +
+        (bytes[0] === 0x01 ? " (0x01 is protocol v1, whose readings do not name their predecessor)" : ""),
       { offset: 0 },
     );
   }
@@ -290,8 +298,9 @@ export function decodeBatch(batch: BytesLike, options: DecodeBatchOptions = {}):
               observedAt: getUint40(view, o + 4),
               tempCentiC: view.getInt16(o + 9),
               flags: bytes[o + 11] ?? 0,
+              previousObservedAt: getUint40(view, o + 12),
             },
-            signature: hexlify(bytes.subarray(o + 12, o + READING_BYTES)),
+            signature: hexlify(bytes.subarray(o + 17, o + READING_BYTES)),
           });
         }
         items.push({ kind: "readings", deviceId, readings, offset: start });
@@ -326,6 +335,7 @@ export function decodeBatch(batch: BytesLike, options: DecodeBatchOptions = {}):
           firstObservedAt: getUint40(view, o + 13),
           intervalSeconds: view.getUint32(o + 18),
           samples: decodeSamples(bytes.subarray(o + WINDOW_HEADER_BYTES, samplesEnd)),
+          previousObservedAt: getUint40(view, o + 24),
         };
         const signature = hexlify(bytes.subarray(samplesEnd, samplesEnd + SIGNATURE_BYTES));
         items.push({ kind: "window", window, signature, offset: start });
@@ -358,7 +368,7 @@ export function flattenBatchItems(items: readonly BatchItem[]): SignedItem[] {
 
 function compareReadings(a: SignedReading, b: SignedReading): number {
   if (a.reading.deviceId !== b.reading.deviceId) return a.reading.deviceId < b.reading.deviceId ? -1 : 1;
-  return a.reading.sequence - b.reading.sequence;
+  return a.reading.observedAt - b.reading.observedAt || a.reading.sequence - b.reading.sequence;
 }
 
 /** uint40 = 5 bytes: the high byte, then the low 32 bits (value < 2^40, so both parts are exact). */

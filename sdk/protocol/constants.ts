@@ -9,16 +9,23 @@
 
 /** EIP-712 domain name. */
 export const DOMAIN_NAME = "ColdChain";
-/** EIP-712 domain version. */
-export const DOMAIN_VERSION = "1";
+/** EIP-712 domain version: "2" since readings name their predecessor (`previousObservedAt`). */
+export const DOMAIN_VERSION = "2";
 
 /** The standard EIP-712 domain type used by ColdChain (all four fields, no salt). */
 export const EIP712_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
-/** A single device reading. */
-export const READING_TYPE = "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags)";
-/** A run of equally spaced readings signed once; `samples` is count x 3 bytes (int16 BE temperature, uint8 flags). */
+/**
+ * A single device reading. `previousObservedAt` is the observation time of the reading the device produced just
+ * before this one (0 for its first): it chains the device's readings (docs/protocol.md §1).
+ */
+export const READING_TYPE =
+  "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,uint40 previousObservedAt)";
+/**
+ * A run of equally spaced readings signed once; `samples` is count x 3 bytes (int16 BE temperature, uint8 flags);
+ * `previousObservedAt` names the reading the device produced just before samples[0].
+ */
 export const READING_WINDOW_TYPE =
-  "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,uint32 intervalSeconds,bytes samples)";
+  "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,uint32 intervalSeconds,bytes samples,uint40 previousObservedAt)";
 /** Signed by the next custodian's Ethereum account to accept custody in one transaction. */
 export const CUSTODY_ACCEPTANCE_TYPE =
   "CustodyAcceptance(uint256 shipmentId,address custodian,uint256 nonce,uint256 deadline)";
@@ -40,8 +47,8 @@ export const FLAGS_KNOWN_MASK = FLAG_SENSOR_FAULT | FLAG_LOW_BATTERY | FLAG_TAMP
 // Batch envelope (`submitReadings(bytes batch)`), all integers big-endian
 // ---------------------------------------------------------------------------------------------
 
-/** The only envelope version: first byte of every batch. */
-export const BATCH_VERSION = 0x01;
+/** The envelope version: first byte of every batch (2 since readings carry `previousObservedAt`; 1 is refused). */
+export const BATCH_VERSION = 0x02;
 /** Item kind: `count` single readings of one device, each with its own signature. */
 export const ITEM_KIND_READINGS = 0x01;
 /** Item kind: one signed window of equally spaced readings. */
@@ -51,16 +58,24 @@ export const ITEM_KIND_WINDOW = 0x02;
 export const SIGNATURE_BYTES = 64;
 /** kind:u8 deviceId:u64 count:u16. */
 export const READINGS_HEADER_BYTES = 11;
-/** sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 signature:64. */
-export const READING_BYTES = 76;
 /**
- * kind:u8 deviceId:u64 firstSequence:u32 firstObservedAt:u40 intervalSeconds:u32 count:u16
- * = 1 + 8 + 4 + 5 + 4 + 2 = 24 bytes (an early draft of the spec said 20; the field list rules).
+ * sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 previousObservedAt:u40 signature:64
+ * = 4 + 5 + 2 + 1 + 5 + 64 = 81 bytes (sequence 0..3, observedAt 4..8, tempCentiC 9..10, flags 11,
+ * previousObservedAt 12..16, signature 17..80).
  */
-export const WINDOW_HEADER_BYTES = 24;
+export const READING_BYTES = 81;
+/**
+ * kind:u8 deviceId:u64 firstSequence:u32 firstObservedAt:u40 intervalSeconds:u32 count:u16 previousObservedAt:u40
+ * = 1 + 8 + 4 + 5 + 4 + 2 + 5 = 29 bytes (kind 0, deviceId 1..8, firstSequence 9..12, firstObservedAt 13..17,
+ * intervalSeconds 18..21, count 22..23, previousObservedAt 24..28).
+ */
+export const WINDOW_HEADER_BYTES = 29;
 /** tempCentiC:i16 flags:u8. */
 export const SAMPLE_BYTES = 3;
-/** A reading in ReadingsRecorded: sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 (its first 12 bytes in the batch). */
+/**
+ * A reading in ReadingsRecorded: sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 (its first 12 bytes in the
+ * batch; previousObservedAt is not in the event).
+ */
 export const READING_RECORD_BYTES = 12;
 /** Most readings in one READINGS item (count is a u16); the encoder splits longer runs. */
 export const READINGS_MAX_COUNT = 0xffff;

@@ -40,6 +40,7 @@ export const READING_TYPES: Record<string, TypedDataField[]> = {
     { name: "observedAt", type: "uint40" },
     { name: "tempCentiC", type: "int16" },
     { name: "flags", type: "uint8" },
+    { name: "previousObservedAt", type: "uint40" },
   ],
 };
 
@@ -51,6 +52,7 @@ export const READING_WINDOW_TYPES: Record<string, TypedDataField[]> = {
     { name: "firstObservedAt", type: "uint40" },
     { name: "intervalSeconds", type: "uint32" },
     { name: "samples", type: "bytes" },
+    { name: "previousObservedAt", type: "uint40" },
   ],
 };
 
@@ -74,7 +76,7 @@ export function typedDataDomain(domain: ColdChainDomain): TypedDataDomain {
   };
 }
 
-/** keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256("ColdChain"), keccak256("1"), chainId, verifyingContract)). */
+/** keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256("ColdChain"), keccak256("2"), chainId, verifyingContract)). */
 export function domainSeparator(domain: ColdChainDomain): string {
   return keccak256(
     abi.encode(
@@ -95,8 +97,16 @@ export function hashReading(reading: Reading): string {
   assertReading(reading);
   return keccak256(
     abi.encode(
-      ["bytes32", "uint64", "uint32", "uint40", "int16", "uint8"],
-      [READING_TYPEHASH, reading.deviceId, reading.sequence, reading.observedAt, reading.tempCentiC, reading.flags],
+      ["bytes32", "uint64", "uint32", "uint40", "int16", "uint8", "uint40"],
+      [
+        READING_TYPEHASH,
+        reading.deviceId,
+        reading.sequence,
+        reading.observedAt,
+        reading.tempCentiC,
+        reading.flags,
+        reading.previousObservedAt,
+      ],
     ),
   );
 }
@@ -106,7 +116,7 @@ export function hashReadingWindow(window: ReadingWindow): string {
   assertWindow(window);
   return keccak256(
     abi.encode(
-      ["bytes32", "uint64", "uint32", "uint40", "uint32", "bytes32"],
+      ["bytes32", "uint64", "uint32", "uint40", "uint32", "bytes32", "uint40"],
       [
         READING_WINDOW_TYPEHASH,
         window.deviceId,
@@ -114,6 +124,7 @@ export function hashReadingWindow(window: ReadingWindow): string {
         window.firstObservedAt,
         window.intervalSeconds,
         keccak256(encodeSamples(window.samples)),
+        window.previousObservedAt,
       ],
     ),
   );
@@ -156,10 +167,17 @@ export function custodyAcceptanceDigest(domain: ColdChainDomain, acceptance: Cus
   return typedDataDigest(domainSeparator(domain), hashCustodyAcceptance(acceptance));
 }
 
-/** The ethers `value` argument for a Reading. */
+/** The ethers `value` argument for a Reading (exactly the six signed fields). */
 export function readingTypedValue(reading: Reading): Record<string, unknown> {
   assertReading(reading);
-  return { ...reading };
+  return {
+    deviceId: reading.deviceId,
+    sequence: reading.sequence,
+    observedAt: reading.observedAt,
+    tempCentiC: reading.tempCentiC,
+    flags: reading.flags,
+    previousObservedAt: reading.previousObservedAt,
+  };
 }
 
 /** The ethers `value` argument for a ReadingWindow (samples packed to hex). */
@@ -171,6 +189,7 @@ export function readingWindowTypedValue(window: ReadingWindow): Record<string, u
     firstObservedAt: window.firstObservedAt,
     intervalSeconds: window.intervalSeconds,
     samples: hexlify(encodeSamples(window.samples)),
+    previousObservedAt: window.previousObservedAt,
   };
 }
 

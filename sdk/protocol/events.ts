@@ -13,7 +13,9 @@
  * ```
  *
  * Skipped readings are not in it: they get ReadingSkipped events, emitted before the item's
- * ReadingsRecorded. See {@link expandReadings}.
+ * ReadingsRecorded. See {@link expandReadings}. A reading's `previousObservedAt` (bytes 12..16 in the batch) is
+ * not in the record: the events give {@link RecordedReading}s. In a shipment a device's recorded readings form one
+ * chain, so each one's predecessor is the device's previous recorded reading, but for the first (before the start).
  *
  * `WindowRecorded(shipmentId indexed, uint64 deviceId, uint32 firstSequence, uint40 firstObservedAt,
  * uint32 intervalSeconds, bytes samples)` carries a window: see {@link expandWindow}.
@@ -24,8 +26,8 @@ import type { BytesLike } from "ethers";
 import { READING_RECORD_BYTES, UINT64_MAX } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import { decodeSamples } from "./samples.js";
-import type { Reading } from "./types.js";
-import { assertReading } from "./validate.js";
+import type { RecordedReading } from "./types.js";
+import { assertRecordedReading } from "./validate.js";
 
 /** The readings events as declared in contracts/interfaces/IReadingsInbox.sol (human-readable ABI). */
 export const READINGS_EVENTS_ABI = [
@@ -36,10 +38,11 @@ export const READINGS_EVENTS_ABI = [
 /**
  * The 12-byte record of `reading` in the `readings` of ReadingsRecorded (0x-hex): sequence, observedAt,
  * tempCentiC (two's complement) and flags, big-endian. The deviceId is not part of it (it is an argument of
- * the event). Throws READING_INVALID when a field is outside its Solidity type.
+ * the event), nor is previousObservedAt: a full `Reading` may be given, that field is ignored. Throws
+ * READING_INVALID when a field is outside its Solidity type.
  */
-export function packReadingRecord(reading: Reading): string {
-  assertReading(reading);
+export function packReadingRecord(reading: RecordedReading): string {
+  assertRecordedReading(reading);
   const out = new Uint8Array(READING_RECORD_BYTES);
   const view = new DataView(out.buffer);
   view.setUint32(0, reading.sequence);
@@ -61,7 +64,7 @@ export interface ReadingsRecordedArgs {
  * The readings of a ReadingsRecorded event, in the order of the records. Throws READINGS_INVALID when
  * `readings` is not a multiple of 12 bytes or the deviceId is not a nonzero uint64.
  */
-export function expandReadings(args: ReadingsRecordedArgs): Reading[] {
+export function expandReadings(args: ReadingsRecordedArgs): RecordedReading[] {
   const bytes = getBytes(args.readings);
   if (bytes.length % READING_RECORD_BYTES !== 0) {
     throw new ProtocolError(
@@ -82,10 +85,10 @@ export function expandReadings(args: ReadingsRecordedArgs): Reading[] {
     );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: Reading[] = [];
+  const out: RecordedReading[] = [];
   // Every field of a record fits its type by construction (4, 5, 2 and 1 bytes): no range check needed.
   for (let o = 0; o < bytes.length; o += READING_RECORD_BYTES) {
-    const reading: Reading = {
+    const reading: RecordedReading = {
       deviceId,
       sequence: view.getUint32(o),
       observedAt: view.getUint8(o + 4) * 2 ** 32 + view.getUint32(o + 5),
@@ -109,17 +112,17 @@ export interface WindowRecordedArgs {
 
 /**
  * The readings of a WindowRecorded event: reading i has sequence firstSequence + i and observation
- * time firstObservedAt + i * intervalSeconds. Throws WINDOW_INVALID on malformed samples or when a
- * reading would overflow uint32 / uint40.
+ * time firstObservedAt + i * intervalSeconds (the event does not carry the window's previousObservedAt). Throws
+ * WINDOW_INVALID on malformed samples or when a reading would overflow uint32 / uint40.
  */
-export function expandWindow(args: WindowRecordedArgs): Reading[] {
+export function expandWindow(args: WindowRecordedArgs): RecordedReading[] {
   const samples = decodeSamples(args.samples);
   const deviceId = BigInt(args.deviceId);
   const firstSequence = Number(args.firstSequence);
   const firstObservedAt = Number(args.firstObservedAt);
   const intervalSeconds = Number(args.intervalSeconds);
   return samples.map((sample, i) => {
-    const reading: Reading = {
+    const reading: RecordedReading = {
       deviceId,
       sequence: firstSequence + i,
       observedAt: firstObservedAt + i * intervalSeconds,
@@ -127,7 +130,7 @@ export function expandWindow(args: WindowRecordedArgs): Reading[] {
       flags: sample.flags,
     };
     try {
-      assertReading(reading);
+      assertRecordedReading(reading);
     } catch (cause) {
       throw new ProtocolError("WINDOW_INVALID", `reading ${i} of the window is out of range`, { cause });
     }

@@ -3,10 +3,14 @@
  * reading or a device window, in either of two forms that the oracle tells apart by the first byte:
  *
  * - JSON (first byte `{`): human-debuggable, e.g.
- *   `{"v":1,"kind":"reading","deviceId":"12648430","sequence":42,"observedAt":1767225600,"tempCentiC":512,
- *   "flags":0,"signature":"0x…"}`. deviceId is a decimal string (uint64 does not fit a JSON number).
- * - binary (first byte 0x01): a batch envelope holding exactly one item, byte for byte what the
- *   contract reads: a READINGS item of count 1 (88 bytes) or a WINDOW item (89 + 3·N bytes).
+ *   `{"v":2,"kind":"reading","deviceId":"12648430","sequence":42,"observedAt":1767225600,"tempCentiC":512,
+ *   "flags":0,"previousObservedAt":1767225300,"signature":"0x…"}`. deviceId is a decimal string (uint64 does not
+ *   fit a JSON number). Every field is required, no other is allowed.
+ * - binary (first byte 0x02, the batch version): a batch envelope holding exactly one item, byte for byte what the
+ *   contract reads: a READINGS item of count 1 (93 bytes) or a WINDOW item (94 + 3·N bytes).
+ *
+ * Protocol v1 payloads (JSON `"v":1`, binary first byte 0x01) carry no previousObservedAt and are refused with an
+ * error that says so.
  *
  * Browser-safe: no Node built-ins.
  */
@@ -23,8 +27,10 @@ import { assertReading, assertWindow } from "./validate.js";
 export const MQTT_TOPIC_PREFIX = "coldchain/v1";
 /** Subscription filter matching every device's readings topic. */
 export const MQTT_READINGS_FILTER = `${MQTT_TOPIC_PREFIX}/devices/+/readings`;
-/** Version field of the JSON form. */
-export const MQTT_JSON_VERSION = 1;
+/** Version field of the JSON form: the protocol version (2: readings name their predecessor). */
+export const MQTT_JSON_VERSION = 2;
+/** First byte of a protocol v1 binary payload (its batch version), refused with a clear error. */
+const V1_BATCH_VERSION = 0x01;
 /** First byte of the JSON form (`{`). */
 const JSON_FIRST_BYTE = 0x7b;
 
@@ -95,7 +101,7 @@ export function mqttJsonOf(item: SignedItem): Record<string, unknown> {
   switch (item.kind) {
     case "reading": {
       assertReading(item.reading);
-      const { deviceId, sequence, observedAt, tempCentiC, flags } = item.reading;
+      const { deviceId, sequence, observedAt, tempCentiC, flags, previousObservedAt } = item.reading;
       return {
         v: MQTT_JSON_VERSION,
         kind: "reading",
@@ -104,12 +110,13 @@ export function mqttJsonOf(item: SignedItem): Record<string, unknown> {
         observedAt,
         tempCentiC,
         flags,
+        previousObservedAt,
         signature: hexlify(item.signature),
       };
     }
     case "window": {
       assertWindow(item.window);
-      const { deviceId, firstSequence, firstObservedAt, intervalSeconds, samples } = item.window;
+      const { deviceId, firstSequence, firstObservedAt, intervalSeconds, samples, previousObservedAt } = item.window;
       return {
         v: MQTT_JSON_VERSION,
         kind: "window",
@@ -118,6 +125,7 @@ export function mqttJsonOf(item: SignedItem): Record<string, unknown> {
         firstObservedAt,
         intervalSeconds,
         samples: samples.map((s) => [s.tempCentiC, s.flags]),
+        previousObservedAt,
         signature: hexlify(item.signature),
       };
     }
@@ -149,8 +157,14 @@ export function decodeMqttPayload(payload: BytesLike): DecodedMqttPayload {
   const first = bytes[0];
   if (first === JSON_FIRST_BYTE) return { format: "json", item: decodeJson(bytes) };
   if (first === BATCH_VERSION) return { format: "binary", item: decodeBinary(bytes) };
+  if (first === V1_BATCH_VERSION) {
+    throw invalid(
+      `binary form of protocol v1 (first byte 0x01): readings must name their predecessor (previousObservedAt); ` +
+        `update the device to protocol v2 (first byte 0x${hex(BATCH_VERSION)})`,
+    );
+  }
   throw invalid(
-    `the first byte 0x${(first ?? 0).toString(16).padStart(2, "0")} is neither '{' (JSON form) nor 0x01 (binary form)`,
+    `the first byte 0x${hex(first ?? 0)} is neither '{' (JSON form) nor 0x${hex(BATCH_VERSION)} (binary form)`,
   );
 }
 
@@ -183,7 +197,12 @@ function decodeJson(bytes: Uint8Array): SignedItem {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalid("JSON form: not an object");
   const o = value as Record<string, unknown>;
-  if (o.v !== MQTT_JSON_VERSION) throw invalid(`JSON form: "v" must be ${MQTT_JSON_VERSION}`);
+  if (o.v !== MQTT_JSON_VERSION) {
+    throw invalid(
+      `JSON form: "v" must be ${MQTT_JSON_VERSION}` +
+        (o.v === 1 ? " (protocol v1 readings do not name their predecessor: update the device)" : ""),
+    );
+  }
   const deviceId = decimalUint64(o.deviceId);
   const signature = o.signature;
   if (typeof signature !== "string" || !isHexString(signature, 64)) {
@@ -191,7 +210,7 @@ function decodeJson(bytes: Uint8Array): SignedItem {
   }
   switch (o.kind) {
     case "reading":
-      onlyKeys(o, ["v", "kind", "deviceId", "sequence", "observedAt", "tempCentiC", "flags", "signature"]);
+      exactKeys(o, READING_JSON_KEYS);
       return checked({
         kind: "reading",
         reading: {
@@ -200,20 +219,12 @@ function decodeJson(bytes: Uint8Array): SignedItem {
           observedAt: o.observedAt as number,
           tempCentiC: o.tempCentiC as number,
           flags: o.flags as number,
+          previousObservedAt: o.previousObservedAt as number,
         },
         signature: signature.toLowerCase(),
       });
     case "window": {
-      onlyKeys(o, [
-        "v",
-        "kind",
-        "deviceId",
-        "firstSequence",
-        "firstObservedAt",
-        "intervalSeconds",
-        "samples",
-        "signature",
-      ]);
+      exactKeys(o, WINDOW_JSON_KEYS);
       if (!Array.isArray(o.samples)) throw invalid('JSON form: "samples" must be an array of [tempCentiC, flags]');
       const samples = (o.samples as unknown[]).map((s, i) => {
         if (!Array.isArray(s) || s.length !== 2) throw invalid(`JSON form: samples[${i}] must be [tempCentiC, flags]`);
@@ -227,6 +238,7 @@ function decodeJson(bytes: Uint8Array): SignedItem {
           firstObservedAt: o.firstObservedAt as number,
           intervalSeconds: o.intervalSeconds as number,
           samples,
+          previousObservedAt: o.previousObservedAt as number,
         },
         signature: signature.toLowerCase(),
       });
@@ -256,10 +268,43 @@ function decimalUint64(value: unknown): bigint {
   return id;
 }
 
-function onlyKeys(o: Record<string, unknown>, allowed: readonly string[]): void {
+/** The fields of a JSON reading, every one required. */
+const READING_JSON_KEYS = [
+  "v",
+  "kind",
+  "deviceId",
+  "sequence",
+  "observedAt",
+  "tempCentiC",
+  "flags",
+  "previousObservedAt",
+  "signature",
+] as const;
+/** The fields of a JSON window, every one required. */
+const WINDOW_JSON_KEYS = [
+  "v",
+  "kind",
+  "deviceId",
+  "firstSequence",
+  "firstObservedAt",
+  "intervalSeconds",
+  "samples",
+  "previousObservedAt",
+  "signature",
+] as const;
+
+/** Refuses a field not in `keys` and a missing one (each named). */
+function exactKeys(o: Record<string, unknown>, keys: readonly string[]): void {
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw invalid(`JSON form: unknown field "${key}"`);
+    if (!keys.includes(key)) throw invalid(`JSON form: unknown field "${key}"`);
   }
+  for (const key of keys) {
+    if (!Object.hasOwn(o, key)) throw invalid(`JSON form: the field "${key}" is missing`);
+  }
+}
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, "0");
 }
 
 function invalid(message: string, cause?: unknown): MqttPayloadError {

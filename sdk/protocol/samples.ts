@@ -40,7 +40,10 @@ export function decodeSamples(samples: BytesLike): Sample[] {
   return out;
 }
 
-/** The readings a window stands for: sequence firstSequence + i, observedAt firstObservedAt + i * interval. */
+/**
+ * The readings a window stands for: sequence firstSequence + i, observedAt firstObservedAt + i * interval, and
+ * previousObservedAt the window's own for reading 0, the reading before it for the others.
+ */
 export function windowReadings(window: ReadingWindow): Reading[] {
   assertWindow(window);
   return window.samples.map((sample, i) => ({
@@ -49,5 +52,6 @@ export function windowReadings(window: ReadingWindow): Reading[] {
     observedAt: window.firstObservedAt + i * window.intervalSeconds,
     tempCentiC: sample.tempCentiC,
     flags: sample.flags,
+    previousObservedAt: i === 0 ? window.previousObservedAt : window.firstObservedAt + (i - 1) * window.intervalSeconds,
   }));
 }

@@ -59,25 +59,30 @@ export const TEST_ALT_DOMAIN: ColdChainDomain = {
   verifyingContract: "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0",
 };
 
-/** 5.12 °C, no flags, 2026-01-01T00:00:00Z. */
+/** 5.12 °C, no flags, 2026-01-01T00:00:00Z; the device's previous reading was five minutes earlier. */
 export const TEST_READING: Reading = {
   deviceId: 0xc0ffeen,
   sequence: 42,
   observedAt: 1767225600,
   tempCentiC: 512,
   flags: 0,
+  previousObservedAt: 1767225300,
 };
 
-/** −18.50 °C with LOW_BATTERY, the next reading of the same device five minutes later. */
+/** −18.50 °C with LOW_BATTERY, the next reading of the same device five minutes later (its predecessor: TEST_READING). */
 export const TEST_NEGATIVE_READING: Reading = {
   deviceId: 0xc0ffeen,
   sequence: 43,
   observedAt: 1767225900,
   tempCentiC: -1850,
   flags: 0x02,
+  previousObservedAt: 1767225600,
 };
 
-/** Four readings five minutes apart: 4.50, 5.05, 8.12 (above 2–8 °C) and −0.30 °C. */
+/**
+ * Four readings five minutes apart: 4.50, 5.05, 8.12 (above 2–8 °C) and −0.30 °C, with no predecessor
+ * (previousObservedAt 0: the first readings of a device), so the vectors show both a named predecessor and none.
+ */
 export const TEST_WINDOW: ReadingWindow = {
   deviceId: 0xc0ffeen,
   firstSequence: 100,
@@ -89,6 +94,7 @@ export const TEST_WINDOW: ReadingWindow = {
     { tempCentiC: 812, flags: 0 },
     { tempCentiC: -30, flags: 0 },
   ],
+  previousObservedAt: 0,
 };
 
 /** The secp256k1 test account accepts custody of shipment 7 (Ethereum wallet signature, 65 bytes). */
@@ -220,71 +226,74 @@ export const TEST_VECTORS: TestVectorValues = {
   p256PublicKey: TEST_P256_PUBLIC_KEY,
   typehashes: {
     eip712Domain: "0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f",
-    reading: "0xabe54e5555e29a5337ea42592382d2e9aa79d57e29147f0cbc533671e204ee8b",
-    readingWindow: "0x587d359fc29d66ac1512554bb6a384a236c0be29ac7fd115354293ffab14404d",
+    reading: "0x4dd0e7f7450ddaeece55422ef8d1517ba8873984bb66995f3ae177b7e7df9951",
+    readingWindow: "0xf5d575fa12cac3c1f00c02633ee5b7193ae2c25068531e391e82f118852f7c53",
     custodyAcceptance: "0xa7a32312fc68c532f2367b2797507678ca0c2863744fd0b3e7dfcca706bc1814",
   },
-  domainSeparator: "0x56ecf7bb493d7bbe8d3f7f59a1ff6546cea075cdabefd7b23d9d3dd24d4c41c1",
+  domainSeparator: "0xbd6d8dfdb0784def1a6e0b8ee00edd22f8ba191589f67b01789bc11fa6aa9288",
   reading: {
-    structHash: "0x349d2ad973ae3e0adfc5eac6b68882d7dd0767769f4a3d542e668bd370234a0f",
-    digest: "0xd1b8e34dee4ee60a2a3a47303052a06a559b811345e14363fc7ac32887596734",
+    structHash: "0x4890ebfc93e2ec9a7d00592114a767f64ebed7eb70fc0eb723fc65e9b9e974f8",
+    digest: "0xf20658c9df7879ee6f3a3bf9774f1152c33889578caec49abd6fc6802924e77c",
     secp256k1Signature:
-      "0xfa8bb71f6a24b4a73feb718d714d8f8324825d710ce5b09f3b03a4472eda992f7441de4bdab4924d301736940609872f18b32961d167144ad2eeaa44caf384e6",
+      "0xf8f4fab1c164448b5f4ab906b0d56b499906d30ee439de7e8bf1048c6d225f3098beb6a9998339d4c402e82f5934cc84c173909e08ad44b9cd7ceacb1544c004",
     p256Signature:
-      "0xdca57cf587383e200c4bf06830b9f592acee9459d3137b13dde64d84e15ce7a93bd6ca1ea3e4611951eae44f07414f3ca576c83e4f9a62c91bf6225fa10bf257",
+      "0xed6139cd359d9c2f17bf4826fb652dfb28f4968d0db8fa23f390c0bbde8afe2244d5558290717dee927157de5aa2cdf2531689f8f3ba11804d94945cb8317260",
     record: "0x0000002a006955b900020000",
   },
   negativeReading: {
-    structHash: "0x401ad689ed992159c4f90da9bf5f6365a5b032f584fec39269417540ca435c15",
-    digest: "0x8d46ebe3f7d324344709c6ea65a150efcb01279e9a1c61289622251781d4d8ad",
+    structHash: "0x1009e87d418ae627123e47dc51488877680f3a4adf097ba66fb63e4ca173a787",
+    digest: "0xeb64f8069978aed680d05f0d2fe5aca124e837f1c15ffa2c65d2bbec358997d2",
     secp256k1Signature:
-      "0x6368ff66766c66e2c0758aaeffaf191aedb336420c64cb8ce0dcfa090e1ebd31d095ab738405f671f01e727334cbcb2d91dd1ba47c6bf92838e6b43db6faef1b",
+      "0x9103c00667cb0a4db82836df9722190168d82a815d65ed833b8bbbd5d2fb1c1d36d33758d58b15fd11166ed9e92d6c3ae2ea7b53c43e58a43b9d609409efa672",
     p256Signature:
-      "0x919159b921f819ed14a675bfbc423213826dc32195923d4ff789cd639cfc1a0a028288ecd157c565247c214a622863a2d812d72b7ddead271c82a15565448cfc",
+      "0x50e64f78f48d7198185423adc242bf5c13a8654922c42b8fe6d4942697283a980020978bfb44bbcd7290c70c9d86625f971eadf475d53fd5f3f646dbd3717df3",
     record: "0x0000002b006955ba2cf8c602",
   },
   window: {
     samples: "0x01c20001f900032c00ffe200",
-    structHash: "0x470242d973aab594902c1699454479d7daf37f11dfd8e6206b93c695620f5d27",
-    digest: "0x0f7bb3f397aa5f44d1e727a6cedfe10757806f01f1a2c56c86f41139aa9b91e1",
+    structHash: "0x7a8584f84886a01baf7f416202c1f6bb6f54031ffefadc494426217e0e2ae7bf",
+    digest: "0xadf9ddb454ba731e12b37a19486d6bec53b56cc2e63489c6f2ecbacef34eefb9",
     secp256k1Signature:
-      "0xbb9bbfdd2b9c1e6b18f3fd0e181b4a415f74bd5cb7372e30c8c0a80a710e29169f9a041c934fa812f08177da4c537e9329a4d9024ccc99b01bf36a442b19a095",
+      "0xd83c88dd19b0ae0e5cb1d142ed6bd670dd1e9ef8c20dc213490af141aa73451c019dc1f533d12010b8af511ebac6d4641e822792b8d22f438439c5d72a0e121b",
     p256Signature:
-      "0xe2a52cf021cebf741a9c22985ebcaf8aaea32617f676c8549d6ab84cd8c712183c99d5cc1d60194ba7cc71d80419962367b31b24d5f56b9ddf6d66d7132fac51",
+      "0x91dbf338e6f9dcb4d7ba3c6250c7c036bf144319314a67e57b3186f433e59fc67373e2a0ca74a7d29a37a4f33fb087602867b8243c4f7f821b10f4076ae47081",
   },
   custodyAcceptance: {
     structHash: "0xe3197aa4f7a521ba237b1d6ac48eb271e04ee5faff8da33028d075bb4b825c82",
-    digest: "0xe6ff2d1f2dee9321b8fbb9ff80184bef695e453d95c807e5a1f9c02ef959915b",
+    digest: "0x3cb3ad0acf144cea9ce0e4cecf7bdd4d4c6bbb98a5ec2bc50f67206d9ff267f4",
     signature:
-      "0x6395fa40cabc6c1cd5617e25c07083732c6b4acc22b5690fa9d7d54f141dbd006ad22a68844c274eea26cc0d039c007274e245d1fbf7cf37d6317925967a73531c",
+      "0x23aeaf3655ab00728a9b4ab7b95dd6d57cf3d65c14a4c85fe33720eb0cdfa53313f7399955a367938b25b9faf7eb6003c36979b8e813084520ff16c5d44757fa1c",
   },
   altDomain: {
-    domainSeparator: "0xc858d12c4d50ef3fc58891dbeed4959fc9b793369299ec5b1864041c9117bd04",
+    domainSeparator: "0x443e839fae78a2ec9a6643c10761cc0d3fd0a544ae6b510bf5a5e2321567d215",
     reading: {
-      digest: "0x8ca2dc927943377d4e66eb4b4d7917ebc543cb8416824f0432d5023a90ae293b",
+      digest: "0x5ca3f40b70f1ebecb2856fb30f2dc2bae712444dc9d0e5869dfd38bb73f5edcb",
       secp256k1Signature:
-        "0xc1a8c94bf0bcc4772c5bdfcc1a42a21e30f4b4ef4ed734455132469140f07ba3f1be69994d26e81841ba75236a6621f15cf30796488576c2889c14265b05af31",
+        "0xc5e9b3ce49977c5812732ba7480d83bd52945d94a1d1588b389811b19c582c93250019d5230fb03cd38e08557fa8e09b9ae55de20894f2a53f5972f6d29e0a41",
       p256Signature:
-        "0xd536045dd445b99665801a756cca556cc30fe86054bd46aaf04bd70a0720cd9a79c398aeba812895be4d918040288601c70a086c5d5089ecf190cd2283cb9e08",
+        "0x6bb5c07a91c4c3526b4d593eb4ca8ee04f8f0485c4f0d44fd297b727f8364da861138adf846a4ab524a84da19a4942427ddab68ba57c0c446b8099c7dd95b8c1",
     },
     window: {
-      digest: "0xb9f059076f420142b4858d218da4f34bd161d1b22b8a6a0857496be034a9df66",
+      digest: "0x76d4556de21903366dbe0cb99be059d86f49f5ac8a82337607f82d4cf52a9a74",
       secp256k1Signature:
-        "0x5112722483c5cfa2c7f54d9f8025fb18140f096fba69341fcb818f87851434befca17db22eb7acca51fe089060b021f5141f7230218301dc132771217562361e",
+        "0x73fb110032d867d19d0011fff076326c51c9305ba8ec2a8a657b277eaf321b8d1bc1d932b635b883305c2e91ddb0e775d3115630c0d9917b638fea8d84c0c794",
       p256Signature:
-        "0x511f79384c4038722c33ec7b2e7f185f6b290b391c0307616889150311be3f6f1134a3600c6b6a20a4d7738dcf81a30f77f23b2a902a3678ceafc9575c05732e",
+        "0xd641ae3ac6e475001716cf69be3716fe2f429078d1fb01630515d17ded160670187a698befc3d43eb3144a383520bfe71626e350c20ec20a7ad50ffbb3abc14f",
     },
   },
   batch: [
     "0x",
-    "01", // version
+    "02", // version 2
     "010000000000c0ffee0002", // READINGS: kind, deviceId 0xc0ffee, count 2
     "0000002a006955b900020000", // sequence 42, observedAt 1767225600, 5.12 °C, flags 0
-    "fa8bb71f6a24b4a73feb718d714d8f8324825d710ce5b09f3b03a4472eda992f7441de4bdab4924d301736940609872f18b32961d167144ad2eeaa44caf384e6", // signature (secp256k1)
+    "006955b7d4", // previousObservedAt 1767225300
+    "f8f4fab1c164448b5f4ab906b0d56b499906d30ee439de7e8bf1048c6d225f3098beb6a9998339d4c402e82f5934cc84c173909e08ad44b9cd7ceacb1544c004", // signature (secp256k1)
     "0000002b006955ba2cf8c602", // sequence 43, observedAt 1767225900, −18.50 °C, flags 0x02
-    "6368ff66766c66e2c0758aaeffaf191aedb336420c64cb8ce0dcfa090e1ebd31d095ab738405f671f01e727334cbcb2d91dd1ba47c6bf92838e6b43db6faef1b", // signature (secp256k1)
+    "006955b900", // previousObservedAt 1767225600
+    "9103c00667cb0a4db82836df9722190168d82a815d65ed833b8bbbd5d2fb1c1d36d33758d58b15fd11166ed9e92d6c3ae2ea7b53c43e58a43b9d609409efa672", // signature (secp256k1)
     "020000000000c0ffee00000064006955b9000000012c0004", // WINDOW: kind, deviceId, firstSequence 100, firstObservedAt, interval 300, count 4
+    "0000000000", // previousObservedAt 0
     "01c20001f900032c00ffe200", // samples 450/0, 505/0, 812/0, −30/0
-    "bb9bbfdd2b9c1e6b18f3fd0e181b4a415f74bd5cb7372e30c8c0a80a710e29169f9a041c934fa812f08177da4c537e9329a4d9024ccc99b01bf36a442b19a095", // signature (secp256k1)
+    "d83c88dd19b0ae0e5cb1d142ed6bd670dd1e9ef8c20dc213490af141aa73451c019dc1f533d12010b8af511ebac6d4641e822792b8d22f438439c5d72a0e121b", // signature (secp256k1)
   ].join(""),
 };

@@ -7,7 +7,7 @@
 export interface Reading {
   /** uint64, nonzero: the device's registry id. */
   readonly deviceId: bigint;
-  /** uint32: strictly increasing per device. */
+  /** uint32: the device's counter, +1 per reading (carried and signed; the chain orders readings by time). */
   readonly sequence: number;
   /** uint40: unix seconds at which the sensor was read. */
   readonly observedAt: number;
@@ -15,7 +15,20 @@ export interface Reading {
   readonly tempCentiC: number;
   /** uint8: FLAG_SENSOR_FAULT | FLAG_LOW_BATTERY | FLAG_TAMPER; other bits reserved. */
   readonly flags: number;
+  /**
+   * uint40: observedAt of the reading this device produced just before this one (a single reading or a window
+   * sample, relayed or not); 0 for the device's very first reading (or after it lost its stored state).
+   * Always < observedAt. The contract accepts a reading only if it continues the device's recorded chain.
+   */
+  readonly previousObservedAt: number;
 }
+
+/**
+ * A reading as the ReadingsRecorded / WindowRecorded events carry it: every signed field but
+ * `previousObservedAt`, which the events leave out (in a shipment, a recorded reading's predecessor is the
+ * device's previous recorded reading, but for the first one, whose predecessor is before the start).
+ */
+export type RecordedReading = Omit<Reading, "previousObservedAt">;
 
 /** One sample of a window: 3 bytes on the wire (int16 big-endian, uint8). */
 export interface Sample {
@@ -27,7 +40,8 @@ export interface Sample {
 
 /**
  * A run of equally spaced readings signed once (EIP-712 `ReadingWindow`). Reading i has sequence
- * `firstSequence + i` and observation time `firstObservedAt + i * intervalSeconds`.
+ * `firstSequence + i`, observation time `firstObservedAt + i * intervalSeconds` and predecessor the reading
+ * before it (samples[0]: `previousObservedAt`).
  */
 export interface ReadingWindow {
   /** uint64, nonzero. */
@@ -40,6 +54,11 @@ export interface ReadingWindow {
   readonly intervalSeconds: number;
   /** 1..256 samples, oldest first. */
   readonly samples: readonly Sample[];
+  /**
+   * uint40: observedAt of the reading the device produced just before samples[0] (0 for the device's very first
+   * reading). Always < firstObservedAt.
+   */
+  readonly previousObservedAt: number;
 }
 
 /** The next custodian's acceptance of custody (EIP-712 `CustodyAcceptance`). */
@@ -54,7 +73,7 @@ export interface CustodyAcceptance {
   readonly deadline: bigint;
 }
 
-/** The variable part of the EIP-712 domain; name "ColdChain" and version "1" are fixed. */
+/** The variable part of the EIP-712 domain; name "ColdChain" and version "2" are fixed. */
 export interface ColdChainDomain {
   readonly chainId: bigint;
   /** Address of the ColdChain core contract. */

@@ -17,7 +17,7 @@ import {
 } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { ProtocolErrorCode } from "./errors.js";
-import type { CustodyAcceptance, Reading, ReadingWindow, Sample } from "./types.js";
+import type { CustodyAcceptance, Reading, ReadingWindow, RecordedReading, Sample } from "./types.js";
 
 /** Whether `value` is an integer number in [min, max]. */
 export function isIntInRange(value: unknown, min: number, max: number): value is number {
@@ -36,14 +36,38 @@ function checkBig(code: ProtocolErrorCode, field: string, value: unknown, min: b
   }
 }
 
-/** Throws READING_INVALID unless every field fits its Solidity type and deviceId is nonzero. */
+/**
+ * Throws READING_INVALID unless every field fits its Solidity type, deviceId is nonzero, and previousObservedAt
+ * (0 for a device's first reading) is before observedAt.
+ */
 export function assertReading(reading: Reading): void {
+  assertRecordedReading(reading);
+  checkPrevious("READING_INVALID", "observedAt", reading.observedAt, reading.previousObservedAt);
+}
+
+/**
+ * The fields an event record carries (all but previousObservedAt): throws READING_INVALID unless each fits its
+ * Solidity type and deviceId is nonzero.
+ */
+export function assertRecordedReading(reading: RecordedReading): void {
   const code = "READING_INVALID";
   checkBig(code, "deviceId", reading.deviceId, 1n, UINT64_MAX);
   checkInt(code, "sequence", reading.sequence, 0, UINT32_MAX);
   checkInt(code, "observedAt", reading.observedAt, 0, UINT40_MAX);
   checkInt(code, "tempCentiC", reading.tempCentiC, INT16_MIN, INT16_MAX);
   checkInt(code, "flags", reading.flags, 0, UINT8_MAX);
+}
+
+/** previousObservedAt is a uint40 strictly before the (first) observation time; 0 (no predecessor) is allowed. */
+function checkPrevious(code: ProtocolErrorCode, timeField: string, observedAt: number, previous: unknown): void {
+  checkInt(code, "previousObservedAt", previous, 0, UINT40_MAX);
+  if ((previous as number) >= observedAt) {
+    throw new ProtocolError(
+      code,
+      `previousObservedAt (${String(previous)}) must be before ${timeField} (${observedAt}): it is the observation ` +
+        `time of the device's reading before this one, or 0 for its first reading`,
+    );
+  }
 }
 
 /** Throws WINDOW_INVALID unless the sample fits int16 / uint8. */
@@ -54,7 +78,8 @@ export function assertSample(sample: Sample, index = 0): void {
 
 /**
  * Throws WINDOW_INVALID unless every field fits its Solidity type, deviceId is nonzero, there are
- * 1..256 samples, and the last reading's sequence and observedAt still fit uint32 / uint40.
+ * 1..256 samples, the last reading's sequence and observedAt still fit uint32 / uint40, and
+ * previousObservedAt (0 for a device's first reading) is before firstObservedAt.
  */
 export function assertWindow(window: ReadingWindow): void {
   const code = "WINDOW_INVALID";
@@ -62,6 +87,7 @@ export function assertWindow(window: ReadingWindow): void {
   checkInt(code, "firstSequence", window.firstSequence, 0, UINT32_MAX);
   checkInt(code, "firstObservedAt", window.firstObservedAt, 0, UINT40_MAX);
   checkInt(code, "intervalSeconds", window.intervalSeconds, 0, UINT32_MAX);
+  checkPrevious(code, "firstObservedAt", window.firstObservedAt, window.previousObservedAt);
   const count = window.samples.length;
   if (count < WINDOW_MIN_SAMPLES || count > WINDOW_MAX_SAMPLES) {
     throw new ProtocolError(
