@@ -11,7 +11,7 @@ import {ShipmentLedger} from "./ShipmentLedger.sol";
 
 /// @title ColdChain
 /// @notice Shipment twins, custody, temperature rules and the signed-readings inbox of one deployment.
-/// @dev EIP-712 domain: name "ColdChain", version "1", this chain and this address. Devices sign their
+/// @dev EIP-712 domain: name "ColdChain", version "2", this chain and this address. Devices sign their
 /// readings for this domain; see docs/protocol.md.
 contract ColdChain is ReadingsInbox {
     /// @notice Default tolerated lead of a reading's observation time over the block time.
@@ -32,7 +32,7 @@ contract ColdChain is ReadingsInbox {
         IDeviceRegistry registry,
         address mktTable,
         IP256Verifier p256Fallback
-    ) EIP712("ColdChain", "1") ShipmentLedger(registry, mktTable) ReadingsInbox(p256Fallback) {
+    ) EIP712("ColdChain", "2") ShipmentLedger(registry, mktTable) ReadingsInbox(p256Fallback) {
         if (admin == address(0)) revert ColdChainConfigInvalid("admin");
         if (address(registry).code.length == 0) revert ColdChainConfigInvalid("registry");
         if (mktTable.code.length != MktLib.TABLE_CODE_SIZE) revert ColdChainConfigInvalid("mktTable");

@@ -8,7 +8,6 @@ import {IDeviceRegistry} from "./interfaces/IDeviceRegistry.sol";
 import {IP256Verifier} from "./interfaces/IP256Verifier.sol";
 import {IReadingsInbox} from "./interfaces/IReadingsInbox.sol";
 import {MktLib} from "./libraries/MktLib.sol";
-import {ReplayWindow} from "./libraries/ReplayWindow.sol";
 import {ShipmentBook} from "./libraries/ShipmentBook.sol";
 import {TemperatureRules} from "./libraries/TemperatureRules.sol";
 import {ShipmentLedger} from "./ShipmentLedger.sol";
@@ -20,27 +19,33 @@ import {ShipmentLedger} from "./ShipmentLedger.sol";
 /// costs two storage writes in all, not two per reading), and no memory is allocated per reading. Calldata is
 /// decoded with `calldataload` from the packed format of {IReadingsInbox}; hashing uses scratch memory.
 abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
-    /// @notice EIP-712 type of a single reading.
+    /// @notice EIP-712 type of a single reading; `previousObservedAt` names the device's reading before it.
     bytes32 public constant READING_TYPEHASH = keccak256(
-        "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags)"
+        abi.encodePacked(
+            "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,",
+            "uint40 previousObservedAt)"
+        )
     );
-    /// @notice EIP-712 type of a device window; `samples` is hashed as bytes (keccak256 of the packed samples).
+    /// @notice EIP-712 type of a device window; `samples` is hashed as bytes (keccak256 of the packed samples),
+    /// `previousObservedAt` names the device's reading before the first sample.
     bytes32 public constant READING_WINDOW_TYPEHASH = keccak256(
         abi.encodePacked(
             "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,",
-            "uint32 intervalSeconds,bytes samples)"
+            "uint32 intervalSeconds,bytes samples,uint40 previousObservedAt)"
         )
     );
     /// @notice Version byte that starts every batch.
-    uint8 public constant BATCH_VERSION = 1;
-    /// @notice Most readings in one device window (the width of the replay window).
+    uint8 public constant BATCH_VERSION = 2;
+    /// @notice Most readings in one device window.
     uint256 public constant MAX_WINDOW_READINGS = 256;
 
     uint256 private constant KIND_READINGS = 1;
     uint256 private constant KIND_WINDOW = 2;
     uint256 private constant READINGS_HEADER_BYTES = 11; // kind:1 deviceId:8 count:2
-    uint256 private constant READING_BYTES = 76; // sequence:4 observedAt:5 temp:2 flags:1 signature:64
-    uint256 private constant WINDOW_HEADER_BYTES = 24; // kind:1 deviceId:8 firstSeq:4 firstAt:5 interval:4 count:2
+    // sequence:4 observedAt:5 temp:2 flags:1 previousObservedAt:5 signature:64
+    uint256 private constant READING_BYTES = 81;
+    // kind:1 deviceId:8 firstSeq:4 firstAt:5 interval:4 count:2 previousObservedAt:5
+    uint256 private constant WINDOW_HEADER_BYTES = 29;
     uint256 private constant SAMPLE_BYTES = 3; // temp:2 flags:1
     uint256 private constant SIGNATURE_BYTES = 64;
     uint256 private constant RECORD_BYTES = 12; // a reading in ReadingsRecorded: the first 12 bytes of its item
@@ -62,7 +67,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     bool public immutable P256_PRECOMPILE;
 
     mapping(uint64 shipmentId => Condition) private _conditions;
-    mapping(uint64 deviceId => uint256) private _replayBitmaps;
+    mapping(uint64 shipmentId => mapping(uint64 deviceId => DeviceEvidence)) private _evidence;
     uint32 internal _maxFutureSkewSeconds;
 
     /// @dev The device under way, in full words (no masking per access). Written back once per run.
@@ -76,12 +81,13 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         bytes32 qx; // 0x0a0
         bytes32 qy; // 0x0c0
         uint64 shipmentId;
-        uint256 highestSequence; // 0x100
-        uint256 bitmap; // 0x120
+        uint256 lastSequence; // 0x100
+        uint256 breachPeriod; // 0x120 custody period of breachFlags
         TemperatureRules.DeviceState state; // 0x140
         bool dirty; // 0x160
         uint256 keyValidFrom; // 0x180 the current key verifies readings observed from here on
         uint256 revokedFrom; // 0x1a0 readings observed from here on are refused (max: not revoked)
+        uint256 breachFlags; // 0x1c0 breach kinds announced for this device in period breachPeriod
     }
 
     /// @dev The shipment under way: rules, condition and current custody period, in full words.
@@ -161,8 +167,14 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     }
 
     /// @inheritdoc IReadingsInbox
-    function isSequenceUsed(uint64 deviceId, uint32 sequence) external view returns (bool) {
-        return ReplayWindow.isUsed(_tracks[deviceId].highestSequence, _replayBitmaps[deviceId], sequence);
+    function deviceEvidence(uint64 shipmentId, uint64 deviceId) external view returns (DeviceEvidence memory) {
+        return _evidence[shipmentId][deviceId];
+    }
+
+    /// @inheritdoc IReadingsInbox
+    function isRecorded(uint64 deviceId, uint40 observedAt) external view returns (bool) {
+        DeviceTrack storage t = _tracks[deviceId];
+        return t.shipmentId != 0 && observedAt <= t.lastObservedAt && observedAt >= _shipments[t.shipmentId].startedAt;
     }
 
     function _latestObservedAt(uint64 shipmentId) internal view override returns (uint256) {
@@ -219,21 +231,22 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint64 deviceId,
         uint256 out
     ) private returns (uint256) {
-        // One word holds sequence (4 bytes), observedAt (5), temperature (2) and flags (1).
+        // One word holds sequence (4 bytes), observedAt (5), temperature (2), flags (1) and previousObservedAt (5).
         uint256 head = uint256(_word(batch, p));
         uint256 sequence = head >> 224;
         uint256 observedAt = (head >> 184) & 0xffffffffff;
         uint256 flags = (head >> 160) & 0xff;
         int256 temp = _signExtend16((head >> 168) & 0xffff);
+        uint256 previous = (head >> 120) & 0xffffffffff;
         uint256 reason;
         if (observedAt >= b.device.revokedFrom) {
             reason = uint256(SkipReason.RevokedDevice);
         } else {
-            bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags);
-            if (!_verifyAt(b, digest, _word(batch, p + 12), _word(batch, p + 44), observedAt, observedAt)) {
+            bytes32 digest = _readingDigest(b.domainSeparator, deviceId, sequence, observedAt, temp, flags, previous);
+            if (!_verifyAt(b, digest, _word(batch, p + 17), _word(batch, p + 49), observedAt, observedAt)) {
                 reason = uint256(SkipReason.BadSignature);
             } else {
-                reason = _admit(b, sequence, observedAt);
+                reason = _admit(b, previous, observedAt);
             }
         }
         if (reason != NO_SKIP) {
@@ -241,6 +254,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             return out;
         }
         _apply(b, sequence, observedAt, temp, flags);
+        b.device.lastSequence = sequence;
         assembly ("memory-safe") {
             // The first 12 bytes of the word are the record; the next record or the padding overwrites the rest.
             mstore(out, head)
@@ -260,6 +274,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 firstSequence = _read(batch, offset + 9, 4);
         uint256 firstObservedAt = _read(batch, offset + 13, 5);
         uint256 interval = _read(batch, offset + 18, 4);
+        uint256 previous = _read(batch, offset + 24, 5);
         _selectDevice(b, deviceId);
 
         uint256 reason = b.device.skip;
@@ -282,7 +297,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 firstSequence,
                 firstObservedAt,
                 interval,
-                batch[samplesStart:samplesEnd]
+                batch[samplesStart:samplesEnd],
+                previous
             );
             bool valid = _verifyAt(
                 b,
@@ -295,7 +311,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             if (!valid) {
                 reason = uint256(SkipReason.BadSignature);
             } else {
-                (reason, from, until) = _admitWindow(b, firstSequence, firstObservedAt, interval, count);
+                (reason, from, until) = _admitWindow(b, previous, firstObservedAt, interval, count);
             }
         }
         if (reason != NO_SKIP) {
@@ -322,6 +338,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 observedAt += interval;
             }
             b.accepted += until - from;
+            b.device.lastSequence = firstSequence + until - 1;
             emit WindowRecorded(
                 b.shipment.id,
                 deviceId,
@@ -333,7 +350,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
     }
 
-    /// @dev Checks the times and sequences of a window whose signature verified, and marks its sequences used.
+    /// @dev Checks the times of a window whose signature verified, and that it is the device's next (see {_link}).
     /// Samples [from, until) lie inside the shipment (from its start to its delivery or cancellation); the others
     /// are skipped, the inside ones recorded: a window may straddle either end.
     /// @return reason NO_SKIP, or the SkipReason to skip the whole window with
@@ -341,7 +358,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     /// @return until end (exclusive) of the samples inside the shipment
     function _admitWindow(
         Batch memory b,
-        uint256 firstSequence,
+        uint256 previous,
         uint256 firstObservedAt,
         uint256 interval,
         uint256 count
@@ -355,7 +372,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         } else if (firstObservedAt + (until - 1) * interval >= b.shipment.heldFrom) {
             reason = uint256(SkipReason.CustodyPending);
         } else {
-            reason = _mark(b, firstSequence, count);
+            reason = _link(b, previous, firstObservedAt);
         }
     }
 
@@ -380,34 +397,30 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (from > until) from = until;
     }
 
-    /// @dev Checks time and sequence of a single reading whose signature verified, and marks its sequence used.
+    /// @dev Checks the time of a single reading whose signature verified, and that it is the device's next.
     /// @return reason NO_SKIP, or the SkipReason to skip the reading with
-    function _admit(Batch memory b, uint256 sequence, uint256 observedAt) private pure returns (uint256 reason) {
+    function _admit(Batch memory b, uint256 previous, uint256 observedAt) private pure returns (uint256 reason) {
         if (observedAt > b.latestObservedAt) return uint256(SkipReason.FutureTimestamp);
         ShipmentCache memory s = b.shipment;
         if (observedAt < s.startedAt || (s.deliveredAt != 0 && observedAt > s.deliveredAt)) {
             return uint256(SkipReason.OutsideShipmentWindow);
         }
         if (observedAt >= s.heldFrom) return uint256(SkipReason.CustodyPending);
-        return _mark(b, sequence, 1);
+        return _link(b, previous, observedAt);
     }
 
-    /// @dev Marks `count` sequences from `firstSequence` used in the device's replay window.
-    /// @return reason NO_SKIP, or StaleSequence / DuplicateSequence
-    function _mark(Batch memory b, uint256 firstSequence, uint256 count) private pure returns (uint256 reason) {
-        DeviceCache memory d = b.device;
-        (ReplayWindow.Status status, uint32 highest, uint256 bitmap) = ReplayWindow.tryMark(
-            uint32(d.highestSequence),
-            d.bitmap,
-            firstSequence,
-            count
-        );
-        if (status == ReplayWindow.Status.Stale) return uint256(SkipReason.StaleSequence);
-        if (status == ReplayWindow.Status.Duplicate) return uint256(SkipReason.DuplicateSequence);
-        d.highestSequence = highest;
-        d.bitmap = bitmap;
-        d.dirty = true;
-        return NO_SKIP;
+    /// @dev Whether a reading (or a window's first sample) observed at `observedAt`, naming its predecessor
+    /// `previous`, is the device's next in this shipment: it names the latest recorded reading, or none is recorded
+    /// yet and its predecessor is before the start. This is what makes the verdict independent of the relay order:
+    /// a device's readings are applied in the order it took them, and only once each.
+    /// @return reason NO_SKIP; DuplicateSequence (at or before the latest: recorded already); SequenceGap (its
+    /// predecessor is not recorded yet: retryable); StaleSequence (names a predecessor older than the latest)
+    function _link(Batch memory b, uint256 previous, uint256 observedAt) private pure returns (uint256 reason) {
+        uint256 last = b.device.state.lastObservedAt;
+        if (observedAt <= last) return uint256(SkipReason.DuplicateSequence);
+        if (last == 0 ? previous < b.shipment.startedAt : previous == last) return NO_SKIP;
+        // With none recorded yet, a predecessor at or after the start is above last (0) too.
+        return previous > last ? uint256(SkipReason.SequenceGap) : uint256(SkipReason.StaleSequence);
     }
 
     /// @dev Runs the rules for one accepted reading and charges what it raises to the custodian of its time.
@@ -415,7 +428,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 table = b.mktTable;
         ShipmentCache memory s = b.shipment;
         DeviceCache memory d = b.device;
-        bool inOrder = observedAt > d.state.lastObservedAt;
         (uint256 breaches, uint256 excursionSeconds) = TemperatureRules.apply_(
             s.rules,
             s.state,
@@ -427,10 +439,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             MktLib.factorIn(table, temp)
         );
         s.dirty = true;
+        d.dirty = true;
         if (breaches == 0 && excursionSeconds == 0) return;
-        uint256 fresh = _charge(s, d.id, sequence, observedAt, breaches, excursionSeconds);
+        uint256 fresh = _charge(s, d, sequence, observedAt, breaches, excursionSeconds);
         // A run that crossed its limit here may have begun under an earlier custodian: name each one's share.
-        if (fresh & RUN_BREACHES != 0 && inOrder) {
+        if (fresh & RUN_BREACHES != 0) {
             uint256 runEnd = observedAt + d.intervalSeconds;
             if (fresh & (1 << uint256(BreachReason.SingleExcursion)) != 0) {
                 _shareRun(s, d.id, BreachReason.SingleExcursion, d.state.excursionStartedAt, runEnd, observedAt);
@@ -441,8 +454,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         }
     }
 
-    /// @dev Emits {BreachRunShared} for every custody period a run [runStart, runEnd) spans, when it began before
-    /// the period of `observedAt` (the reading that crossed the limit). Bounded by MAX_CUSTODY_PERIODS.
+    /// @dev Names each custodian's share of a run [runStart, runEnd) that crossed its limit at `observedAt`
+    /// ({BreachRunShared}, see ShipmentBook.shareRun). Rare: a breach new to the device and period.
     function _shareRun(
         ShipmentCache memory s,
         uint64 deviceId,
@@ -451,26 +464,15 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 runEnd,
         uint256 observedAt
     ) private {
-        uint256 index = _periodIndexAt(s.id, observedAt);
-        CustodyPeriod[] storage periods = _custody[s.id];
-        if (runStart >= periods[index].since) return;
-        uint256 periodEnd = runEnd;
-        for (uint256 p = index + 1; p > 0;) {
-            --p;
-            uint256 since = periods[p].since;
-            uint256 from = since > runStart ? since : runStart;
-            // p < MAX_CUSTODY_PERIODS; a run is shorter than 2^32 s (a shipment's seconds fit a uint32).
-            emit BreachRunShared(s.id, periods[p].custodian, reason, uint32(p), deviceId, uint32(periodEnd - from));
-            if (since <= runStart) break;
-            periodEnd = since;
-        }
+        ShipmentBook.shareRun(_custody[s.id], s.id, deviceId, reason, runStart, runEnd, observedAt);
     }
 
     /// @dev Charges excursion seconds and breaches to the custody period containing `observedAt`; emits one
-    /// {BreachRecorded} per kind of breach new to that period.
+    /// {BreachRecorded} per kind of breach new to the device in that period. A device's readings come in its own
+    /// order, so its period index never goes back: one period's flags per device suffice.
     function _charge(
         ShipmentCache memory s,
-        uint64 deviceId,
+        DeviceCache memory d,
         uint256 sequence,
         uint256 observedAt,
         uint256 breaches,
@@ -481,23 +483,23 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (observedAt >= s.custodySince) {
             index = s.custodyIndex;
             custodian = s.custodian;
-            fresh = breaches & ~s.custodyBreachFlags;
             // Bounded by the shipment's cumulative excursion (see TemperatureRules.apply_).
             unchecked {
                 s.custodyExcursionSeconds += excursionSeconds;
             }
-            s.custodyBreachFlags |= fresh;
+            s.custodyBreachFlags |= breaches;
         } else {
             // A late reading from before the latest handover: charge the earlier custodian directly.
-            index = _periodIndexAt(s.id, observedAt);
-            CustodyPeriod storage period = _custody[s.id][index];
-            custodian = period.custodian;
-            fresh = breaches & ~uint256(period.breachFlags);
-            if (excursionSeconds != 0) {
-                period.excursionSeconds = SafeCast.toUint32(period.excursionSeconds + excursionSeconds);
-            }
-            if (fresh != 0) period.breachFlags |= uint16(fresh);
+            (index, custodian) = ShipmentBook.chargeEarlierPeriod(
+                _custody[s.id],
+                observedAt,
+                excursionSeconds,
+                breaches
+            );
         }
+        if (index != d.breachPeriod) (d.breachPeriod, d.breachFlags) = (index, 0);
+        fresh = breaches & ~d.breachFlags;
+        d.breachFlags |= fresh;
         uint256 left = fresh;
         for (uint256 reason = 1; left != 0; ++reason) {
             uint256 reasonBit = 1 << reason;
@@ -509,7 +511,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 custodian,
                 BreachReason(reason),
                 uint32(index),
-                deviceId,
+                d.id,
                 uint32(sequence),
                 uint40(observedAt)
             );
@@ -547,15 +549,20 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         if (d.skip != NO_SKIP) return;
         IReadingsInbox.DeviceTrack storage t = _tracks[deviceId];
         d.shipmentId = t.shipmentId;
-        d.highestSequence = t.highestSequence;
+        d.lastSequence = t.lastSequence;
         d.state.lastObservedAt = t.lastObservedAt;
         d.state.excursionStartedAt = t.excursionStartedAt;
         d.state.freezeStartedAt = t.freezeStartedAt;
-        d.bitmap = _replayBitmaps[deviceId];
         if (d.shipmentId == 0) {
             d.skip = uint256(SkipReason.UnboundDevice);
             return;
         }
+        DeviceEvidence storage e = _evidence[d.shipmentId][deviceId];
+        d.state.mktWeightedSum = e.mktWeightedSum;
+        d.state.mktSeconds = e.mktSeconds;
+        d.state.cumulativeExcursionSeconds = e.cumulativeExcursionSeconds;
+        d.breachPeriod = e.breachPeriod;
+        d.breachFlags = e.breachFlags;
         _selectShipment(b, d.shipmentId);
         if (!b.shipment.active)
             d.skip = uint256(SkipReason.ShipmentNotActive);
@@ -602,10 +609,13 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         st.maxCentiC = c.maxCentiC;
         st.lastObservedAt = c.lastObservedAt;
         st.cumulativeExcursionSeconds = c.cumulativeExcursionSeconds;
-        st.currentExcursionSeconds = c.currentExcursionSeconds;
+        st.longestExcursionSeconds = c.longestExcursionSeconds;
         st.statusFlags = c.statusFlags;
         st.breachFlags = c.breachFlags;
         st.firstBreach = uint256(c.firstBreach);
+        st.excursionDevices = c.excursionDevices;
+        st.freezeDevices = c.freezeDevices;
+        st.firstBreachAt = c.firstBreachAt;
         st.mktWeightedSum = c.mktWeightedSum;
         st.mktSeconds = c.mktSeconds;
 
@@ -622,12 +632,19 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     function _flushDevice(DeviceCache memory d) private {
         if (!d.dirty) return;
         IReadingsInbox.DeviceTrack storage t = _tracks[d.id];
-        // Sequences were read as 4 bytes and times as 5: the casts are exact.
-        t.highestSequence = uint32(d.highestSequence);
+        // Sequences were read as 4 bytes and times as 5, periods are fewer than MAX_CUSTODY_PERIODS and breach
+        // flags fit 16 bits: the casts are exact.
+        t.lastSequence = uint32(d.lastSequence);
         t.lastObservedAt = uint40(d.state.lastObservedAt);
         t.excursionStartedAt = uint40(d.state.excursionStartedAt);
         t.freezeStartedAt = uint40(d.state.freezeStartedAt);
-        _replayBitmaps[d.id] = d.bitmap;
+        _evidence[d.shipmentId][d.id] = DeviceEvidence({
+            mktWeightedSum: SafeCast.toUint128(d.state.mktWeightedSum),
+            mktSeconds: SafeCast.toUint64(d.state.mktSeconds),
+            cumulativeExcursionSeconds: SafeCast.toUint32(d.state.cumulativeExcursionSeconds),
+            breachPeriod: uint16(d.breachPeriod),
+            breachFlags: uint16(d.breachFlags)
+        });
         d.dirty = false;
     }
 
@@ -641,10 +658,14 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         c.maxCentiC = int16(st.maxCentiC);
         c.lastObservedAt = uint40(st.lastObservedAt);
         c.cumulativeExcursionSeconds = SafeCast.toUint32(st.cumulativeExcursionSeconds);
-        c.currentExcursionSeconds = SafeCast.toUint32(st.currentExcursionSeconds);
-        c.statusFlags = uint8(st.statusFlags);
+        c.longestExcursionSeconds = SafeCast.toUint32(st.longestExcursionSeconds);
+        c.statusFlags = uint8(TemperatureRules.statusOf(s.rules, st));
         c.breachFlags = uint16(st.breachFlags);
         c.firstBreach = BreachReason(st.firstBreach);
+        // At most MAX_DEVICES_PER_SHIPMENT devices are counted; times fit 40 bits.
+        c.excursionDevices = uint8(st.excursionDevices);
+        c.freezeDevices = uint8(st.freezeDevices);
+        c.firstBreachAt = uint40(st.firstBreachAt);
         c.mktWeightedSum = SafeCast.toUint128(st.mktWeightedSum);
         c.mktSeconds = SafeCast.toUint64(st.mktSeconds);
         CustodyPeriod storage p = _custody[s.id][s.custodyIndex];
@@ -733,7 +754,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 sequence,
         uint256 observedAt,
         int256 temp,
-        uint256 flags
+        uint256 flags,
+        uint256 previous
     ) private pure returns (bytes32 digest) {
         bytes32 typehash = READING_TYPEHASH;
         assembly ("memory-safe") {
@@ -744,7 +766,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             mstore(add(ptr, 0x60), observedAt)
             mstore(add(ptr, 0x80), temp)
             mstore(add(ptr, 0xa0), flags)
-            let structHash := keccak256(ptr, 0xc0)
+            mstore(add(ptr, 0xc0), previous)
+            let structHash := keccak256(ptr, 0xe0)
             mstore(ptr, 0x1901)
             mstore(add(ptr, 0x20), domainSeparator)
             mstore(add(ptr, 0x40), structHash)
@@ -759,7 +782,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         uint256 firstSequence,
         uint256 firstObservedAt,
         uint256 interval,
-        bytes calldata samples
+        bytes calldata samples,
+        uint256 previous
     ) private pure returns (bytes32 digest) {
         bytes32 typehash = READING_WINDOW_TYPEHASH;
         assembly ("memory-safe") {
@@ -772,7 +796,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             mstore(add(ptr, 0x60), firstObservedAt)
             mstore(add(ptr, 0x80), interval)
             mstore(add(ptr, 0xa0), samplesHash)
-            let structHash := keccak256(ptr, 0xc0)
+            mstore(add(ptr, 0xc0), previous)
+            let structHash := keccak256(ptr, 0xe0)
             mstore(ptr, 0x1901)
             mstore(add(ptr, 0x20), domainSeparator)
             mstore(add(ptr, 0x40), structHash)
@@ -908,10 +933,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             if iszero(gapFrom) {
                 gapFrom := mload(add(r, 0x180))
             }
-            // Some temperature seen, MKT not above its limit, the next sample in order, evaluated and within the
-            // gap limit: the following ones are then one interval apart, in order, evaluated, never a gap.
+            // Some temperature seen, the next sample in order, evaluated and within the gap limit: the following
+            // ones are then one interval apart, in order, evaluated, never a gap.
             if and(
-                and(eq(and(status, 9), 1), gt(observedAt, deviceLast)),
+                and(and(status, 1), gt(observedAt, deviceLast)),
                 and(iszero(lt(observedAt, mload(add(r, 0x1a0)))), iszero(gt(sub(observedAt, gapFrom), gapLimit)))
             ) {
                 let ctx := mload(0x40)
@@ -983,30 +1008,28 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         int256 warmest;
         assembly ("memory-safe") {
             /// The quiet signed readings of a READINGS item from `mload(ctx)` on, stopping before the first other
-            /// one: a quiet sample (see {_quietSamples}) that is also the device's next reading (after its latest,
-            /// within the gap limit, not after `hi` = min(latest allowed, delivery)), has a sequence above the
-            /// highest, and a valid signature. The caller checked the device's state allows it (a reading seen,
-            /// evaluated; P-256 precompile answering). Anything else ends the run, and the caller's full path
-            /// handles that reading, with its skip reason or breaches. Accepted readings are appended to the event
-            /// buffer.
+            /// one: a quiet sample (see {_quietSamples}) that is also the device's next reading (naming its latest
+            /// as predecessor, within the gap limit, not after `hi` = min(latest allowed, delivery)) with a valid
+            /// signature. The caller checked the device's state allows it (a reading recorded, evaluated; P-256
+            /// precompile answering). Anything else ends the run, and the caller's full path handles that reading,
+            /// with its skip reason or breaches. Accepted readings are appended to the event buffer.
             /// ctx (words): 0x00 p, 0x20 end, 0x40 out, 0x60 signer, 0x80 key type, 0xa0 last, 0xc0 gap limit,
-            /// 0xe0 hi, 0x100 highest, 0x120 bitmap, 0x140 lo << 8, 0x160 (hi - lo) << 8, 0x180 table, 0x1a0 min,
+            /// 0xe0 hi, 0x100 last sequence, 0x140 lo << 8, 0x160 (hi - lo) << 8, 0x180 table, 0x1a0 min,
             /// 0x1c0 max, 0x1e0 interval, 0x200 interval x limit, 0x220 MKT excess, 0x240 unjudged; then the Reading
-            /// struct (typehash, deviceId, ..) at 0x260, the digest preimage (0x1901, domain, hash) at 0x320 and
-            /// the precompile input at 0x380 (qx, qy at 0x3e0, 0x400). In/out: p, out, last, highest, bitmap, min,
-            /// max, excess, unjudged.
+            /// struct (typehash, deviceId, sequence, observedAt, temp, flags, previousObservedAt) at 0x260, the
+            /// digest preimage (0x1901, domain, hash) at 0x340 and the precompile input at 0x3a0 (qx, qy at 0x400,
+            /// 0x420). In/out: p, out, last, last sequence, min, max, excess, unjudged.
             function loop(ctx) {
                 let p := mload(ctx)
                 let end := mload(add(ctx, 0x20))
                 let out := mload(add(ctx, 0x40))
                 let last := mload(add(ctx, 0xa0))
-                let highest := mload(add(ctx, 0x100))
-                let bitmap := mload(add(ctx, 0x120))
+                let lastSequence := mload(add(ctx, 0x100))
                 let minSeen := mload(add(ctx, 0x1a0))
                 let maxSeen := mload(add(ctx, 0x1c0))
                 let excess := mload(add(ctx, 0x220))
                 for {} lt(p, end) {
-                    p := add(p, 76)
+                    p := add(p, 81)
                 } {
                     let head := calldataload(p)
                     let at := and(shr(184, head), 0xffffffffff)
@@ -1018,38 +1041,41 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     if or(iszero(lt(sub(sub(at, last), 1), mload(add(ctx, 0xc0)))), gt(at, mload(add(ctx, 0xe0)))) {
                         break
                     }
-                    let seq := shr(224, head)
-                    if iszero(gt(seq, highest)) {
+                    // The device's next reading names its latest one as predecessor (last > 0 here).
+                    let previous := and(shr(120, head), 0xffffffffff)
+                    if iszero(eq(previous, last)) {
                         break
                     }
+                    let seq := shr(224, head)
                     let temp := sar(8, v)
 
                     mstore(add(ctx, 0x2a0), seq)
                     mstore(add(ctx, 0x2c0), at)
                     mstore(add(ctx, 0x2e0), temp)
-                    mstore(add(ctx, 0x360), keccak256(add(ctx, 0x260), 0xc0))
-                    let digest := keccak256(add(ctx, 0x33e), 0x42)
+                    mstore(add(ctx, 0x320), previous)
+                    mstore(add(ctx, 0x380), keccak256(add(ctx, 0x260), 0xe0))
+                    let digest := keccak256(add(ctx, 0x35e), 0x42)
                     switch mload(add(ctx, 0x80))
                     case 1 {
-                        let vs := calldataload(add(p, 44))
+                        let vs := calldataload(add(p, 49))
                         let sigS := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
                         if gt(sigS, 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) {
                             break
                         }
-                        mstore(add(ctx, 0x380), digest)
-                        mstore(add(ctx, 0x3a0), add(27, shr(255, vs)))
-                        mstore(add(ctx, 0x3c0), calldataload(add(p, 12)))
-                        mstore(add(ctx, 0x3e0), sigS)
+                        mstore(add(ctx, 0x3a0), digest)
+                        mstore(add(ctx, 0x3c0), add(27, shr(255, vs)))
+                        mstore(add(ctx, 0x3e0), calldataload(add(p, 17)))
+                        mstore(add(ctx, 0x400), sigS)
                         mstore(0x00, 0)
-                        pop(staticcall(gas(), 0x01, add(ctx, 0x380), 0x80, 0x00, 0x20))
+                        pop(staticcall(gas(), 0x01, add(ctx, 0x3a0), 0x80, 0x00, 0x20))
                         let recovered := mload(0x00)
                         if or(iszero(recovered), iszero(eq(recovered, mload(add(ctx, 0x60))))) {
                             break
                         }
                     }
                     default {
-                        let sigR := calldataload(add(p, 12))
-                        let sigS := calldataload(add(p, 44))
+                        let sigR := calldataload(add(p, 17))
+                        let sigS := calldataload(add(p, 49))
                         if or(
                             or(
                                 iszero(sigR),
@@ -1062,11 +1088,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                         ) {
                             break
                         }
-                        mstore(add(ctx, 0x380), digest)
-                        mstore(add(ctx, 0x3a0), sigR)
-                        mstore(add(ctx, 0x3c0), sigS)
+                        mstore(add(ctx, 0x3a0), digest)
+                        mstore(add(ctx, 0x3c0), sigR)
+                        mstore(add(ctx, 0x3e0), sigS)
                         mstore(0x00, 0)
-                        let answered := staticcall(gas(), 0x100, add(ctx, 0x380), 0xa0, 0x00, 0x20)
+                        let answered := staticcall(gas(), 0x100, add(ctx, 0x3a0), 0xa0, 0x00, 0x20)
                         if iszero(and(answered, eq(mload(0x00), 1))) {
                             break
                         }
@@ -1098,8 +1124,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     if sgt(temp, maxSeen) {
                         maxSeen := temp
                     }
-                    bitmap := or(shl(sub(seq, highest), bitmap), 1)
-                    highest := seq
+                    lastSequence := seq
                     last := at
                     mstore(out, head)
                     out := add(out, 12)
@@ -1107,8 +1132,7 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(ctx, p)
                 mstore(add(ctx, 0x40), out)
                 mstore(add(ctx, 0xa0), last)
-                mstore(add(ctx, 0x100), highest)
-                mstore(add(ctx, 0x120), bitmap)
+                mstore(add(ctx, 0x100), lastSequence)
                 mstore(add(ctx, 0x1a0), minSeen)
                 mstore(add(ctx, 0x1c0), maxSeen)
                 mstore(add(ctx, 0x220), excess)
@@ -1126,11 +1150,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
             let status := mload(add(c, 0xc0))
             let deviceLast := mload(t)
             let keyType := mload(add(d, 0x40))
-            // Some temperature seen, MKT not above its limit, the device's latest reading evaluated (the next
-            // in-order one is then evaluated too), and signatures checkable here (secp256k1, or P-256 with the
-            // precompile).
+            // Some temperature seen, the device's latest reading recorded and evaluated (the next one is then
+            // evaluated too), and signatures checkable here (secp256k1, or P-256 with the precompile).
             if and(
-                and(eq(and(status, 9), 1), iszero(iszero(deviceLast))),
+                and(and(status, 1), iszero(iszero(deviceLast))),
                 and(
                     and(iszero(lt(deviceLast, mload(add(r, 0x1a0)))), or(eq(keyType, 1), mload(add(b, 0x40)))),
                     // The current key verifies the readings after the device's latest one (keys bound to time).
@@ -1164,7 +1187,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0xc0), gapLimit)
                 mstore(add(ctx, 0xe0), hi)
                 mstore(add(ctx, 0x100), mload(add(d, 0x100)))
-                mstore(add(ctx, 0x120), mload(add(d, 0x120)))
                 mstore(add(ctx, 0x140), shl(8, lo))
                 mstore(add(ctx, 0x160), shl(8, sub(mload(add(s, 0x1a0)), lo)))
                 mstore(add(ctx, 0x180), mload(add(b, 0x60)))
@@ -1177,10 +1199,10 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 mstore(add(ctx, 0x260), readingTypehash)
                 mstore(add(ctx, 0x280), mload(d))
                 mstore(add(ctx, 0x300), 0) // flags: quiet readings have none
-                mstore(add(ctx, 0x320), 0x1901)
-                mstore(add(ctx, 0x340), mload(b))
-                mstore(add(ctx, 0x3e0), mload(add(d, 0xa0)))
-                mstore(add(ctx, 0x400), mload(add(d, 0xc0)))
+                mstore(add(ctx, 0x340), 0x1901)
+                mstore(add(ctx, 0x360), mload(b))
+                mstore(add(ctx, 0x400), mload(add(d, 0xa0)))
+                mstore(add(ctx, 0x420), mload(add(d, 0xc0)))
                 loop(ctx)
                 quiet := div(sub(mload(add(ctx, 0x40)), bufferEnd), 12)
                 if quiet {
@@ -1191,8 +1213,6 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                     warmest := mload(add(ctx, 0x1c0))
                     mktExcess := mload(add(ctx, 0x220))
                     mstore(add(d, 0x100), mload(add(ctx, 0x100)))
-                    mstore(add(d, 0x120), mload(add(ctx, 0x120)))
-                    mstore(add(d, 0x160), 1)
                 }
             }
         }
@@ -1217,7 +1237,8 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         Batch memory b
     ) private pure returns (uint256 intervalLimit, uint256 excess, uint256 unjudged) {
         TemperatureRules.Rules memory r = b.shipment.rules;
-        TemperatureRules.ShipmentState memory c = b.shipment.state;
+        // The MKT limit is judged on the device's own readings.
+        TemperatureRules.DeviceState memory c = b.device.state;
         uint256 interval = b.device.intervalSeconds;
         // Factors and seconds are below 2^64 (see TemperatureRules.apply_): products fit; the excess wraps on
         // purpose, and the intervals are non-zero (the registry refuses 0).
@@ -1231,29 +1252,31 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     }
 
     /// @dev How many excursion seconds {_quietSamples} may charge from `observedAt` on without a breach new to the
-    /// shipment or to the custody period: none unless `observedAt` is in the current period and a run of one
-    /// interval stays under the single-excursion limit (or that breach is recorded in both); then what is left
-    /// under the cumulative budget (or no bound once that breach is recorded in both).
+    /// device in the custody period: none unless `observedAt` is in the current period and a run of one interval
+    /// stays under the single-excursion limit (or that breach is announced for the device in this period); then
+    /// what is left under the device's cumulative budget (or no bound once that breach is announced).
     function _excursionRoom(Batch memory b, uint256 observedAt) private pure returns (uint256) {
         ShipmentCache memory s = b.shipment;
+        DeviceCache memory d = b.device;
         TemperatureRules.Rules memory r = s.rules;
-        uint256 recorded = s.state.breachFlags & s.custodyBreachFlags;
-        uint256 interval = b.device.intervalSeconds;
+        uint256 recorded = d.breachPeriod == s.custodyIndex ? d.breachFlags : 0;
+        uint256 interval = d.intervalSeconds;
         if (
             observedAt < s.custodySince ||
             (interval >= r.maxSingleExcursionSeconds && recorded & (1 << uint256(BreachReason.SingleExcursion)) == 0)
         ) return 0;
         if (recorded & (1 << uint256(BreachReason.CumulativeExcursion)) != 0) return type(uint32).max;
-        uint256 used = s.state.cumulativeExcursionSeconds;
+        uint256 used = d.state.cumulativeExcursionSeconds;
         // The breach comes when the cumulative time reaches the budget: the room ends one second before.
         return used < r.maxCumulativeExcursionSeconds ? r.maxCumulativeExcursionSeconds - used - 1 : 0;
     }
 
     /// @dev Records what `quiet` readings applied by a quiet loop do besides min/max and the MKT excess (given as
-    /// the loop left them): the count, the latest times, the MKT sums, the excursion time (`excursion`: seconds
-    /// << 1 | whether the last reading is out of range) charged to the current custodian, and the runs that end
-    /// or start (each reading was in order and above the freeze threshold; out of range only alone, a run of one
-    /// interval), exactly as {TemperatureRules.apply_} and {_charge} do for each.
+    /// the loop left them): the count, the latest times, the MKT sums (the device's, and the shipment's by the same
+    /// amount), the excursion time (`excursion`: seconds << 1 | whether the last reading is out of range) charged
+    /// to the device and the current custodian, and the runs that end or start (each reading was the device's next
+    /// and above the freeze threshold; out of range only alone, a run of one interval), exactly as
+    /// {TemperatureRules.apply_} and {_charge} do for each.
     function _settleQuiet(
         Batch memory b,
         uint256 quiet,
@@ -1265,32 +1288,43 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     ) private pure {
         ShipmentCache memory s = b.shipment;
         TemperatureRules.ShipmentState memory c = s.state;
-        TemperatureRules.DeviceState memory t = b.device.state;
-        // Bounded as in TemperatureRules.apply_; the excess plus limit x seconds is the weighted sum (mod 2^256).
+        DeviceCache memory d = b.device;
+        TemperatureRules.DeviceState memory t = d.state;
+        uint256 interval = d.intervalSeconds;
+        // Bounded as in TemperatureRules.apply_; the excess plus limit x seconds is the device's weighted sum (mod
+        // 2^256), and the shipment's sum grows by as much as the device's.
         unchecked {
             c.readingCount += quiet;
             c.minCentiC = minSeen;
             c.maxCentiC = maxSeen;
             if (lastAt > c.lastObservedAt) c.lastObservedAt = lastAt;
-            c.mktSeconds += quiet * b.device.intervalSeconds;
-            c.mktWeightedSum = excess + s.rules.mktLimitFactor * c.mktSeconds;
-            c.cumulativeExcursionSeconds += excursion >> 1;
-            s.custodyExcursionSeconds += excursion >> 1;
+            uint256 seconds_ = quiet * interval;
+            t.mktSeconds += seconds_;
+            uint256 deviceSum = excess + s.rules.mktLimitFactor * t.mktSeconds;
+            c.mktSeconds += seconds_;
+            c.mktWeightedSum += deviceSum - t.mktWeightedSum;
+            t.mktWeightedSum = deviceSum;
+            uint256 added = excursion >> 1;
+            c.cumulativeExcursionSeconds += added;
+            t.cumulativeExcursionSeconds += added;
+            s.custodyExcursionSeconds += added;
+            if (added != 0 && c.longestExcursionSeconds < interval) c.longestExcursionSeconds = interval;
+            // Runs: the device's freeze run ends (every reading was above the threshold); its excursion run is the
+            // last reading alone if that one is out of range.
+            if (t.freezeStartedAt != 0) c.freezeDevices -= 1;
+            if (t.excursionStartedAt != 0) c.excursionDevices -= 1;
         }
-        uint256 status = c.statusFlags & ~(TemperatureRules.EXCURSION_ACTIVE | TemperatureRules.FREEZE_ACTIVE);
+        t.freezeStartedAt = 0;
         if (excursion & 1 != 0) {
             // The last reading is out of range after one in range: a run of one interval from it.
-            c.currentExcursionSeconds = b.device.intervalSeconds;
             t.excursionStartedAt = lastAt;
-            status |= TemperatureRules.EXCURSION_ACTIVE;
+            c.excursionDevices += 1;
         } else {
-            c.currentExcursionSeconds = 0;
             t.excursionStartedAt = 0;
         }
-        c.statusFlags = status;
         t.lastObservedAt = lastAt;
-        t.freezeStartedAt = 0;
         s.dirty = true;
+        d.dirty = true;
     }
 
     /// @dev Emits {ReadingsRecorded} from the buffer {_processReadings} filled: `end` is past its last record.

@@ -3,7 +3,6 @@ pragma solidity 0.8.33;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
@@ -77,78 +76,47 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     /// @inheritdoc IShipments
     function startShipment(uint64 shipmentId) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
-        if (s.status != ShipmentStatus.Created) revert ShipmentWrongStatus(shipmentId, s.status);
-        ShipmentBook.start(s, shipmentId, SafeCast.toUint40(block.timestamp));
+        ShipmentBook.startBy(_requireShipment(shipmentId), _custody[shipmentId], shipmentId);
     }
 
     /// @inheritdoc IShipments
     function cancelShipment(uint64 shipmentId) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
-        // Only the party holding the goods (or an admin) cancels: nobody else can end the custody of another.
-        // Created: the shipper is the custodian until the first handover.
-        if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
-            revert ShipmentWrongStatus(shipmentId, s.status);
-        }
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        if (msg.sender != periods[periods.length - 1].custodian && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
-            revert CustodyNotCustodian(shipmentId, msg.sender);
-        }
-        // Readings observed up to now are still recorded (the inbox treats decidedAt as the end), and the
-        // devices stay bound for ShipmentBook.CANCELLED_DEVICE_HOLD_SECONDS if the shipment had started.
-        s.status = ShipmentStatus.Cancelled;
-        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        ShipmentBook.cancel(
+            _requireShipment(shipmentId),
+            _custody[shipmentId],
+            shipmentId,
+            hasRole(DEFAULT_ADMIN_ROLE, msg.sender)
+        );
         delete _offers[shipmentId];
-        emit ShipmentCancelled(shipmentId, msg.sender);
     }
 
     /// @inheritdoc IShipments
     function release(uint64 shipmentId) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireDecision(shipmentId);
-        s.status = ShipmentStatus.Released;
-        s.decidedAt = SafeCast.toUint40(block.timestamp);
-        emit ShipmentReleased(shipmentId, msg.sender);
+        ShipmentBook.decide(_requireShipment(shipmentId), shipmentId, true, 0, hasRole(QA_ROLE, msg.sender));
     }
 
     /// @inheritdoc IShipments
     function reject(uint64 shipmentId, bytes32 reasonCode) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireDecision(shipmentId);
-        s.status = ShipmentStatus.Rejected;
-        s.decidedAt = SafeCast.toUint40(block.timestamp);
-        s.rejectionCode = reasonCode;
-        emit ShipmentRejected(shipmentId, msg.sender, reasonCode);
+        ShipmentBook.decide(_requireShipment(shipmentId), shipmentId, false, reasonCode, hasRole(QA_ROLE, msg.sender));
     }
 
     // ---------------------------------------------------------------- custody
 
     /// @inheritdoc IShipments
     function offerCustody(uint64 shipmentId, address to, uint40 deadline) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
-        _requireHandoverAllowed(shipmentId, s, to);
-        if (deadline < block.timestamp) revert CustodyDeadlinePassed(shipmentId, deadline);
-        _offers[shipmentId] = CustodyOffer({to: to, deadline: deadline, handoverAt: _boundaryFrom(shipmentId)});
-        emit CustodyOffered(shipmentId, msg.sender, to, deadline);
+        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
+        ShipmentBook.offer(s, _custody[shipmentId], _offers, shipmentId, to, deadline, _boundaryFrom(shipmentId));
     }
 
     /// @inheritdoc IShipments
     function cancelCustodyOffer(uint64 shipmentId) external whenNotPaused {
-        _requireCustodian(shipmentId);
-        address to = _offers[shipmentId].to;
-        if (to == address(0)) revert CustodyOfferInvalid(shipmentId, msg.sender);
-        delete _offers[shipmentId];
-        emit CustodyOfferCancelled(shipmentId, msg.sender, to);
+        _requireShipment(shipmentId);
+        ShipmentBook.withdrawOffer(_custody[shipmentId], _offers, shipmentId);
     }
 
     /// @inheritdoc IShipments
     function acceptCustody(uint64 shipmentId) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
-        CustodyOffer memory offer = _offers[shipmentId];
-        if (offer.to != msg.sender || offer.to == address(0) || block.timestamp > offer.deadline) {
-            revert CustodyOfferInvalid(shipmentId, msg.sender);
-        }
-        // No status check needed: every transfer and every cancellation deletes the pending offer, so an offer
-        // exists only while the shipment is Created or InTransit and was made by the current custodian.
-        _transferCustody(shipmentId, s, msg.sender, offer.handoverAt);
+        ShipmentBook.acceptOffer(_requireShipment(shipmentId), _custody[shipmentId], _offers, shipmentId);
     }
 
     /// @inheritdoc IShipments
@@ -158,16 +126,21 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         uint256 deadline,
         bytes calldata signature
     ) external whenNotPaused {
-        ShipmentBook.Shipment storage s = _requireCustodian(shipmentId);
-        _requireHandoverAllowed(shipmentId, s, to);
+        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
         if (block.timestamp > deadline) revert CustodyDeadlinePassed(shipmentId, deadline);
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(CUSTODY_ACCEPTANCE_TYPEHASH, shipmentId, to, _custody[shipmentId].length, deadline))
         );
-        if (!SignatureChecker.isValidSignatureNow(to, digest, signature)) {
-            revert CustodySignatureInvalid(shipmentId, to);
-        }
-        _transferCustody(shipmentId, s, to, _boundaryFrom(shipmentId));
+        delete _offers[shipmentId];
+        ShipmentBook.transferCustodySigned(
+            s,
+            _custody[shipmentId],
+            shipmentId,
+            to,
+            _boundaryFrom(shipmentId),
+            digest,
+            signature
+        );
     }
 
     // ---------------------------------------------------------------- views
@@ -179,26 +152,8 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     }
 
     /// @inheritdoc IShipments
-    function shipment(uint64 shipmentId) external view returns (ShipmentInfo memory info) {
-        ShipmentBook.Shipment storage s = _requireShipment(shipmentId);
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        info = ShipmentInfo({
-            status: s.status,
-            shipper: s.shipper,
-            receiver: s.receiver,
-            owner: s.owner,
-            custodian: periods[periods.length - 1].custodian,
-            profileId: s.profileId,
-            createdAt: s.createdAt,
-            plannedStartAt: s.plannedStartAt,
-            startedAt: s.startedAt,
-            deliveredAt: s.deliveredAt,
-            decidedAt: s.decidedAt,
-            custodyPeriods: uint32(periods.length),
-            externalRef: s.externalRef,
-            rejectionCode: s.rejectionCode,
-            deviceIds: s.deviceIds
-        });
+    function shipment(uint64 shipmentId) external view returns (ShipmentInfo memory) {
+        return ShipmentBook.info(_requireShipment(shipmentId), _custody[shipmentId]);
     }
 
     /// @inheritdoc IShipments
@@ -219,20 +174,6 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Index of the custody period containing `timestamp`: the last one whose `since` is not after it
-    /// (period 0 for earlier times). Binary search over at most MAX_CUSTODY_PERIODS entries.
-    function _periodIndexAt(uint64 shipmentId, uint256 timestamp) internal view returns (uint256) {
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        uint256 lo = 0;
-        uint256 hi = periods.length;
-        while (hi - lo > 1) {
-            uint256 mid = (lo + hi) / 2;
-            if (periods[mid].since <= timestamp) lo = mid;
-            else hi = mid;
-        }
-        return lo;
-    }
-
     /// @dev The earliest custody boundary possible now: this block's time, or one second after the latest
     /// reading already recorded for the shipment (a device clock may lead the block time by the skew). No
     /// reading already charged to the current custodian can fall after the boundary.
@@ -244,38 +185,8 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
     /// @dev The latest observation time recorded for the shipment (0 if none).
     function _latestObservedAt(uint64 shipmentId) internal view virtual returns (uint256);
 
-    function _transferCustody(uint64 shipmentId, ShipmentBook.Shipment storage s, address to, uint40 since) private {
-        delete _offers[shipmentId];
-        ShipmentBook.transferCustody(s, _custody[shipmentId], shipmentId, to, since);
-    }
-
     function _requireShipment(uint64 shipmentId) internal view returns (ShipmentBook.Shipment storage s) {
         s = _shipments[shipmentId];
         if (s.status == ShipmentStatus.None) revert ShipmentUnknown(shipmentId);
-    }
-
-    function _requireCustodian(uint64 shipmentId) private view returns (ShipmentBook.Shipment storage s) {
-        s = _requireShipment(shipmentId);
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        if (periods[periods.length - 1].custodian != msg.sender) revert CustodyNotCustodian(shipmentId, msg.sender);
-    }
-
-    function _requireHandoverAllowed(uint64 shipmentId, ShipmentBook.Shipment storage s, address to) private view {
-        if (s.status != ShipmentStatus.Created && s.status != ShipmentStatus.InTransit) {
-            revert ShipmentWrongStatus(shipmentId, s.status);
-        }
-        CustodyPeriod[] storage periods = _custody[shipmentId];
-        if (to == address(0) || to == periods[periods.length - 1].custodian) {
-            revert CustodyRecipientInvalid(shipmentId, to);
-        }
-    }
-
-    /// @dev Reverts unless the caller may decide the shipment (receiver or QA) and it is delivered.
-    function _requireDecision(uint64 shipmentId) private view returns (ShipmentBook.Shipment storage s) {
-        s = _requireShipment(shipmentId);
-        if (msg.sender != s.receiver && !hasRole(QA_ROLE, msg.sender)) {
-            revert ShipmentNotReceiverOrQa(shipmentId, msg.sender);
-        }
-        if (s.status != ShipmentStatus.Delivered) revert ShipmentWrongStatus(shipmentId, s.status);
     }
 }

@@ -8,7 +8,7 @@ import {ColdChainFixture} from "./utils/ColdChainFixture.sol";
 /// @notice Deterministic gas of the ingestion path, written to snapshots/GasSnapshotsTest.json by
 /// `npx hardhat test solidity --snapshot` and checked by `--snapshot-check`.
 /// @dev Steady state: the device is registered, its shipment started 10 minutes before its first reading and
-/// one reading is already recorded, so the device track, replay window and condition slots are non-zero (the
+/// one reading is already recorded, so the device track, its evidence and the condition slots are non-zero (the
 /// cost of every batch after the first). Readings are 5 minutes apart, in range (5.00 degrees C), evaluated
 /// (after the adaptation period), so no breach is charged: the common case.
 contract GasSnapshotsTest is ColdChainFixture {
@@ -46,7 +46,16 @@ contract GasSnapshotsTest is ColdChainFixture {
         bytes memory samples;
         for (uint256 i = 0; i < 100; ++i) samples = bytes.concat(samples, abi.encodePacked(TEMP, uint8(0)));
         bytes memory batch = BatchEncoder.batch(
-            BatchEncoder.signedWindowItem(domain, DEVICE_KEY, DEVICE, 2, uint40(firstAt + INTERVAL), INTERVAL, samples)
+            BatchEncoder.signedWindowItem(
+                domain,
+                DEVICE_KEY,
+                DEVICE,
+                2,
+                uint40(firstAt + INTERVAL),
+                INTERVAL,
+                samples,
+                uint40(firstAt)
+            )
         );
         vm.prank(relayer);
         (uint256 accepted, uint256 skipped) = coldChain.submitReadings(batch);
@@ -71,12 +80,15 @@ contract GasSnapshotsTest is ColdChainFixture {
         BatchEncoder.Reading[] memory readings = new BatchEncoder.Reading[](count);
         for (uint256 i = 0; i < count; ++i) {
             uint32 sequence = firstSequence + uint32(i);
+            uint40 observedAt = uint40(firstAt + (sequence - 1) * INTERVAL);
             readings[i] = BatchEncoder.Reading({
                 deviceId: DEVICE,
                 sequence: sequence,
-                observedAt: uint40(firstAt + (sequence - 1) * INTERVAL),
+                observedAt: observedAt,
                 tempCentiC: TEMP,
-                flags: 0
+                flags: 0,
+                // Each names the one before; the first one's predecessor was taken before the start.
+                previousObservedAt: observedAt - INTERVAL
             });
         }
         return BatchEncoder.batch(BatchEncoder.signedReadingsItem(domain, DEVICE_KEY, readings));

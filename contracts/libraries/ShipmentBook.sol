@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.33;
 
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
@@ -9,11 +10,12 @@ import {IShipments} from "../interfaces/IShipments.sol";
 import {MktLib} from "./MktLib.sol";
 
 /// @title ShipmentBook
-/// @notice The stored form of a shipment, the checks a rule profile must pass, and the creation of a shipment
-/// with its device bindings.
+/// @notice The stored form of a shipment, the checks a rule profile must pass, the creation of a shipment with
+/// its device bindings, its custody transfers, cancellation and decision, and the sharing of a breach run between
+/// custodians.
 /// @dev A linked library (external functions, called with DELEGATECALL): its code lives outside `ColdChain`,
-/// which stays under EIP-170's 24,576 bytes. Only paths that run once per shipment or profile are here; the
-/// ingestion path stays in `ReadingsInbox`.
+/// which stays under EIP-170's 24,576 bytes. Only paths that run once per shipment, profile, handover or breach
+/// are here; the ingestion path stays in `ReadingsInbox`.
 library ShipmentBook {
     /// @notice Most devices one shipment carries.
     uint256 internal constant MAX_DEVICES_PER_SHIPMENT = 8;
@@ -95,6 +97,40 @@ library ShipmentBook {
         emit IShipments.ShipmentStarted(shipmentId, startedAt);
     }
 
+    /// @notice The current custodian starts a created shipment now.
+    function startBy(Shipment storage s, IShipments.CustodyPeriod[] storage periods, uint64 shipmentId) external {
+        if (periods[periods.length - 1].custodian != msg.sender) {
+            revert IShipments.CustodyNotCustodian(shipmentId, msg.sender);
+        }
+        if (s.status != IShipments.ShipmentStatus.Created) revert IShipments.ShipmentWrongStatus(shipmentId, s.status);
+        start(s, shipmentId, SafeCast.toUint40(block.timestamp));
+    }
+
+    /// @notice The public view of shipment `s` (see {IShipments.shipment}).
+    function info(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods
+    ) external view returns (IShipments.ShipmentInfo memory) {
+        return
+            IShipments.ShipmentInfo({
+                status: s.status,
+                shipper: s.shipper,
+                receiver: s.receiver,
+                owner: s.owner,
+                custodian: periods[periods.length - 1].custodian,
+                profileId: s.profileId,
+                createdAt: s.createdAt,
+                plannedStartAt: s.plannedStartAt,
+                startedAt: s.startedAt,
+                deliveredAt: s.deliveredAt,
+                decidedAt: s.decidedAt,
+                custodyPeriods: uint32(periods.length),
+                externalRef: s.externalRef,
+                rejectionCode: s.rejectionCode,
+                deviceIds: s.deviceIds
+            });
+    }
+
     /// @notice Opens a custody period of `to` from `since` (starting the shipment if it was only created);
     /// delivers the shipment when `to` is its receiver. The caller checked who may hand over, and `since`.
     function transferCustody(
@@ -103,7 +139,7 @@ library ShipmentBook {
         uint64 shipmentId,
         address to,
         uint40 since
-    ) external {
+    ) public {
         uint256 index = periods.length;
         // The last period is kept for the receiver, so a shipment can always be delivered.
         if (index >= MAX_CUSTODY_PERIODS || (index == MAX_CUSTODY_PERIODS - 1 && to != s.receiver)) {
@@ -120,6 +156,198 @@ library ShipmentBook {
             s.deliveredAt = since;
             emit IShipments.ShipmentDelivered(shipmentId, to, since);
         }
+    }
+
+    /// @notice The current custodian offers custody of `s` to `to` until `deadline`, with the boundary
+    /// `handoverAt` fixed now (see {IShipments.CustodyOffer}).
+    function offer(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        mapping(uint64 => IShipments.CustodyOffer) storage offers,
+        uint64 shipmentId,
+        address to,
+        uint40 deadline,
+        uint40 handoverAt
+    ) external {
+        requireHandover(s, periods, shipmentId, to);
+        if (deadline < block.timestamp) revert IShipments.CustodyDeadlinePassed(shipmentId, deadline);
+        offers[shipmentId] = IShipments.CustodyOffer({to: to, deadline: deadline, handoverAt: handoverAt});
+        emit IShipments.CustodyOffered(shipmentId, msg.sender, to, deadline);
+    }
+
+    /// @notice The current custodian withdraws its pending offer.
+    function withdrawOffer(
+        IShipments.CustodyPeriod[] storage periods,
+        mapping(uint64 => IShipments.CustodyOffer) storage offers,
+        uint64 shipmentId
+    ) external {
+        if (periods[periods.length - 1].custodian != msg.sender) {
+            revert IShipments.CustodyNotCustodian(shipmentId, msg.sender);
+        }
+        address to = offers[shipmentId].to;
+        if (to == address(0)) revert IShipments.CustodyOfferInvalid(shipmentId, msg.sender);
+        delete offers[shipmentId];
+        emit IShipments.CustodyOfferCancelled(shipmentId, msg.sender, to);
+    }
+
+    /// @notice The offered party accepts a pending, unexpired offer: its period opens at the offer's boundary.
+    function acceptOffer(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        mapping(uint64 => IShipments.CustodyOffer) storage offers,
+        uint64 shipmentId
+    ) external {
+        IShipments.CustodyOffer memory o = offers[shipmentId];
+        if (o.to != msg.sender || o.to == address(0) || block.timestamp > o.deadline) {
+            revert IShipments.CustodyOfferInvalid(shipmentId, msg.sender);
+        }
+        // No status check needed: every transfer and every cancellation deletes the pending offer, so an offer
+        // exists only while the shipment is Created or InTransit and was made by the current custodian.
+        delete offers[shipmentId];
+        transferCustody(s, periods, shipmentId, msg.sender, o.handoverAt);
+    }
+
+    /// @notice Reverts unless the caller is the current custodian of `s`, `s` is Created or InTransit, and `to`
+    /// is a new custodian.
+    function requireHandover(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        uint64 shipmentId,
+        address to
+    ) public view {
+        address custodian = periods[periods.length - 1].custodian;
+        if (custodian != msg.sender) revert IShipments.CustodyNotCustodian(shipmentId, msg.sender);
+        if (s.status != IShipments.ShipmentStatus.Created && s.status != IShipments.ShipmentStatus.InTransit) {
+            revert IShipments.ShipmentWrongStatus(shipmentId, s.status);
+        }
+        if (to == address(0) || to == custodian) revert IShipments.CustodyRecipientInvalid(shipmentId, to);
+    }
+
+    /// @notice Opens `to`'s custody period from `since` after checking `signature`, `to`'s acceptance of `digest`
+    /// (an EOA's ECDSA signature or an ERC-1271 contract's answer), if the caller may hand over to `to`.
+    function transferCustodySigned(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        uint64 shipmentId,
+        address to,
+        uint40 since,
+        bytes32 digest,
+        bytes calldata signature
+    ) external {
+        requireHandover(s, periods, shipmentId, to);
+        if (!SignatureChecker.isValidSignatureNow(to, digest, signature)) {
+            revert IShipments.CustodySignatureInvalid(shipmentId, to);
+        }
+        transferCustody(s, periods, shipmentId, to, since);
+    }
+
+    /// @notice Cancels shipment `s` (Created or InTransit) for its current custodian, or an admin (`byAdmin`).
+    /// @dev Readings observed up to now are still recorded (the inbox treats decidedAt as the end), and the devices
+    /// stay bound for CANCELLED_DEVICE_HOLD_SECONDS if the shipment had started.
+    function cancel(
+        Shipment storage s,
+        IShipments.CustodyPeriod[] storage periods,
+        uint64 shipmentId,
+        bool byAdmin
+    ) external {
+        IShipments.ShipmentStatus status = s.status;
+        if (status != IShipments.ShipmentStatus.Created && status != IShipments.ShipmentStatus.InTransit) {
+            revert IShipments.ShipmentWrongStatus(shipmentId, status);
+        }
+        // Only the party holding the goods (or an admin) cancels: nobody else can end the custody of another.
+        // Created: the shipper is the custodian until the first handover.
+        if (msg.sender != periods[periods.length - 1].custodian && !byAdmin) {
+            revert IShipments.CustodyNotCustodian(shipmentId, msg.sender);
+        }
+        s.status = IShipments.ShipmentStatus.Cancelled;
+        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        emit IShipments.ShipmentCancelled(shipmentId, msg.sender);
+    }
+
+    /// @notice Releases (`reasonCode` 0 and `release`) or rejects a delivered shipment, for its receiver or QA
+    /// (`byQa`).
+    function decide(Shipment storage s, uint64 shipmentId, bool release, bytes32 reasonCode, bool byQa) external {
+        if (msg.sender != s.receiver && !byQa) revert IShipments.ShipmentNotReceiverOrQa(shipmentId, msg.sender);
+        if (s.status != IShipments.ShipmentStatus.Delivered)
+            revert IShipments.ShipmentWrongStatus(shipmentId, s.status);
+        s.decidedAt = SafeCast.toUint40(block.timestamp);
+        if (release) {
+            s.status = IShipments.ShipmentStatus.Released;
+            emit IShipments.ShipmentReleased(shipmentId, msg.sender);
+        } else {
+            s.status = IShipments.ShipmentStatus.Rejected;
+            s.rejectionCode = reasonCode;
+            emit IShipments.ShipmentRejected(shipmentId, msg.sender, reasonCode);
+        }
+    }
+
+    /// @notice Emits {IReadingsInbox.BreachRunShared} for every custody period a run [runStart, runEnd) spans, when
+    /// it began before the period of `observedAt` (the reading that crossed the limit). Bounded by
+    /// MAX_CUSTODY_PERIODS.
+    function shareRun(
+        IShipments.CustodyPeriod[] storage periods,
+        uint64 shipmentId,
+        uint64 deviceId,
+        IReadingsInbox.BreachReason reason,
+        uint256 runStart,
+        uint256 runEnd,
+        uint256 observedAt
+    ) external {
+        uint256 index = periodIndexAt(periods, observedAt);
+        if (runStart >= periods[index].since) return;
+        uint256 periodEnd = runEnd;
+        for (uint256 p = index + 1; p > 0;) {
+            --p;
+            uint256 since = periods[p].since;
+            uint256 from = since > runStart ? since : runStart;
+            // p < MAX_CUSTODY_PERIODS; a run is shorter than 2^32 s (a shipment's seconds fit a uint32).
+            emit IReadingsInbox.BreachRunShared(
+                shipmentId,
+                periods[p].custodian,
+                reason,
+                uint32(p),
+                deviceId,
+                uint32(periodEnd - from)
+            );
+            if (since <= runStart) break;
+            periodEnd = since;
+        }
+    }
+
+    /// @notice Charges a reading observed at `observedAt`, before the latest handover, to the period holding it:
+    /// adds its excursion seconds and ORs its breaches into that period. Rare (a late upload).
+    /// @return index the period's index
+    /// @return custodian the period's custodian
+    function chargeEarlierPeriod(
+        IShipments.CustodyPeriod[] storage periods,
+        uint256 observedAt,
+        uint256 excursionSeconds,
+        uint256 breaches
+    ) external returns (uint256 index, address custodian) {
+        index = periodIndexAt(periods, observedAt);
+        IShipments.CustodyPeriod storage period = periods[index];
+        custodian = period.custodian;
+        if (excursionSeconds != 0) {
+            period.excursionSeconds = SafeCast.toUint32(period.excursionSeconds + excursionSeconds);
+        }
+        // Breach flags fit 16 bits (one per BreachReason).
+        if (breaches & ~uint256(period.breachFlags) != 0) period.breachFlags |= uint16(breaches);
+    }
+
+    /// @notice Index of the custody period holding `timestamp` (the last one that began at or before it).
+    function periodIndexAt(
+        IShipments.CustodyPeriod[] storage periods,
+        uint256 timestamp
+    ) internal view returns (uint256) {
+        uint256 lo = 0;
+        uint256 hi = periods.length;
+        // Binary search: at most log2(MAX_CUSTODY_PERIODS) rounds.
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) / 2;
+            if (periods[mid].since <= timestamp) lo = mid;
+            else hi = mid;
+        }
+        return lo;
     }
 
     /// @notice Stores shipment `shipmentId` from `params`, binds its devices and opens the shipper's custody.
@@ -200,7 +428,7 @@ library ShipmentBook {
         if (t.shipmentId != 0 && holdsDevices(shipments[t.shipmentId])) {
             revert IShipments.ShipmentDeviceUnavailable(deviceId);
         }
-        // The replay window (highestSequence and the bitmap) carries over: a sequence is accepted once, ever.
+        // The device's chain starts anew: its first reading here is the one whose predecessor is before the start.
         t.shipmentId = shipmentId;
         t.lastObservedAt = 0;
         t.excursionStartedAt = 0;

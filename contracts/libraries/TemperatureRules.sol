@@ -6,12 +6,13 @@ import {IShipments} from "../interfaces/IShipments.sol";
 
 /// @title TemperatureRules
 /// @notice The rules engine: applies one accepted reading to a shipment's condition and to the reporting
-/// device's track, and says which breaches the reading raises and how many excursion seconds it adds.
+/// device's state, and says which breaches the reading raises and how many excursion seconds it adds.
 /// @dev Pure, so tests call it alone. Every reading stands for its device's recording interval, as commercial
-/// loggers count time. A reading observed after its device's latest one is in order: it is checked for a gap
-/// (missing data) and extends or ends the device's continuous runs (single excursion, freeze). Any other reading
-/// is late: it still counts towards cumulative excursion, absolute limits, faults, min/max and MKT, but neither
-/// joins nor breaks a run: on its own it forms a run of one interval.
+/// loggers count time. The inbox hands each device's readings over in the order the device took them (its chain,
+/// see {IReadingsInbox}): every reading is checked for a gap since the device's previous one (missing data) and
+/// extends or ends the device's continuous runs (single excursion, freeze). Every rule is judged on one device's
+/// readings (the cumulative budget and the MKT on the device's own sums); what the shipment state gathers across
+/// devices are sums, minima, maxima, unions and counts, so it does not depend on how devices interleave.
 ///
 /// Gas: this runs once per reading (the inbox's hot path), so the working state is kept in memory structs of
 /// full words (no masking of packed fields on every access), disabled limits are turned into unreachable ones
@@ -21,11 +22,11 @@ import {IShipments} from "../interfaces/IShipments.sol";
 library TemperatureRules {
     /// @notice Condition status flag: at least one temperature was evaluated (min/max are meaningful).
     uint256 internal constant HAS_TEMPERATURE = 1;
-    /// @notice Condition status flag: the device that reported last is out of range.
+    /// @notice Condition status flag: some device's latest reading is out of range.
     uint256 internal constant EXCURSION_ACTIVE = 2;
-    /// @notice Condition status flag: the device that reported last is at or below the freeze threshold.
+    /// @notice Condition status flag: some device's latest reading is at or below the freeze threshold.
     uint256 internal constant FREEZE_ACTIVE = 4;
-    /// @notice Condition status flag: the MKT so far is above the profile's limit.
+    /// @notice Condition status flag: the MKT of all devices' readings pooled is above the profile's limit.
     uint256 internal constant MKT_ABOVE_LIMIT = 8;
 
     /// @notice Reading flag: the sensor reported an error, the temperature is not evaluated.
@@ -61,26 +62,35 @@ library TemperatureRules {
         uint256 evaluateFrom;
     }
 
-    /// @notice A shipment's condition (see {IReadingsInbox.Condition}) in full words.
+    /// @notice A shipment's condition (see {IReadingsInbox.Condition}) in full words. The fast paths of the inbox
+    /// read the first fields at fixed offsets: readingCount 0x00, minCentiC 0x20, maxCentiC 0x40, statusFlags 0xc0.
     struct ShipmentState {
         uint256 readingCount;
         int256 minCentiC;
         int256 maxCentiC;
         uint256 lastObservedAt;
         uint256 cumulativeExcursionSeconds;
-        uint256 currentExcursionSeconds;
+        uint256 longestExcursionSeconds;
         uint256 statusFlags;
         uint256 breachFlags;
         uint256 firstBreach;
         uint256 mktWeightedSum;
         uint256 mktSeconds;
+        uint256 excursionDevices;
+        uint256 freezeDevices;
+        uint256 firstBreachAt;
     }
 
-    /// @notice The per-shipment part of a device's track (see {IReadingsInbox.DeviceTrack}) in full words.
+    /// @notice One device's state in its shipment, in full words: its track (see {IReadingsInbox.DeviceTrack})
+    /// and its own sums (see {IReadingsInbox.DeviceEvidence}). The fast paths read lastObservedAt at 0x00 and
+    /// excursionStartedAt at 0x20.
     struct DeviceState {
         uint256 lastObservedAt;
         uint256 excursionStartedAt;
         uint256 freezeStartedAt;
+        uint256 cumulativeExcursionSeconds;
+        uint256 mktWeightedSum;
+        uint256 mktSeconds;
     }
 
     /// @notice Writes the rules of the stored profile `p` into `r` (in place: the inbox reuses one `Rules` per
@@ -111,9 +121,10 @@ library TemperatureRules {
     }
 
     /// @notice Applies one reading to the shipment state `c` and the device state `t` (both updated in place).
-    /// @dev Preconditions (checked by the inbox): `observedAt >= rules.startedAt`, observation times below 2^40,
-    /// `interval` at most one day, `tempCentiC` an int16, `mktFactor` a table entry (< 2^64). With these, no sum
-    /// below can overflow: a shipment would need more than 2^150 readings.
+    /// @dev Preconditions (checked by the inbox): the reading is the device's next one (`observedAt` after
+    /// `t.lastObservedAt`), `observedAt >= rules.startedAt`, observation times below 2^40, `interval` at most one
+    /// day, `tempCentiC` an int16, `mktFactor` a table entry (< 2^64). With these, no sum below can overflow: a
+    /// shipment would need more than 2^150 readings; at most MAX_DEVICES_PER_SHIPMENT devices are counted.
     /// @return breaches bit set of the breaches this reading raises (bit `1 << BreachReason`)
     /// @return excursionSeconds seconds out of range this reading adds (0 or `interval`)
     // One function on purpose: it runs once per reading, and each internal call would add ~40 gas to each.
@@ -132,25 +143,20 @@ library TemperatureRules {
             c.readingCount += 1;
             if (observedAt > c.lastObservedAt) c.lastObservedAt = observedAt;
 
-            uint256 deviceLast = t.lastObservedAt;
-            bool inOrder = observedAt > deviceLast;
-            if (inOrder) {
-                // Missing data: the gap since the device's previous reading (or since the start) is longer
-                // than maxGapIntervals recording intervals.
-                uint256 previous = deviceLast != 0 ? deviceLast : r.startedAt;
-                if (r.maxGapIntervals != 0 && observedAt - previous > r.maxGapIntervals * interval) {
-                    breaches = MISSING_DATA;
-                }
-                t.lastObservedAt = observedAt;
+            // Missing data: the gap since the device's previous reading (or since the start) is longer than
+            // maxGapIntervals recording intervals.
+            uint256 previous = t.lastObservedAt != 0 ? t.lastObservedAt : r.startedAt;
+            if (r.maxGapIntervals != 0 && observedAt - previous > r.maxGapIntervals * interval) {
+                breaches = MISSING_DATA;
             }
+            t.lastObservedAt = observedAt;
             if (flags & r.faultFlagMask != 0) breaches |= DEVICE_FAULT;
 
             if (flags & FLAG_SENSOR_FAULT == 0 && observedAt >= r.evaluateFrom) {
-                uint256 status = c.statusFlags;
-                if (status & HAS_TEMPERATURE == 0) {
+                if (c.statusFlags & HAS_TEMPERATURE == 0) {
                     c.minCentiC = tempCentiC;
                     c.maxCentiC = tempCentiC;
-                    status |= HAS_TEMPERATURE;
+                    c.statusFlags |= HAS_TEMPERATURE;
                 } else if (tempCentiC < c.minCentiC) {
                     c.minCentiC = tempCentiC;
                 } else if (tempCentiC > c.maxCentiC) {
@@ -159,67 +165,76 @@ library TemperatureRules {
 
                 if (tempCentiC < r.absoluteMinCentiC || tempCentiC > r.absoluteMaxCentiC) breaches |= ABSOLUTE_LIMIT;
 
-                // Mean kinetic temperature: accumulate, then judge once enough time is covered.
-                uint256 mktSeconds = c.mktSeconds + interval;
-                uint256 mktSum = c.mktWeightedSum + interval * mktFactor;
-                c.mktSeconds = mktSeconds;
-                c.mktWeightedSum = mktSum;
-                if (mktSeconds >= r.mktMinCoverageSeconds) {
-                    if (mktSum > r.mktLimitFactor * mktSeconds) {
-                        status |= MKT_ABOVE_LIMIT;
-                        breaches |= MKT_EXCEEDED;
-                    } else {
-                        status &= ~MKT_ABOVE_LIMIT;
-                    }
+                // Mean kinetic temperature: the shipment pools every device's readings; the limit is judged on the
+                // device's own, once they cover enough time.
+                c.mktSeconds += interval;
+                c.mktWeightedSum += interval * mktFactor;
+                uint256 mktSeconds = t.mktSeconds + interval;
+                uint256 mktSum = t.mktWeightedSum + interval * mktFactor;
+                t.mktSeconds = mktSeconds;
+                t.mktWeightedSum = mktSum;
+                if (mktSeconds >= r.mktMinCoverageSeconds && mktSum > r.mktLimitFactor * mktSeconds) {
+                    breaches |= MKT_EXCEEDED;
                 }
 
-                // Range: single (continuous) and cumulative excursion.
+                // Range: single (continuous) and cumulative excursion, both of this device.
                 if (tempCentiC < r.minCentiC || tempCentiC > r.maxCentiC) {
                     excursionSeconds = interval;
-                    uint256 cumulative = c.cumulativeExcursionSeconds + interval;
-                    c.cumulativeExcursionSeconds = cumulative;
+                    c.cumulativeExcursionSeconds += interval;
+                    uint256 cumulative = t.cumulativeExcursionSeconds + interval;
+                    t.cumulativeExcursionSeconds = cumulative;
                     if (cumulative >= r.maxCumulativeExcursionSeconds) breaches |= CUMULATIVE_EXCURSION;
-                    uint256 run = interval;
-                    if (inOrder) {
-                        uint256 runStart = t.excursionStartedAt;
-                        if (runStart == 0) {
-                            runStart = observedAt;
-                            t.excursionStartedAt = observedAt;
-                        }
-                        run = observedAt + interval - runStart;
-                        c.currentExcursionSeconds = run;
-                        status |= EXCURSION_ACTIVE;
+                    uint256 runStart = t.excursionStartedAt;
+                    if (runStart == 0) {
+                        runStart = observedAt;
+                        t.excursionStartedAt = observedAt;
+                        c.excursionDevices += 1;
                     }
+                    uint256 run = observedAt + interval - runStart;
+                    if (run > c.longestExcursionSeconds) c.longestExcursionSeconds = run;
                     if (run >= r.maxSingleExcursionSeconds) breaches |= SINGLE_EXCURSION;
-                } else if (inOrder) {
+                } else if (t.excursionStartedAt != 0) {
                     t.excursionStartedAt = 0;
-                    c.currentExcursionSeconds = 0;
-                    status &= ~EXCURSION_ACTIVE;
+                    c.excursionDevices -= 1;
                 }
 
                 // Freeze alarm: continuous time at or below the freeze threshold.
                 if (tempCentiC <= r.freezeCentiC) {
-                    uint256 run = interval;
-                    if (inOrder) {
-                        uint256 runStart = t.freezeStartedAt;
-                        if (runStart == 0) {
-                            runStart = observedAt;
-                            t.freezeStartedAt = observedAt;
-                        }
-                        run = observedAt + interval - runStart;
-                        status |= FREEZE_ACTIVE;
+                    uint256 runStart = t.freezeStartedAt;
+                    if (runStart == 0) {
+                        runStart = observedAt;
+                        t.freezeStartedAt = observedAt;
+                        c.freezeDevices += 1;
                     }
-                    if (run >= r.maxFreezeSeconds) breaches |= FREEZE;
-                } else if (inOrder) {
+                    if (observedAt + interval - runStart >= r.maxFreezeSeconds) breaches |= FREEZE;
+                } else if (t.freezeStartedAt != 0) {
                     t.freezeStartedAt = 0;
-                    status &= ~FREEZE_ACTIVE;
+                    c.freezeDevices -= 1;
                 }
-                c.statusFlags = status;
             }
 
             if (breaches != 0) {
-                if (c.firstBreach == 0) c.firstBreach = lowestReason(breaches);
+                // The first breach is the earliest observed one, whatever order the devices' readings came in.
+                uint256 reason = lowestReason(breaches);
+                uint256 firstAt = c.firstBreachAt;
+                if (firstAt == 0 || observedAt < firstAt || (observedAt == firstAt && reason < c.firstBreach)) {
+                    c.firstBreach = reason;
+                    c.firstBreachAt = observedAt;
+                }
                 c.breachFlags |= breaches;
+            }
+        }
+    }
+
+    /// @notice The condition's status flags as a function of its sums and counts (see {IReadingsInbox.Condition}).
+    function statusOf(Rules memory r, ShipmentState memory c) internal pure returns (uint256 status) {
+        status = c.statusFlags & HAS_TEMPERATURE;
+        if (c.excursionDevices != 0) status |= EXCURSION_ACTIVE;
+        if (c.freezeDevices != 0) status |= FREEZE_ACTIVE;
+        // Factors and seconds are below 2^64: the product fits.
+        unchecked {
+            if (c.mktSeconds >= r.mktMinCoverageSeconds && c.mktWeightedSum > r.mktLimitFactor * c.mktSeconds) {
+                status |= MKT_ABOVE_LIMIT;
             }
         }
     }

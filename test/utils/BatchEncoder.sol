@@ -7,10 +7,11 @@ import {Vm} from "./Vm.sol";
 /// @notice Builds the packed batches of IReadingsInbox and signs their items with test keys, written from the
 /// format documented in IReadingsInbox.sol (independently of the inbox's decoder):
 /// ```
-/// batch    := version:u8 (=1) item*
-/// READINGS := 0x01 deviceId:u64 count:u16 { sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 sig:64 } * count
+/// batch    := version:u8 (=2) item*
+/// READINGS := 0x01 deviceId:u64 count:u16
+///             { sequence:u32 observedAt:u40 tempCentiC:i16 flags:u8 previousObservedAt:u40 sig:64 } * count
 /// WINDOW   := 0x02 deviceId:u64 firstSequence:u32 firstObservedAt:u40 intervalSeconds:u32 count:u16
-///             samples:(count * {tempCentiC:i16 flags:u8}) sig:64
+///             previousObservedAt:u40 samples:(count * {tempCentiC:i16 flags:u8}) sig:64
 /// ```
 /// secp256k1 signatures are EIP-2098 compact: r || (s | (v - 27) << 255).
 library BatchEncoder {
@@ -22,24 +23,24 @@ library BatchEncoder {
     );
     /// @notice EIP-712 type of one reading.
     bytes32 internal constant READING_TYPEHASH = keccak256(
-        "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags)"
+        "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,uint40 previousObservedAt)"
     );
     /// @notice EIP-712 type of a device window (`samples` hashed as bytes).
     bytes32 internal constant READING_WINDOW_TYPEHASH = keccak256(
         abi.encodePacked(
             "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,",
-            "uint32 intervalSeconds,bytes samples)"
+            "uint32 intervalSeconds,bytes samples,uint40 previousObservedAt)"
         )
     );
 
     /// @notice Version byte of every batch.
-    uint8 internal constant BATCH_VERSION = 0x01;
+    uint8 internal constant BATCH_VERSION = 0x02;
     /// @notice Item kind of a run of single readings.
     uint8 internal constant KIND_READINGS = 0x01;
     /// @notice Item kind of a device window.
     uint8 internal constant KIND_WINDOW = 0x02;
     /// @notice Bytes of one reading inside a READINGS item.
-    uint256 internal constant READING_BYTES = 76;
+    uint256 internal constant READING_BYTES = 81;
 
     /// @notice One reading as a device signs it.
     struct Reading {
@@ -48,6 +49,7 @@ library BatchEncoder {
         uint40 observedAt;
         int16 tempCentiC;
         uint8 flags;
+        uint40 previousObservedAt;
     }
 
     /// @notice One sample of a window.
@@ -60,14 +62,22 @@ library BatchEncoder {
     function domainSeparator(address verifyingContract) internal view returns (bytes32) {
         return
             keccak256(
-                abi.encode(DOMAIN_TYPEHASH, keccak256("ColdChain"), keccak256("1"), block.chainid, verifyingContract)
+                abi.encode(DOMAIN_TYPEHASH, keccak256("ColdChain"), keccak256("2"), block.chainid, verifyingContract)
             );
     }
 
     /// @notice EIP-712 digest of a reading.
     function readingDigest(bytes32 domain, Reading memory r) internal pure returns (bytes32) {
         bytes32 structHash = keccak256(
-            abi.encode(READING_TYPEHASH, r.deviceId, r.sequence, r.observedAt, int256(r.tempCentiC), r.flags)
+            abi.encode(
+                READING_TYPEHASH,
+                r.deviceId,
+                r.sequence,
+                r.observedAt,
+                int256(r.tempCentiC),
+                r.flags,
+                r.previousObservedAt
+            )
         );
         return keccak256(abi.encodePacked(hex"1901", domain, structHash));
     }
@@ -79,7 +89,8 @@ library BatchEncoder {
         uint32 firstSequence,
         uint40 firstObservedAt,
         uint32 intervalSeconds,
-        bytes memory samples
+        bytes memory samples,
+        uint40 previousObservedAt
     ) internal pure returns (bytes32) {
         bytes32 structHash = keccak256(
             abi.encode(
@@ -88,7 +99,8 @@ library BatchEncoder {
                 firstSequence,
                 firstObservedAt,
                 intervalSeconds,
-                keccak256(samples)
+                keccak256(samples),
+                previousObservedAt
             )
         );
         return keccak256(abi.encodePacked(hex"1901", domain, structHash));
@@ -101,12 +113,12 @@ library BatchEncoder {
         vs = bytes32(uint256(s) | (uint256(v - 27) << 255));
     }
 
-    /// @notice One reading's 76 bytes inside a READINGS item, with a given signature.
+    /// @notice One reading's 81 bytes inside a READINGS item, with a given signature.
     function encodeReading(Reading memory r, bytes32 sigR, bytes32 sigVs) internal pure returns (bytes memory) {
-        return abi.encodePacked(r.sequence, r.observedAt, r.tempCentiC, r.flags, sigR, sigVs);
+        return abi.encodePacked(r.sequence, r.observedAt, r.tempCentiC, r.flags, r.previousObservedAt, sigR, sigVs);
     }
 
-    /// @notice One reading's 76 bytes, signed by `privateKey` for `domain`.
+    /// @notice One reading's 81 bytes, signed by `privateKey` for `domain`.
     function signReading(bytes32 domain, uint256 privateKey, Reading memory r) internal pure returns (bytes memory) {
         (bytes32 sigR, bytes32 sigVs) = signCompact(privateKey, readingDigest(domain, r));
         return encodeReading(r, sigR, sigVs);
@@ -144,6 +156,7 @@ library BatchEncoder {
         uint40 firstObservedAt,
         uint32 intervalSeconds,
         bytes memory samples,
+        uint40 previousObservedAt,
         bytes32 sigR,
         bytes32 sigVs
     ) internal pure returns (bytes memory) {
@@ -155,6 +168,7 @@ library BatchEncoder {
                 firstObservedAt,
                 intervalSeconds,
                 uint16(samples.length / 3),
+                previousObservedAt,
                 samples,
                 sigR,
                 sigVs
@@ -169,11 +183,30 @@ library BatchEncoder {
         uint32 firstSequence,
         uint40 firstObservedAt,
         uint32 intervalSeconds,
-        bytes memory samples
+        bytes memory samples,
+        uint40 previousObservedAt
     ) internal pure returns (bytes memory) {
-        bytes32 digest = windowDigest(domain, deviceId, firstSequence, firstObservedAt, intervalSeconds, samples);
+        bytes32 digest = windowDigest(
+            domain,
+            deviceId,
+            firstSequence,
+            firstObservedAt,
+            intervalSeconds,
+            samples,
+            previousObservedAt
+        );
         (bytes32 sigR, bytes32 sigVs) = signCompact(privateKey, digest);
-        return windowItem(deviceId, firstSequence, firstObservedAt, intervalSeconds, samples, sigR, sigVs);
+        return
+            windowItem(
+                deviceId,
+                firstSequence,
+                firstObservedAt,
+                intervalSeconds,
+                samples,
+                previousObservedAt,
+                sigR,
+                sigVs
+            );
     }
 
     /// @notice A batch: the version byte followed by the concatenated items.
