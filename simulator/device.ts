@@ -1,7 +1,9 @@
 /**
  * A virtual temperature logger: its own key (derived from the seed), a registry id, a strictly increasing
- * sequence counter, a recording interval, and a temperature model of a cooled container. Everything random
- * comes from seeded streams (random.ts), so the same seed gives the same keys, readings and signatures.
+ * sequence counter and the observation time of the last reading it produced (the pair a real logger persists
+ * together before signing: protocol v2 chains each reading to its predecessor), a recording interval, and a
+ * temperature model of a cooled container. Everything random comes from seeded streams (random.ts), so the same
+ * seed gives the same keys, readings and signatures.
  */
 import { concat, keccak256, toUtf8Bytes, zeroPadValue, toBeHex } from "ethers";
 
@@ -196,6 +198,8 @@ export class VirtualDevice {
   readonly phaseSeconds: number;
   private readonly model: TemperatureModel;
   private sequence: number;
+  /** observedAt of the last reading this device produced (0: none yet), sent or not. */
+  private lastObservedAt = 0;
 
   constructor(private readonly options: VirtualDeviceOptions) {
     const o = options;
@@ -232,9 +236,37 @@ export class VirtualDevice {
     return this.sequence;
   }
 
-  /** Takes a sequence number (readings and the tamper scenario's bad messages each take one). */
-  takeSequence(): number {
-    return this.sequence++;
+  /**
+   * The observation time of the last reading this device produced, whether it was sent or not (0 before its
+   * first): the `previousObservedAt` its next reading will name.
+   */
+  get previousObservedAt(): number {
+    return this.lastObservedAt;
+  }
+
+  /**
+   * Produces the device's next reading, observed at `t` (after its previous one): it takes the next sequence and
+   * names the previous reading the device produced as its predecessor (0 for its first), then remembers `t` — both
+   * at once, as a real device persists them before signing. Every reading the device takes goes through here,
+   * including those it never sends, so the chain it signs has no hole.
+   */
+  produce(t: number, sample: Sample): Reading {
+    if (!Number.isSafeInteger(t) || t <= this.lastObservedAt) {
+      throw new RangeError(
+        `device ${this.deviceId}: a reading at ${t} is not after its previous one (${this.lastObservedAt})`,
+      );
+    }
+    const reading: Reading = {
+      deviceId: this.deviceId,
+      sequence: this.sequence,
+      observedAt: t,
+      tempCentiC: sample.tempCentiC,
+      flags: sample.flags,
+      previousObservedAt: this.lastObservedAt,
+    };
+    this.sequence++;
+    this.lastObservedAt = t;
+    return reading;
   }
 
   /** Reads the sensor at `t` under the condition in force (the model must be stepped at every recording time). */

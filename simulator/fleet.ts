@@ -88,6 +88,8 @@ export interface LedgerReading {
   readonly observedAt: number;
   readonly tempCentiC: number;
   readonly flags: number;
+  /** The reading the device produced before this one (0: none), as signed. */
+  readonly previousObservedAt: number;
   /** Simulated time at which it was published (later than observedAt for a backlog). */
   readonly publishedAt: number;
 }
@@ -98,7 +100,10 @@ export interface LedgerTamper {
   readonly reason: DropReason;
   /** The device id of the topic and payload (an unregistered id for `unknown-device`). */
   readonly deviceId: bigint;
-  /** Sequence of the first reading the message carries. */
+  /**
+   * Sequence of the first reading the message carries. A bad signature or an altered payload stands in for the
+   * device's genuine reading of that time (same sequence, time and predecessor), which is published right after it.
+   */
   readonly sequence: number;
   readonly observedAt: number;
   readonly publishedAt: number;
@@ -253,6 +258,8 @@ interface DeviceRun {
   tamperQueue: TamperEvent[];
   lastValid: OutMessage | undefined;
   unknownSequence: number;
+  /** observedAt of the unknown device's last reading (its chain; 0: none yet). */
+  unknownLastObservedAt: number;
   /** Messages sent and not yet acknowledged. */
   inflight: number;
   /** Order number of the next message (keeps the backlog in order when a message comes back). */
@@ -303,6 +310,7 @@ export class FleetRunner {
         tamperQueue: [...scenario.tamper],
         lastValid: undefined,
         unknownSequence: 1,
+        unknownLastObservedAt: 0,
         inflight: 0,
         nextOrder: 0,
         scriptedOffline: false,
@@ -361,25 +369,22 @@ export class FleetRunner {
       const span = conditionAt(run.scenario, at);
       const sample = device.sense(at, span);
       if (span?.kind === "silent") {
+        // Switched off: the device takes no reading, so its next one names the last it took before the span.
         this.closeWindow(run);
         continue;
       }
       const heldUntil = span?.kind === "offline" ? span.to : undefined;
       const availableAt = heldUntil ?? at;
+      // The device takes its reading (and moves its chain on) whatever the bad messages of this time are.
+      const reading = device.produce(at, sample);
       while (run.tamperQueue.length > 0 && (run.tamperQueue[0]?.at ?? Infinity) <= at) {
         const event = run.tamperQueue[0];
         if (event === undefined) break;
         if (event.kind === "replay" && run.lastValid === undefined) break; // nothing to replay yet
         run.tamperQueue.shift();
         this.closeWindow(run);
-        this.tamper(run, event, at, sample.tempCentiC, availableAt);
+        this.tamper(run, event, reading, availableAt);
       }
-      const reading: Reading = {
-        deviceId: device.deviceId,
-        sequence: device.takeSequence(),
-        observedAt: at,
-        ...sample,
-      };
       if (this.o.mode === "reading") {
         this.push(run, device.signReading(domain, reading), availableAt, [reading]);
         continue;
@@ -389,6 +394,7 @@ export class FleetRunner {
         last !== undefined &&
         (last.sequence + 1 !== reading.sequence ||
           last.observedAt + device.intervalSeconds !== at ||
+          reading.previousObservedAt !== last.observedAt ||
           run.windowHeldUntil !== heldUntil)
       ) {
         this.closeWindow(run);
@@ -410,6 +416,7 @@ export class FleetRunner {
       firstObservedAt: first.observedAt,
       intervalSeconds: run.device.intervalSeconds,
       samples: readings.map((r) => ({ tempCentiC: r.tempCentiC, flags: r.flags })),
+      previousObservedAt: first.previousObservedAt,
     });
     this.push(run, item, run.windowHeldUntil ?? readings.at(-1)?.observedAt ?? first.observedAt, readings);
   }
@@ -427,8 +434,13 @@ export class FleetRunner {
     run.lastValid = message;
   }
 
-  /** Queues one bad message (always a single reading; replays repeat the last valid message byte for byte). */
-  private tamper(run: DeviceRun, event: TamperEvent, at: number, tempCentiC: number, availableAt: number): void {
+  /**
+   * Queues one bad message (always a single reading; replays repeat the last valid message byte for byte), ahead
+   * of `genuine`, the device's own reading of this time. A bad signature or an altered payload takes the genuine
+   * reading's place in the device's chain (same sequence, time and predecessor) without moving the chain on: the
+   * device itself signs only `genuine`, which is published too, so no reading of the chain goes missing.
+   */
+  private tamper(run: DeviceRun, event: TamperEvent, genuine: Reading, availableAt: number): void {
     const { device } = run;
     const domain = this.o.fleet.domain;
     const meta = (deviceId: bigint): { kind: TamperKind; reason: DropReason; deviceId: bigint } => ({
@@ -451,28 +463,15 @@ export class FleetRunner {
       case "bad-signature": {
         // Signed by a key the registry does not hold for this device (an impostor).
         const impostor = deriveDeviceKey(this.o.fleet.seed, `impostor/${device.index}`, device.key.keyType);
-        const reading = {
-          deviceId: device.deviceId,
-          sequence: device.takeSequence(),
-          observedAt: at,
-          tempCentiC,
-          flags: 0,
-        };
-        queue(signReading(domain, reading, impostor), device.deviceId);
+        queue(signReading(domain, genuine, impostor), device.deviceId);
         return;
       }
       case "altered-payload": {
-        // Signed by the device, then the temperature is changed in transit.
-        const reading = {
-          deviceId: device.deviceId,
-          sequence: device.takeSequence(),
-          observedAt: at,
-          tempCentiC,
-          flags: 0,
-        };
-        const signed = device.signReading(domain, reading);
+        // The device's reading (signed by the device), its temperature changed in transit.
+        const signed = device.signReading(domain, genuine);
+        const t = genuine.tempCentiC;
         const mid = (device.band.minCentiC + device.band.maxCentiC) / 2;
-        const altered = { ...reading, tempCentiC: tempCentiC > mid ? tempCentiC - 250 : tempCentiC + 250 };
+        const altered = { ...genuine, tempCentiC: t > mid ? t - 250 : t + 250 };
         queue({ kind: "reading", reading: altered, signature: signed.signature }, device.deviceId);
         return;
       }
@@ -491,7 +490,15 @@ export class FleetRunner {
       case "unknown-device": {
         const deviceId = unknownDeviceId(this.o.fleet, device.index);
         const key = deriveDeviceKey(this.o.fleet.seed, `unknown/${device.index}`, device.key.keyType);
-        const reading = { deviceId, sequence: run.unknownSequence++, observedAt: at, tempCentiC, flags: 0 };
+        const reading = {
+          deviceId,
+          sequence: run.unknownSequence++,
+          observedAt: genuine.observedAt,
+          tempCentiC: genuine.tempCentiC,
+          flags: 0,
+          previousObservedAt: run.unknownLastObservedAt,
+        };
+        run.unknownLastObservedAt = genuine.observedAt;
         queue(signReading(domain, reading, key), deviceId);
         return;
       }
@@ -564,6 +571,7 @@ export class FleetRunner {
           observedAt: r.observedAt,
           tempCentiC: r.tempCentiC,
           flags: r.flags,
+          previousObservedAt: r.previousObservedAt,
           publishedAt: t,
         });
       }

@@ -1,6 +1,7 @@
 /**
  * The simulator's output alone (no broker: the in-memory DryRunTransport records what would be published):
- * determinism per seed, strictly increasing sequences, and that each scenario produces what it says.
+ * determinism per seed, strictly increasing sequences, each device's readings chained by their predecessor
+ * (protocol v2: `previousObservedAt`), and that each scenario produces what it says.
  */
 import { expect } from "chai";
 import { hexlify } from "ethers";
@@ -8,7 +9,7 @@ import { hexlify } from "ethers";
 import { decodeMqttPayload, verifySignedItem, windowReadings } from "../../sdk/protocol/index.js";
 import type { DeviceVerificationKey, SignedItem } from "../../sdk/protocol/index.js";
 import { ManualClock, ScaledClock } from "../../simulator/clock.js";
-import { CRT_BAND, FROZEN_BAND, VACCINE_BAND } from "../../simulator/device.js";
+import { CRT_BAND, FROZEN_BAND, VACCINE_BAND, VirtualDevice } from "../../simulator/device.js";
 import type { DevicePublicIdentity, TemperatureBand } from "../../simulator/device.js";
 import { DryRunTransport, FleetRunner, createFleet, ledgerTotals } from "../../simulator/fleet.js";
 import type { DeviceLedger, Fleet, FleetLedger } from "../../simulator/fleet.js";
@@ -141,10 +142,65 @@ describe("simulator: generated data (seeded, no broker)", function () {
         const own = (sent[i] ?? []).map((m) => decoded(m.payload)).filter((item) => deviceIdOf(item) === d.deviceId);
         const firsts = own.map((item) => (item.kind === "reading" ? item.reading.sequence : item.window.firstSequence));
         // A replay repeats an earlier message byte for byte; every other message moves forward.
+        // A bad signature or an altered payload stands in for the genuine reading sent right after it (same
+        // sequence): they do not move the device's counter either.
         const fresh = firsts.filter((s, k) => !firsts.slice(0, k).includes(s));
         expect(fresh.length).to.be.greaterThan(250);
         for (let k = 1; k < fresh.length; k++) expect(fresh[k]).to.be.greaterThan(fresh[k - 1] ?? -1);
       });
+    });
+
+    for (const mode of ["reading", "window"] as const) {
+      it(`every valid message names the device's previous reading as its predecessor, across gaps and backlogs (${mode} mode)`, async function () {
+        const fleet = fleetOf(5, 3);
+        const { sent, ledger } = await play(
+          fleet,
+          (i) =>
+            buildScenario((["tamper", "late-upload", "offline-gap"] as const)[i % 3] ?? "tamper", {
+              seed: 5,
+              deviceIndex: i,
+              from: FROM,
+              to: FROM + DAY,
+              intervalSeconds: INTERVAL,
+            }),
+          { mode },
+        );
+        fleet.devices.forEach((d, i) => {
+          const identity = fleet.identities[i];
+          if (identity === undefined) throw new Error("identity");
+          // The device's genuine items, in the order it sent them (replays and bad messages left out).
+          const seen = new Set<string>();
+          const genuine = (sent[i] ?? []).flatMap((m) => {
+            const hex = hexlify(m.payload);
+            const item = decoded(m.payload);
+            if (seen.has(hex) || !verifySignedItem(DOMAIN, item, keyOf(identity))) return [];
+            seen.add(hex);
+            return item.kind === "reading" ? [item.reading] : windowReadings(item.window);
+          });
+          expect(genuine.length).to.be.greaterThan(200);
+          expect(genuine[0]?.previousObservedAt, "the device's first reading names none").to.equal(0);
+          for (let k = 1; k < genuine.length; k++) {
+            expect(genuine[k]?.previousObservedAt).to.equal(genuine[k - 1]?.observedAt);
+          }
+          // The ledger keeps the same chain.
+          const own = device(ledger, i).readings;
+          expect(own.map((r) => r.previousObservedAt)).to.deep.equal(genuine.map((r) => r.previousObservedAt));
+        });
+      });
+    }
+
+    it("a device names the reading it produced last, sent or not, and 0 before its first", function () {
+      const d = new VirtualDevice({ seed: 1, index: 0, deviceId: 7n, keyType: "secp256k1", intervalSeconds: INTERVAL });
+      expect(d.previousObservedAt).to.equal(0);
+      const first = d.produce(FROM, { tempCentiC: 500, flags: 0 });
+      d.produce(FROM + INTERVAL, { tempCentiC: 510, flags: 0 }); // never sent
+      const third = d.produce(FROM + 3 * INTERVAL, { tempCentiC: 520, flags: 0 });
+      expect([first.sequence, first.previousObservedAt]).to.deep.equal([1, 0]);
+      expect([third.sequence, third.previousObservedAt]).to.deep.equal([3, FROM + INTERVAL]);
+      expect(d.previousObservedAt).to.equal(FROM + 3 * INTERVAL);
+      expect(() => d.produce(FROM + 3 * INTERVAL, { tempCentiC: 520, flags: 0 })).to.throw(/not after its previous/);
+      // A fresh copy starts its chain again (a new run of the same device).
+      expect(d.fresh().produce(FROM, { tempCentiC: 500, flags: 0 }).previousObservedAt).to.equal(0);
     });
   });
 
@@ -237,8 +293,10 @@ describe("simulator: generated data (seeded, no broker)", function () {
           expect(r.observedAt < (span?.from ?? 0) || r.observedAt >= (span?.to ?? 0)).to.equal(true);
           expect(r.publishedAt - r.observedAt).to.be.lessThan(900); // published at the next step, no backlog
         }
-        // Sequences have no hole: the device was off, it did not lose readings it had taken.
+        // Sequences have no hole: the device was off, it did not lose readings it had taken; the first reading
+        // after the hole names the last one before it, so the chain goes on (the gap is judged as missing data).
         d.readings.forEach((r, k) => expect(r.sequence).to.equal(k + 1));
+        d.readings.forEach((r, k) => expect(r.previousObservedAt).to.equal(d.readings[k - 1]?.observedAt ?? 0));
       });
     });
 
@@ -305,6 +363,12 @@ describe("simulator: generated data (seeded, no broker)", function () {
               expect(bad.reason).to.equal("bad_signature");
               expect(deviceIdOf(item)).to.equal(identity.deviceId);
               expect(verifySignedItem(DOMAIN, item, keyOf(identity))).to.equal(false);
+              // It stands in for the genuine reading of its time, which the device publishes too: the
+              // device's chain keeps every reading.
+              if (item.kind === "reading") {
+                const { sequence, observedAt, previousObservedAt } = item.reading;
+                expect(d.readings.find((r) => r.sequence === sequence)).to.include({ observedAt, previousObservedAt });
+              }
               break;
             case "unknown-device":
               expect(bad.reason).to.equal("unknown_device");
