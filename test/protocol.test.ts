@@ -37,6 +37,7 @@ import {
   custodyAcceptanceDigest,
   custodyAcceptanceTypedData,
   decodeBatch,
+  decodeMqttPayload,
   decodeSamples,
   domainSeparator,
   EIP712_DOMAIN_TYPE,
@@ -44,6 +45,7 @@ import {
   encodeBatch,
   encodeBatchItems,
   encodedBatchSize,
+  encodeMqttPayload,
   encodeSamples,
   expandReadings,
   expandWindow,
@@ -54,6 +56,9 @@ import {
   hashReadingWindow,
   isP256HighS,
   isProtocolError,
+  MQTT_JSON_VERSION,
+  MqttPayloadError,
+  mqttJsonOf,
   mktAccumulate,
   mktFactorIndex,
   mktTable,
@@ -64,6 +69,8 @@ import {
   P256_N,
   p256PublicKey,
   packReadingRecord,
+  BATCH_VERSION,
+  DOMAIN_VERSION,
   READING_BYTES,
   READING_TYPE,
   READING_TYPEHASH,
@@ -79,6 +86,8 @@ import {
   READINGS_EVENTS_ABI,
   READINGS_HEADER_BYTES,
   READINGS_MAX_COUNT,
+  READING_RECORD_BYTES,
+  WINDOW_HEADER_BYTES,
   recoverSecp256k1Signer,
   referenceMktCentiC,
   secp256k1Address,
@@ -118,6 +127,7 @@ import type {
   ProtocolErrorCode,
   Reading,
   ReadingWindow,
+  RecordedReading,
   SignedItem,
   SignedReading,
 } from "../sdk/protocol/index.js";
@@ -175,15 +185,22 @@ function fakeSignature(tag: number): string {
   return hexlify(new Uint8Array(64).fill(tag & 0xff));
 }
 
-function single(deviceId: bigint, sequence: number, tag = sequence): SignedReading {
+/** A reading one minute after its predecessor, observed at `observedAt` (default: `sequence` minutes after 2026). */
+function single(
+  deviceId: bigint,
+  sequence: number,
+  tag = sequence,
+  observedAt = 1767225600 + sequence * 60,
+): SignedReading {
   return {
     kind: "reading",
     reading: {
       deviceId,
       sequence,
-      observedAt: 1767225600 + sequence * 60,
+      observedAt,
       tempCentiC: 500 - (sequence % 1000),
       flags: 0,
+      previousObservedAt: observedAt - 60,
     },
     signature: fakeSignature(tag),
   };
@@ -198,17 +215,38 @@ function window(deviceId: bigint, firstSequence: number, count: number): SignedI
       firstObservedAt: 1767225600,
       intervalSeconds: 300,
       samples: Array.from({ length: count }, (_, i) => ({ tempCentiC: -i * 7, flags: i % 8 })),
+      previousObservedAt: 1767225300,
     },
     signature: fakeSignature(0xee),
   };
 }
 
+/** What the events keep of a reading: every field but previousObservedAt. */
+function recordOf(reading: Reading): RecordedReading {
+  const { previousObservedAt: _, ...record } = reading;
+  return record;
+}
+
 const EXTREME_READINGS: Reading[] = [
   TEST_READING,
   TEST_NEGATIVE_READING,
-  { deviceId: 1n, sequence: 0, observedAt: 0, tempCentiC: -32768, flags: 0xff },
-  { deviceId: UINT64_MAX, sequence: 0xffff_ffff, observedAt: UINT40_MAX, tempCentiC: 32767, flags: 0x07 },
-  { deviceId: 0x8000_0000_0000_0000n, sequence: 0x8000_0000, observedAt: 2 ** 39, tempCentiC: -1, flags: 0x80 },
+  { deviceId: 1n, sequence: 0, observedAt: 1, tempCentiC: -32768, flags: 0xff, previousObservedAt: 0 },
+  {
+    deviceId: UINT64_MAX,
+    sequence: 0xffff_ffff,
+    observedAt: UINT40_MAX,
+    tempCentiC: 32767,
+    flags: 0x07,
+    previousObservedAt: UINT40_MAX - 1,
+  },
+  {
+    deviceId: 0x8000_0000_0000_0000n,
+    sequence: 0x8000_0000,
+    observedAt: 2 ** 39,
+    tempCentiC: -1,
+    flags: 0x80,
+    previousObservedAt: 2 ** 32 + 0x0102_0304,
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -227,6 +265,36 @@ describe("protocol: EIP-712 hashing", () => {
     expect(TypedDataEncoder.from(CUSTODY_ACCEPTANCE_TYPES).encodeType("CustodyAcceptance")).to.equal(
       CUSTODY_ACCEPTANCE_TYPE,
     );
+  });
+
+  it("protocol v2: domain version 2, previousObservedAt (uint40) signed last in both types, and it changes the digest", () => {
+    expect(DOMAIN_VERSION).to.equal("2");
+    expect(domain.version).to.equal("2");
+    expect(READING_TYPE).to.equal(
+      "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,uint40 previousObservedAt)",
+    );
+    expect(READING_WINDOW_TYPE).to.equal(
+      "ReadingWindow(uint64 deviceId,uint32 firstSequence,uint40 firstObservedAt,uint32 intervalSeconds,bytes samples,uint40 previousObservedAt)",
+    );
+    expect(READING_TYPES.Reading?.at(-1)).to.deep.equal({ name: "previousObservedAt", type: "uint40" });
+    expect(READING_WINDOW_TYPES.ReadingWindow?.at(-1)).to.deep.equal({ name: "previousObservedAt", type: "uint40" });
+    expect(Object.keys(readingTypedValue(TEST_READING)).at(-1)).to.equal("previousObservedAt");
+    expect(readingWindowTypedValue(TEST_WINDOW).previousObservedAt).to.equal(0);
+    // hashStruct's last word is previousObservedAt.
+    const words = AbiCoder.defaultAbiCoder().encode(
+      ["bytes32", "uint64", "uint32", "uint40", "int16", "uint8", "uint40"],
+      [READING_TYPEHASH, 0xc0ffeen, 42, 1767225600, 512, 0, 1767225300],
+    );
+    expect(hashReading(TEST_READING)).to.equal(keccak256(words));
+    // Another predecessor is another signed message, for a reading and for a window.
+    expect(hashReading({ ...TEST_READING, previousObservedAt: 0 })).to.not.equal(hashReading(TEST_READING));
+    expect(hashReadingWindow({ ...TEST_WINDOW, previousObservedAt: 1 })).to.not.equal(hashReadingWindow(TEST_WINDOW));
+    const signed = signReading(TEST_DOMAIN, TEST_READING, K1_KEY);
+    const moved = {
+      ...signed,
+      reading: { ...TEST_READING, previousObservedAt: TEST_READING.previousObservedAt - 300 },
+    };
+    expect(verifySignedItem(TEST_DOMAIN, moved, verificationKeyOf(K1_KEY))).to.equal(false);
   });
 
   it("the domain separator agrees with ethers", () => {
@@ -301,6 +369,31 @@ describe("protocol: EIP-712 hashing", () => {
     expectProtocolError(() => hashReading({ ...TEST_READING, tempCentiC: 32768 }), "READING_INVALID");
     expectProtocolError(() => hashReading({ ...TEST_READING, tempCentiC: 5.5 }), "READING_INVALID");
     expectProtocolError(() => hashReading({ ...TEST_READING, flags: 256 }), "READING_INVALID");
+    // previousObservedAt: a uint40 before observedAt; 0 (no predecessor) is fine.
+    expect(() => hashReading({ ...TEST_READING, previousObservedAt: 0 })).to.not.throw();
+    expect(() => hashReading({ ...TEST_READING, previousObservedAt: TEST_READING.observedAt - 1 })).to.not.throw();
+    for (const previousObservedAt of [-1, 1.5, TEST_READING.observedAt, TEST_READING.observedAt + 1, UINT40_MAX + 1]) {
+      expectProtocolError(() => hashReading({ ...TEST_READING, previousObservedAt }), "READING_INVALID");
+    }
+    expectProtocolError(
+      () => hashReading({ ...TEST_READING, previousObservedAt: undefined as unknown as number }),
+      "READING_INVALID",
+    );
+    expect(() => hashReading({ ...TEST_READING, previousObservedAt: TEST_READING.observedAt })).to.throw(
+      /previousObservedAt \(1767225600\) must be before observedAt \(1767225600\)/,
+    );
+    expectProtocolError(
+      () => hashReading({ ...TEST_READING, observedAt: 0, previousObservedAt: 0 }),
+      "READING_INVALID",
+    );
+    expectProtocolError(
+      () => hashReadingWindow({ ...TEST_WINDOW, previousObservedAt: TEST_WINDOW.firstObservedAt }),
+      "WINDOW_INVALID",
+    );
+    expectProtocolError(() => hashReadingWindow({ ...TEST_WINDOW, previousObservedAt: -1 }), "WINDOW_INVALID");
+    expect(() =>
+      hashReadingWindow({ ...TEST_WINDOW, previousObservedAt: TEST_WINDOW.firstObservedAt - 1 }),
+    ).to.not.throw();
     expectProtocolError(() => hashReadingWindow({ ...TEST_WINDOW, samples: [] }), "WINDOW_INVALID");
     const tooMany = Array.from({ length: 257 }, () => ({ tempCentiC: 0, flags: 0 }));
     expectProtocolError(() => hashReadingWindow({ ...TEST_WINDOW, samples: tooMany }), "WINDOW_INVALID");
@@ -585,24 +678,26 @@ describe("protocol: batch envelope", () => {
     const batch = encodeBatch(items);
     expect(batch.length).to.equal(encodedBatchSize(grouped));
     expect(batch.length).to.equal(1 + readingsItemSize(2) * 2 + readingsItemSize(1) * 2 + windowItemSize(3));
-    expect(readingsItemSize(1)).to.equal(11 + 76);
-    expect(windowItemSize(4)).to.equal(24 + 12 + 64);
+    expect(readingsItemSize(1)).to.equal(11 + 81);
+    expect(windowItemSize(4)).to.equal(29 + 12 + 64);
     const decoded = decodeBatch(batch);
     expect(decoded.map((d) => d.offset)).to.deep.equal([
       1,
-      1 + 163,
-      1 + 163 + 87,
-      1 + 163 + 87 + 97,
-      1 + 163 + 87 + 97 + 163,
+      1 + 173,
+      1 + 173 + 92,
+      1 + 173 + 92 + 102,
+      1 + 173 + 92 + 102 + 173,
     ]);
     expect(flattenBatchItems(decoded)).to.deep.equal(items);
     expect(hexlify(encodeBatchItems(decoded))).to.equal(hexlify(batch));
   });
 
-  it("sortReadings orders readings by device then sequence between windows, never across one", () => {
+  it("sortReadings orders readings by device then observation time (the chain's order) between windows, never across one", () => {
     const items: SignedItem[] = [
       single(B, 2),
       single(A, 2),
+      // Device B lost its state: its counter restarted at 1, but this reading is its latest.
+      single(B, 1, 1, 1767225600 + 3 * 60),
       single(B, 1),
       single(A, 1),
       window(C, 5, 2),
@@ -611,18 +706,21 @@ describe("protocol: batch envelope", () => {
     ];
     const grouped = groupBatchItems(items, { sortReadings: true });
     const shape = grouped.map((g) =>
-      g.kind === "readings" ? `${g.deviceId.toString(16)}:${g.readings.map((r) => r.reading.sequence).join(",")}` : "W",
+      g.kind === "readings"
+        ? `${g.deviceId.toString(16)}:${g.readings.map((r) => `${r.reading.sequence}@${(r.reading.observedAt - 1767225600) / 60}`).join(",")}`
+        : "W",
     );
-    expect(shape).to.deep.equal(["aaaa:1,2", "bbbb:1,2", "W", "aaaa:3", "cccc:9"]);
+    expect(shape).to.deep.equal(["aaaa:1@1,2@2", "bbbb:1@1,2@2,1@3", "W", "aaaa:3@3", "cccc:9@9"]);
     const decoded = flattenBatchItems(decodeBatch(encodeBatch(items, { sortReadings: true })));
     expect(decoded).to.have.length(items.length);
-    // Without the option the order is the caller's: every reading is its own group here.
+    // Without the option the order is the caller's: adjacent readings of one device only are grouped.
     expect(groupBatchItems(items)).to.have.length(7);
   });
 
   it("an empty item list encodes to the version byte alone", () => {
     const batch = encodeBatch([]);
-    expect(hexlify(batch)).to.equal("0x01");
+    expect(hexlify(batch)).to.equal("0x02");
+    expect(BATCH_VERSION).to.equal(2);
     expect(decodeBatch(batch)).to.deep.equal([]);
   });
 
@@ -665,36 +763,95 @@ describe("protocol: batch envelope", () => {
       kind: "window",
       window: TEST_WINDOW,
       signature: TEST_VECTORS.window.secp256k1Signature,
-      offset: 164,
+      offset: 174,
     });
+  });
+
+  it("previousObservedAt sits at bytes 12..16 of a reading and 24..28 of a window header (uint40, big-endian)", () => {
+    expect([READING_BYTES, WINDOW_HEADER_BYTES, READING_RECORD_BYTES]).to.deep.equal([81, 29, 12]);
+    const golden = getBytes(TEST_VECTORS.batch);
+    const first = 1 + READINGS_HEADER_BYTES;
+    const uint40 = (o: number): number => Number(BigInt(hexlify(golden.subarray(o, o + 5))));
+    expect(uint40(first + 4)).to.equal(TEST_READING.observedAt);
+    expect(uint40(first + 12)).to.equal(TEST_READING.previousObservedAt);
+    expect(hexlify(golden.subarray(first + 17, first + READING_BYTES))).to.equal(
+      TEST_VECTORS.reading.secp256k1Signature,
+    );
+    expect(uint40(first + READING_BYTES + 12)).to.equal(TEST_NEGATIVE_READING.previousObservedAt);
+    const w = first + 2 * READING_BYTES;
+    expect(golden[w]).to.equal(0x02);
+    expect(uint40(w + 13)).to.equal(TEST_WINDOW.firstObservedAt);
+    expect(uint40(w + 24)).to.equal(TEST_WINDOW.previousObservedAt);
+    expect(hexlify(golden.subarray(w + WINDOW_HEADER_BYTES, w + WINDOW_HEADER_BYTES + 12))).to.equal(
+      TEST_VECTORS.window.samples,
+    );
+    // A predecessor with all five bytes used round-trips, in a reading and in a window.
+    const far = 0x01_0203_0405;
+    const items: SignedItem[] = [
+      {
+        kind: "reading",
+        reading: { ...TEST_READING, observedAt: far + 1, previousObservedAt: far },
+        signature: fakeSignature(1),
+      },
+      {
+        kind: "window",
+        window: { ...TEST_WINDOW, firstObservedAt: far + 7, previousObservedAt: far },
+        signature: fakeSignature(2),
+      },
+    ];
+    const encoded = encodeBatch(items);
+    expect(hexlify(encoded.subarray(first + 12, first + 17))).to.equal("0x0102030405");
+    expect(hexlify(encoded.subarray(first + READING_BYTES + 24, first + READING_BYTES + 29))).to.equal("0x0102030405");
+    expect(flattenBatchItems(decodeBatch(encoded))).to.deep.equal(items);
+  });
+
+  it("decoding returns a predecessor as found (the contract judges it); the encoder refuses one not before the reading", () => {
+    const batch = getBytes(TEST_VECTORS.batch);
+    const at = 1 + READINGS_HEADER_BYTES + 12;
+    batch.set(getBytes(toBeHex(TEST_READING.observedAt + 5, 5)), at);
+    const [item] = decodeBatch(batch);
+    expect(item?.kind === "readings" ? item.readings[0]?.reading.previousObservedAt : -1).to.equal(
+      TEST_READING.observedAt + 5,
+    );
+    expectProtocolError(() => encodeBatchItems(decodeBatch(batch)), "READING_INVALID");
+    expectProtocolError(
+      () => encodeBatch([{ ...single(A, 1), reading: { ...single(A, 1).reading, previousObservedAt: 1767225660 } }]),
+      "READING_INVALID",
+    );
   });
 
   it("reports every malformed envelope with a typed error and the offset", () => {
     expectProtocolError(() => decodeBatch("0x"), "BATCH_TRUNCATED", 0);
     expectProtocolError(() => decodeBatch("0x00"), "BATCH_VERSION_UNSUPPORTED", 0);
-    expectProtocolError(() => decodeBatch("0x02010000"), "BATCH_VERSION_UNSUPPORTED", 0);
-    expectProtocolError(() => decodeBatch("0x0103"), "BATCH_ITEM_KIND_UNKNOWN", 1);
-    expectProtocolError(() => decodeBatch("0x0100"), "BATCH_ITEM_KIND_UNKNOWN", 1);
+    expectProtocolError(() => decodeBatch("0x03010000"), "BATCH_VERSION_UNSUPPORTED", 0);
+    // A protocol v1 batch (version 0x01) is refused, saying why.
+    expectProtocolError(() => decodeBatch("0x01010000"), "BATCH_VERSION_UNSUPPORTED", 0);
+    expect(() => decodeBatch("0x01010000")).to.throw(/0x01 is protocol v1/);
+    expectProtocolError(() => decodeBatch("0x0203"), "BATCH_ITEM_KIND_UNKNOWN", 1);
+    expectProtocolError(() => decodeBatch("0x0200"), "BATCH_ITEM_KIND_UNKNOWN", 1);
     const golden = getBytes(TEST_VECTORS.batch);
     const badKind = Uint8Array.from(golden);
-    badKind[164] = 0x7f;
-    expectProtocolError(() => decodeBatch(badKind), "BATCH_ITEM_KIND_UNKNOWN", 164);
-    expectProtocolError(() => decodeBatch("0x01010000000000c0ffee0000"), "BATCH_COUNT_ZERO", 1);
-    // A batch of version byte + one WINDOW header; `.slice(4)` drops "0x01" to append it as a second item.
+    badKind[174] = 0x7f;
+    expectProtocolError(() => decodeBatch(badKind), "BATCH_ITEM_KIND_UNKNOWN", 174);
+    expectProtocolError(() => decodeBatch("0x02010000000000c0ffee0000"), "BATCH_COUNT_ZERO", 1);
+    // A batch of version byte + one WINDOW header; `.slice(4)` drops "0x02" to append it as a second item.
     const windowHeader = (count: number): string =>
       concat([
-        "0x01",
+        "0x02",
         "0x02",
         zeroPadValue("0xc0ffee", 8),
         toBeHex(100, 4),
         toBeHex(1767225600, 5),
         toBeHex(300, 4),
         toBeHex(count, 2),
+        toBeHex(1767225300, 5),
       ]);
     expectProtocolError(() => decodeBatch(windowHeader(0)), "BATCH_COUNT_ZERO", 1);
     expectProtocolError(() => decodeBatch(windowHeader(257)), "BATCH_WINDOW_TOO_LARGE", 1);
     expectProtocolError(() => decodeBatch(concat([windowHeader(1), "0x000000"])), "BATCH_TRUNCATED", 1);
-    expectProtocolError(() => decodeBatch(concat(["0x01", "0x010000000000c0ffee0002", "0x00"])), "BATCH_TRUNCATED", 1);
+    expectProtocolError(() => decodeBatch(concat(["0x02", "0x010000000000c0ffee0002", "0x00"])), "BATCH_TRUNCATED", 1);
+    // A WINDOW header cut inside its previousObservedAt is truncated.
+    expectProtocolError(() => decodeBatch(windowHeader(1).slice(0, -2)), "BATCH_TRUNCATED", 1);
     // The contract skips (does not revert on) a window of 0 or > 256 samples; the lenient mode mirrors that.
     const lenient = decodeBatch(
       concat([
@@ -709,12 +866,12 @@ describe("protocol: batch envelope", () => {
       },
     );
     expect(lenient.map((item) => (item.kind === "window" ? item.window.samples.length : -1))).to.deep.equal([0, 257]);
-    expect(lenient.map((item) => item.offset)).to.deep.equal([1, 1 + 24 + 64]);
+    expect(lenient.map((item) => item.offset)).to.deep.equal([1, 1 + 29 + 64]);
     expect(decodeBatch(concat([windowHeader(1), "0x000000", fakeSignature(1)]))).to.have.length(1);
     // The golden batch cut anywhere but an item boundary is truncated; at a boundary it decodes.
     const boundaries = new Map([
       [1, 0],
-      [164, 1],
+      [174, 1],
       [golden.length, 2],
     ]);
     for (let length = 1; length <= golden.length; length++) {
@@ -769,13 +926,17 @@ describe("protocol: event decoding", () => {
   it("pack/expand round-trips, negative and extreme values included, one record or many, hex or bytes", () => {
     for (const reading of EXTREME_READINGS) {
       const record = packReadingRecord(reading);
-      expect(expandReadings({ deviceId: reading.deviceId, readings: record })).to.deep.equal([reading]);
-      expect(expandReadings({ deviceId: reading.deviceId, readings: getBytes(record) })).to.deep.equal([reading]);
+      // The record leaves previousObservedAt out: the event gives the other fields back.
+      expect(packReadingRecord(recordOf(reading))).to.equal(record);
+      expect(expandReadings({ deviceId: reading.deviceId, readings: record })).to.deep.equal([recordOf(reading)]);
+      expect(expandReadings({ deviceId: reading.deviceId, readings: getBytes(record) })).to.deep.equal([
+        recordOf(reading),
+      ]);
     }
     const rand = prng(3);
     for (let i = 0; i < 50; i++) {
       const deviceId = BigInt(randomInt(rand, 1, 2 ** 31)) * BigInt(randomInt(rand, 1, 2 ** 31));
-      const readings: Reading[] = Array.from({ length: randomInt(rand, 1, 8) }, () => ({
+      const readings: RecordedReading[] = Array.from({ length: randomInt(rand, 1, 8) }, () => ({
         deviceId,
         sequence: randomInt(rand, 0, 0xffff_ffff),
         observedAt: randomInt(rand, 0, UINT40_MAX),
@@ -829,7 +990,7 @@ describe("protocol: event decoding", () => {
         deviceId: readingsLog?.args.getValue("deviceId") as bigint,
         readings: readingsLog?.args.getValue("readings") as string,
       }),
-    ).to.deep.equal([TEST_READING, TEST_NEGATIVE_READING]);
+    ).to.deep.equal([recordOf(TEST_READING), recordOf(TEST_NEGATIVE_READING)]);
     const data = AbiCoder.defaultAbiCoder().encode(
       ["uint64", "uint32", "uint40", "uint32", "bytes"],
       [
@@ -850,7 +1011,7 @@ describe("protocol: event decoding", () => {
       intervalSeconds: args.getValue("intervalSeconds") as bigint,
       samples: args.getValue("samples") as string,
     });
-    expect(readings).to.deep.equal(windowReadings(TEST_WINDOW));
+    expect(readings).to.deep.equal(windowReadings(TEST_WINDOW).map(recordOf));
   });
 
   it("expands a window into readings with consecutive sequences and equally spaced times", () => {
@@ -866,6 +1027,104 @@ describe("protocol: event decoding", () => {
       "WINDOW_INVALID",
     );
     expectProtocolError(() => expandWindow({ ...TEST_WINDOW, samples: "0x0102" }), "WINDOW_INVALID");
+  });
+
+  it("windowReadings chains a window's samples: the first names the window's predecessor, each other the sample before", () => {
+    expect(windowReadings(TEST_WINDOW).map((r) => [r.previousObservedAt, r.observedAt])).to.deep.equal([
+      [0, 1767225600],
+      [1767225600, 1767225900],
+      [1767225900, 1767226200],
+      [1767226200, 1767226500],
+    ]);
+    const named = windowReadings({ ...TEST_WINDOW, previousObservedAt: 1767225300 });
+    expect(named[0]?.previousObservedAt).to.equal(1767225300);
+    expect(named.slice(1).map((r) => r.previousObservedAt)).to.deep.equal([1767225600, 1767225900, 1767226200]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// MQTT payloads
+// ---------------------------------------------------------------------------------------------
+
+describe("protocol: MQTT payloads", () => {
+  const reading = signReading(TEST_DOMAIN, TEST_READING, K1_KEY);
+  const win = signWindow(TEST_DOMAIN, TEST_WINDOW, P256_KEY);
+  const json = (o: Record<string, unknown>): Uint8Array => toUtf8Bytes(JSON.stringify(o));
+  const expectInvalid = (payload: Uint8Array | string, message: RegExp): void => {
+    let thrown: unknown;
+    try {
+      decodeMqttPayload(payload);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown, `expected MQTT_PAYLOAD_INVALID matching ${String(message)}`).to.be.instanceOf(MqttPayloadError);
+    expect((thrown as MqttPayloadError).code).to.equal("MQTT_PAYLOAD_INVALID");
+    expect((thrown as Error).message).to.match(message);
+  };
+
+  it("both forms carry previousObservedAt and round-trip, readings and windows", () => {
+    for (const item of [reading, win]) {
+      for (const format of ["json", "binary"] as const) {
+        const decoded = decodeMqttPayload(encodeMqttPayload(item, format));
+        expect(decoded).to.deep.equal({ format, item });
+      }
+    }
+    expect(mqttJsonOf(reading)).to.deep.equal({
+      v: 2,
+      kind: "reading",
+      deviceId: "12648430",
+      sequence: 42,
+      observedAt: 1767225600,
+      tempCentiC: 512,
+      flags: 0,
+      previousObservedAt: 1767225300,
+      signature: reading.signature,
+    });
+    expect(mqttJsonOf(win)).to.include({ v: MQTT_JSON_VERSION, previousObservedAt: 0, firstObservedAt: 1767225600 });
+    // Binary: the batch envelope of one item (93 bytes for a reading, 94 + 3N for a window).
+    expect(encodeMqttPayload(reading, "binary")).to.have.length(1 + READINGS_HEADER_BYTES + READING_BYTES);
+    expect(encodeMqttPayload(reading, "binary")[0]).to.equal(0x02);
+    expect(encodeMqttPayload(win, "binary")).to.have.length(94 + 3 * TEST_WINDOW.samples.length);
+  });
+
+  it("refuses a JSON message without previousObservedAt, with a bad one, or with an unknown field, naming it", () => {
+    const base = mqttJsonOf(reading);
+    const { previousObservedAt: _, ...missing } = base;
+    expectInvalid(json(missing), /the field "previousObservedAt" is missing/);
+    const { previousObservedAt: __, ...missingW } = mqttJsonOf(win);
+    expectInvalid(json(missingW), /the field "previousObservedAt" is missing/);
+    expectInvalid(json({ ...base, previousObservedAt: "1767225300" }), /previousObservedAt must be an integer/);
+    expectInvalid(json({ ...base, previousObservedAt: -1 }), /previousObservedAt must be an integer/);
+    expectInvalid(json({ ...base, previousObservedAt: 2 ** 40 }), /previousObservedAt must be an integer/);
+    expectInvalid(json({ ...base, previousObservedAt: 1767225600 }), /must be before observedAt/);
+    expectInvalid(json({ ...mqttJsonOf(win), previousObservedAt: 1767225601 }), /must be before firstObservedAt/);
+    expectInvalid(json({ ...base, previous: 1767225300 }), /unknown field "previous"/);
+    const { sequence: ___, ...noSequence } = base;
+    expectInvalid(json(noSequence), /the field "sequence" is missing/);
+  });
+
+  it("refuses protocol v1 payloads with an error that says to update the device", () => {
+    const { previousObservedAt: _, ...rest } = mqttJsonOf(reading);
+    const v1 = { ...rest, v: 1 };
+    expectInvalid(json(v1), /"v" must be 2 \(protocol v1 readings do not name their predecessor/);
+    expectInvalid(json({ ...mqttJsonOf(reading), v: 3 }), /"v" must be 2$/);
+    const binary = encodeMqttPayload(reading, "binary");
+    const asV1 = Uint8Array.from(binary);
+    asV1[0] = 0x01;
+    expectInvalid(asV1, /protocol v1 \(first byte 0x01\).*update the device to protocol v2 \(first byte 0x02\)/);
+    expectInvalid(Uint8Array.of(0x07, 0x01), /neither '\{' \(JSON form\) nor 0x02 \(binary form\)/);
+  });
+
+  it("refuses a binary message whose predecessor is not before its reading, and a truncated one", () => {
+    const binary = encodeMqttPayload(reading, "binary");
+    const bad = Uint8Array.from(binary);
+    bad.set(getBytes(toBeHex(TEST_READING.observedAt, 5)), 1 + READINGS_HEADER_BYTES + 12);
+    expectInvalid(bad, /previousObservedAt \(1767225600\) must be before observedAt/);
+    expectInvalid(binary.subarray(0, binary.length - 1), /binary form: BATCH_TRUNCATED/);
+    const w = encodeMqttPayload(win, "binary");
+    const badW = Uint8Array.from(w);
+    badW.set(getBytes(toBeHex(TEST_WINDOW.firstObservedAt + 1, 5)), 1 + 24);
+    expectInvalid(badW, /must be before firstObservedAt/);
   });
 });
 
@@ -1030,7 +1289,8 @@ describe("protocol: golden test vectors", () => {
     expect(secp256k1Address(TEST_SECP256K1_PRIVATE_KEY)).to.equal(TEST_SECP256K1_ADDRESS);
     expect(p256PublicKey(TEST_P256_PRIVATE_KEY)).to.deep.equal(TEST_P256_PUBLIC_KEY);
     const domain = typedDataDomain(TEST_DOMAIN);
-    expect(TEST_VECTORS.domainSeparator).to.equal("0x56ecf7bb493d7bbe8d3f7f59a1ff6546cea075cdabefd7b23d9d3dd24d4c41c1");
+    expect(TEST_VECTORS.domainSeparator).to.equal("0xbd6d8dfdb0784def1a6e0b8ee00edd22f8ba191589f67b01789bc11fa6aa9288");
+    expect(TEST_VECTORS.domainSeparator).to.equal(TypedDataEncoder.hashDomain(domain));
     expect(TEST_VECTORS.reading.digest).to.equal(
       TypedDataEncoder.hash(domain, READING_TYPES, readingTypedValue(TEST_READING)),
     );
@@ -1045,7 +1305,7 @@ describe("protocol: golden test vectors", () => {
     expect(TEST_VECTORS.reading.record).to.equal(packReadingRecord(TEST_READING));
     expect(
       expandReadings({ deviceId: TEST_NEGATIVE_READING.deviceId, readings: TEST_VECTORS.negativeReading.record }),
-    ).to.deep.equal([TEST_NEGATIVE_READING]);
+    ).to.deep.equal([recordOf(TEST_NEGATIVE_READING)]);
     expect(
       verifyTypedData(
         domain,
@@ -1061,7 +1321,7 @@ describe("protocol: golden test vectors", () => {
     const domain = typedDataDomain(TEST_ALT_DOMAIN);
     expect(TEST_ALT_DOMAIN.verifyingContract).to.equal(getAddress("0xc0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0"));
     expect(alt.domainSeparator).to.equal(TypedDataEncoder.hashDomain(domain));
-    expect(alt.domainSeparator).to.equal("0xc858d12c4d50ef3fc58891dbeed4959fc9b793369299ec5b1864041c9117bd04");
+    expect(alt.domainSeparator).to.equal("0x443e839fae78a2ec9a6643c10761cc0d3fd0a544ae6b510bf5a5e2321567d215");
     expect(alt.reading.digest).to.equal(TypedDataEncoder.hash(domain, READING_TYPES, readingTypedValue(TEST_READING)));
     expect(alt.window.digest).to.equal(
       TypedDataEncoder.hash(domain, READING_WINDOW_TYPES, readingWindowTypedValue(TEST_WINDOW)),
@@ -1128,6 +1388,7 @@ describe("protocol: golden test vectors", () => {
       "OutsideShipmentWindow",
       "MalformedItem",
       "CustodyPending",
+      "SequenceGap",
     ];
     reasons.forEach((name, code) => expect(doc).to.match(new RegExp(`\\| ${name} +\\| +${code} \\|`)));
   });
