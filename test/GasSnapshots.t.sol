@@ -87,8 +87,8 @@ contract GasSnapshotsTest is ColdChainFixture {
                 observedAt: observedAt,
                 tempCentiC: TEMP,
                 flags: 0,
-                // Each names the one before; the first one's predecessor was taken before the start.
-                previousObservedAt: observedAt - INTERVAL
+                // Each names the one before; the first is the logger's first reading ever.
+                previousObservedAt: sequence == 1 ? 0 : observedAt - INTERVAL
             });
         }
         return BatchEncoder.batch(BatchEncoder.signedReadingsItem(domain, DEVICE_KEY, readings));

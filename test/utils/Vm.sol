@@ -19,6 +19,10 @@ interface Vm {
 
     function roll(uint256 newHeight) external;
 
+    function snapshotState() external returns (uint256 snapshotId);
+
+    function revertToState(uint256 snapshotId) external returns (bool success);
+
     function chainId(uint256 newChainId) external;
 
     function getBlockTimestamp() external view returns (uint256);
