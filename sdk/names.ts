@@ -29,10 +29,18 @@ export const BREACH_REASONS = [
 export type BreachReasonName = (typeof BREACH_REASONS)[number];
 
 /**
- * `IReadingsInbox.SkipReason`, by value. Every reason is final for the skipped readings but one: `CustodyPending`
- * (a custody offer of the shipment is pending and the readings were observed at or after its agreed boundary,
- * `custodyOffer(shipmentId).handoverAt`) is retryable: the same signed item is accepted once the offer is accepted,
- * withdrawn or expires. See {@link RETRYABLE_SKIP_REASONS}.
+ * `IReadingsInbox.SkipReason`, by value (append only). Every reason is final for the skipped readings but two
+ * (see {@link RETRYABLE_SKIP_REASONS}):
+ * - `CustodyPending`: a custody offer of the shipment is pending and the readings were observed at or after its
+ *   agreed boundary (`custodyOffer(shipmentId).handoverAt`); the same signed item is accepted once the offer is
+ *   accepted, withdrawn or expires;
+ * - `SequenceGap` (protocol v2): the reading's predecessor (`previousObservedAt`) is not recorded yet; the same
+ *   signed item is accepted once it is (the device's `deviceTrack.lastObservedAt` reaches `previousObservedAt`).
+ *
+ * Protocol v2 chains a device's readings by time: `DuplicateSequence` means the reading is recorded already (it is
+ * at or before the device's latest recorded observation, `isRecorded`), `StaleSequence` that it does not continue
+ * the recorded chain (its predecessor is older than the device's latest recorded reading: the device signed two
+ * histories, or lost its state mid-shipment) and never will: lost evidence.
  */
 export const SKIP_REASONS = [
   "BadSignature",
@@ -46,6 +54,7 @@ export const SKIP_REASONS = [
   "OutsideShipmentWindow",
   "MalformedItem",
   "CustodyPending",
+  "SequenceGap",
 ] as const;
 export type SkipReasonName = (typeof SKIP_REASONS)[number];
 
@@ -54,8 +63,8 @@ export type SkipReasonName = (typeof SKIP_REASONS)[number];
  * device's signature over exactly the skipped readings verified (ReadingsInbox `_admit`), so the device did sign
  * them. They say the device's signed readings were refused — not who relayed them: anyone holding a signed reading
  * can submit it again, which is how a genuine reading becomes a `DuplicateSequence` or `StaleSequence`.
- * `CustodyPending` is one of them (decided after the signature check, ReadingsInbox `_admit`), and the only one
- * that is not final ({@link RETRYABLE_SKIP_REASONS}).
+ * `CustodyPending` and `SequenceGap` are among them (decided after the signature check, ReadingsInbox `_admit`), and
+ * the only ones that are not final ({@link RETRYABLE_SKIP_REASONS}).
  *
  * Every other reason is decided before, or without, any signature check, so anyone can make the contract emit it
  * for any device, with any sequence and count, by calling `submitReadings` with made-up items:
@@ -73,16 +82,23 @@ export const AUTHENTICATED_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<S
   "FutureTimestamp",
   "OutsideShipmentWindow",
   "CustodyPending",
+  "SequenceGap",
 ]);
 
 /**
- * The skip reasons that are not final: the same signed item is accepted later. Only `CustodyPending`: the readings
- * wait while a custody offer of the shipment is pending (ReadingsInbox `heldFrom`), and a relayer submits them
- * again once the offer is accepted (they are then charged to the new custodian), withdrawn or expired. A history
- * lists such a skip as evidence that the reading existed and waited, not that it is missing: the reading itself
- * appears in `readings` once relayed again.
+ * The skip reasons that are not final: the same signed item is accepted later.
+ * - `CustodyPending`: the readings wait while a custody offer of the shipment is pending (ReadingsInbox
+ *   `heldFrom`), and a relayer submits them again once the offer is accepted (they are then charged to the new
+ *   custodian), withdrawn or expired.
+ * - `SequenceGap`: the reading's predecessor is not recorded yet (another relayer holds it, or it is still on its
+ *   way); a relayer submits it again once the device's chain reached its `previousObservedAt`.
+ * A history lists such a skip as evidence that the reading existed and waited, not that it is missing: the reading
+ * itself appears in `readings` once relayed again.
  */
-export const RETRYABLE_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>(["CustodyPending"]);
+export const RETRYABLE_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>([
+  "CustodyPending",
+  "SequenceGap",
+]);
 
 /**
  * Whether a `ReadingSkipped` with this reason (name or enum value) may be accepted later, on a retry. A name this
