@@ -11,9 +11,11 @@ import type { OracleMetrics } from "./metrics.js";
 /** ColdChain (ReadingsInbox + ShipmentLedger) fragments the oracle calls or reads. */
 export const COLD_CHAIN_ABI = new Interface([
   "function submitReadings(bytes batch) returns (uint256 accepted, uint256 skipped)",
-  "function isSequenceUsed(uint64 deviceId, uint32 sequence) view returns (bool)",
-  "function deviceTrack(uint64 deviceId) view returns (tuple(uint64 shipmentId, uint32 highestSequence, uint40 lastObservedAt, uint40 excursionStartedAt, uint40 freezeStartedAt))",
+  "function isRecorded(uint64 deviceId, uint40 observedAt) view returns (bool)",
+  "function deviceTrack(uint64 deviceId) view returns (tuple(uint64 shipmentId, uint32 lastSequence, uint40 lastObservedAt, uint40 excursionStartedAt, uint40 freezeStartedAt))",
   "function custodyOffer(uint64 shipmentId) view returns (tuple(address to, uint40 deadline, uint40 handoverAt))",
+  "function shipment(uint64 shipmentId) view returns (tuple(uint8 status, address shipper, address receiver, address owner, address custodian, uint32 profileId, uint40 createdAt, uint40 plannedStartAt, uint40 startedAt, uint40 deliveredAt, uint40 decidedAt, uint32 custodyPeriods, bytes32 externalRef, bytes32 rejectionCode, uint64[] deviceIds))",
+  "function maxFutureSkewSeconds() view returns (uint32)",
   "function DEVICE_REGISTRY() view returns (address)",
   "event ReadingSkipped(uint64 indexed deviceId, uint32 sequence, uint16 count, uint8 reason)",
   "error BatchMalformed(uint256 offset)",
@@ -29,9 +31,6 @@ export const DEVICE_REGISTRY_ABI = new Interface([
   "event DeviceRevoked(uint64 indexed deviceId, uint40 revokedAtBlock)",
   "event DeviceDistrusted(uint64 indexed deviceId, uint40 distrustedFrom, address indexed by)",
 ]);
-
-/** Width of the contract's replay window (ReplayWindow.SIZE): a sequence this far behind the device's highest is stale. */
-export const REPLAY_WINDOW_SIZE = 256;
 
 /** IReadingsInbox.SkipReason names by code (one list, in the SDK). */
 export { SKIP_REASONS } from "../sdk/names.js";

@@ -1,7 +1,10 @@
 /**
  * Intake: one MQTT message in, either one item stored durably or one drop with a reason. The checks run
  * cheapest first: size, schema, topic, device (registry cache), distrust, window interval, time skew, duplicate
- * sequence, then the signature (P-256 high-s normalised first), then the insert (UNIQUE (device, sequence)).
+ * observation, then the signature (P-256 high-s normalised first), then the insert (UNIQUE (device, observation
+ * time): protocol v2 chains a device's readings by time, and its sequence numbers may start again from 0 after the
+ * device lost its state). The item is stored with its predecessor's time (`previousObservedAt`), which the relay
+ * orders and holds readings by.
  * Judged as the contract judges, by observation time: a revoked device's readings observed before its distrust
  * time (`revokedFrom`) still count, later ones are dropped (`revoked_device`); a reading (a window: its first and
  * last sample) observed before the current key's `keyValidFrom` verifies under the key of its time (registry
@@ -137,11 +140,9 @@ export class Intake {
         `observed at ${lastObservedAt}, more than ${this.o.maxFutureSkewSeconds} s after now (${nowSeconds})`,
       );
     }
-    if (this.o.store.hasAnySequence(deviceId, first, count)) {
-      return drop(
-        "duplicate",
-        `device ${deviceId} sequence ${first}${count > 1 ? `..${first + count - 1}` : ""} is already stored`,
-      );
+    const intervalSeconds = item.kind === "reading" ? 0 : item.window.intervalSeconds;
+    if (this.o.store.hasAnyObservation(deviceId, firstObservedAt, count, intervalSeconds)) {
+      return drop("duplicate", duplicateMessage(deviceId, first, count, firstObservedAt, lastObservedAt));
     }
     // Keys are bound to time: the current key for readings observed from its keyValidFrom on (the common case, no
     // registry call), else the key of the item's time, which must cover its last sample too.
@@ -184,10 +185,15 @@ export class Intake {
       count,
       kind: item.kind,
       curve,
+      firstObservedAt,
+      intervalSeconds,
+      previousObservedAt: item.kind === "reading" ? item.reading.previousObservedAt : item.window.previousObservedAt,
       body: encodeMqttPayload(item, "binary"),
       receivedAt: this.o.clock(),
     });
-    if (!inserted.ok) return drop("duplicate", `device ${deviceId} sequence ${first} is already stored`);
+    if (!inserted.ok) {
+      return drop("duplicate", duplicateMessage(deviceId, first, count, firstObservedAt, lastObservedAt));
+    }
     return { ok: true, itemId: inserted.id, readings: count };
   }
 
@@ -246,6 +252,12 @@ function changed(a: CachedDevice, b: CachedDevice): boolean {
     a.keyValidFrom !== b.keyValidFrom ||
     a.revokedFrom !== b.revokedFrom
   );
+}
+
+function duplicateMessage(deviceId: bigint, first: number, count: number, from: number, until: number): string {
+  const sequences = count > 1 ? `sequences ${first}..${first + count - 1}` : `sequence ${first}`;
+  const times = count > 1 ? `${iso(from)} to ${iso(until)}` : iso(from);
+  return `device ${deviceId} ${sequences}: a reading of the device observed at ${times} is already stored`;
 }
 
 function revokedDrop(device: CachedDevice, observedAt: number): IntakeResult {

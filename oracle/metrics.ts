@@ -33,14 +33,23 @@ export interface OracleMetrics {
   readonly skippedReadings: Counter<"reason">;
   readonly deferredReadings: Counter<"reason" | "stage">;
   readonly heldReadings: Gauge<"reason">;
+  readonly unrelayableReadings: Counter<"reason">;
   readonly confirmationLatency: Histogram;
   readonly rpcErrors: Counter<"endpoint">;
   readonly reorgs: Counter;
   readonly mqttConnected: Gauge;
 }
 
-/** Creates the metrics in a fresh registry; `pending` is read at every scrape. */
-export function createMetrics(oracleId: string, pending: () => number, defaults = false): OracleMetrics {
+/**
+ * Creates the metrics in a fresh registry; `pending` (and `unrelayable`, the readings kept as unrelayable protocol
+ * v1 evidence) are read at every scrape.
+ */
+export function createMetrics(
+  oracleId: string,
+  pending: () => number,
+  defaults = false,
+  unrelayable: () => number = () => 0,
+): OracleMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ oracle: oracleId });
   if (defaults) collectDefaultMetrics({ register: registry });
@@ -61,22 +70,40 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
   // StaleSequence is lost evidence (docs/operations.md alerts on it): the series exists from the start, so the
   // first loss is an increase from 0 rather than a new series.
   skippedReadings.inc({ reason: "StaleSequence" }, 0);
-  // Readings the chain would skip, or skipped, with a retryable reason (CustodyPending): kept pending and retried,
-  // never dropped.
+  // Readings the chain would skip, or skipped, with a retryable reason (CustodyPending, SequenceGap, FutureTimestamp): kept pending
+  // and retried, never dropped.
   const deferredReadings = new Counter({
     name: "coldchain_oracle_deferred_readings_total",
-    help: "readings held back for a retryable SkipReason (CustodyPending), by reason and stage (preflight, receipt)",
+    help: "readings held back for a retryable SkipReason (CustodyPending, SequenceGap, FutureTimestamp), by reason and stage (preflight, receipt)",
     labelNames: ["reason", "stage"] as const,
     registers,
   });
-  for (const stage of ["preflight", "receipt"]) deferredReadings.inc({ reason: "CustodyPending", stage }, 0);
   const heldReadings = new Gauge({
     name: "coldchain_oracle_held_readings",
-    help: "pending readings currently held back for a retryable SkipReason (CustodyPending), by reason",
+    help: "pending readings currently held back for a retryable SkipReason (CustodyPending, SequenceGap, FutureTimestamp), by reason",
     labelNames: ["reason"] as const,
     registers,
   });
-  heldReadings.set({ reason: "CustodyPending" }, 0);
+  for (const reason of ["CustodyPending", "SequenceGap", "FutureTimestamp"]) {
+    for (const stage of ["preflight", "receipt"]) deferredReadings.inc({ reason, stage }, 0);
+    heldReadings.set({ reason }, 0);
+  }
+  // Protocol v1 readings of a store of before protocol v2: kept as evidence, never relayed (an error each time).
+  const unrelayableReadings = new Counter({
+    name: "coldchain_oracle_unrelayable_readings_total",
+    help: "pending readings retired as unrelayable (ProtocolV1: signed before protocol v2), kept in the store as evidence",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  unrelayableReadings.inc({ reason: "ProtocolV1" }, 0);
+  new Gauge({
+    name: "coldchain_oracle_unrelayable_readings",
+    help: "readings the store keeps as unrelayable evidence (ProtocolV1), never relayed",
+    registers,
+    collect() {
+      this.set(unrelayable());
+    },
+  });
   return {
     registry,
     received: new Counter({
@@ -130,6 +157,7 @@ export function createMetrics(oracleId: string, pending: () => number, defaults 
     skippedReadings,
     deferredReadings,
     heldReadings,
+    unrelayableReadings,
     confirmationLatency: new Histogram({
       name: "coldchain_oracle_confirmation_latency_seconds",
       help: "seconds from receipt over MQTT to on-chain confirmation",

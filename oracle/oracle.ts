@@ -69,7 +69,12 @@ export class Oracle {
     const clock = deps.clock ?? Date.now;
     this.log = deps.log.child({ oracle: config.oracleId });
     this.store = new Store(config.store.path, config.store.synchronous);
-    this.metrics = createMetrics(config.oracleId, () => this.store.pendingReadings(), deps.processMetrics ?? false);
+    this.metrics = createMetrics(
+      config.oracleId,
+      () => this.store.pendingReadings(),
+      deps.processMetrics ?? false,
+      () => this.store.countsByState().unrelayable,
+    );
     this.rpc = new RpcPool(
       config.chain.rpcUrls,
       config.chain.chainId,
@@ -154,6 +159,7 @@ export class Oracle {
         coldChain: this.config.chain.coldChain,
         rpcUrls: this.config.chain.rpcUrls.length,
         pending: this.store.pendingReadings(),
+        unrelayable: this.store.countsByState().unrelayable,
         secp256k1: SECP256K1_BACKEND,
       },
       "oracle starting",

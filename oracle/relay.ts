@@ -8,23 +8,38 @@
  *    re-opened and its signed transaction sent again (same nonce);
  * 3. mined batches are confirmed once `confirmations` deep: every item without a `ReadingSkipped` event in
  *    the receipt is recorded, the others are stored with the contract's reason, except a retryable one
- *    (`CustodyPending`, a custody handover of the shipment still waiting for acceptance): such an item goes back
- *    to pending and is held back for a while (see "Held items" below);
+ *    (`CustodyPending`, a custody handover of the shipment still waiting for acceptance; `SequenceGap`, the
+ *    reading's predecessor not recorded yet): such an item goes back to pending and is held back for a while (see
+ *    "Held items" below);
  * 4. batches in flight are checked against every attempt's hash: mined → step 3; unknown to the node →
  *    the raw transaction is broadcast again; pending longer than `replaceAfterMs` → replaced with the same
  *    nonce and higher fees (up to the ceiling); nonce taken by nothing of ours → items released;
  * 5. a new batch is built when there is room in flight and enough readings (count) or an old enough one
- *    (age): capped by count, planned gas, calldata bytes, then dry-run (`eth_call`); items the chain holds
- *    already (duplicates) or will never accept (older than the device's replay window: lost, an error) removed
- *    without spending gas, and items the chain would skip as `CustodyPending` held back (they stay pending);
- *    sized by `estimateGas`, signed, recorded, and only then broadcast.
+ *    (age): pending protocol v2 items device by device, each device's in observation order (a protocol v1 item of
+ *    an older store is retired as unrelayable evidence first: store.ts), capped by count, planned gas, calldata
+ *    bytes, then dry-run (`eth_call`); items the chain holds already (duplicates) or will never accept (they do
+ *    not continue the device's recorded chain: lost, an error) removed without spending gas, and items the chain
+ *    would skip as `CustodyPending` or `SequenceGap` held back (they stay pending); sized by `estimateGas`,
+ *    signed, recorded, and only then broadcast.
  *
- * Held items: while a custody offer of a shipment is pending, the contract skips (`CustodyPending`, retryable)
- * every reading of its devices observed at or after the offer's agreed boundary (`custodyOffer.handoverAt`); the
- * same signed item is accepted once the offer is accepted, withdrawn or expired. Such items are never dropped:
- * they stay `pending` in the store and are left out of batches until a back-off per shipment (from
- * `chain.pollIntervalMs`, doubling, at most {@link CUSTODY_RETRY_MAX_MS}) runs out, then checked again. The hold
- * is in memory only: after a restart the pre-flight finds them again.
+ * Protocol v2 chains each device's readings by time: the contract accepts a reading only if its
+ * `previousObservedAt` is the device's latest recorded observation (`deviceTrack.lastObservedAt`; for the first
+ * reading in a shipment, a predecessor before the shipment's start). The relay sends each device's readings in
+ * observation order, and counts its own batches in flight as recorded (they are mined in nonce order), so a single
+ * oracle never makes a gap itself; gaps come from readings another oracle of a shared subscription holds, or from
+ * readings still on their way.
+ *
+ * Held items (never dropped: they stay `pending` in the store, left out of batches, no gas spent on them):
+ * - `CustodyPending`: while a custody offer of a shipment is pending, the contract skips every reading of its
+ *   devices observed at or after the offer's agreed boundary (`custodyOffer.handoverAt`); the same signed item is
+ *   accepted once the offer is accepted, withdrawn or expired. Held for a back-off per shipment (from
+ *   `chain.pollIntervalMs`, doubling, at most {@link CUSTODY_RETRY_MAX_MS}), then checked again.
+ * - `SequenceGap`: the reading's predecessor is not recorded yet (and is not in this oracle's batch before it, nor
+ *   in one of its batches in flight); the reading and the device's later ones wait. They are checked again as soon
+ *   as the device's `deviceTrack.lastObservedAt` moves (read once per new block), or after a back-off per device
+ *   (at most {@link GAP_RETRY_MAX_MS}). A device whose predecessor stays missing for {@link GAP_WARN_AFTER_MS} is
+ *   reported (warn): if no relayer ever records it, the device's later readings can never be recorded.
+ * The holds are in memory only: after a restart the pre-flight finds them again.
  *
  * Every state change is in the store before it has an effect outside the process, so a kill at any point
  * resumes correctly from the store.
@@ -36,7 +51,7 @@ import type { TransactionReceipt, Wallet } from "ethers";
 
 import { isRetryableSkip } from "../sdk/names.js";
 import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
-import { COLD_CHAIN_ABI, REPLAY_WINDOW_SIZE, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
+import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
 import type { RpcPool } from "./chain.js";
 import { gweiToWei } from "./config.js";
 import type { OracleConfig } from "./config.js";
@@ -44,6 +59,7 @@ import { messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { OracleMetrics } from "./metrics.js";
 import type { Clock, DeviceCache } from "./registry.js";
+import { PROTOCOL_V1_REASON } from "./store.js";
 import type { ItemOutcome, StoredAttempt, StoredBatch, StoredItem, Store } from "./store.js";
 
 /** Events of the relay (tests and the composition root listen). */
@@ -59,12 +75,16 @@ export interface RelayEvents {
   deferred: [
     {
       itemIds: number[];
-      reason: "CustodyPending";
+      reason: HoldReason;
       stage: "preflight" | "receipt";
       shipmentId: bigint | undefined;
+      /** The device whose chain has the gap (SequenceGap). */
+      deviceId?: bigint;
       retryInMs: number;
     },
   ];
+  /** Protocol v1 items of an older store moved to `unrelayable` (kept as evidence, never relayed). */
+  unrelayable: [{ itemIds: number[]; readings: number }];
   tick: [{ ok: boolean }];
 }
 
@@ -73,6 +93,30 @@ const CALLDATA_OVERHEAD_BYTES = 4 + 32 + 32 + 32;
 const SKIPPED_TOPIC = COLD_CHAIN_ABI.getEvent("ReadingSkipped")?.topicHash ?? "";
 /** Longest back-off before readings held for a pending custody handover are checked again. */
 export const CUSTODY_RETRY_MAX_MS = 30_000;
+/** Longest back-off before readings held for a missing predecessor are checked again (also checked on each block). */
+export const GAP_RETRY_MAX_MS = 30_000;
+/** A device's readings held this long for a missing predecessor are reported (warn, once per gap). */
+export const GAP_WARN_AFTER_MS = 10 * 60_000;
+
+/** The retryable skip reasons the relay holds items for. */
+export type HoldReason = "CustodyPending" | "SequenceGap" | "FutureTimestamp";
+const HOLD_REASONS: readonly HoldReason[] = ["CustodyPending", "SequenceGap", "FutureTimestamp"];
+
+/**
+ * Whether the relay submits an item the contract skipped with `reason` again. The SDK's retryable reasons
+ * (`CustodyPending`, `SequenceGap`), and `FutureTimestamp`: the contract accepts the item once the block time
+ * catches up (IReadingsInbox), and under protocol v2 a reading given up would block every later reading of its
+ * device (each names its predecessor), so the relay never gives one up for being early.
+ */
+function relayRetries(reason: string): boolean {
+  return isRetryableSkip(reason) || reason === "FutureTimestamp";
+}
+
+/** `IShipments.ShipmentStatus` values the pre-flight reads. */
+const STATUS_CREATED = 1;
+const STATUS_IN_TRANSIT = 2;
+const STATUS_DELIVERED = 3;
+const STATUS_CANCELLED = 6;
 
 /** A pending custody offer, as `custodyOffer(shipmentId)` returns it. */
 interface PendingOffer {
@@ -81,10 +125,39 @@ interface PendingOffer {
   readonly handoverAt: number;
 }
 
-/** An item held back: pending in the store, left out of batches until `retryAt` (ms). */
+/** An item held back: pending in the store, left out of batches until `retryAt` (ms) or, for a gap, sooner. */
 interface Hold {
   readonly retryAt: number;
   readonly readings: number;
+  readonly reason: HoldReason;
+  readonly deviceId: bigint;
+}
+
+/** A device whose readings wait for a predecessor: the chain's latest observation when they were held. */
+interface GapWatch {
+  lastObservedAt: number;
+  /** The predecessor awaited first (the earliest held item's previousObservedAt). */
+  awaiting: number;
+  /** Unix ms the device's gap was first seen, and whether it was reported as long. */
+  since: number;
+  warned: boolean;
+}
+
+/** What the pre-flight reads of a device, at one block. */
+interface DeviceTrackView {
+  readonly shipmentId: bigint;
+  readonly lastObservedAt: number;
+}
+
+/** What the pre-flight reads of a shipment, at one block: where the contract accepts readings. */
+interface ShipmentWindow {
+  /** Whether the contract records readings for it (else it skips them, ShipmentNotActive: final). */
+  readonly active: boolean;
+  /** Effective start: a created shipment whose first handover is pending starts at its boundary. */
+  readonly start: number;
+  /** End (delivery, or cancellation after the start), 0 while open. */
+  readonly end: number;
+  readonly offer: PendingOffer | undefined;
 }
 
 export interface RelayOptions {
@@ -113,12 +186,19 @@ export class Relay {
   private readonly nonceTaken = new Map<number, number>();
   private readonly coldChain: string;
   private readonly from: string;
-  /** Items held back for a retryable skip (CustodyPending), by item id. */
+  /** Items held back for a retryable skip (CustodyPending, SequenceGap), by item id. */
   private readonly held = new Map<number, Hold>();
   /** Readings of the held items. */
   private heldCount = 0;
-  /** Per shipment (or "?" when unknown): consecutive holds (the back-off) and the offer last logged at info. */
+  /**
+   * Per shipment (CustodyPending; "?" when unknown) or device (SequenceGap): consecutive holds (the back-off) and
+   * what was last logged at info.
+   */
   private readonly holdStreak = new Map<string, { attempts: number; logged: string }>();
+  /** Devices with readings held for a gap, by decimal id. */
+  private readonly gaps = new Map<string, GapWatch>();
+  /** The block at which held gaps were last checked against the chain. */
+  private gapsCheckedAt = -1;
 
   constructor(private readonly o: RelayOptions) {
     this.coldChain = getAddress(o.config.chain.coldChain);
@@ -142,7 +222,7 @@ export class Relay {
     if (this.o.store.pendingReadings() - this.heldCount >= this.o.config.batch.maxReadings) this.wake?.();
   }
 
-  /** Readings pending in the store but held back for a retryable skip (CustodyPending). */
+  /** Readings pending in the store but held back for a retryable skip (CustodyPending, SequenceGap). */
   get heldReadings(): number {
     return this.heldCount;
   }
@@ -192,6 +272,7 @@ export class Relay {
     await this.checkMined(head);
     const inFlight = await this.checkSent();
     if (this.stopping || inFlight >= (this.o.maxInFlight ?? 4)) return this.o.config.chain.pollIntervalMs;
+    await this.releaseAdvancedGaps(head);
     return this.maybeBuild();
   }
 
@@ -229,9 +310,11 @@ export class Relay {
   }
 
   private async confirm(b: StoredBatch, receipt: TransactionReceipt): Promise<void> {
+    // The contract the batch was sent to (the one configured when it was signed).
+    const contract = getAddress(receipt.to ?? this.coldChain);
     const skipped = new Map<string, string>();
     for (const log of receipt.logs) {
-      if (getAddress(log.address) !== this.coldChain || log.topics[0] !== SKIPPED_TOPIC) continue;
+      if (getAddress(log.address) !== contract || log.topics[0] !== SKIPPED_TOPIC) continue;
       const parsed = COLD_CHAIN_ABI.parseLog(log);
       if (parsed === null) continue;
       const [deviceId, sequence, , reason] = parsed.args as unknown as [bigint, bigint, bigint, bigint];
@@ -240,18 +323,16 @@ export class Relay {
     const items = this.o.store.itemsOfBatch(b.id);
     const outcomes: ItemOutcome[] = items.map((item) => {
       const skipReason = skipped.get(`${item.deviceId}:${item.firstSequence}`);
-      return skipReason !== undefined && isRetryableSkip(skipReason)
+      return skipReason !== undefined && relayRetries(skipReason)
         ? { itemId: item.id, skipReason, retry: true }
         : { itemId: item.id, skipReason };
     });
     const retried = items.filter((_, i) => outcomes[i]?.retry === true);
     // Read before the store changes (a failed read retries the whole confirmation on the next tick): which
-    // shipment each retried item's device travels with, for the log.
-    const shipmentOf = new Map<bigint, bigint>();
+    // shipment each retried item's device travels with, and how far its chain is, for the hold and the log.
+    const tracks = new Map<bigint, DeviceTrackView>();
     for (const item of retried) {
-      if (!shipmentOf.has(item.deviceId)) {
-        shipmentOf.set(item.deviceId, (await this.track(item.deviceId, receipt.blockNumber)).shipmentId);
-      }
+      if (!tracks.has(item.deviceId)) tracks.set(item.deviceId, await this.track(item.deviceId, receipt.blockNumber));
     }
     this.o.store.confirmBatch(b.id, outcomes);
     const now = this.o.clock();
@@ -279,18 +360,34 @@ export class Relay {
       b.id,
     );
     if (skippedReadings > 0) {
-      const final = [...skipped].filter(([, reason]) => !isRetryableSkip(reason));
+      const final = [...skipped].filter(([, reason]) => !relayRetries(reason));
       this.o.log.warn({ batchId: b.id, reasons: Object.fromEntries(final) }, "the contract skipped readings");
     }
-    // A race: the offer was made after the dry run. The readings are not lost: back to pending, held, retried.
-    const byShipment = new Map<bigint, StoredItem[]>();
-    for (const item of retried) {
-      const shipmentId = shipmentOf.get(item.deviceId) ?? 0n;
-      byShipment.set(shipmentId, [...(byShipment.get(shipmentId) ?? []), item]);
-    }
-    for (const [shipmentId, list] of byShipment) {
+    // A race (the offer was made after the dry run; a batch in flight before it was dropped; a reorg): the readings
+    // are not lost: back to pending, held, retried.
+    const custody = new Map<bigint, StoredItem[]>();
+    const gaps = new Map<bigint, StoredItem[]>();
+    const early: StoredItem[] = [];
+    items.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o?.retry !== true) return;
+      if (o.skipReason === "SequenceGap") {
+        gaps.set(item.deviceId, [...(gaps.get(item.deviceId) ?? []), item]);
+      } else if (o.skipReason === "FutureTimestamp") {
+        early.push(item);
+      } else {
+        const shipmentId = tracks.get(item.deviceId)?.shipmentId ?? 0n;
+        custody.set(shipmentId, [...(custody.get(shipmentId) ?? []), item]);
+      }
+    });
+    for (const [shipmentId, list] of custody) {
       this.hold(list, shipmentId === 0n ? undefined : shipmentId, undefined, "receipt", `in batch ${b.id}`);
     }
+    for (const [deviceId, list] of gaps) {
+      const track = tracks.get(deviceId);
+      this.holdGap(list, track, "receipt", `in batch ${b.id}`);
+    }
+    if (early.length > 0) this.holdEarly(early, "receipt", `in batch ${b.id}`, undefined);
     this.events.emit("batch-confirmed", { batchId: b.id, recorded, skipped: skippedReadings, deferred });
   }
 
@@ -415,6 +512,7 @@ export class Relay {
   private async maybeBuild(): Promise<number> {
     const { store, config, clock } = this.o;
     const poll = config.chain.pollIntervalMs;
+    this.retireV1();
     const held = this.heldIds();
     const pending = store.pendingReadings() - this.heldCount;
     if (pending <= 0) return poll;
@@ -423,7 +521,7 @@ export class Relay {
     if (pending < config.batch.maxReadings && age < config.batch.maxAgeMs) {
       return Math.max(1, Math.min(poll, config.batch.maxAgeMs - age));
     }
-    const chosen = this.select(
+    const { chosen, plannedGas } = this.select(
       store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity), held),
     );
     if (chosen.length === 0) return poll;
@@ -433,11 +531,18 @@ export class Relay {
     const data = COLD_CHAIN_ABI.encodeFunctionData("submitReadings", [encodeBatch(signed.map((s) => s.signed))]);
     const call = { from: this.from, to: this.coldChain, data };
 
-    // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates and stale items cost
-    // no gas, and items waiting for a custody handover are held back.
+    // Dry run: a revert is an operator problem (paused contract, wrong address); duplicates and lost items cost
+    // no gas, and items waiting for a custody handover or a predecessor are held back.
     const out = await this.o.rpc.call("eth_call", (p) => p.call(call));
     const [, skipped] = COLD_CHAIN_ABI.decodeFunctionResult("submitReadings", out) as unknown as [bigint, bigint];
-    if (skipped > 0n && (await this.removeRefused(chosen))) return 0;
+    let expectsMore = false;
+    if (skipped > 0n) {
+      const judged = await this.removeRefused(chosen);
+      if (judged.removed) return 0;
+      // The dry run skipped readings whose predecessors are in this oracle's batches in flight: mined first (nonce
+      // order), they let these be recorded, which costs more gas than the dry run's skips.
+      expectsMore = judged.afterInFlight;
+    }
 
     const estimate = await this.o.rpc.call("estimateGas", (p) => p.estimateGas(call));
     if (estimate > BigInt(config.batch.gasCap)) {
@@ -450,6 +555,7 @@ export class Relay {
     }
     this.itemLimit = undefined;
     let gasLimit = (estimate * 12n) / 10n;
+    if (expectsMore && gasLimit < BigInt(plannedGas)) gasLimit = BigInt(plannedGas);
     if (gasLimit > BigInt(config.batch.gasCap)) gasLimit = BigInt(config.batch.gasCap);
 
     const ceiling = gweiToWei(config.fees.maxFeePerGasGwei);
@@ -487,10 +593,15 @@ export class Relay {
     return store.pendingReadings() >= config.batch.maxReadings ? 0 : poll;
   }
 
-  /** Items in arrival order that fit the count, planned gas and calldata caps; windows stay whole. */
-  private select(candidates: readonly StoredItem[]): StoredItem[] {
+  /**
+   * Items in the store's order (device by device, each in observation order) that fit the count, planned gas and
+   * calldata caps; windows stay whole. Two items of one device with the same first sequence (a device that lost its
+   * state counts again from 0) never share a batch: the contract's `ReadingSkipped` names an item by them.
+   */
+  private select(candidates: readonly StoredItem[]): { chosen: StoredItem[]; plannedGas: number } {
     const b = this.o.config.batch;
     const chosen: StoredItem[] = [];
+    const names = new Set<string>();
     let readings = 0;
     let gas = b.gasPerBatch;
     let bytes = CALLDATA_OVERHEAD_BYTES + 1;
@@ -508,72 +619,122 @@ export class Relay {
       ) {
         break;
       }
+      const name = `${item.deviceId}:${item.firstSequence}`;
+      if (names.has(name)) continue;
+      names.add(name);
       chosen.push(item);
       readings += item.count;
       gas += itemGas;
       bytes += itemBytes;
     }
-    return chosen;
+    return { chosen, plannedGas: gas };
   }
 
   /**
    * Called when the dry run says the contract would skip part of the batch: takes out of the pending queue,
-   * without spending gas, the items the chain can be seen to refuse. Every read is at one block, so a device's
-   * highest sequence and its window bits agree:
-   * - StaleSequence: every sequence of the item is older than the device's replay window (at or below
-   *   `highestSequence - 256`): the chain will never accept it, so the reading is lost as evidence (error log);
-   * - DuplicateSequence: the item's first sequence is within the window and its bit is set: the chain holds it;
+   * without spending gas, the items the chain can be seen to refuse, judging each device's items in observation
+   * order as the contract does (every read at one block):
+   * - DuplicateSequence: the item is at or before the device's latest recorded observation
+   *   (`deviceTrack.lastObservedAt`) and the chain holds its last sample (`isRecorded`): already on-chain;
+   * - StaleSequence: the item is after the device's latest recorded observation but its predecessor
+   *   (`previousObservedAt`) is before it: it does not continue the recorded chain and never will (the device
+   *   signed two histories, or lost its state mid-shipment), so the reading is lost as evidence (error log);
    * - CustodyPending: a custody offer of the device's shipment is pending (`custodyOffer`: a recipient, deadline
-   *   not passed) and the item's last observation is at or after the offer's `handoverAt`: the item is held back,
-   *   still pending, and checked again after a back-off (never dropped: accepted once the offer is settled).
-   * An item only partly older than the window stays in the batch: the contract judges it. (`isSequenceUsed`
-   * alone cannot tell the two apart: it is also true for a sequence older than the window.)
-   * Returns whether any item was taken out (the batch is then built again).
+   *   not passed) and the item's last observation is at or after the offer's `handoverAt`: held back;
+   * - SequenceGap: the item's predecessor is not recorded, nor in this batch before it, nor in one of this
+   *   oracle's batches in flight (mined first, in nonce order): held back with the device's later items.
+   * Held items stay pending and are checked again later (never dropped). Items the contract judges on other
+   * grounds (outside the shipment, unbound device, a chain conflict with this oracle's own readings) stay in the
+   * batch: the contract judges them.
+   * Returns whether any item was taken out (the batch is then built again), and whether the batch counts on this
+   * oracle's batches in flight (the dry run skipped readings that will be recorded).
    */
-  private async removeRefused(items: readonly StoredItem[]): Promise<boolean> {
+  private async removeRefused(items: readonly StoredItem[]): Promise<{ removed: boolean; afterInFlight: boolean }> {
     const { rpc } = this.o;
     const blockTag = await rpc.call("getBlockNumber", (p) => p.getBlockNumber());
-    const tracks = new Map<bigint, { highestSequence: number; shipmentId: bigint }>();
-    const offers = new Map<bigint, PendingOffer | undefined>();
-    let blockTime: number | undefined;
-    const stale: { item: StoredItem; highest: number }[] = [];
+    const byDevice = groupByDevice([...items].sort(compareItems));
+    const inFlight = groupByDevice(this.o.store.batchedItemsOf([...byDevice.keys()]));
+    const shipments = new Map<bigint, ShipmentWindow>();
+    const blockTime = await this.blockTime(blockTag);
+    // The contract refuses readings observed after this (FutureTimestamp): the next block is at least as late.
+    const latestObservable = blockTime + (await this.maxFutureSkewSeconds(blockTag));
+    const early: StoredItem[] = [];
+    const stale: { item: StoredItem; chainLast: number }[] = [];
     const recorded: StoredItem[] = [];
     const waiting = new Map<bigint, { offer: PendingOffer; items: StoredItem[] }>();
-    for (const item of items) {
-      let track = tracks.get(item.deviceId);
-      if (track === undefined) {
-        track = await this.track(item.deviceId, blockTag);
-        tracks.set(item.deviceId, track);
+    const gapped: { track: DeviceTrackView; items: StoredItem[] }[] = [];
+    let afterInFlight = false;
+    for (const [deviceId, list] of byDevice) {
+      const track = await this.track(deviceId, blockTag);
+      if (track.shipmentId === 0n) continue; // UnboundDevice: final, the contract judges
+      let shipment = shipments.get(track.shipmentId);
+      if (shipment === undefined) {
+        shipment = await this.shipmentWindow(track.shipmentId, blockTag, blockTime);
+        shipments.set(track.shipmentId, shipment);
       }
-      const highest = track.highestSequence;
-      const last = item.firstSequence + item.count - 1;
-      if (last + REPLAY_WINDOW_SIZE <= highest) {
-        stale.push({ item, highest });
-        continue;
+      if (!shipment.active) continue; // ShipmentNotActive: final, the contract judges
+      const chainLast = track.lastObservedAt;
+      // The device's chain once this oracle's batches in flight are mined (before this one: nonce order).
+      let expected = chainLast;
+      for (const f of inFlight.get(deviceId) ?? []) {
+        if (f.firstObservedAt > expected && continues(f, expected, shipment.start)) expected = f.lastObservedAt;
       }
-      // Partly older than the window, or above the highest (no bit to read): the contract judges it.
-      if (item.firstSequence + REPLAY_WINDOW_SIZE > highest && item.firstSequence <= highest) {
-        const data = COLD_CHAIN_ABI.encodeFunctionData("isSequenceUsed", [item.deviceId, item.firstSequence]);
-        const out = await rpc.call("isSequenceUsed", (p) => p.call({ to: this.coldChain, data, blockTag }));
-        if ((COLD_CHAIN_ABI.decodeFunctionResult("isSequenceUsed", out)[0] as boolean) === true) {
-          recorded.push(item);
+      let last = expected;
+      const gap: StoredItem[] = [];
+      const custody: StoredItem[] = [];
+      let waits: StoredItem[] | undefined;
+      for (const item of list) {
+        // A device's later readings wait with the first one that waits.
+        if (waits !== undefined) {
+          waits.push(item);
           continue;
         }
+        if (item.lastObservedAt > latestObservable) {
+          early.push(item);
+          waits = early;
+          continue;
+        }
+        if (item.firstObservedAt <= chainLast) {
+          // Recorded already if the chain holds its last sample; else (partly recorded, before the start) the
+          // contract judges.
+          if (await this.isRecorded(deviceId, item.lastObservedAt, blockTag)) recorded.push(item);
+          continue;
+        }
+        // Overlaps one of this oracle's own readings before it (two histories): the contract judges.
+        if (item.firstObservedAt <= last) continue;
+        // Outside the shipment (OutsideShipmentWindow, final): the contract judges.
+        if (item.lastObservedAt < shipment.start || (shipment.end !== 0 && item.firstObservedAt > shipment.end)) {
+          continue;
+        }
+        if (shipment.offer !== undefined && item.lastObservedAt >= shipment.offer.handoverAt) {
+          custody.push(item);
+          waits = custody;
+          continue;
+        }
+        const previous = item.previousObservedAt ?? 0;
+        if (continues(item, last, shipment.start)) {
+          if (expected !== chainLast) afterInFlight = true;
+          last = item.lastObservedAt;
+        } else if (chainLast !== 0 && previous < chainLast) {
+          stale.push({ item, chainLast });
+        } else if (previous > last || (last === 0 && previous >= shipment.start)) {
+          gap.push(item);
+          waits = gap;
+        }
+        // Else its predecessor is one of this oracle's own readings before it but not the latest (two histories):
+        // the contract judges.
       }
-      if (track.shipmentId === 0n) continue;
-      if (!offers.has(track.shipmentId)) {
-        blockTime ??= await this.blockTime(blockTag);
-        offers.set(track.shipmentId, await this.pendingOffer(track.shipmentId, blockTag, blockTime));
-      }
-      const offer = offers.get(track.shipmentId);
-      if (offer !== undefined && lastObservedAt(item) >= offer.handoverAt) {
-        const entry = waiting.get(track.shipmentId) ?? { offer, items: [] };
-        entry.items.push(item);
+      if (gap.length > 0) gapped.push({ track, items: gap });
+      if (custody.length > 0 && shipment.offer !== undefined) {
+        const entry = waiting.get(track.shipmentId) ?? { offer: shipment.offer, items: [] };
+        entry.items.push(...custody);
         waiting.set(track.shipmentId, entry);
       }
     }
     // A shipment seen without a pending offer starts its back-off afresh next time.
-    for (const [shipmentId, offer] of offers) if (offer === undefined) this.holdStreak.delete(shipmentId.toString());
+    for (const [shipmentId, s] of shipments) {
+      if (s.offer === undefined) this.holdStreak.delete(`CustodyPending:${shipmentId}`);
+    }
     if (stale.length > 0) {
       const ids = stale.map((s) => s.item.id);
       this.o.store.skipPending(ids, "StaleSequence");
@@ -581,7 +742,7 @@ export class Relay {
         { reason: "StaleSequence" },
         stale.reduce((n, s) => n + s.item.count, 0),
       );
-      for (const s of stale) this.logLost(s.item, s.highest, "removed before submission (no gas spent)");
+      for (const s of stale) this.logLost(s.item, s.chainLast, "removed before submission (no gas spent)");
       this.events.emit("preflight-skipped", { itemIds: ids, reason: "StaleSequence" });
     }
     if (recorded.length > 0) {
@@ -595,17 +756,61 @@ export class Relay {
     for (const [shipmentId, { offer, items: list }] of waiting) {
       this.hold(list, shipmentId, offer, "preflight", "left out of the batch (no gas spent)");
     }
-    return stale.length > 0 || recorded.length > 0 || waiting.size > 0;
+    for (const { track, items: list } of gapped) {
+      this.holdGap(list, track, "preflight", "left out of the batch (no gas spent)");
+    }
+    if (early.length > 0) this.holdEarly(early, "preflight", "left out of the batch (no gas spent)", latestObservable);
+    const removed =
+      stale.length > 0 || recorded.length > 0 || waiting.size > 0 || gapped.length > 0 || early.length > 0;
+    return { removed, afterInFlight };
   }
 
-  /** `deviceTrack(deviceId)` at `blockTag`: the device's highest sequence and the shipment it is bound to. */
-  private async track(deviceId: bigint, blockTag: number): Promise<{ highestSequence: number; shipmentId: bigint }> {
+  /** `deviceTrack(deviceId)` at `blockTag`: the shipment the device is bound to and its latest recorded observation. */
+  private async track(deviceId: bigint, blockTag: number): Promise<DeviceTrackView> {
     const data = COLD_CHAIN_ABI.encodeFunctionData("deviceTrack", [deviceId]);
     const out = await this.o.rpc.call("deviceTrack", (p) => p.call({ to: this.coldChain, data, blockTag }));
     const [track] = COLD_CHAIN_ABI.decodeFunctionResult("deviceTrack", out) as unknown as [
-      { highestSequence: bigint; shipmentId: bigint },
+      { shipmentId: bigint; lastObservedAt: bigint },
     ];
-    return { highestSequence: Number(track.highestSequence), shipmentId: BigInt(track.shipmentId) };
+    return { shipmentId: BigInt(track.shipmentId), lastObservedAt: Number(track.lastObservedAt) };
+  }
+
+  /** `isRecorded(deviceId, observedAt)` at `blockTag`: the device's current shipment holds its reading of that time. */
+  private async isRecorded(deviceId: bigint, observedAt: number, blockTag: number): Promise<boolean> {
+    const data = COLD_CHAIN_ABI.encodeFunctionData("isRecorded", [deviceId, observedAt]);
+    const out = await this.o.rpc.call("isRecorded", (p) => p.call({ to: this.coldChain, data, blockTag }));
+    return (COLD_CHAIN_ABI.decodeFunctionResult("isRecorded", out)[0] as boolean) === true;
+  }
+
+  /**
+   * Where shipment `shipmentId` accepts readings at `blockTag` (ReadingsInbox `_selectShipment`): active when in
+   * transit, delivered, cancelled after its start, or created with its first handover pending (it then starts at
+   * the offer's boundary); open from its effective start to its delivery (or cancellation).
+   */
+  private async shipmentWindow(shipmentId: bigint, blockTag: number, time: number): Promise<ShipmentWindow> {
+    const data = COLD_CHAIN_ABI.encodeFunctionData("shipment", [shipmentId]);
+    const out = await this.o.rpc.call("shipment", (p) => p.call({ to: this.coldChain, data, blockTag }));
+    const [info] = COLD_CHAIN_ABI.decodeFunctionResult("shipment", out) as unknown as [
+      { status: bigint; startedAt: bigint; deliveredAt: bigint; decidedAt: bigint },
+    ];
+    const offer = await this.pendingOffer(shipmentId, blockTag, time);
+    const status = Number(info.status);
+    const startedAt = Number(info.startedAt);
+    const cancelled = status === STATUS_CANCELLED && startedAt !== 0;
+    const starting = status === STATUS_CREATED && offer !== undefined;
+    return {
+      active: status === STATUS_IN_TRANSIT || status === STATUS_DELIVERED || cancelled || starting,
+      start: starting ? offer.handoverAt : startedAt,
+      end: cancelled ? Number(info.decidedAt) : Number(info.deliveredAt),
+      offer,
+    };
+  }
+
+  /** `maxFutureSkewSeconds()` at `blockTag`. */
+  private async maxFutureSkewSeconds(blockTag: number): Promise<number> {
+    const data = COLD_CHAIN_ABI.encodeFunctionData("maxFutureSkewSeconds", []);
+    const out = await this.o.rpc.call("maxFutureSkewSeconds", (p) => p.call({ to: this.coldChain, data, blockTag }));
+    return Number(COLD_CHAIN_ABI.decodeFunctionResult("maxFutureSkewSeconds", out)[0] as bigint);
   }
 
   private async blockTime(blockTag: number): Promise<number> {
@@ -629,17 +834,74 @@ export class Relay {
     return { to: offer.to, deadline: Number(offer.deadline), handoverAt: Number(offer.handoverAt) };
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Held items and unrelayable ones
+  // -------------------------------------------------------------------------------------------
+
   /** Ids of the items held back now; releases those whose back-off ran out (checked again at the next build). */
   private heldIds(): number[] {
     const now = this.o.clock();
-    for (const [id, h] of this.held) {
-      if (h.retryAt <= now) {
-        this.held.delete(id);
-        this.heldCount -= h.readings;
-      }
-    }
-    this.o.metrics.heldReadings.set({ reason: "CustodyPending" }, this.heldCount);
+    for (const [id, h] of this.held) if (h.retryAt <= now) this.release(id, h);
+    this.updateHeldGauge();
     return [...this.held.keys()];
+  }
+
+  private release(id: number, h: Hold): void {
+    this.held.delete(id);
+    this.heldCount -= h.readings;
+  }
+
+  private updateHeldGauge(): void {
+    const by: Record<HoldReason, number> = { CustodyPending: 0, SequenceGap: 0, FutureTimestamp: 0 };
+    for (const h of this.held.values()) by[h.reason] += h.readings;
+    for (const reason of HOLD_REASONS) this.o.metrics.heldReadings.set({ reason }, by[reason]);
+  }
+
+  /**
+   * Readings held for a gap are judged again as soon as their device's chain moves (another relayer recorded the
+   * predecessor, or anything later): read once per new block for each device with held gap readings.
+   */
+  private async releaseAdvancedGaps(head: number): Promise<void> {
+    if (head === this.gapsCheckedAt) return;
+    const devices = new Set<bigint>();
+    for (const h of this.held.values()) if (h.reason === "SequenceGap") devices.add(h.deviceId);
+    for (const deviceId of devices) {
+      const key = deviceId.toString();
+      const watch = this.gaps.get(key);
+      const track = await this.track(deviceId, head);
+      if (watch !== undefined && track.shipmentId !== 0n && track.lastObservedAt === watch.lastObservedAt) continue;
+      let readings = 0;
+      for (const [id, h] of this.held) {
+        if (h.reason === "SequenceGap" && h.deviceId === deviceId) {
+          readings += h.readings;
+          this.release(id, h);
+        }
+      }
+      this.holdStreak.delete(`SequenceGap:${key}`);
+      if (watch === undefined || track.lastObservedAt >= watch.awaiting) this.gaps.delete(key);
+      this.o.log.debug(
+        { reason: "SequenceGap", deviceId: key, chainLastObservedAt: track.lastObservedAt, readings },
+        "device %s's chain moved (latest recorded reading observed at %s): its held readings are judged again",
+        key,
+        iso(track.lastObservedAt),
+      );
+    }
+    this.gapsCheckedAt = head;
+    this.updateHeldGauge();
+  }
+
+  /** Marks items held: pending, out of batches until `retryAt`. */
+  private holdItems(items: readonly StoredItem[], reason: HoldReason, retryAt: number): number {
+    let readings = 0;
+    for (const item of items) {
+      const before = this.held.get(item.id);
+      if (before !== undefined) this.heldCount -= before.readings;
+      this.held.set(item.id, { retryAt, readings: item.count, reason, deviceId: item.deviceId });
+      this.heldCount += item.count;
+      readings += item.count;
+    }
+    this.updateHeldGauge();
+    return readings;
   }
 
   /**
@@ -653,22 +915,13 @@ export class Relay {
     stage: "preflight" | "receipt",
     what: string,
   ): void {
-    const key = shipmentId?.toString() ?? "?";
+    const key = `CustodyPending:${shipmentId?.toString() ?? "?"}`;
     const streak = this.holdStreak.get(key) ?? { attempts: 0, logged: "" };
     streak.attempts++;
     this.holdStreak.set(key, streak);
     const retryInMs = backoffMs(streak.attempts, this.o.config.chain.pollIntervalMs, CUSTODY_RETRY_MAX_MS);
-    const retryAt = this.o.clock() + retryInMs;
-    let readings = 0;
-    for (const item of items) {
-      const before = this.held.get(item.id);
-      if (before !== undefined) this.heldCount -= before.readings;
-      this.held.set(item.id, { retryAt, readings: item.count });
-      this.heldCount += item.count;
-      readings += item.count;
-    }
+    const readings = this.holdItems(items, "CustodyPending", this.o.clock() + retryInMs);
     this.o.metrics.deferredReadings.inc({ reason: "CustodyPending", stage }, readings);
-    this.o.metrics.heldReadings.set({ reason: "CustodyPending" }, this.heldCount);
     const shipment = shipmentId === undefined ? "(unknown)" : shipmentId.toString();
     const fields = {
       reason: "CustodyPending",
@@ -703,9 +956,167 @@ export class Relay {
     });
   }
 
-  /** The error line of a stale item (StaleSequence): its readings will never be on-chain. */
-  private logLost(item: StoredItem, highestSequence: number | undefined, what: string): void {
+  /**
+   * Holds back a device's pending items the chain would skip (`preflight`) or skipped (`receipt`) as
+   * `SequenceGap` (all of one device, in observation order): they stay pending, out of batches, until the
+   * device's chain moves ({@link releaseAdvancedGaps}) or a back-off per device runs out. A gap that stays open for
+   * {@link GAP_WARN_AFTER_MS} is reported once.
+   */
+  private holdGap(
+    items: readonly StoredItem[],
+    track: DeviceTrackView | undefined,
+    stage: "preflight" | "receipt",
+    what: string,
+  ): void {
+    const first = items[0];
+    if (first === undefined) return;
+    const deviceId = first.deviceId;
+    const key = deviceId.toString();
+    const awaiting = first.previousObservedAt ?? 0;
+    const now = this.o.clock();
+    const streakKey = `SequenceGap:${key}`;
+    const streak = this.holdStreak.get(streakKey) ?? { attempts: 0, logged: "" };
+    streak.attempts++;
+    this.holdStreak.set(streakKey, streak);
+    const retryInMs = backoffMs(streak.attempts, this.o.config.chain.pollIntervalMs, GAP_RETRY_MAX_MS);
+    const readings = this.holdItems(items, "SequenceGap", now + retryInMs);
+    this.o.metrics.deferredReadings.inc({ reason: "SequenceGap", stage }, readings);
+    let watch = this.gaps.get(key);
+    if (watch === undefined || watch.awaiting !== awaiting) {
+      watch = { lastObservedAt: track?.lastObservedAt ?? 0, awaiting, since: now, warned: false };
+      this.gaps.set(key, watch);
+    } else if (track !== undefined) {
+      watch.lastObservedAt = track.lastObservedAt;
+    }
+    const fields = {
+      reason: "SequenceGap",
+      stage,
+      deviceId: key,
+      shipmentId: track?.shipmentId.toString(),
+      observedAt: first.firstObservedAt,
+      previousObservedAt: awaiting,
+      chainLastObservedAt: track?.lastObservedAt,
+      items: items.length,
+      readings,
+      retryInMs,
+    };
+    const message =
+      "readings held, not dropped: device %s's reading observed at %s waits for its predecessor (observed at %s) " +
+      "to be recorded; the device's latest recorded reading was observed at %s (SequenceGap); %s; judged again " +
+      "when the device's chain moves, at the latest in %d ms";
+    const args = [key, iso(first.firstObservedAt), iso(awaiting), iso(track?.lastObservedAt ?? 0), what, retryInMs];
+    if (stage === "receipt") {
+      this.o.log.warn(fields, message, ...args);
+    } else if (streak.logged !== String(awaiting)) {
+      streak.logged = String(awaiting);
+      this.o.log.info(fields, message, ...args);
+    } else {
+      this.o.log.debug(fields, message, ...args);
+    }
+    if (!watch.warned && now - watch.since >= GAP_WARN_AFTER_MS) {
+      watch.warned = true;
+      this.o.log.warn(
+        { ...fields, heldForMs: now - watch.since },
+        "device %s's readings have waited %d min for their predecessor observed at %s, which no relayer has " +
+          "recorded: if it never reaches a relayer (lost by the device or the broker), the device's later readings " +
+          "can never be recorded in this shipment; check the device and the other oracles' stores",
+        key,
+        Math.round((now - watch.since) / 60_000),
+        iso(awaiting),
+      );
+    }
+    this.events.emit("deferred", {
+      itemIds: items.map((i) => i.id),
+      reason: "SequenceGap",
+      stage,
+      shipmentId: track?.shipmentId,
+      deviceId,
+      retryInMs,
+    });
+  }
+
+  /**
+   * Holds back items observed after what the chain accepts now (`FutureTimestamp`: the block time plus the
+   * contract's `maxFutureSkewSeconds`), with the device's later items: they wait for the block time, with a
+   * back-off per device (at most {@link GAP_RETRY_MAX_MS}). Never given up: a device's later readings name them.
+   */
+  private holdEarly(
+    items: readonly StoredItem[],
+    stage: "preflight" | "receipt",
+    what: string,
+    latestObservable: number | undefined,
+  ): void {
+    for (const [deviceId, list] of groupByDevice(items)) {
+      const key = `FutureTimestamp:${deviceId}`;
+      const streak = this.holdStreak.get(key) ?? { attempts: 0, logged: "" };
+      streak.attempts++;
+      this.holdStreak.set(key, streak);
+      const retryInMs = backoffMs(streak.attempts, this.o.config.chain.pollIntervalMs, GAP_RETRY_MAX_MS);
+      const readings = this.holdItems(list, "FutureTimestamp", this.o.clock() + retryInMs);
+      this.o.metrics.deferredReadings.inc({ reason: "FutureTimestamp", stage }, readings);
+      const first = list[0];
+      const fields = {
+        reason: "FutureTimestamp",
+        stage,
+        deviceId: deviceId.toString(),
+        observedAt: first?.lastObservedAt,
+        latestObservable,
+        items: list.length,
+        readings,
+        retryInMs,
+      };
+      const message =
+        "readings held, not dropped: device %s's reading observed at %s is ahead of what the chain accepts now " +
+        "(FutureTimestamp: block time plus maxFutureSkewSeconds); %s; retried in %d ms";
+      const args = [deviceId.toString(), iso(first?.lastObservedAt ?? 0), what, retryInMs];
+      if (stage === "receipt" || streak.attempts === 1) this.o.log.warn(fields, message, ...args);
+      else this.o.log.debug(fields, message, ...args);
+      this.events.emit("deferred", {
+        itemIds: list.map((i) => i.id),
+        reason: "FutureTimestamp",
+        stage,
+        shipmentId: undefined,
+        deviceId,
+        retryInMs,
+      });
+    }
+  }
+
+  /**
+   * Moves pending protocol v1 items (a store of before protocol v2) to `unrelayable`: kept as evidence, never sent
+   * (a v2 contract verifies another digest and needs each reading's predecessor). One error line per retirement.
+   */
+  private retireV1(): void {
+    const retired = this.o.store.retireV1Pending();
+    if (retired.length === 0) return;
+    const readings = retired.reduce((n, i) => n + i.count, 0);
+    this.o.metrics.unrelayableReadings.inc({ reason: PROTOCOL_V1_REASON }, readings);
+    const devices = [...new Set(retired.map((i) => i.deviceId.toString()))];
+    this.o.log.error(
+      {
+        reason: PROTOCOL_V1_REASON,
+        items: retired.length,
+        readings,
+        devices,
+        itemIds: [retired[0]?.id, retired.at(-1)?.id],
+        observedFrom: Math.min(...retired.map((i) => i.firstObservedAt)),
+        observedUntil: Math.max(...retired.map((i) => i.lastObservedAt)),
+      },
+      "%d readings of protocol v1 (signed without previousObservedAt) from an older store cannot be relayed to " +
+        "this protocol v2 contract: kept in the store as evidence (state unrelayable), not sent, not deleted; " +
+        "see docs/operations.md, Upgrading to protocol v2",
+      readings,
+    );
+    this.events.emit("unrelayable", { itemIds: retired.map((i) => i.id), readings });
+  }
+
+  /** The error line of a lost item (StaleSequence): its readings will never be on-chain. */
+  private logLost(item: StoredItem, chainLastObservedAt: number | undefined, what: string): void {
     const lastSequence = item.firstSequence + item.count - 1;
+    const chain =
+      chainLastObservedAt === undefined
+        ? "the device's latest recorded reading"
+        : `the device's latest recorded reading, observed at ${iso(chainLastObservedAt)}`;
     this.o.log.error(
       {
         reason: "StaleSequence",
@@ -714,13 +1125,19 @@ export class Relay {
         firstSequence: item.firstSequence,
         lastSequence,
         readings: item.count,
-        highestSequence,
+        observedAt: item.firstObservedAt,
+        previousObservedAt: item.previousObservedAt,
+        chainLastObservedAt,
       },
-      "readings LOST as evidence: device %s sequences %d..%d arrived more than %d sequences behind the device's latest on chain (StaleSequence); the chain will never accept them; %s",
+      "readings LOST as evidence: device %s sequences %d..%d observed at %s (predecessor observed at %s) do not " +
+        "continue the device's recorded chain: their predecessor is older than %s (StaleSequence: the device " +
+        "signed two histories, or lost its state mid-shipment); the chain will never accept them; %s",
       item.deviceId.toString(),
       item.firstSequence,
       lastSequence,
-      REPLAY_WINDOW_SIZE - 1,
+      iso(item.firstObservedAt),
+      iso(item.previousObservedAt ?? 0),
+      chain,
       what,
     );
   }
@@ -762,16 +1179,33 @@ export class Relay {
   }
 }
 
-/** The observation time of an item's last reading (a window's last sample). */
-function lastObservedAt(item: StoredItem): number {
-  const signed = decodeMqttPayload(item.body).item;
-  return signed.kind === "reading"
-    ? signed.reading.observedAt
-    : signed.window.firstObservedAt + (signed.window.samples.length - 1) * signed.window.intervalSeconds;
+/** Whether `item` continues a device's chain whose latest recorded observation is `last` (0: none yet). */
+function continues(item: StoredItem, last: number, start: number): boolean {
+  const previous = item.previousObservedAt ?? 0;
+  return last === 0 ? previous < start : previous === last;
 }
 
-/** Batch order: by device, then sequence (so each device's readings are applied in order). */
+/** Items by device, each device's in the given order. */
+function groupByDevice(items: readonly StoredItem[]): Map<bigint, StoredItem[]> {
+  const out = new Map<bigint, StoredItem[]>();
+  for (const item of items) {
+    const list = out.get(item.deviceId);
+    if (list === undefined) out.set(item.deviceId, [item]);
+    else list.push(item);
+  }
+  return out;
+}
+
+/** Batch order: by device, then observation time (so each device's readings are applied in order). */
 function compareItems(a: StoredItem, b: StoredItem): number {
   if (a.deviceId !== b.deviceId) return a.deviceId < b.deviceId ? -1 : 1;
-  return a.firstSequence - b.firstSequence;
+  return a.firstObservedAt - b.firstObservedAt || a.id - b.id;
+}
+
+/** Unix seconds as ISO 8601 with the number (e.g. 2026-12-06T18:00:00Z (1796580000)); "-" for 0. */
+function iso(seconds: number): string {
+  if (seconds === 0) return "- (0)";
+  const date = new Date(seconds * 1000);
+  const text = Number.isNaN(date.getTime()) ? "?" : date.toISOString().replace(".000Z", "Z");
+  return `${text} (${seconds})`;
 }

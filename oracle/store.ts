@@ -4,12 +4,23 @@
  * nothing and a restart resumes from this file alone.
  *
  * Tables:
- * - `items`: one signed item (reading or window) per row, in the binary MQTT form; state
+ * - `items`: one signed item (reading or window) per row, in the binary MQTT form, with its observation times
+ *   (first and last sample) and, protocol v2, its predecessor's (`previous_observed_at`); state
  *   pending → batched → recorded | skipped (or back to pending when its batch is dropped, or when the contract
- *   skipped it with a retryable reason: `CustodyPending`).
- * - `readings`: one row per (device, sequence) of every stored item, UNIQUE: a sequence is stored once.
+ *   skipped it with a retryable reason: `CustodyPending`, `SequenceGap`), or `unrelayable` (below).
+ * - `observations`: one row per (device, observation time) of every stored protocol v2 item (a window: one per
+ *   sample), UNIQUE: a device's reading of one time is stored once. Protocol v2 chains a device's readings by time,
+ *   not by sequence (a device that lost its state may count its sequences from 0 again).
+ * - `readings`: one row per (device, sequence) of the protocol v1 items of an older store (kept, no longer used).
  * - `batches` and `attempts`: each batch transaction, and every signed attempt of it (nonce, fees, raw tx, hash).
  * - `devices`: the registry cache; `meta`: sync cursors.
+ *
+ * Protocol v1 items of a store written before protocol v2 (`protocol` 1: signed without `previousObservedAt`,
+ * under EIP-712 version "1") cannot be relayed to a v2 contract: it verifies another digest and needs the
+ * predecessor. They are never deleted: {@link Store.retireV1Pending} moves the pending ones to the state
+ * `unrelayable` (skip reason `ProtocolV1`), where they stay as the evidence they are, and the relay reports them
+ * (an error line and `coldchain_oracle_unrelayable_readings_total`); see docs/operations.md, "Upgrading to
+ * protocol v2".
  *
  * Device ids are stored as decimal TEXT (uint64 does not fit SQLite's signed INTEGER).
  */
@@ -18,9 +29,15 @@ import type { SQLInputValue, StatementSync } from "node:sqlite";
 
 import { OracleError } from "./errors.js";
 
-export type ItemState = "pending" | "batched" | "recorded" | "skipped";
+export type ItemState = "pending" | "batched" | "recorded" | "skipped" | "unrelayable";
 export type BatchState = "sent" | "mined" | "confirmed" | "dropped" | "reverted";
 export type KeyCurve = "secp256k1" | "p256";
+
+/** The signed protocol of an item: 1 before `previousObservedAt`, 2 with it (docs/protocol.md). */
+export type ItemProtocol = 1 | 2;
+
+/** The skip reason of a protocol v1 item the oracle can no longer relay (state `unrelayable`). */
+export const PROTOCOL_V1_REASON = "ProtocolV1";
 
 /** A stored item. */
 export interface StoredItem {
@@ -30,6 +47,16 @@ export interface StoredItem {
   readonly count: number;
   readonly kind: "reading" | "window";
   readonly curve: KeyCurve;
+  readonly protocol: ItemProtocol;
+  /** Observation time (unix seconds) of the reading, or of a window's first sample. */
+  readonly firstObservedAt: number;
+  /** Observation time of the reading, or of a window's last sample. */
+  readonly lastObservedAt: number;
+  /**
+   * Observation time of the device's reading before this one (a window: before its first sample), 0 for the
+   * device's first; null for a protocol v1 item, which does not carry it.
+   */
+  readonly previousObservedAt: number | null;
   /** The binary MQTT form (a one-item batch envelope). */
   readonly body: Uint8Array;
   readonly receivedAt: number;
@@ -93,8 +120,8 @@ export interface ItemOutcome {
   /** undefined: recorded; else the contract's SkipReason name. */
   readonly skipReason: string | undefined;
   /**
-   * The skip is not final (`CustodyPending`, sdk/names.ts RETRYABLE_SKIP_REASONS): the item goes back to pending,
-   * out of the batch, and is submitted again later; `skipReason` is not stored.
+   * The skip is not final (`CustodyPending`, `SequenceGap`: sdk/names.ts RETRYABLE_SKIP_REASONS): the item goes back
+   * to pending, out of the batch, and is submitted again later; `skipReason` is not stored.
    */
   readonly retry?: boolean;
 }
@@ -111,7 +138,11 @@ CREATE TABLE IF NOT EXISTS items (
   received_at INTEGER NOT NULL,
   state TEXT NOT NULL,
   batch_id INTEGER,
-  skip_reason TEXT
+  skip_reason TEXT,
+  protocol INTEGER NOT NULL,
+  first_observed_at INTEGER NOT NULL,
+  last_observed_at INTEGER NOT NULL,
+  previous_observed_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_by_state ON items (state, id);
 CREATE INDEX IF NOT EXISTS items_by_batch ON items (batch_id);
@@ -120,6 +151,12 @@ CREATE TABLE IF NOT EXISTS readings (
   sequence INTEGER NOT NULL,
   item_id INTEGER NOT NULL,
   UNIQUE (device_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS observations (
+  device_id TEXT NOT NULL,
+  observed_at INTEGER NOT NULL,
+  item_id INTEGER NOT NULL,
+  UNIQUE (device_id, observed_at)
 );
 CREATE TABLE IF NOT EXISTS batches (
   id INTEGER PRIMARY KEY,
@@ -162,8 +199,19 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 type Row = Record<string, SQLInputValue>;
 
-/** An item to store (see `insertItems`): a stored item before the store gives it an id and a state. */
-export type NewItem = Omit<StoredItem, "id" | "state" | "batchId" | "skipReason">;
+/**
+ * An item to store (see `insertItems`): a protocol v2 item before the store gives it an id and a state. A window's
+ * samples are `intervalSeconds` apart (0 for a reading).
+ */
+export type NewItem = Omit<
+  StoredItem,
+  "id" | "state" | "batchId" | "skipReason" | "protocol" | "lastObservedAt" | "previousObservedAt"
+> & { readonly intervalSeconds: number; readonly previousObservedAt: number };
+
+/** The observation times of an item's readings (a window: one per sample). */
+function observationTimes(item: NewItem): number[] {
+  return Array.from({ length: item.count }, (_, i) => item.firstObservedAt + i * item.intervalSeconds);
+}
 
 /** The oracle's SQLite store. Synchronous calls: each method is one short transaction. */
 export class Store {
@@ -176,8 +224,12 @@ export class Store {
       this.db = new DatabaseSync(path);
       // busy_timeout first: opening a WAL file left by a killed process runs recovery, which waits for readers.
       this.db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
-      this.db.exec(SCHEMA);
       this.migrate();
+      this.db.exec(SCHEMA);
+      this.db.exec(
+        `CREATE INDEX IF NOT EXISTS items_by_device ON items (device_id, first_observed_at);
+         CREATE INDEX IF NOT EXISTS items_v1_pending ON items (id) WHERE state = 'pending' AND protocol = 1;`,
+      );
     } catch (cause) {
       throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
         cause,
@@ -187,19 +239,48 @@ export class Store {
   }
 
   /**
-   * Brings a store of an earlier version up to date. Keys bound to time: the device cache gained the current key's
-   * validity and the distrust time; its rows of before are dropped (a cache: each device is read again).
+   * Brings a store of an earlier version up to date (before the schema's `CREATE ... IF NOT EXISTS`, which then
+   * adds what is missing: a fresh file gets the schema whole).
+   * - Keys bound to time: the device cache gained the current key's validity and the distrust time; its rows of
+   *   before are dropped (a cache: each device is read again).
+   * - Protocol v2: items gained their protocol and observation times. Every item of before is protocol v1; its
+   *   observation times are read from its stored body (the v1 binary form), its predecessor stays unknown (NULL).
+   *   Nothing is deleted: the pending ones are retired as unrelayable by the relay ({@link retireV1Pending}).
    */
   private migrate(): void {
-    const columns = this.db.prepare("PRAGMA table_info(devices)").all() as { name?: unknown }[];
-    if (columns.some((c) => c.name === "key_valid_from")) return;
-    this.db.exec(
-      `BEGIN IMMEDIATE;
-       DELETE FROM devices;
-       ALTER TABLE devices ADD COLUMN key_valid_from INTEGER NOT NULL DEFAULT 0;
-       ALTER TABLE devices ADD COLUMN revoked_from INTEGER NOT NULL DEFAULT 0;
-       COMMIT;`,
-    );
+    const columnsOf = (table: string): string[] =>
+      (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name?: unknown }[]).map((c) => String(c.name));
+    const devices = columnsOf("devices");
+    if (devices.length > 0 && !devices.includes("key_valid_from")) {
+      this.db.exec(
+        `BEGIN IMMEDIATE;
+         DELETE FROM devices;
+         ALTER TABLE devices ADD COLUMN key_valid_from INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE devices ADD COLUMN revoked_from INTEGER NOT NULL DEFAULT 0;
+         COMMIT;`,
+      );
+    }
+    const items = columnsOf("items");
+    if (items.length > 0 && !items.includes("protocol")) {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        this.db.exec(
+          `ALTER TABLE items ADD COLUMN protocol INTEGER NOT NULL DEFAULT 1;
+           ALTER TABLE items ADD COLUMN first_observed_at INTEGER NOT NULL DEFAULT 0;
+           ALTER TABLE items ADD COLUMN last_observed_at INTEGER NOT NULL DEFAULT 0;
+           ALTER TABLE items ADD COLUMN previous_observed_at INTEGER;`,
+        );
+        const update = this.db.prepare("UPDATE items SET first_observed_at = ?, last_observed_at = ? WHERE id = ?");
+        for (const row of this.db.prepare("SELECT id, body FROM items").all()) {
+          const range = v1ObservationRange(row.body);
+          if (range !== undefined) update.run(range.first, range.last, Number(row.id));
+        }
+        this.db.exec("COMMIT");
+      } catch (error) {
+        this.db.exec("ROLLBACK");
+        throw error;
+      }
+    }
   }
 
   close(): void {
@@ -221,18 +302,27 @@ export class Store {
   // Intake
   // -------------------------------------------------------------------------------------------
 
-  /** Whether any sequence in [first, first + count) of the device is stored. */
-  hasAnySequence(deviceId: bigint, first: number, count: number): boolean {
+  /**
+   * Whether a reading of the device observed at any of `count` times `intervalSeconds` apart from `first` (a
+   * reading: count 1) is stored.
+   */
+  hasAnyObservation(deviceId: bigint, first: number, count: number, intervalSeconds: number): boolean {
+    if (count <= 1 || intervalSeconds <= 0) {
+      return (
+        this.cached("SELECT 1 AS hit FROM observations WHERE device_id = ? AND observed_at = ? LIMIT 1").get(
+          deviceId.toString(),
+          first,
+        ) !== undefined
+      );
+    }
     return (
-      this.cached("SELECT 1 AS hit FROM readings WHERE device_id = ? AND sequence >= ? AND sequence < ? LIMIT 1").get(
-        deviceId.toString(),
-        first,
-        first + count,
-      ) !== undefined
+      this.cached(
+        "SELECT 1 AS hit FROM observations WHERE device_id = ? AND observed_at BETWEEN ? AND ? AND (observed_at - ?) % ? = 0 LIMIT 1",
+      ).get(deviceId.toString(), first, first + (count - 1) * intervalSeconds, first, intervalSeconds) !== undefined
     );
   }
 
-  /** Stores an item and its sequences in one transaction; a stored sequence makes it a duplicate. */
+  /** Stores an item and its observation times in one transaction; a stored observation makes it a duplicate. */
   insertItem(item: NewItem): InsertResult {
     const [result] = this.insertItems([item]);
     if (result === undefined) throw new OracleError("STORE_FAILED", "insertItems returned no result");
@@ -241,17 +331,25 @@ export class Store {
 
   /**
    * Stores several items in one transaction (one commit, one fsync: group commit), each with its own result;
-   * an item whose sequence is already stored (also by an earlier item of the same call) is a duplicate.
+   * an item of which a reading of the same time is already stored (also by an earlier item of the same call) is a
+   * duplicate.
    */
   insertItems(items: readonly NewItem[]): InsertResult[] {
     return this.transaction(() => {
       const insertItem = this.cached(
-        "INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+        `INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state, protocol,
+           first_observed_at, last_observed_at, previous_observed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 2, ?, ?, ?)`,
       );
-      const insertReading = this.cached("INSERT INTO readings (device_id, sequence, item_id) VALUES (?, ?, ?)");
+      const insertObservation = this.cached(
+        "INSERT INTO observations (device_id, observed_at, item_id) VALUES (?, ?, ?)",
+      );
       return items.map((item): InsertResult => {
-        if (this.hasAnySequence(item.deviceId, item.firstSequence, item.count)) return { ok: false, duplicate: true };
+        if (this.hasAnyObservation(item.deviceId, item.firstObservedAt, item.count, item.intervalSeconds)) {
+          return { ok: false, duplicate: true };
+        }
         const device = item.deviceId.toString();
+        const times = observationTimes(item);
         const { lastInsertRowid } = insertItem.run(
           device,
           item.firstSequence,
@@ -260,9 +358,12 @@ export class Store {
           item.curve,
           item.body,
           item.receivedAt,
+          item.firstObservedAt,
+          times.at(-1) ?? item.firstObservedAt,
+          item.previousObservedAt,
         );
         const id = Number(lastInsertRowid);
-        for (let i = 0; i < item.count; i++) insertReading.run(device, item.firstSequence + i, id);
+        for (const t of times) insertObservation.run(device, t, id);
         this.pending += item.count;
         return { ok: true, id };
       });
@@ -274,30 +375,73 @@ export class Store {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Pending items, oldest first, but those in `exclude` (the relay's deferred items: pending, held back for a
-   * while; see Relay `deferred`).
+   * Pending protocol v2 items but those in `exclude` (the relay's held items: pending, held back for a while; see
+   * Relay `held`), device by device: the device whose oldest pending item arrived first comes first, and each
+   * device's items come in observation order (so a batch cut by `limit` never leaves out a device's earlier
+   * reading while taking a later one: the relay itself never makes a gap in a device's chain).
    */
   pendingItems(limit: number, exclude: readonly number[] = []): StoredItem[] {
-    if (exclude.length === 0) {
-      return this.all("SELECT * FROM items WHERE state = 'pending' ORDER BY id LIMIT ?", limit).map(toItem);
-    }
+    const excluded = exclude.length === 0 ? "" : "AND id NOT IN (SELECT value FROM json_each(?))";
+    const params: SQLInputValue[] = exclude.length === 0 ? [] : [JSON.stringify(exclude)];
     return this.all(
-      "SELECT * FROM items WHERE state = 'pending' AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
-      JSON.stringify(exclude),
+      `WITH p AS (SELECT * FROM items WHERE state = 'pending' AND protocol = 2 ${excluded}),
+            heads AS (SELECT device_id, MIN(id) AS head FROM p GROUP BY device_id)
+       SELECT p.* FROM p JOIN heads USING (device_id) ORDER BY heads.head, p.first_observed_at, p.id LIMIT ?`,
+      ...params,
       limit,
     ).map(toItem);
   }
 
-  /** receivedAt of the oldest pending item, but those in `exclude` (see {@link pendingItems}). */
+  /** receivedAt of the oldest pending protocol v2 item, but those in `exclude` (see {@link pendingItems}). */
   oldestPendingAt(exclude: readonly number[] = []): number | undefined {
     const row =
       exclude.length === 0
-        ? this.one("SELECT received_at FROM items WHERE state = 'pending' ORDER BY id LIMIT 1")
+        ? this.one("SELECT received_at FROM items WHERE state = 'pending' AND protocol = 2 ORDER BY id LIMIT 1")
         : this.one(
-            "SELECT received_at FROM items WHERE state = 'pending' AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1",
+            "SELECT received_at FROM items WHERE state = 'pending' AND protocol = 2 AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1",
             JSON.stringify(exclude),
           );
     return row === undefined ? undefined : Number(row.received_at);
+  }
+
+  /**
+   * Items of the given devices in batches still in flight (state `batched`: sent or mined, not confirmed), in
+   * observation order: the relay's own readings the chain will hold once those batches are mined (in nonce order).
+   */
+  batchedItemsOf(deviceIds: readonly bigint[]): StoredItem[] {
+    if (deviceIds.length === 0) return [];
+    return this.all(
+      "SELECT * FROM items WHERE state = 'batched' AND device_id IN (SELECT value FROM json_each(?)) ORDER BY device_id, first_observed_at, id",
+      JSON.stringify(deviceIds.map((d) => d.toString())),
+    ).map(toItem);
+  }
+
+  /**
+   * Moves the pending protocol v1 items (from a store written before protocol v2, or given back by a batch of
+   * before that was dropped) to `unrelayable`, skip reason `ProtocolV1`: a v2 contract cannot verify them. They are
+   * kept, never deleted, as evidence. Returns them (the relay reports them).
+   */
+  retireV1Pending(): StoredItem[] {
+    return this.transaction(() => {
+      const rows = this.stmt(
+        `UPDATE items SET state = 'unrelayable', skip_reason = '${PROTOCOL_V1_REASON}'
+         WHERE state = 'pending' AND protocol = 1 RETURNING *`,
+      ).all();
+      const items = rows.map(toItem).sort((a, b) => a.id - b.id);
+      for (const item of items) this.pending -= item.count;
+      return items;
+    });
+  }
+
+  /** Items kept as unrelayable protocol v1 evidence (readings), by device (decimal id). */
+  unrelayableReadings(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.all(
+      "SELECT device_id, SUM(count) AS n FROM items WHERE state = 'unrelayable' GROUP BY device_id ORDER BY device_id",
+    )) {
+      out.set(str(r.device_id), Number(r.n));
+    }
+    return out;
   }
 
   /** One item by id (state and skip reason included), or undefined. */
@@ -312,7 +456,7 @@ export class Store {
 
   /**
    * Marks items skipped before submission, so no gas is spent on them: `DuplicateSequence` (the chain holds them)
-   * or `StaleSequence` (older than the device's replay window: the chain will never accept them).
+   * or `StaleSequence` (they do not continue the device's recorded chain: the chain will never accept them).
    */
   skipPending(itemIds: readonly number[], reason: string): void {
     this.transaction(() => {
@@ -504,7 +648,7 @@ export class Store {
 
   /** Item counts by state (health, tests). */
   countsByState(): Record<ItemState, number> {
-    const out: Record<ItemState, number> = { pending: 0, batched: 0, recorded: 0, skipped: 0 };
+    const out: Record<ItemState, number> = { pending: 0, batched: 0, recorded: 0, skipped: 0, unrelayable: 0 };
     for (const r of this.all("SELECT state, SUM(count) AS n FROM items GROUP BY state")) {
       out[str(r.state) as ItemState] = Number(r.n);
     }
@@ -581,6 +725,10 @@ function toItem(r: Row): StoredItem {
     count: Number(r.count),
     kind: r.kind === "window" ? "window" : "reading",
     curve: r.curve === "p256" ? "p256" : "secp256k1",
+    protocol: Number(r.protocol) === 1 ? 1 : 2,
+    firstObservedAt: Number(r.first_observed_at),
+    lastObservedAt: Number(r.last_observed_at),
+    previousObservedAt: r.previous_observed_at === null ? null : Number(r.previous_observed_at),
     body: body instanceof Uint8Array ? body : new Uint8Array(),
     receivedAt: Number(r.received_at),
     state: str(r.state) as ItemState,
@@ -600,6 +748,32 @@ function toBatch(r: Row): StoredBatch {
     blockNumber: r.block_number === null ? null : Number(r.block_number),
     blockHash: r.block_hash === null ? null : str(r.block_hash),
   };
+}
+
+/**
+ * The observation times of a protocol v1 item from its stored body (the v1 binary MQTT form: version 0x01, then a
+ * READINGS item of one reading or a WINDOW item; docs/protocol.md of v1), or undefined if the body is not one.
+ * - READINGS: kind 1, deviceId 2..9, count 10..11, sequence 12..15, observedAt 16..20.
+ * - WINDOW: kind 1, deviceId 2..9, firstSequence 10..13, firstObservedAt 14..18, intervalSeconds 19..22,
+ *   count 23..24.
+ */
+export function v1ObservationRange(body: SQLInputValue | undefined): { first: number; last: number } | undefined {
+  if (!(body instanceof Uint8Array) || body[0] !== 0x01) return undefined;
+  const uint = (from: number, bytes: number): number => {
+    let v = 0;
+    for (let i = 0; i < bytes; i++) v = v * 256 + (body[from + i] ?? 0);
+    return v;
+  };
+  if (body[1] === 0x01 && body.length >= 21) {
+    const at = uint(16, 5);
+    return { first: at, last: at };
+  }
+  if (body[1] === 0x02 && body.length >= 25) {
+    const first = uint(14, 5);
+    const count = uint(23, 2);
+    return { first, last: first + Math.max(0, count - 1) * uint(19, 4) };
+  }
+  return undefined;
 }
 
 /** A TEXT (or numeric) column as a string. */

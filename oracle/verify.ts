@@ -244,9 +244,12 @@ export class FastVerifier {
 /**
  * EIP-712 digests of readings and windows for one domain, byte for byte `readingDigest` / `readingWindowDigest`
  * (test/oracle/verify.test.ts checks them against each other): the struct words written into a reused buffer.
+ * Protocol v2: seven words each, `previousObservedAt` last (a reading: typehash, deviceId, sequence, observedAt,
+ * tempCentiC, flags, previousObservedAt; a window: typehash, deviceId, firstSequence, firstObservedAt,
+ * intervalSeconds, keccak256(samples), previousObservedAt).
  */
 export class ItemDigests {
-  private readonly struct = new Uint8Array(192);
+  private readonly struct = new Uint8Array(224);
   private readonly view = new DataView(this.struct.buffer);
   private readonly outer = new Uint8Array(66);
   private readonly readingTypehash = hexBytes(READING_TYPEHASH);
@@ -272,6 +275,7 @@ export class ItemDigests {
       if (r.tempCentiC < 0) this.struct.fill(0xff, 128, 158); // int16 sign-extended to 256 bits
       v.setInt16(158, r.tempCentiC);
       v.setUint8(191, r.flags);
+      writeUint40(v, 219, r.previousObservedAt);
     } else {
       const w = item.window;
       assertWindow(w);
@@ -281,6 +285,7 @@ export class ItemDigests {
       writeUint40(v, 123, w.firstObservedAt);
       v.setUint32(156, w.intervalSeconds);
       this.struct.set(hexBytes(keccak256(encodeSamples(w.samples))), 160);
+      writeUint40(v, 219, w.previousObservedAt);
     }
     this.outer.set(hexBytes(keccak256(this.struct)), 34);
     return hexBytes(keccak256(this.outer));

@@ -104,7 +104,14 @@ describe("MQTT payloads (sdk/protocol/mqtt.ts)", () => {
   const p256 = { keyType: "p256", privateKey: `0x${"02".repeat(32)}` } as const;
   const single = signReading(
     TEST_DOMAIN,
-    { deviceId: 12648430n, sequence: 42, observedAt: 1767225600, tempCentiC: -512, flags: 2 },
+    {
+      deviceId: 12648430n,
+      sequence: 42,
+      observedAt: 1767225600,
+      tempCentiC: -512,
+      flags: 2,
+      previousObservedAt: 1767225300,
+    },
     key,
   );
   const win = signWindow(
@@ -118,6 +125,7 @@ describe("MQTT payloads (sdk/protocol/mqtt.ts)", () => {
         { tempCentiC: 450, flags: 0 },
         { tempCentiC: -30, flags: 1 },
       ],
+      previousObservedAt: 1767225300,
     },
     p256,
   );
@@ -135,18 +143,20 @@ describe("MQTT payloads (sdk/protocol/mqtt.ts)", () => {
     }
   }
 
-  it("sizes the binary forms as specified (88 and 89 + 3·N bytes)", () => {
-    expect(encodeMqttPayload(single, "binary")).to.have.length(88);
-    expect(encodeMqttPayload(win, "binary")).to.have.length(89 + 3 * 2);
+  it("sizes the binary forms as specified (93 and 94 + 3·N bytes)", () => {
+    expect(encodeMqttPayload(single, "binary")).to.have.length(93);
+    expect(encodeMqttPayload(win, "binary")).to.have.length(94 + 3 * 2);
   });
 
   it("refuses malformed payloads with a message naming the problem", () => {
     const json = JSON.parse(new TextDecoder().decode(encodeMqttPayload(single, "json"))) as Record<string, unknown>;
     const bad: [Uint8Array | string, RegExp][] = [
       [new Uint8Array(), /empty/],
-      [new Uint8Array([0x02]), /neither/],
+      [new Uint8Array([0x03]), /neither/],
+      [new Uint8Array([0x01]), /protocol v1/],
       ["{", /not valid UTF-8 JSON/],
-      [JSON.stringify({ ...json, v: 2 }), /"v" must be 1/],
+      [JSON.stringify({ ...json, v: 1 }), /"v" must be 2 \(protocol v1/],
+      [JSON.stringify({ ...json, previousObservedAt: undefined }), /"previousObservedAt" is missing/],
       [JSON.stringify({ ...json, deviceId: 12648430 }), /decimal string/],
       [JSON.stringify({ ...json, extra: 1 }), /unknown field "extra"/],
       [JSON.stringify({ ...json, tempCentiC: 40000 }), /tempCentiC/],

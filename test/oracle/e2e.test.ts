@@ -62,7 +62,13 @@ describe("oracle end to end (aedes + Hardhat chain over JSON-RPC)", function () 
       for (const [i, item] of items.entries()) await device.publish(item, i % 2 === 0 ? "json" : "binary");
       await confirmed;
       expect(await onchainReadingCount(w)).to.equal(9);
-      expect(oracle.store.countsByState()).to.deep.equal({ pending: 0, batched: 0, recorded: 9, skipped: 0 });
+      expect(oracle.store.countsByState()).to.deep.equal({
+        pending: 0,
+        batched: 0,
+        recorded: 9,
+        skipped: 0,
+        unrelayable: 0,
+      });
       const metrics = await oracle.metrics.registry.getSingleMetricAsString("coldchain_oracle_accepted_readings_total");
       expect(metrics).to.match(/ 9$/m);
       const health = await fetch(`http://127.0.0.1:${oracle.httpPort}/healthz`);

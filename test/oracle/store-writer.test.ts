@@ -15,13 +15,18 @@ import { StoreWriter } from "../../oracle/store-writer.js";
 import { tempDir } from "./support.js";
 
 function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {
+  // One reading a minute: sequence n observed at T0 + 60 n (a window's samples too).
+  const firstObservedAt = 1_700_000_000 + 60 * firstSequence;
   return {
     deviceId,
     firstSequence,
     count,
     kind: count === 1 ? "reading" : "window",
     curve: "secp256k1",
-    body: new Uint8Array([1, 2, 3, firstSequence & 0xff]),
+    firstObservedAt,
+    intervalSeconds: count === 1 ? 0 : 60,
+    previousObservedAt: firstObservedAt - 60,
+    body: new Uint8Array([2, 2, 3, firstSequence & 0xff]),
     receivedAt: 1_700_000_000_000 + firstSequence,
   };
 }
@@ -37,13 +42,14 @@ describe("oracle store writer thread", function () {
       const first = await writer.insertItems([item(7n, 1), item(7n, 2, 3), item(8n, 1)]);
       expect(first.map((r) => r.ok)).to.deep.equal([true, true, true]);
       expect(store.pendingReadings()).to.equal(5);
-      expect(store.hasAnySequence(7n, 4, 1)).to.equal(true); // the window's last sequence, read on the main connection
+      // The window's last sample (sequence 4's time), read on the main connection.
+      expect(store.hasAnyObservation(7n, 1_700_000_000 + 60 * 4, 1, 0)).to.equal(true);
       expect(store.pendingItems(10).map((i) => [i.deviceId, i.firstSequence, i.count])).to.deep.equal([
         [7n, 1, 1],
         [7n, 2, 3],
         [8n, 1, 1],
       ]);
-      // Duplicates: of a stored sequence, and of an earlier item in the same group.
+      // Duplicates: of a stored observation time, and of an earlier item in the same group.
       const [a, b] = await Promise.all([
         writer.insertItems([item(7n, 3), item(9n, 1), item(9n, 1)]),
         writer.insertItems([item(8n, 1), item(8n, 2)]),
@@ -56,7 +62,7 @@ describe("oracle store writer thread", function () {
       store.skipPending([store.pendingItems(1)[0]?.id ?? -1], "test");
       expect(store.pendingReadings()).to.equal(6);
       expect((await writer.insertItems([item(10n, 1)]))[0]?.ok).to.equal(true);
-      expect(store.countsByState()).to.deep.equal({ pending: 7, batched: 0, recorded: 0, skipped: 1 });
+      expect(store.countsByState()).to.deep.equal({ pending: 7, batched: 0, recorded: 0, skipped: 1, unrelayable: 0 });
     } finally {
       await writer.close();
       store.close();

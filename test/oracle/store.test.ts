@@ -3,7 +3,10 @@
  * batch whose item the contract skipped as `CustodyPending` puts that item back to pending, out of the batch, in
  * the same transaction as the others' outcomes (pending count included, also after a reopen of the file); and the
  * relay's held items can be left out of `pendingItems` / `oldestPendingAt`. The device cache keeps each device's
- * key validity and distrust time, and a store of an earlier version drops its cached devices once.
+ * key validity and distrust time, and a store of an earlier version drops its cached devices once. Protocol v2:
+ * pending items come device by device in observation order, a reading is stored once per (device, observation
+ * time), and a store written before protocol v2 keeps its v1 items (never deleted) but retires the pending ones as
+ * unrelayable evidence.
  */
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -15,13 +18,18 @@ import type { NewAttempt, NewItem } from "../../oracle/store.js";
 import { tempDir } from "./support.js";
 
 function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {
+  // One reading a minute: sequence n observed at T0 + 60 n (a window's samples too).
+  const firstObservedAt = 1_700_000_000 + 60 * firstSequence;
   return {
     deviceId,
     firstSequence,
     count,
     kind: count === 1 ? "reading" : "window",
     curve: "secp256k1",
-    body: new Uint8Array([1, 2, 3, firstSequence & 0xff]),
+    firstObservedAt,
+    intervalSeconds: count === 1 ? 0 : 60,
+    previousObservedAt: firstObservedAt - 60,
+    body: new Uint8Array([2, 2, 3, firstSequence & 0xff]),
     receivedAt: 1_700_000_000_000 + firstSequence,
   };
 }
@@ -58,7 +66,7 @@ describe("oracle store: retryable skips", function () {
       expect(store.item(c as number)).to.include({ state: "skipped", batchId, skipReason: "DuplicateSequence" });
       expect(store.batch(batchId)?.state).to.equal("confirmed");
       expect(store.pendingReadings()).to.equal(3);
-      expect(store.countsByState()).to.deep.equal({ pending: 3, batched: 0, recorded: 1, skipped: 1 });
+      expect(store.countsByState()).to.deep.equal({ pending: 3, batched: 0, recorded: 1, skipped: 1, unrelayable: 0 });
       // A reorg of the batch leaves the item it gave back alone (it is no longer the batch's).
       store.reopenBatch(batchId);
       expect(store.item(b as number)).to.include({ state: "pending", batchId: null });
@@ -150,6 +158,205 @@ describe("oracle store: device cache of keys bound to time", function () {
     store = new Store(path, "NORMAL");
     try {
       expect(store.device(7n)).to.deep.equal(device);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+/** The tables of a store written before protocol v2 (oracle/store.ts at protocol v1). */
+const V1_SCHEMA = `
+
+CREATE TABLE IF NOT EXISTS items (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  first_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  curve TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  batch_id INTEGER,
+  skip_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS items_by_state ON items (state, id);
+CREATE INDEX IF NOT EXISTS items_by_batch ON items (batch_id);
+CREATE TABLE IF NOT EXISTS readings (
+  device_id TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  item_id INTEGER NOT NULL,
+  UNIQUE (device_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS batches (
+  id INTEGER PRIMARY KEY,
+  state TEXT NOT NULL,
+  nonce INTEGER NOT NULL,
+  reading_count INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  tx_hash TEXT,
+  block_number INTEGER,
+  block_hash TEXT,
+  gas_used TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, nonce);
+CREATE TABLE IF NOT EXISTS attempts (
+  id INTEGER PRIMARY KEY,
+  batch_id INTEGER NOT NULL,
+  nonce INTEGER NOT NULL,
+  max_fee TEXT NOT NULL,
+  max_priority_fee TEXT NOT NULL,
+  gas_limit TEXT NOT NULL,
+  raw_tx TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id, id);
+CREATE TABLE IF NOT EXISTS devices (
+  device_id TEXT PRIMARY KEY,
+  key_type INTEGER NOT NULL,
+  interval_seconds INTEGER NOT NULL,
+  revoked_at_block INTEGER NOT NULL,
+  signer TEXT NOT NULL,
+  qx TEXT NOT NULL,
+  qy TEXT NOT NULL,
+  fetched_at INTEGER NOT NULL,
+  key_valid_from INTEGER NOT NULL DEFAULT 0,
+  revoked_from INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+/** A v1 binary MQTT body (version 0x01): a READINGS item of one reading, or a WINDOW item. */
+function v1Body(kind: "reading" | "window", sequence: number, observedAt: number, count = 1): Uint8Array {
+  const be = (value: number, bytes: number): number[] =>
+    Array.from({ length: bytes }, (_, i) => Math.floor(value / 256 ** (bytes - 1 - i)) % 256);
+  const device = be(7, 8);
+  const signature = new Array<number>(64).fill(0xab);
+  if (kind === "reading") {
+    return new Uint8Array([
+      1,
+      1,
+      ...device,
+      ...be(1, 2),
+      ...be(sequence, 4),
+      ...be(observedAt, 5),
+      1,
+      244,
+      0,
+      ...signature,
+    ]);
+  }
+  const samples = new Array<number>(3 * count).fill(1);
+  return new Uint8Array([
+    1,
+    2,
+    ...device,
+    ...be(sequence, 4),
+    ...be(observedAt, 5),
+    ...be(60, 4),
+    ...be(count, 2),
+    ...samples,
+    ...signature,
+  ]);
+}
+
+describe("oracle store: protocol v2", function () {
+  it("gives pending items device by device, the device whose oldest item arrived first first, each in observation order", () => {
+    const store = new Store(join(tempDir(), "oracle.db"));
+    try {
+      // Arrival order: 8/5, 7/3, 8/4, 7/1, 7/2 (a shared subscription or a redelivery mixes them).
+      const [a, b, c, d, e] = store
+        .insertItems([item(8n, 5), item(7n, 3), item(8n, 4), item(7n, 1), item(7n, 2)])
+        .map((r) => (r.ok ? r.id : -1));
+      expect(ids(store, 10)).to.deep.equal([c, a, d, e, b]);
+      // A limit cuts the last device's latest readings, never an earlier one.
+      expect(ids(store, 4)).to.deep.equal([c, a, d, e]);
+      expect(ids(store, 10, [c as number])).to.deep.equal([a, d, e, b]);
+      expect(store.item(c as number)).to.include({
+        protocol: 2,
+        firstObservedAt: 1_700_000_240,
+        lastObservedAt: 1_700_000_240,
+        previousObservedAt: 1_700_000_180,
+      });
+    } finally {
+      store.close();
+    }
+  });
+
+  it("stores a reading once per device and observation time, whatever its sequence (a device may count from 0 again)", () => {
+    const store = new Store(join(tempDir(), "oracle.db"));
+    try {
+      const window = item(7n, 10, 4); // observed at T0 + 600 .. T0 + 780
+      expect(store.insertItems([window]).map((r) => r.ok)).to.deep.equal([true]);
+      expect(store.item(1)).to.include({ firstObservedAt: 1_700_000_600, lastObservedAt: 1_700_000_780 });
+      // Same sequence, another time: stored. Another sequence, a sample's time: a duplicate.
+      const resetCounter = { ...item(7n, 10), firstObservedAt: 1_700_001_000, previousObservedAt: 0 };
+      const sameTime = { ...item(7n, 99), firstObservedAt: 1_700_000_720 };
+      expect(store.insertItems([resetCounter, sameTime]).map((r) => r.ok)).to.deep.equal([true, false]);
+      expect(store.hasAnyObservation(7n, 1_700_000_660, 1, 0)).to.equal(true);
+      expect(store.hasAnyObservation(7n, 1_700_000_630, 1, 0)).to.equal(false); // between two samples
+      expect(store.hasAnyObservation(7n, 1_700_000_690, 3, 30)).to.equal(true); // 690, 720, 750: 720 is a sample
+      expect(store.hasAnyObservation(7n, 1_700_000_790, 3, 60)).to.equal(false);
+      expect(store.hasAnyObservation(8n, 1_700_000_600, 1, 0)).to.equal(false);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("keeps a v1 store's items after the migration and retires the pending ones as unrelayable evidence, never deleting them", () => {
+    const path = join(tempDir(), "v1.db");
+    const old = new DatabaseSync(path);
+    old.exec(V1_SCHEMA);
+    const insert = old.prepare(
+      "INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state, batch_id, skip_reason) VALUES ('7', ?, ?, ?, 'secp256k1', ?, 1, ?, ?, ?)",
+    );
+    insert.run(1, 1, "reading", v1Body("reading", 1, 1_700_000_060), "recorded", 1, null);
+    insert.run(2, 1, "reading", v1Body("reading", 2, 1_700_000_120), "pending", null, null);
+    insert.run(3, 4, "window", v1Body("window", 3, 1_700_000_180, 4), "pending", null, null);
+    insert.run(7, 1, "reading", v1Body("reading", 7, 1_700_000_420), "skipped", 1, "StaleSequence");
+    old.exec(
+      `INSERT INTO readings VALUES ('7', 1, 1), ('7', 2, 2), ('7', 3, 3), ('7', 4, 3), ('7', 5, 3), ('7', 6, 3), ('7', 7, 4);
+       INSERT INTO batches (state, nonce, reading_count, created_at) VALUES ('confirmed', 0, 2, 1);`,
+    );
+    old.close();
+
+    let store = new Store(path, "NORMAL");
+    try {
+      expect(store.pendingReadings(), "v1 readings are pending until the relay retires them").to.equal(5);
+      expect(store.item(3)).to.include({
+        protocol: 1,
+        state: "pending",
+        firstObservedAt: 1_700_000_180,
+        lastObservedAt: 1_700_000_360,
+        previousObservedAt: null,
+      });
+      expect(store.item(1)).to.include({ protocol: 1, state: "recorded", firstObservedAt: 1_700_000_060 });
+      // Never batched: pendingItems gives protocol v2 items only.
+      expect(ids(store, 10)).to.deep.equal([]);
+      expect(store.oldestPendingAt()).to.equal(undefined);
+
+      const retired = store.retireV1Pending();
+      expect(retired.map((i) => i.id)).to.deep.equal([2, 3]);
+      expect(store.pendingReadings()).to.equal(0);
+      expect(store.item(2)).to.include({ state: "unrelayable", skipReason: "ProtocolV1" });
+      expect(store.countsByState()).to.deep.equal({ pending: 0, batched: 0, recorded: 1, skipped: 1, unrelayable: 5 });
+      expect([...store.unrelayableReadings()]).to.deep.equal([["7", 5]]);
+      expect(store.retireV1Pending()).to.deep.equal([]);
+
+      // Protocol v2 readings of the same device and sequences are stored (the v1 table no longer decides).
+      const [v2] = store.insertItems([item(7n, 2)]);
+      expect(v2?.ok).to.equal(true);
+      expect(ids(store, 10)).to.have.length(1);
+    } finally {
+      store.close();
+    }
+    // Reopened (migrated already): the v1 items are all still there, bodies included.
+    store = new Store(path, "NORMAL");
+    try {
+      expect(store.countsByState()).to.deep.equal({ pending: 1, batched: 0, recorded: 1, skipped: 1, unrelayable: 5 });
+      expect(store.item(3)?.body).to.deep.equal(v1Body("window", 3, 1_700_000_180, 4));
+      expect(store.item(4)).to.include({ protocol: 1, state: "skipped", skipReason: "StaleSequence" });
     } finally {
       store.close();
     }

@@ -383,19 +383,73 @@ export async function fundedOracleKey(node: NodeHandle): Promise<string> {
 // Devices and oracle configs
 // ---------------------------------------------------------------------------------------------
 
-/** A signed reading of a device. */
-export function reading(w: World, device: Device, sequence: number, observedAt: number, tempCentiC = 500): SignedItem {
-  return signReading(w.domain, { deviceId: device.id, sequence, observedAt, tempCentiC, flags: 0 }, device.key);
+/**
+ * Observation times each device signed through {@link reading} and {@link window}, per deployment and device, in
+ * ascending order: a device names the reading it took before each one (`previousObservedAt`, protocol v2).
+ */
+const signedTimes = new Map<string, number[]>();
+
+function signedTimesOf(w: World, device: Device): number[] {
+  const key = `${w.domain.verifyingContract}:${device.id}`;
+  let times = signedTimes.get(key);
+  if (times === undefined) {
+    times = [];
+    signedTimes.set(key, times);
+  }
+  return times;
 }
 
-/** A signed window of a device. */
+/**
+ * The predecessor a device names for a reading observed at `observedAt`: the latest time before it that the
+ * device signed through these helpers (as a device that took its readings in time order would), or 0 for its
+ * first.
+ */
+export function predecessorOf(w: World, device: Device, observedAt: number): number {
+  let previous = 0;
+  for (const t of signedTimesOf(w, device)) if (t < observedAt && t > previous) previous = t;
+  return previous;
+}
+
+function noteSigned(w: World, device: Device, times: readonly number[]): void {
+  const list = signedTimesOf(w, device);
+  for (const t of times) if (!list.includes(t)) list.push(t);
+  list.sort((a, b) => a - b);
+}
+
+/**
+ * A signed reading of a device. Its predecessor is `previousObservedAt`, by default the latest time the device
+ * signed before `observedAt` through these helpers ({@link predecessorOf}; 0 for its first).
+ */
+export function reading(
+  w: World,
+  device: Device,
+  sequence: number,
+  observedAt: number,
+  tempCentiC = 500,
+  previousObservedAt = predecessorOf(w, device, observedAt),
+): SignedItem {
+  noteSigned(w, device, [observedAt]);
+  return signReading(
+    w.domain,
+    { deviceId: device.id, sequence, observedAt, tempCentiC, flags: 0, previousObservedAt },
+    device.key,
+  );
+}
+
+/** A signed window of a device ({@link INTERVAL_SECONDS} apart; predecessor as {@link reading}'s). */
 export function window(
   w: World,
   device: Device,
   firstSequence: number,
   firstObservedAt: number,
   temps: number[],
+  previousObservedAt = predecessorOf(w, device, firstObservedAt),
 ): SignedItem {
+  noteSigned(
+    w,
+    device,
+    temps.map((_, i) => firstObservedAt + i * INTERVAL_SECONDS),
+  );
   return signWindow(
     w.domain,
     {
@@ -404,6 +458,7 @@ export function window(
       firstObservedAt,
       intervalSeconds: INTERVAL_SECONDS,
       samples: temps.map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+      previousObservedAt,
     },
     device.key,
   );

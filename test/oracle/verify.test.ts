@@ -60,7 +60,14 @@ function device(id: bigint, curve: "secp256k1" | "p256"): TestDevice {
 function signed(d: TestDevice, sequence: number): SignedReading {
   return signReading(
     domain,
-    { deviceId: d.id, sequence, observedAt: 1_700_000_000 + sequence, tempCentiC: 450 - sequence * 300, flags: 0 },
+    {
+      deviceId: d.id,
+      sequence,
+      observedAt: 1_700_000_000 + sequence,
+      tempCentiC: 450 - sequence * 300,
+      flags: 0,
+      previousObservedAt: 1_700_000_000 + sequence - 1,
+    },
     d.key,
   );
 }
@@ -177,17 +184,35 @@ describe("oracle signature verification (native and WebAssembly secp256k1, OpenS
   it("digests are byte for byte the sdk's readingDigest and readingWindowDigest", () => {
     const digests = new ItemDigests(domain);
     const edge: Reading[] = [
-      { deviceId: 1n, sequence: 0, observedAt: 0, tempCentiC: -32768, flags: 0 },
-      { deviceId: (1n << 64n) - 1n, sequence: 2 ** 32 - 1, observedAt: 2 ** 40 - 1, tempCentiC: 32767, flags: 255 },
-      { deviceId: 12648430n, sequence: 42, observedAt: 1_767_225_600, tempCentiC: -1, flags: 3 },
+      { deviceId: 1n, sequence: 0, observedAt: 1, tempCentiC: -32768, flags: 0, previousObservedAt: 0 },
+      {
+        deviceId: (1n << 64n) - 1n,
+        sequence: 2 ** 32 - 1,
+        observedAt: 2 ** 40 - 1,
+        tempCentiC: 32767,
+        flags: 255,
+        previousObservedAt: 2 ** 40 - 2,
+      },
+      {
+        deviceId: 12648430n,
+        sequence: 42,
+        observedAt: 1_767_225_600,
+        tempCentiC: -1,
+        flags: 3,
+        previousObservedAt: 1_767_225_300,
+      },
     ];
-    const random: Reading[] = Array.from({ length: 300 }, () => ({
-      deviceId: BigInt(hexlify(randomBytes(8))) | 1n,
-      sequence: randomBytes(4).readUInt32BE(),
-      observedAt: randomBytes(5).readUIntBE(0, 5),
-      tempCentiC: randomBytes(2).readInt16BE(),
-      flags: randomBytes(1).readUInt8(),
-    }));
+    const random: Reading[] = Array.from({ length: 300 }, () => {
+      const observedAt = Math.max(1, randomBytes(5).readUIntBE(0, 5));
+      return {
+        deviceId: BigInt(hexlify(randomBytes(8))) | 1n,
+        sequence: randomBytes(4).readUInt32BE(),
+        observedAt,
+        tempCentiC: randomBytes(2).readInt16BE(),
+        flags: randomBytes(1).readUInt8(),
+        previousObservedAt: Math.floor(Math.random() * observedAt),
+      };
+    });
     for (const reading of [...edge, ...random]) {
       const item: SignedItem = { kind: "reading", reading, signature: "0x" };
       expect(hexlify(digests.of(item))).to.equal(readingDigest(domain, reading));
@@ -203,6 +228,7 @@ describe("oracle signature verification (native and WebAssembly secp256k1, OpenS
           tempCentiC: r.tempCentiC ^ i,
           flags: (r.flags + i) % 256,
         })),
+        previousObservedAt: Math.min(r.previousObservedAt, Math.min(r.observedAt, 2 ** 39) - 1),
       };
       const item: SignedItem = { kind: "window", window, signature: "0x" };
       expect(hexlify(digests.of(item))).to.equal(readingWindowDigest(domain, window));
@@ -257,6 +283,7 @@ describe("oracle signature verification (native and WebAssembly secp256k1, OpenS
             { tempCentiC: 450, flags: 0 },
             { tempCentiC: -20, flags: 1 },
           ],
+          previousObservedAt: 1_699_999_700,
         },
         d.key,
       );
