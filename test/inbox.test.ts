@@ -1,13 +1,14 @@
 /**
- * ReadingsInbox: signed readings and device windows in, rules evaluated, liability charged to the custodian at
- * each reading's time, and every kind of invalid item skipped with its reason without reverting the batch.
+ * ReadingsInbox: signed readings and device windows in, each device's readings recorded as one chain (protocol v2:
+ * every reading names its predecessor), rules evaluated, liability charged to the custodian at each reading's time,
+ * and every kind of invalid item skipped with its reason without reverting the batch.
  */
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import type { ContractTransactionReceipt, LogDescription } from "ethers";
 import { network } from "hardhat";
 
-import type { ColdChainDomain, DevicePrivateKey, Reading, SignedItem } from "../sdk/protocol/index.js";
+import type { ColdChainDomain, DevicePrivateKey, Reading, RecordedReading, SignedItem } from "../sdk/protocol/index.js";
 import {
   P256_N,
   encodeBatch,
@@ -38,6 +39,8 @@ const SkipReason = {
   FutureTimestamp: 7n,
   OutsideShipmentWindow: 8n,
   MalformedItem: 9n,
+  CustodyPending: 10n,
+  SequenceGap: 11n,
 } as const;
 const Breach = {
   None: 0n,
@@ -87,17 +90,50 @@ async function worldFixture(): Promise<World> {
   return { ...s, domain, k1, r1, spare, shipmentId, startedAt };
 }
 
-function reading(device: Device, sequence: number, observedAt: number, tempCentiC = 500, flags = 0): Reading {
-  return { deviceId: device.id, sequence, observedAt, tempCentiC, flags };
+/**
+ * A reading of `device`; `previousObservedAt` is the observation time of the reading the device took before it
+ * (default 0: the device's first, which the contract accepts as the first of the shipment).
+ */
+function reading(
+  device: Device,
+  sequence: number,
+  observedAt: number,
+  tempCentiC = 500,
+  flags = 0,
+  previousObservedAt = 0,
+): Reading {
+  return { deviceId: device.id, sequence, observedAt, tempCentiC, flags, previousObservedAt };
+}
+
+/** What ReadingsRecorded keeps of a reading (all but its predecessor). */
+function recordOf(r: Reading): RecordedReading {
+  const { previousObservedAt: _, ...record } = r;
+  return record;
 }
 
 function signed(w: World, device: Device, r: Reading): SignedItem {
   return signReading(w.domain, r, device.key);
 }
 
-/** Signed readings of `device` every INTERVAL from `from`, one per temperature. */
-function series(w: World, device: Device, firstSequence: number, from: number, temps: number[]): SignedItem[] {
-  return temps.map((t, i) => signed(w, device, reading(device, firstSequence + i, from + i * INTERVAL, t)));
+/**
+ * Signed readings of `device` every INTERVAL from `from`, one per temperature, chained as the device took them:
+ * the first names `previous` (default 0: none), each other the one before it.
+ */
+function series(
+  w: World,
+  device: Device,
+  firstSequence: number,
+  from: number,
+  temps: number[],
+  previous = 0,
+): SignedItem[] {
+  return temps.map((t, i) =>
+    signed(
+      w,
+      device,
+      reading(device, firstSequence + i, from + i * INTERVAL, t, 0, i === 0 ? previous : from + (i - 1) * INTERVAL),
+    ),
+  );
 }
 
 async function submit(w: World, items: SignedItem[]) {
@@ -114,7 +150,7 @@ function inboxEvents(w: World, receipt: ContractTransactionReceipt): LogDescript
 }
 
 /** The readings of each ReadingsRecorded of a receipt (one array per event, in log order). */
-function recordedReadings(w: World, receipt: ContractTransactionReceipt): Reading[][] {
+function recordedReadings(w: World, receipt: ContractTransactionReceipt): RecordedReading[][] {
   return inboxEvents(w, receipt)
     .filter((e) => e.name === "ReadingsRecorded")
     .map((e) => {
@@ -131,7 +167,7 @@ describe("ReadingsInbox", () => {
       await networkHelpers.time.increase(3600);
       const items = [
         signed(w, w.k1, reading(w.k1, 1, t, 512)),
-        signed(w, w.k1, reading(w.k1, 2, t + INTERVAL, 498, 0x02)),
+        signed(w, w.k1, reading(w.k1, 2, t + INTERVAL, 498, 0x02, t)),
         signed(w, w.r1, reading(w.r1, 1, t, -3)),
       ];
       expect(groupBatchItems(items)).to.have.length(2); // k1's two readings, then r1's
@@ -139,9 +175,12 @@ describe("ReadingsInbox", () => {
       expect([accepted, skipped]).to.deep.equal([3n, 0n]);
       await expect(tx).to.emit(w.coldChain, "ReadingsRecorded");
       expect(recordedReadings(w, receipt)).to.deep.equal([
-        [reading(w.k1, 1, t, 512), reading(w.k1, 2, t + INTERVAL, 498, 0x02)],
-        [reading(w.r1, 1, t, -3)],
+        [recordOf(reading(w.k1, 1, t, 512)), recordOf(reading(w.k1, 2, t + INTERVAL, 498, 0x02))],
+        [recordOf(reading(w.r1, 1, t, -3))],
       ]);
+      // Each device's chain head: its latest recorded reading.
+      const track = await w.coldChain.deviceTrack(w.k1.id);
+      expect([track.lastObservedAt, track.lastSequence]).to.deep.equal([BigInt(t + INTERVAL), 2n]);
       const c = await w.coldChain.condition(w.shipmentId);
       expect(c.readingCount).to.equal(3n);
       expect(c.minCentiC).to.equal(-3n);
@@ -178,6 +217,7 @@ describe("ReadingsInbox", () => {
         firstObservedAt: w.startedAt + 900,
         intervalSeconds: INTERVAL,
         samples: [450, 505, 812, 390].map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+        previousObservedAt: w.startedAt - 100, // the device's reading before the shipment started
       };
       const { tx, accepted } = await submit(w, [signWindow(w.domain, window, w.k1.key)]);
       expect(accepted).to.equal(4n);
@@ -197,20 +237,83 @@ describe("ReadingsInbox", () => {
       const c = await w.coldChain.condition(w.shipmentId);
       expect(c.readingCount).to.equal(4n);
       expect(c.cumulativeExcursionSeconds).to.equal(BigInt(INTERVAL)); // 8.12 °C is out of 2–8 °C
-      for (let seq = 5; seq <= 8; seq++) expect(await w.coldChain.isSequenceUsed(w.k1.id, seq)).to.equal(true);
-      expect(await w.coldChain.isSequenceUsed(w.k1.id, 9)).to.equal(false);
+      // Every sample's time from the shipment's start to the last one is a recorded position of the chain.
+      const last = window.firstObservedAt + 3 * INTERVAL;
+      for (let at = window.firstObservedAt; at <= last; at += INTERVAL) {
+        expect(await w.coldChain.isRecorded(w.k1.id, at)).to.equal(true);
+      }
+      expect(await w.coldChain.isRecorded(w.k1.id, last + 1)).to.equal(false);
+      expect(await w.coldChain.isRecorded(w.k1.id, w.startedAt - 1)).to.equal(false);
+      expect(await w.coldChain.isRecorded(w.r1.id, window.firstObservedAt)).to.equal(false);
+      expect((await w.coldChain.deviceTrack(w.k1.id)).lastSequence).to.equal(8n);
     });
 
-    it("accepts late, out-of-order sequences within the window and refuses older ones as stale", async () => {
+    it("a reading that arrives before its predecessor waits (SequenceGap, retryable) and is accepted once the predecessor is recorded", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
-      await networkHelpers.time.increase(400 * INTERVAL);
+      await networkHelpers.time.increase(3600);
       const t = w.startedAt + 900;
-      await submit(w, [signed(w, w.k1, reading(w.k1, 300, t + 300 * INTERVAL))]);
-      const late = signed(w, w.k1, reading(w.k1, 100, t + 100 * INTERVAL)); // 200 behind: inside the window
-      const stale = signed(w, w.k1, reading(w.k1, 44, t + 44 * INTERVAL)); // 256 behind: outside
-      const { tx, accepted, skipped } = await submit(w, [late, stale]);
-      expect([accepted, skipped]).to.deep.equal([1n, 1n]);
-      await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 44n, 1n, SkipReason.StaleSequence);
+      const [first, second, third] = series(w, w.k1, 1, t, [500, 510, 520]) as [SignedItem, SignedItem, SignedItem];
+      // The third first: its predecessor (the second) is not recorded, nor is anything of the device yet.
+      const early = await submit(w, [third]);
+      expect([early.accepted, early.skipped]).to.deep.equal([0n, 1n]);
+      await expect(early.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 3n, 1n, SkipReason.SequenceGap);
+      // The first: its predecessor (none) is before the start.
+      expect((await submit(w, [first])).accepted).to.equal(1n);
+      // The third again, then the second, in one batch: the third still waits, the second continues the chain.
+      const mixed = await submit(w, [third, second]);
+      expect([mixed.accepted, mixed.skipped]).to.deep.equal([1n, 1n]);
+      await expect(mixed.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 3n, 1n, SkipReason.SequenceGap);
+      // Relayed once more, the same signed item is accepted.
+      expect((await submit(w, [third])).accepted).to.equal(1n);
+      const c = await w.coldChain.condition(w.shipmentId);
+      expect([c.readingCount, c.minCentiC, c.maxCentiC]).to.deep.equal([3n, 500n, 520n]);
+      expect((await w.coldChain.deviceTrack(w.k1.id)).lastObservedAt).to.equal(BigInt(t + 2 * INTERVAL));
+      // The first again: recorded already.
+      const again = await submit(w, [first]);
+      await expect(again.tx)
+        .to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 1n, 1n, SkipReason.DuplicateSequence);
+    });
+
+    it("a device's first reading in the shipment is one whose predecessor is before the start; a later one waits", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const t = w.startedAt + 600;
+      // k1's predecessor lies at or after the start (a reading it took then was never relayed): it waits.
+      const named = signed(w, w.k1, reading(w.k1, 2, t, 500, 0, w.startedAt));
+      const gap = await submit(w, [named]);
+      await expect(gap.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 2n, 1n, SkipReason.SequenceGap);
+      // r1's predecessor lies one second before the start (its last reading before the shipment): accepted.
+      const before = signed(w, w.r1, reading(w.r1, 7, t, 500, 0, w.startedAt - 1));
+      expect((await submit(w, [before])).accepted).to.equal(1n);
+    });
+
+    it("refuses a reading that does not continue the recorded chain as stale: two histories, or a device that lost its state", async () => {
+      const w = await networkHelpers.loadFixture(worldFixture);
+      await networkHelpers.time.increase(3600);
+      const t = w.startedAt + 600;
+      await submit(w, series(w, w.k1, 1, t, [500, 510, 520]));
+      // Another reading after the first, signed by the same device: a second history.
+      const fork = signed(w, w.k1, reading(w.k1, 9, t + 3 * INTERVAL, 530, 0, t));
+      const forked = await submit(w, [fork]);
+      await expect(forked.tx)
+        .to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 9n, 1n, SkipReason.StaleSequence);
+      // The device lost its state: its next reading names none (0) and is stale...
+      const lost = reading(w.k1, 1, t + 4 * INTERVAL, 540, 0, 0);
+      const afterLoss = await submit(w, [signed(w, w.k1, lost)]);
+      await expect(afterLoss.tx)
+        .to.emit(w.coldChain, "ReadingSkipped")
+        .withArgs(w.k1.id, 1n, 1n, SkipReason.StaleSequence);
+      // ...and the ones it takes after it name a reading that will never be recorded: they wait for ever.
+      const next = signed(w, w.k1, reading(w.k1, 2, t + 5 * INTERVAL, 540, 0, lost.observedAt));
+      const waiting = await submit(w, [next]);
+      await expect(waiting.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 2n, 1n, SkipReason.SequenceGap);
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(3n);
+      expect((await w.coldChain.deviceTrack(w.k1.id)).lastObservedAt).to.equal(BigInt(t + 2 * INTERVAL));
+      // The genuine chain goes on: the device's reading after its third is accepted.
+      const genuine = signed(w, w.k1, reading(w.k1, 4, t + 3 * INTERVAL, 530, 0, t + 2 * INTERVAL));
+      expect((await submit(w, [genuine])).accepted).to.equal(1n);
     });
 
     it("returns the counts from submitReadings and anyone may relay", async () => {
@@ -229,16 +332,16 @@ describe("ReadingsInbox", () => {
       const now = await networkHelpers.time.latest();
       const t = w.startedAt + 600;
       const unknown: Device = { id: 999n, key: newKey("secp256k1") };
-      const forged = signReading(w.domain, reading(w.k1, 2, t), newKey("secp256k1")); // wrong key
+      const forged = signReading(w.domain, reading(w.k1, 2, t + INTERVAL, 500, 0, t), newKey("secp256k1")); // wrong key
       const items: SignedItem[] = [
         signed(w, w.k1, reading(w.k1, 1, t)), // valid
         forged, // BadSignature
         signed(w, w.k1, reading(w.k1, 1, t)), // DuplicateSequence (same batch)
-        signed(w, w.k1, reading(w.k1, 3, now + 10_000)), // FutureTimestamp
+        signed(w, w.k1, reading(w.k1, 3, now + 10_000, 500, 0, t)), // FutureTimestamp
         signed(w, w.k1, reading(w.k1, 4, w.startedAt - 10)), // OutsideShipmentWindow (before the start)
         signed(w, unknown, reading(unknown, 1, t)), // UnknownDevice
         signed(w, w.spare, reading(w.spare, 1, t)), // UnboundDevice
-        signed(w, w.k1, reading(w.k1, 5, t + INTERVAL)), // valid
+        signed(w, w.k1, reading(w.k1, 5, t + INTERVAL, 500, 0, t)), // valid
       ];
       const { tx, accepted, skipped } = await submit(w, items);
       expect([accepted, skipped]).to.deep.equal([2n, 6n]);
@@ -256,8 +359,9 @@ describe("ReadingsInbox", () => {
         .and.to.emit(w.coldChain, "ReadingSkipped")
         .withArgs(w.spare.id, 1n, 1n, SkipReason.UnboundDevice);
       expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(2n);
-      // The forged item did not burn sequence 2: the real device can still use it.
-      expect(await w.coldChain.isSequenceUsed(w.k1.id, 2)).to.equal(false);
+      // The forged item took no place in the chain: the device's own reading after its first was recorded.
+      const track = await w.coldChain.deviceTrack(w.k1.id);
+      expect([track.lastObservedAt, track.lastSequence]).to.deep.equal([BigInt(t + INTERVAL), 5n]);
     });
 
     it("skips a bad reading inside a READINGS item before one ReadingsRecorded of the item's accepted readings", async () => {
@@ -265,10 +369,11 @@ describe("ReadingsInbox", () => {
       await networkHelpers.time.increase(3600);
       const t = w.startedAt + 600;
       const first = reading(w.k1, 1, t, 510);
-      const third = reading(w.k1, 3, t + 2 * INTERVAL, -250, 0x02);
+      // The device's next reading; a stranger's forgery in between claims a place after the first.
+      const third = reading(w.k1, 3, t + 2 * INTERVAL, -250, 0x02, t);
       const items: SignedItem[] = [
         signed(w, w.k1, first),
-        signReading(w.domain, reading(w.k1, 2, t + INTERVAL), newKey("secp256k1")), // BadSignature
+        signReading(w.domain, reading(w.k1, 2, t + INTERVAL, 500, 0, t), newKey("secp256k1")), // BadSignature
         signed(w, w.k1, third),
       ];
       expect(groupBatchItems(items)).to.have.length(1); // one READINGS item of 3 readings
@@ -280,8 +385,7 @@ describe("ReadingsInbox", () => {
       expect(events.map((e) => e.name)).to.deep.equal(["ReadingSkipped", "ReadingsRecorded"]);
       expect([...events[0]!.args]).to.deep.equal([w.k1.id, 2n, 1n, SkipReason.BadSignature]);
       expect(events[1]!.args.deviceId).to.equal(w.k1.id);
-      expect(recordedReadings(w, receipt)).to.deep.equal([[first, third]]);
-      expect(await w.coldChain.isSequenceUsed(w.k1.id, 2)).to.equal(false);
+      expect(recordedReadings(w, receipt)).to.deep.equal([[recordOf(first), recordOf(third)]]);
     });
 
     it("emits no ReadingsRecorded for an item whose readings are all skipped", async () => {
@@ -290,7 +394,7 @@ describe("ReadingsInbox", () => {
       const t = w.startedAt + 600;
       const wrongKey = newKey("secp256k1");
       const forged: SignedItem[] = [1, 2].map((seq) =>
-        signReading(w.domain, reading(w.k1, seq, t + seq * INTERVAL), wrongKey),
+        signReading(w.domain, reading(w.k1, seq, t + seq * INTERVAL, 500, 0, t + (seq - 1) * INTERVAL), wrongKey),
       );
       // Skipped reading by reading (bad signatures), then as a whole device (unbound).
       const only = await submit(w, [...forged, ...series(w, w.spare, 1, t, [500, 500])]);
@@ -301,7 +405,7 @@ describe("ReadingsInbox", () => {
       const valid = reading(w.r1, 1, t, 450);
       const mixed = await submit(w, [...forged, signed(w, w.r1, valid)]);
       expect([mixed.accepted, mixed.skipped]).to.deep.equal([1n, 2n]);
-      expect(recordedReadings(w, mixed.receipt)).to.deep.equal([[valid]]);
+      expect(recordedReadings(w, mixed.receipt)).to.deep.equal([[recordOf(valid)]]);
       expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(1n);
     });
 
@@ -311,7 +415,7 @@ describe("ReadingsInbox", () => {
       await (await w.registry.connect(w.deviceOwner).revokeDevice(w.k1.id)).wait();
       const revokedAt = await networkHelpers.time.latest();
       const before = signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600)); // observed before: genuine, in flight
-      const after = signed(w, w.k1, reading(w.k1, 2, revokedAt)); // observed at the revocation
+      const after = signed(w, w.k1, reading(w.k1, 2, revokedAt, 500, 0, w.startedAt + 600)); // observed at the revocation
       const { tx } = await submit(w, [before, after]);
       expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(1n);
       await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 2n, 1n, SkipReason.RevokedDevice);
@@ -329,7 +433,7 @@ describe("ReadingsInbox", () => {
     it("skips a window whose interval differs from the registered one, or that is empty or too long", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       await networkHelpers.time.increase(3600);
-      const base = { deviceId: w.k1.id, firstSequence: 1, firstObservedAt: w.startedAt + 600 };
+      const base = { deviceId: w.k1.id, firstSequence: 1, firstObservedAt: w.startedAt + 600, previousObservedAt: 0 };
       const wrongInterval = signWindow(
         w.domain,
         { ...base, intervalSeconds: 60, samples: [{ tempCentiC: 400, flags: 0 }] },
@@ -340,20 +444,34 @@ describe("ReadingsInbox", () => {
       await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 1n, 1n, SkipReason.MalformedItem);
     });
 
-    it("skips a whole window when any of its sequences was already used", async () => {
+    it("skips a whole window whose first sample is recorded already, and takes the rest of the chain as a window after it", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       await networkHelpers.time.increase(3600);
-      await submit(w, [signed(w, w.k1, reading(w.k1, 3, w.startedAt + 600 + 2 * INTERVAL))]);
+      const t = w.startedAt + 600;
+      const temps = [400, 410, 420, 430];
+      // The device's first reading went out alone; later its logger uploads a window of the same four.
+      await submit(w, [signed(w, w.k1, reading(w.k1, 1, t, 400))]);
       const window = {
         deviceId: w.k1.id,
         firstSequence: 1,
-        firstObservedAt: w.startedAt + 600,
+        firstObservedAt: t,
         intervalSeconds: INTERVAL,
-        samples: [400, 410, 420, 430].map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+        samples: temps.map((tempCentiC) => ({ tempCentiC, flags: 0 })),
+        previousObservedAt: 0,
       };
       const { tx, skipped } = await submit(w, [signWindow(w.domain, window, w.k1.key)]);
       expect(skipped).to.equal(4n);
       await expect(tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 1n, 4n, SkipReason.DuplicateSequence);
+      // The three after it, as a window naming the first: the chain goes on.
+      const rest = {
+        ...window,
+        firstSequence: 2,
+        firstObservedAt: t + INTERVAL,
+        samples: window.samples.slice(1),
+        previousObservedAt: t,
+      };
+      expect((await submit(w, [signWindow(w.domain, rest, w.k1.key)])).accepted).to.equal(3n);
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(4n);
     });
   });
 
@@ -415,7 +533,7 @@ describe("ReadingsInbox", () => {
       // 13 readings at 12 °C (65 min out of range) observed while the shipper held the goods...
       const beforeHandover = series(w, w.k1, 1, t0, Array<number>(13).fill(1200));
       // ...and 2 readings out of range in the carrier's time.
-      const afterHandover = series(w, w.k1, 14, handoverAt + INTERVAL, [1200, 1200]);
+      const afterHandover = series(w, w.k1, 14, handoverAt + INTERVAL, [1200, 1200], t0 + 12 * INTERVAL);
       const { tx } = await submit(w, [...beforeHandover, ...afterHandover]);
       await expect(tx)
         .to.emit(w.coldChain, "BreachRecorded")
@@ -437,7 +555,7 @@ describe("ReadingsInbox", () => {
       expect(c.firstBreach).to.equal(Breach.SingleExcursion);
     });
 
-    it("a late reading from before a handover is charged to the earlier custodian after later readings were recorded", async () => {
+    it("a late reading from before a handover is charged to the earlier custodian: the later one waits for it", async () => {
       const w = await networkHelpers.loadFixture(worldFixture);
       const t0 = w.startedAt + 600;
       await networkHelpers.time.increaseTo(t0 + 4 * INTERVAL);
@@ -445,13 +563,19 @@ describe("ReadingsInbox", () => {
       await w.coldChain.connect(w.carrier).acceptCustody(w.shipmentId);
       const handoverAt = await networkHelpers.time.latest();
       await networkHelpers.time.increase(10 * INTERVAL);
-      await submit(w, [signed(w, w.k1, reading(w.k1, 10, handoverAt + INTERVAL, 500))]);
-      const { tx } = await submit(w, [signed(w, w.k1, reading(w.k1, 2, t0 + INTERVAL, 3000))]);
+      const late = signed(w, w.k1, reading(w.k1, 2, t0 + INTERVAL, 3000));
+      const later = signed(w, w.k1, reading(w.k1, 10, handoverAt + INTERVAL, 500, 0, t0 + INTERVAL));
+      // The carrier-time reading is relayed first: it waits for its predecessor, observed in the shipper's time.
+      const first = await submit(w, [later]);
+      await expect(first.tx).to.emit(w.coldChain, "ReadingSkipped").withArgs(w.k1.id, 10n, 1n, SkipReason.SequenceGap);
+      const { tx } = await submit(w, [late]);
       await expect(tx)
         .to.emit(w.coldChain, "BreachRecorded")
         .withArgs(w.shipmentId, w.shipper.address, Breach.AbsoluteLimit, 0n, w.k1.id, 2n, BigInt(t0 + INTERVAL));
+      expect((await submit(w, [later])).accepted).to.equal(1n);
       expect(await w.lens.excursionSecondsOf(w.shipmentId, w.shipper.address)).to.equal(300n);
       expect(await w.lens.excursionSecondsOf(w.shipmentId, w.carrier.address)).to.equal(0n);
+      expect((await w.coldChain.condition(w.shipmentId)).readingCount).to.equal(2n);
     });
 
     it("detects freeze, missing data and device faults", async () => {
@@ -459,8 +583,9 @@ describe("ReadingsInbox", () => {
       const t0 = w.startedAt + 600;
       await networkHelpers.time.increase(48 * 3600);
       const freeze = series(w, w.k1, 1, t0, Array<number>(13).fill(-100)); // -1 °C for 65 min
-      const gap = signed(w, w.k1, reading(w.k1, 14, t0 + 30 * INTERVAL, 500)); // 18 intervals later
-      const tamper = signed(w, w.k1, reading(w.k1, 15, t0 + 31 * INTERVAL, 500, 0x04));
+      // Switched off for 18 intervals: the next reading names the last one before (the chain resumes).
+      const gap = signed(w, w.k1, reading(w.k1, 14, t0 + 30 * INTERVAL, 500, 0, t0 + 12 * INTERVAL));
+      const tamper = signed(w, w.k1, reading(w.k1, 15, t0 + 31 * INTERVAL, 500, 0x04, t0 + 30 * INTERVAL));
       const { tx } = await submit(w, [...freeze, gap, tamper]);
       await expect(tx)
         .to.emit(w.coldChain, "BreachRecorded")
@@ -521,6 +646,7 @@ describe("ReadingsInbox", () => {
               firstObservedAt: t0 + first * INTERVAL,
               intervalSeconds: INTERVAL,
               samples,
+              previousObservedAt: first === 0 ? 0 : t0 + (first - 1) * INTERVAL,
             },
             w.k1.key,
           ),
@@ -548,10 +674,14 @@ describe("ReadingsInbox", () => {
       await expect(inbox.submitReadings("0x"))
         .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
         .withArgs(0n);
-      await expect(inbox.submitReadings("0x02"))
+      // A protocol v1 batch (version 0x01), and another unknown version.
+      await expect(inbox.submitReadings(ethers.hexlify(Uint8Array.of(0x01, 0x01))))
         .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
         .withArgs(0n);
-      await expect(inbox.submitReadings("0x0107"))
+      await expect(inbox.submitReadings("0x03"))
+        .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
+        .withArgs(0n);
+      await expect(inbox.submitReadings("0x0207"))
         .to.be.revertedWithCustomError(w.coldChain, "BatchMalformed")
         .withArgs(1n);
       const good = encodeBatch([signed(w, w.k1, reading(w.k1, 1, w.startedAt + 600))]);
