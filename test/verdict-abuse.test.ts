@@ -1,7 +1,8 @@
 /**
  * Attempts to bend a shipment's verdict (issue "Evidence no party can bend"), each tried against the contracts on
  * an in-process chain: cryogenic and incoherent profiles on the fast paths, windows straddling the start or the
- * delivery, and a cancel-and-re-create by a party that wants an excursion forgotten.
+ * delivery, a cancel-and-re-create by a party that wants an excursion forgotten, and a relayer that reorders or
+ * splits the readings (protocol v2: each device's readings are applied in the order the device took them).
  */
 import { expect } from "chai";
 import { Wallet } from "ethers";
@@ -20,6 +21,7 @@ const { ethers, networkHelpers } = connection;
 const INTERVAL = 300;
 const HOUR = 3600;
 const DAY = 24 * HOUR;
+const DUPLICATE_SEQUENCE = 6n;
 const OUTSIDE_SHIPMENT_WINDOW = 8n;
 const Breach = { AbsoluteLimit: 1n } as const;
 
@@ -88,7 +90,18 @@ async function started(w: World, profileId: bigint, devices: Device[]): Promise<
   return { id, startedAt: await networkHelpers.time.latest() };
 }
 
-function readings(w: World, d: Device, firstSequence: number, from: number, temps: number[]): SignedItem[] {
+/**
+ * Signed readings of `d` every INTERVAL from `from`, chained as the device took them: the first names `previous`
+ * (the device's reading before it; default 0, none), each other the one before it.
+ */
+function readings(
+  w: World,
+  d: Device,
+  firstSequence: number,
+  from: number,
+  temps: number[],
+  previous = 0,
+): SignedItem[] {
   return temps.map((tempCentiC, i) => {
     const r: Reading = {
       deviceId: d.id,
@@ -96,16 +109,25 @@ function readings(w: World, d: Device, firstSequence: number, from: number, temp
       observedAt: from + i * INTERVAL,
       tempCentiC,
       flags: 0,
+      previousObservedAt: i === 0 ? previous : from + (i - 1) * INTERVAL,
     };
     return signReading(w.domain, r, d.key);
   });
 }
 
-function window(w: World, d: Device, firstSequence: number, from: number, temps: number[]): SignedItem {
+/** A signed window of `d` from `from`; `previous` names the device's reading before its first sample (0: none). */
+function window(w: World, d: Device, firstSequence: number, from: number, temps: number[], previous = 0): SignedItem {
   const samples = temps.map((tempCentiC) => ({ tempCentiC, flags: 0 }));
   return signWindow(
     w.domain,
-    { deviceId: d.id, firstSequence, firstObservedAt: from, intervalSeconds: INTERVAL, samples },
+    {
+      deviceId: d.id,
+      firstSequence,
+      firstObservedAt: from,
+      intervalSeconds: INTERVAL,
+      samples,
+      previousObservedAt: previous,
+    },
     d.key,
   );
 }
@@ -195,7 +217,7 @@ describe("verdict abuse: profiles the fast paths must survive", () => {
       const events = await submit(w, [...readings(w, w.device, 1, t0, temps), window(w, w.spare, 1, t0, temps)]);
       expect(skips(events)).to.deep.equal([]);
       expect(byteLength(named(events, "ReadingsRecorded")[0]?.args.readings)).to.equal(12 * 41);
-      // One AbsoluteLimit per custody period (the first device's thaw); the window's thaw counts in the condition.
+      // One AbsoluteLimit per device and custody period: the readings' thaw and the window's.
       const found = breaches(events).map((b) => [b.deviceId, b.reason, b.observedAt]);
       expect(found).to.deep.include([w.device.id, Breach.AbsoluteLimit, BigInt(t0 + 40 * INTERVAL)]);
       const c = await w.coldChain.condition(id);
@@ -223,8 +245,12 @@ describe("verdict abuse: windows that straddle the start or the delivery", () =>
     expect(recorded?.args.firstObservedAt).to.equal(BigInt(startedAt + 100));
     expect(byteLength(recorded?.args.samples)).to.equal(3 * 6);
     expect((await w.coldChain.condition(id)).readingCount).to.equal(6n);
-    // The sequences before the start were signed in the same window: they are used, not open to a replay.
-    expect(await w.coldChain.isSequenceUsed(w.device.id, 10)).to.equal(true);
+    expect(await w.coldChain.isRecorded(w.device.id, startedAt + 100)).to.equal(true);
+    expect(await w.coldChain.isRecorded(w.device.id, first)).to.equal(false); // before the start: not the shipment's
+    // The same window relayed again is recorded already (judged by its first sample): refused whole.
+    const again = await submit(w, [window(w, w.device, 10, first, Array<number>(10).fill(500))]);
+    expect(skips(again)).to.deep.equal([[10n, 10n, DUPLICATE_SEQUENCE]]);
+    expect((await w.coldChain.condition(id)).readingCount).to.equal(6n);
   });
 
   it("charges the last carrier's final samples to it when its window runs past the delivery", async () => {
@@ -265,7 +291,7 @@ describe("verdict abuse: cancel and re-create", () => {
     await expect(createShipment(w, [w.device.id], profileId))
       .to.be.revertedWithCustomError(w.coldChain, "ShipmentDeviceUnavailable")
       .withArgs(w.device.id);
-    const late = readings(w, w.device, 6, cancelledAt + 1, [500]); // observed after the cancellation
+    const late = readings(w, w.device, 6, cancelledAt + 1, [500], handedAt + 60 + 4 * INTERVAL); // after the cancellation
     const events = await submit(w, [...excursion, ...late]);
     const absolute = breaches(events).filter((b) => b.reason === Breach.AbsoluteLimit);
     expect(absolute.map((b) => [b.shipmentId, b.custodian])).to.deep.equal([[id, w.carrier.address]]);
@@ -330,7 +356,10 @@ describe("verdict abuse: the handover moment", () => {
     await (await w.coldChain.connect(w.hub).acceptCustody(id)).wait();
     await networkHelpers.time.increase(HOUR);
     // The run goes on under the hub and reaches 60 minutes there.
-    const events = await submit(w, readings(w, w.device, 10, runStart + 8 * INTERVAL, Array<number>(6).fill(1_200)));
+    const events = await submit(
+      w,
+      readings(w, w.device, 10, runStart + 8 * INTERVAL, Array<number>(6).fill(1_200), runStart + 7 * INTERVAL),
+    );
     const single = breaches(events).filter((b) => b.reason === SINGLE_EXCURSION);
     expect(single.map((b) => b.custodian)).to.deep.equal([w.hub.address]);
     const shares = named(events, "BreachRunShared").map((e) => [
@@ -408,7 +437,14 @@ describe("verdict abuse: re-keying a device", () => {
     await (await w.registry.connect(w.deviceOwner).rotateSecp256k1Key(w.device.id, forger.address)).wait();
     const forged = signReading(
       w.domain,
-      { deviceId: w.device.id, sequence: 4, observedAt: carrierFrom + 60 + 3 * INTERVAL, tempCentiC: 3_000, flags: 0 },
+      {
+        deviceId: w.device.id,
+        sequence: 4,
+        observedAt: carrierFrom + 60 + 3 * INTERVAL,
+        tempCentiC: 3_000,
+        flags: 0,
+        previousObservedAt: carrierFrom + 60 + 2 * INTERVAL, // it even names the right predecessor
+      },
       { keyType: "secp256k1", privateKey: forger.privateKey },
     );
     const events = await submit(w, [forged]);
@@ -439,7 +475,7 @@ describe("verdict abuse: re-keying a device", () => {
     expect((await w.coldChain.condition(id)).readingCount).to.equal(5n);
     // A window that spans the rotation is refused: one signature cannot cover two keys' times.
     const rotatedAt = await networkHelpers.time.latest();
-    const spanning = window(w, w.spare, 4, rotatedAt - INTERVAL, [500, 500]);
+    const spanning = window(w, w.spare, 4, rotatedAt - INTERVAL, [500, 500], startedAt + 60 + 2 * INTERVAL);
     expect(skips(await submit(w, [spanning]))).to.deep.equal([[4n, 2n, BAD_SIGNATURE]]);
   });
 
@@ -499,7 +535,7 @@ describe("verdict abuse: the edges of the custody hold and of revocation", () =>
     await (await w.coldChain.connect(w.shipper).offerCustody(id, w.carrier.address, deadline)).wait();
     const boundary = Number((await w.coldChain.custodyOffer(id)).handoverAt);
     const before = readings(w, w.device, 1, boundary - 60, [500]); // before the goods left
-    const after = readings(w, w.device, 2, boundary + 1, [500]);
+    const after = readings(w, w.device, 2, boundary + 1, [500], boundary - 60);
     expect(skips(await submit(w, [...before, ...after]))).to.deep.equal([
       [1n, 1n, OUTSIDE_SHIPMENT_WINDOW],
       [2n, 1n, CUSTODY_PENDING],
@@ -517,8 +553,111 @@ describe("verdict abuse: the edges of the custody hold and of revocation", () =>
     await networkHelpers.time.increase(HOUR);
     await (await w.registry.connect(w.deviceOwner).revokeDevice(w.device.id)).wait();
     const revokedAt = await networkHelpers.time.latest();
-    const crossing = window(w, w.device, 1, revokedAt - INTERVAL, [500, 500]);
-    const before = window(w, w.device, 3, startedAt + 60, [500, 500]);
-    expect(skips(await submit(w, [crossing, before]))).to.deep.equal([[1n, 2n, REVOKED_DEVICE]]);
+    const before = window(w, w.device, 1, startedAt + 60, [500, 500]);
+    const crossing = window(w, w.device, 3, revokedAt - INTERVAL, [500, 500], startedAt + 60 + INTERVAL);
+    expect(skips(await submit(w, [crossing, before]))).to.deep.equal([[3n, 2n, REVOKED_DEVICE]]);
+  });
+});
+
+describe("verdict abuse: the relay order", () => {
+  const SEQUENCE_GAP = 11n;
+
+  /** Deterministic shuffle (mulberry32), so a failing order can be replayed from its seed. */
+  function shuffled<T>(items: readonly T[], seed: number): T[] {
+    let a = seed >>> 0;
+    const next = (): number => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), a | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [out[i], out[j]] = [out[j] as T, out[i] as T];
+    }
+    return out;
+  }
+
+  /**
+   * Plays one shipment: two loggers, a handover in the middle of an excursion, a freeze on the other logger. The
+   * signed items are relayed by `relay` (batches of items per round); every item skipped as SequenceGap is relayed
+   * again in the next round, as a relayer that retries does. Returns everything the chain concluded.
+   */
+  async function verdict(relay: (items: SignedItem[]) => SignedItem[][]) {
+    const w = await networkHelpers.loadFixture(world);
+    // Every block time pinned, from the fixture's snapshot on, so each play of the story has the same times.
+    const startedAt = (await networkHelpers.time.latest()) + 1_000;
+    await networkHelpers.time.setNextBlockTimestamp(startedAt - 20);
+    const profileId = await profile(w, VACCINE_PROFILE);
+    await networkHelpers.time.setNextBlockTimestamp(startedAt - 10);
+    const id = await createShipment(w, [w.device.id, w.spare.id], profileId);
+    await networkHelpers.time.setNextBlockTimestamp(startedAt);
+    await (await w.coldChain.connect(w.shipper).startShipment(id)).wait();
+    const handedAt = startedAt + 2 * HOUR;
+    await networkHelpers.time.setNextBlockTimestamp(handedAt);
+    await (await w.coldChain.connect(w.shipper).offerCustody(id, w.carrier.address, handedAt + HOUR)).wait();
+    await networkHelpers.time.setNextBlockTimestamp(handedAt + 60);
+    await (await w.coldChain.connect(w.carrier).acceptCustody(id)).wait();
+    await networkHelpers.time.increaseTo(startedAt + 5 * HOUR);
+    const t0 = startedAt + 60;
+    const heat = [...Array<number>(20).fill(500), ...Array<number>(16).fill(1_200), ...Array<number>(10).fill(500)];
+    const cold = [...Array<number>(25).fill(400), ...Array<number>(14).fill(-150), ...Array<number>(7).fill(400)];
+    const items = [...readings(w, w.device, 1, t0, heat), ...readings(w, w.spare, 1, t0 + 17, cold)];
+    expect(t0 + 20 * INTERVAL).to.be.below(handedAt); // the excursion starts under the shipper...
+    expect(t0 + 35 * INTERVAL).to.be.above(handedAt); // ...and ends under the carrier
+    const events: LogDescription[] = [];
+    let pending = items;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > 100) throw new Error("the relay does not converge");
+      const waiting: SignedItem[] = [];
+      for (const batch of relay(pending)) {
+        const got = await submit(w, batch);
+        events.push(...got);
+        for (const skip of named(got, "ReadingSkipped")) {
+          expect(skip.args.reason, "only SequenceGap: the order must cost nothing else").to.equal(SEQUENCE_GAP);
+          const item = batch.find(
+            (i) =>
+              i.kind === "reading" &&
+              i.reading.deviceId === skip.args.deviceId &&
+              BigInt(i.reading.sequence) === skip.args.sequence,
+          );
+          if (item === undefined) throw new Error("a skip of no relayed item");
+          waiting.push(item);
+        }
+      }
+      pending = waiting;
+    }
+    const key = (e: LogDescription): string => JSON.stringify([e.name, ...e.args], (_, v: unknown) => String(v));
+    const concluded = events
+      .filter((e) => e.name === "BreachRecorded" || e.name === "BreachRunShared")
+      .map(key)
+      .sort();
+    const track = async (d: Device): Promise<unknown[]> => [
+      ...(await w.coldChain.deviceTrack(d.id)),
+      ...(await w.coldChain.deviceEvidence(id, d.id)),
+    ];
+    return {
+      condition: [...(await w.coldChain.condition(id))],
+      periods: (await w.coldChain.custodyHistory(id)).map((p) => [...p]),
+      devices: [await track(w.device), await track(w.spare)],
+      concluded,
+      readings: named(events, "ReadingsRecorded").reduce((n, e) => n + byteLength(e.args.readings) / 12, 0),
+    };
+  }
+
+  it("a relayer cannot bend the verdict by the order or the batches it relays readings in", async () => {
+    const inOrder = await verdict((items) => [items]);
+    expect(inOrder.readings).to.equal(92);
+    expect(inOrder.concluded.length).to.be.greaterThan(1);
+    const reversed = await verdict((items) => [[...items].reverse()]);
+    expect(reversed).to.deep.equal(inOrder);
+    for (const seed of [1, 2]) {
+      const shuffledInFives = await verdict((items) => {
+        const order = shuffled(items, seed);
+        return Array.from({ length: Math.ceil(order.length / 5) }, (_, i) => order.slice(i * 5, i * 5 + 5));
+      });
+      expect(shuffledInFives, `seed ${seed}`).to.deep.equal(inOrder);
+    }
   });
 });
