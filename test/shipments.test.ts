@@ -60,6 +60,7 @@ const READING_TYPES = {
     { name: "observedAt", type: "uint40" },
     { name: "tempCentiC", type: "int16" },
     { name: "flags", type: "uint8" },
+    { name: "previousObservedAt", type: "uint40" },
   ],
 };
 
@@ -80,6 +81,8 @@ interface Reading {
   observedAt: number;
   tempCentiC: number;
   flags: number;
+  /** The device's reading before this one (0: none). */
+  previousObservedAt: number;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -182,20 +185,23 @@ async function inOneBlock(send: () => Promise<void>): Promise<void> {
   }
 }
 
-/** A READINGS batch (IReadingsInbox packed format) of secp256k1 readings of one device. */
+/**
+ * A READINGS batch (IReadingsInbox packed format, version 2) of secp256k1 readings of one device, encoded here
+ * independently of sdk/protocol.
+ */
 async function readingsBatch(
   domain: TypedDataDomain,
   deviceId: bigint,
   key: HDNodeWallet,
   readings: Reading[],
 ): Promise<string> {
-  const parts = [ethers.solidityPacked(["uint8", "uint8", "uint64", "uint16"], [1, 1, deviceId, readings.length])];
+  const parts = [ethers.solidityPacked(["uint8", "uint8", "uint64", "uint16"], [2, 1, deviceId, readings.length])];
   for (const r of readings) {
     const signature = ethers.Signature.from(await key.signTypedData(domain, READING_TYPES, { deviceId, ...r }));
     parts.push(
       ethers.solidityPacked(
-        ["uint32", "uint40", "int16", "uint8", "bytes32", "bytes32"],
-        [r.sequence, r.observedAt, r.tempCentiC, r.flags, signature.r, signature.yParityAndS],
+        ["uint32", "uint40", "int16", "uint8", "uint40", "bytes32", "bytes32"],
+        [r.sequence, r.observedAt, r.tempCentiC, r.flags, r.previousObservedAt, signature.r, signature.yParityAndS],
       ),
     );
   }
@@ -223,7 +229,7 @@ async function baseFixture(): Promise<Fixture> {
   }
   const domain: TypedDataDomain = {
     name: "ColdChain",
-    version: "1",
+    version: "2",
     chainId: s.chainId,
     verifyingContract: await s.coldChain.getAddress(),
   };
@@ -298,7 +304,7 @@ describe("ColdChain shipments and custody", () => {
       const { coldChain, domain } = await networkHelpers.loadFixture(baseFixture);
       const d = await coldChain.eip712Domain();
       expect(d.name).to.equal("ColdChain");
-      expect(d.version).to.equal("1");
+      expect(d.version).to.equal("2");
       expect(d.chainId).to.equal(domain.chainId);
       expect(d.verifyingContract).to.equal(domain.verifyingContract);
     });
@@ -1137,7 +1143,7 @@ describe("ColdChain shipments and custody", () => {
       const value = { shipmentId: SHIPMENT_ID, custodian: f.carrier.address, nonce: 1n, deadline };
       for (const domain of [
         { ...f.domain, name: "ColdChainV2" },
-        { ...f.domain, version: "2" },
+        { ...f.domain, version: "1" }, // protocol v1's domain
       ]) {
         const signature = await signAcceptance(f.carrier, domain, value);
         await expect(
@@ -1587,11 +1593,13 @@ describe("ColdChain shipments and custody", () => {
       // One out-of-range reading (10 degrees C, above the 8 degree limit) in each custody period, after the
       // profile's adaptation time; each stands for one recording interval of excursion.
       const tooWarm = 1000;
-      const readings: Reading[] = [startedAt + 700, t1 + 100, t2 + 100, t3 + 100].map((observedAt, i) => ({
+      const times = [startedAt + 700, t1 + 100, t2 + 100, t3 + 100];
+      const readings: Reading[] = times.map((observedAt, i) => ({
         sequence: i + 1,
         observedAt,
         tempCentiC: tooWarm,
         flags: 0,
+        previousObservedAt: times[i - 1] ?? 0, // the logger recorded only these (one per custody period)
       }));
       const key = f.deviceKeys[0];
       if (key === undefined) throw new Error("device 1 key missing");
@@ -1696,7 +1704,7 @@ describe("ColdChain shipments and custody", () => {
         ["cancelShipment", () => c.connect(f.shipper).cancelShipment(SHIPMENT_ID)],
         ["release", () => c.connect(f.receiver).release(delivered)],
         ["reject", () => c.connect(f.receiver).reject(delivered, REASON_CODE)],
-        ["submitReadings", () => c.connect(f.relayer).submitReadings("0x01")],
+        ["submitReadings", () => c.connect(f.relayer).submitReadings("0x02")],
       ];
       for (const [name, call] of calls) {
         await expect(call(), name).to.be.revertedWithCustomError(c, "EnforcedPause");
