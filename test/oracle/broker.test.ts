@@ -70,7 +70,7 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       await broker.restart();
       await Promise.all([reconnected, deviceBack]);
       confirmed = confirmedReadings(oracle, 1);
-      await device.publish(reading(w, k1, 2, w.startedAt + 1));
+      await device.publish(reading(w, k1, 2, w.startedAt + 2));
       await confirmed;
 
       // 2. The oracle is away; the broker queues for its session, restarts (persistence), and the oracle comes back.
@@ -83,7 +83,7 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       const [, offline] = await statusMessage;
       expect(JSON.parse(offline.toString())).to.include({ state: "offline" });
       await status.endAsync();
-      for (let seq = 3; seq <= 7; seq++) await device.publish(reading(w, k1, seq, w.startedAt + 1));
+      for (let seq = 3; seq <= 7; seq++) await device.publish(reading(w, k1, seq, w.startedAt + seq));
       await broker.stop();
       const deviceBackAgain = nextConnect(device);
       await broker.restart();
@@ -93,7 +93,7 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       await oracle.start();
       await confirmed;
       for (let seq = 1; seq <= 7; seq++)
-        expect(await w.coldChain.isSequenceUsed(k1.id, seq), `seq ${seq}`).to.equal(true);
+        expect(await w.coldChain.isRecorded(k1.id, w.startedAt + seq), `seq ${seq}`).to.equal(true);
     } finally {
       await device.close();
       await oracle.stop();
@@ -131,7 +131,8 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       });
       for (let i = 0; i < total; i++) {
         const d = w.devices[i % 2] as Device;
-        await device.publish(reading(w, d, Math.floor(i / 2) + 1, w.startedAt + 1));
+        const seq = Math.floor(i / 2) + 1;
+        await device.publish(reading(w, d, seq, w.startedAt + seq));
       }
       await done;
       const stored = oracles.map((o) => o.store.countsByState());
@@ -139,7 +140,9 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       for (const c of stored) expect(c.recorded, "each instance took a share").to.be.greaterThan(0);
       for (const c of stored) expect(c.skipped).to.equal(0);
       for (const d of w.devices) {
-        for (let seq = 1; seq <= total / 2; seq++) expect(await w.coldChain.isSequenceUsed(d.id, seq)).to.equal(true);
+        for (let seq = 1; seq <= total / 2; seq++) {
+          expect(await w.coldChain.isRecorded(d.id, w.startedAt + seq)).to.equal(true);
+        }
       }
     } finally {
       await device.close();
@@ -165,9 +168,10 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
       expect(oracle.ingest.connections).to.equal(6);
       const perDevice = 60;
       const total = perDevice * w.devices.length;
-      const items = Array.from({ length: total }, (_, i) =>
-        reading(w, w.devices[i % w.devices.length] as Device, Math.floor(i / w.devices.length) + 1, w.startedAt + 1),
-      );
+      const items = Array.from({ length: total }, (_, i) => {
+        const seq = Math.floor(i / w.devices.length) + 1;
+        return reading(w, w.devices[i % w.devices.length] as Device, seq, w.startedAt + seq);
+      });
       let recorded = 0;
       const done = new Promise<void>((resolve) => {
         oracle.relay.events.on("batch-confirmed", (e) => {
@@ -203,7 +207,9 @@ describe("oracle with Mosquitto (MQTT 5, persistence, broker restart)", function
         "messages in flight together were committed together",
       ).to.be.greaterThan(1);
       for (const d of w.devices) {
-        for (let seq = 1; seq <= perDevice; seq++) expect(await w.coldChain.isSequenceUsed(d.id, seq)).to.equal(true);
+        for (let seq = 1; seq <= perDevice; seq++) {
+          expect(await w.coldChain.isRecorded(d.id, w.startedAt + seq)).to.equal(true);
+        }
       }
       expect(await oracle.metrics.accepted.get().then((m) => m.values[0]?.value)).to.equal(total);
     } finally {

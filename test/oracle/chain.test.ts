@@ -42,6 +42,10 @@ describe("oracle relay against a real node", function () {
   });
 
   const k1 = (): Device => w.devices[0] as Device;
+  /** Reading `seq` of k1 is observed `seq` seconds after the start: one chain of readings across the tests. */
+  const at = (seq: number): number => w.startedAt + seq;
+  /** Whether k1's reading `seq` is recorded on chain (`isRecorded` by its observation time). */
+  const recorded = (seq: number): Promise<boolean> => w.coldChain.isRecorded(k1().id, at(seq));
   const oracleWith = async (config: OracleConfig, privateKey?: string): Promise<Oracle> =>
     new Oracle(
       config,
@@ -56,9 +60,9 @@ describe("oracle relay against a real node", function () {
     try {
       const confirmed = once(oracle.relay.events, "batch-confirmed");
       const seq = nextSeq++;
-      await device.publish(reading(w, k1(), seq, w.startedAt + 1));
+      await device.publish(reading(w, k1(), seq, at(seq)));
       await confirmed;
-      expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+      expect(await recorded(seq)).to.equal(true);
       const errors = await oracle.metrics.rpcErrors.get();
       expect(errors.values.find((v) => v.labels.endpoint === "0")?.value ?? 0).to.be.greaterThan(0);
       expect(oracle.rpc.endpoint).to.equal(1);
@@ -74,7 +78,7 @@ describe("oracle relay against a real node", function () {
     try {
       let confirmed = once(oracle.relay.events, "batch-confirmed");
       const first = nextSeq++;
-      await device.publish(reading(w, k1(), first, w.startedAt + 1)); // caches the device
+      await device.publish(reading(w, k1(), first, at(first))); // caches the device
       await confirmed;
       const outage = node.outage();
       const failedTick = new Promise<void>((resolve) => {
@@ -88,7 +92,7 @@ describe("oracle relay against a real node", function () {
       });
       const stored = once(oracle.events, "intake");
       const second = nextSeq++;
-      await device.publish(reading(w, k1(), second, w.startedAt + 1));
+      await device.publish(reading(w, k1(), second, at(second)));
       const [result] = (await stored) as [{ ok: boolean }];
       expect(result.ok, "stored while the node is down").to.equal(true);
       await failedTick;
@@ -96,7 +100,7 @@ describe("oracle relay against a real node", function () {
       confirmed = once(oracle.relay.events, "batch-confirmed");
       await outage.restore();
       await confirmed;
-      expect(await w.coldChain.isSequenceUsed(k1().id, second)).to.equal(true);
+      expect(await recorded(second)).to.equal(true);
     } finally {
       await oracle.stop();
     }
@@ -115,7 +119,7 @@ describe("oracle relay against a real node", function () {
         if (++n === seqs.length) resolve();
       });
     });
-    for (const seq of seqs) await device.publish(reading(w, k1(), seq, w.startedAt + 1));
+    for (const seq of seqs) await device.publish(reading(w, k1(), seq, at(seq)));
     await stored;
     await first.stop();
 
@@ -139,7 +143,7 @@ describe("oracle relay against a real node", function () {
         await node.provider.send("evm_mine", []);
         const [event] = (await confirmed) as [{ recorded: number }];
         expect(event.recorded).to.equal(seqs.length);
-        for (const seq of seqs) expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+        for (const seq of seqs) expect(await recorded(seq)).to.equal(true);
       } finally {
         await third.stop();
       }
@@ -169,7 +173,7 @@ describe("oracle relay against a real node", function () {
           if (stored === 4 * 2 + 3) resolve(); // 4 batches in flight of 2, and 3 pending on disk
         });
       });
-      for (const seq of seqs) await device.publish(reading(w, k1(), seq, w.startedAt + 1));
+      for (const seq of seqs) await device.publish(reading(w, k1(), seq, at(seq)));
       await held;
       // Intake stays held over many relay ticks (the broker keeps the rest).
       await new Promise<void>((resolve) => {
@@ -190,7 +194,7 @@ describe("oracle relay against a real node", function () {
       await node.provider.send("evm_mine", []);
       await drained;
       expect(maxPending).to.be.at.most(3);
-      for (const seq of seqs) expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+      for (const seq of seqs) expect(await recorded(seq)).to.equal(true);
     } finally {
       await node.provider.send("evm_setAutomine", [true]);
       await oracle.stop();
@@ -214,7 +218,7 @@ describe("oracle relay against a real node", function () {
     try {
       const firstAttempt = once(oracle.relay.events, "attempt-sent");
       const seq = nextSeq++;
-      await device.publish(reading(w, k1(), seq, w.startedAt + 1));
+      await device.publish(reading(w, k1(), seq, at(seq)));
       const [original] = (await firstAttempt) as [{ hash: string; nonce: number }];
       // The next block's base fee is far above what the oracle offered: the transaction is not mined.
       await node.provider.send("hardhat_setNextBlockBaseFeePerGas", ["0x" + (100n * 10n ** 9n).toString(16)]);
@@ -233,7 +237,7 @@ describe("oracle relay against a real node", function () {
       const confirmed = once(oracle.relay.events, "batch-confirmed");
       await node.provider.send("evm_mine", []);
       await confirmed;
-      expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+      expect(await recorded(seq)).to.equal(true);
       expect((await node.provider.getTransactionReceipt(replacement.hash))?.status).to.equal(1);
       expect(await node.provider.getTransactionReceipt(original.hash)).to.equal(null);
       expect(attempts.map((a) => a.kind)).to.deep.equal(["new", "replacement"]);
@@ -250,17 +254,17 @@ describe("oracle relay against a real node", function () {
       const snapshot = (await node.provider.send("evm_snapshot", [])) as string;
       const confirmed = once(oracle.relay.events, "batch-confirmed");
       const seq = nextSeq++;
-      await device.publish(reading(w, k1(), seq, w.startedAt + 1));
+      await device.publish(reading(w, k1(), seq, at(seq)));
       await confirmed;
-      expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+      expect(await recorded(seq)).to.equal(true);
 
       const reorg = once(oracle.relay.events, "reorg");
       const reconfirmed = once(oracle.relay.events, "batch-confirmed");
       await node.provider.send("evm_revert", [snapshot]);
-      expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(false);
+      expect(await recorded(seq)).to.equal(false);
       await reorg;
       await reconfirmed;
-      expect(await w.coldChain.isSequenceUsed(k1().id, seq)).to.equal(true);
+      expect(await recorded(seq)).to.equal(true);
       expect(oracle.store.countsByState()).to.include({ pending: 0, batched: 0 });
     } finally {
       await oracle.stop();

@@ -23,6 +23,7 @@ import { COLD_CHAIN_ABI } from "../../oracle/chain.js";
 import { decodeBatch } from "../../sdk/protocol/index.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
+  INTERVAL_SECONDS,
   Publisher,
   REPO_ROOT,
   mosquittoAvailable,
@@ -44,7 +45,15 @@ const DEVICES = Number(process.env.ORACLE_CRASH_DEVICES ?? 50);
 const KILLS = Number(process.env.ORACLE_CRASH_KILLS ?? 20);
 const WINDOW_SAMPLES = 3;
 
-/** Per device: singles and, every fourth message, a window of WINDOW_SAMPLES; `READINGS` readings in all. */
+/** Seconds the readings of one device span: one reading per interval (protocol v2 chains them by time). */
+function workloadSpan(w: World, readings: number): number {
+  return (Math.floor(readings / w.devices.length) + 1) * INTERVAL_SECONDS;
+}
+
+/**
+ * Per device: singles and, every fourth message, a window of WINDOW_SAMPLES, one reading per interval from the
+ * shipment's start (each naming the one before it); `READINGS` readings in all.
+ */
 function workload(w: World, readings: number): SignedItem[] {
   const perDevice = Math.floor(readings / w.devices.length);
   const items: SignedItem[][] = w.devices.map((device) => {
@@ -52,8 +61,7 @@ function workload(w: World, readings: number): SignedItem[] {
     let seq = 1;
     let n = 0;
     while (seq <= perDevice) {
-      // Within the 300 s skew of both the oracle's clock and the chain's, whatever the order of arrival.
-      const t = w.startedAt + 1 + (seq % 10);
+      const t = w.startedAt + seq * INTERVAL_SECONDS;
       if (n % 4 === 3 && seq + WINDOW_SAMPLES - 1 <= perDevice) {
         out.push(
           window(
@@ -95,12 +103,18 @@ interface CrashRun {
 /** Runs the oracle as a child process, kills it `run.kills` times while devices publish, and checks the end state. */
 async function crashRun(node: NodeHandle, broker: BrokerHandle, run: CrashRun): Promise<void> {
   const w = await deployWorld(node, run.devices, run.firstDeviceId);
+  // The readings span hours from the start: the chain's clock goes past them, and the oracle's future check (on the
+  // wall clock) is widened to cover them.
+  const span = workloadSpan(w, run.readings);
+  await node.provider.send("evm_increaseTime", [span]);
+  await node.provider.send("evm_mine", []);
   const privateKey = await fundedOracleKey(node);
   const oracleAddress = new Wallet(privateKey).address;
   const config = oracleConfig(w, node, broker.url, {
     batch: { maxReadings: 200, maxAgeMs: 20 },
     chain: { pollIntervalMs: 20 },
     log: { level: "info" },
+    verify: { maxFutureSkewSeconds: span + 600 },
     ...run.config,
   });
   const dir = tempDir();
@@ -249,7 +263,7 @@ describe("oracle crash safety (SIGKILL while readings flow)", function () {
       devices: 8,
       kills: 8,
       firstDeviceId: 5500n,
-      config: { mqtt: { connections: 6 }, verify: { workers: 2 } },
+      config: { mqtt: { connections: 6 }, verify: { workers: 2, maxFutureSkewSeconds: 24 * 3600 } },
     });
   });
 });

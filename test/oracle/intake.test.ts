@@ -18,6 +18,7 @@ import {
   deployWorld,
   fundedOracleKey,
   oracleConfig,
+  predecessorOf,
   reading,
   startAedes,
   startChain,
@@ -128,7 +129,7 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
     await device.publish(reading(w, r1, 30, t));
     await waitFor(
       "k1/10 and r1/30 on chain",
-      async () => (await w.coldChain.isSequenceUsed(k1.id, 10)) && (await w.coldChain.isSequenceUsed(r1.id, 30)),
+      async () => (await w.coldChain.isRecorded(k1.id, t)) && (await w.coldChain.isRecorded(r1.id, t)),
     );
   });
 
@@ -141,7 +142,7 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
     const result = nextResults(oracle, 1);
     await device.publish({ ...item, signature: highS });
     expect((await result)[0]).to.include({ ok: true });
-    await waitFor("r1/40 on chain", () => w.coldChain.isSequenceUsed(r1.id, 40));
+    await waitFor("r1/40 on chain", () => w.coldChain.isRecorded(r1.id, w.startedAt + 2));
   });
 
   it("stores and submits one message delivered many times once", async () => {
@@ -153,9 +154,9 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
     const outcomes = await results;
     expect(outcomes.filter((r) => r.ok)).to.have.length(1);
     expect(outcomes.filter((r) => !r.ok && r.reason === "duplicate")).to.have.length(24);
-    await waitFor("k1/50 on chain", () => w.coldChain.isSequenceUsed(k1.id, 50));
+    await waitFor("k1/50 on chain", () => w.coldChain.isRecorded(k1.id, w.startedAt + 3));
     expect(await onchainReadingCount(w)).to.equal(before + 1);
-    expect(oracle.store.hasAnySequence(k1.id, 50, 1)).to.equal(true);
+    expect(oracle.store.hasAnyObservation(k1.id, w.startedAt + 3, 1, 0)).to.equal(true);
     const skipped = await oracle.metrics.skippedReadings.get();
     expect(skipped.values.filter((v) => v.labels.reason === "DuplicateSequence")).to.have.length(0);
   });
@@ -165,7 +166,14 @@ function signWindowWithInterval(w: World, d: Device, first: number, at: number, 
   const samples = [500, 500].map((tempCentiC) => ({ tempCentiC, flags: 0 }));
   return signWindow(
     w.domain,
-    { deviceId: d.id, firstSequence: first, firstObservedAt: at, intervalSeconds, samples },
+    {
+      deviceId: d.id,
+      firstSequence: first,
+      firstObservedAt: at,
+      intervalSeconds,
+      samples,
+      previousObservedAt: predecessorOf(w, d, at),
+    },
     d.key,
   );
 }

@@ -14,9 +14,11 @@ import { Oracle } from "../../oracle/oracle.js";
 import { p256PublicKey } from "../../sdk/protocol/index.js";
 import type { DevicePrivateKey, SignedItem } from "../../sdk/protocol/index.js";
 import {
+  INTERVAL_SECONDS,
   Publisher,
   deployWorld,
   fundedOracleKey,
+  onchainReadingCount,
   oracleConfig,
   reading,
   startAedes,
@@ -63,9 +65,10 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
     return via.publish(item).then(() => result);
   };
 
-  const recorded = (d: Device, sequences: number[]): Promise<void> =>
-    waitFor(`device ${d.id} sequences ${sequences.join(", ")} recorded on chain`, async () => {
-      for (const s of sequences) if (!(await w.coldChain.isSequenceUsed(d.id, s))) return false;
+  /** Waits until the device's readings observed at `times` are recorded on chain (`isRecorded`). */
+  const recorded = (d: Device, times: number[]): Promise<void> =>
+    waitFor(`device ${d.id} readings observed at ${times.join(", ")} recorded on chain`, async () => {
+      for (const t of times) if (!(await w.coldChain.isRecorded(d.id, t))) return false;
       return true;
     });
 
@@ -79,7 +82,7 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
     const before = w.devices[0] as Device;
     const now = await chainTime();
     expect(await judge(reading(w, before, 1, now - 1000))).to.include({ ok: true });
-    await recorded(before, [1]);
+    await recorded(before, [now - 1000]);
 
     const newKey: DevicePrivateKey = { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey };
     const after: Device = { id: before.id, key: newKey };
@@ -96,7 +99,7 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
     expect(await judge(reading(w, before, 5, rotatedAt - 30))).to.include({ ok: true });
     // The new key from the rotation on.
     expect(await judge(reading(w, after, 6, rotatedAt))).to.include({ ok: true });
-    await recorded(before, [2, 3, 4, 5, 6]);
+    await recorded(before, [rotatedAt - 300, rotatedAt - 240, rotatedAt - 180, rotatedAt - 30, rotatedAt]);
 
     // The new key never verifies a reading dated before the rotation.
     const backdated = await judge(reading(w, after, 7, rotatedAt - 10));
@@ -106,11 +109,12 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
     const across = await judge(window(w, before, 8, rotatedAt - 40, [500, 500]));
     expect(across).to.include({ ok: false, reason: "bad_signature" });
     expect(across.ok ? "" : across.message).to.include("spans");
-    expect(oracle.store.hasAnySequence(before.id, 7, 3)).to.equal(false);
+    expect(oracle.store.hasAnyObservation(before.id, rotatedAt - 10, 1, 0)).to.equal(false);
+    expect(oracle.store.hasAnyObservation(before.id, rotatedAt - 40, 2, INTERVAL_SECONDS)).to.equal(false);
     // Another batch goes through, and the refused ones never reached the chain.
     expect(await judge(reading(w, after, 10, rotatedAt + 1))).to.include({ ok: true });
-    await recorded(before, [10]);
-    for (const s of [7, 8, 9]) expect(await w.coldChain.isSequenceUsed(before.id, s), `sequence ${s}`).to.equal(false);
+    await recorded(before, [rotatedAt + 1]);
+    expect(await onchainReadingCount(w), "1 + 3 + 1 + 1 + 1 readings, none of the refused").to.equal(7);
     expect(oracle.devices.historyDevices).to.equal(1);
   });
 
@@ -126,7 +130,7 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
 
     expect(await judge(window(w, d, 2, revokedAt - 200, [500, 500]))).to.include({ ok: true });
     expect(await judge(reading(w, d, 4, revokedAt - 60))).to.include({ ok: true });
-    await recorded(d, [1, 2, 3, 4]);
+    await recorded(d, [now - 1000, revokedAt - 200, revokedAt - 140, revokedAt - 60]);
 
     const late = await judge(reading(w, d, 5, revokedAt));
     expect(late).to.include({ ok: false, reason: "revoked_device" });
@@ -136,7 +140,8 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
     // A window whose last sample is at or after the distrust time is refused whole, as on chain.
     const straddling = await judge(window(w, d, 6, revokedAt - 30, [500, 500]));
     expect(straddling).to.include({ ok: false, reason: "revoked_device" });
-    expect(oracle.store.hasAnySequence(d.id, 5, 3)).to.equal(false);
+    expect(oracle.store.hasAnyObservation(d.id, revokedAt, 1, 0)).to.equal(false);
+    expect(oracle.store.hasAnyObservation(d.id, revokedAt - 30, 2, INTERVAL_SECONDS)).to.equal(false);
   });
 
   it("notices a rotation its registry sync has not seen yet: re-reads the device when a signature fails", async () => {
@@ -158,7 +163,7 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
       const d = w.devices[2] as Device;
       const now = await chainTime();
       expect(await judge(reading(w, d, 1, now - 1000), slow, publisher)).to.include({ ok: true });
-      await recorded(d, [1]);
+      await recorded(d, [now - 1000]);
       const syncedBefore = Number(slow.store.getMeta("registry.syncedBlock"));
       // Past the bound on re-reads after a failed signature (STALE_KEY_REFRESH_MS).
       await new Promise((resolve) => setTimeout(resolve, 1200));
@@ -169,11 +174,15 @@ describe("oracle: keys bound to time (rotation and revocation judged by observat
       const rotatedAt = (await node.provider.getBlock(receipt?.blockNumber ?? 0))?.timestamp ?? 0;
       expect(Number(slow.store.getMeta("registry.syncedBlock")), "the sync has not run").to.equal(syncedBefore);
 
-      const result = await judge(reading(w, { id: d.id, key: newKey }, 2, rotatedAt + 1), slow, publisher);
+      // The device took a reading under its old key before the rotation, and one under the new key after it (which
+      // names the old key's reading as its predecessor); the new key's arrives first.
+      const oldKeyReading = reading(w, d, 2, rotatedAt - 5);
+      const newKeyReading = reading(w, { id: d.id, key: newKey }, 3, rotatedAt + 1);
+      const result = await judge(newKeyReading, slow, publisher);
       expect(result).to.include({ ok: true });
-      await recorded(d, [2]);
-      // The old key's readings from before the rotation still count.
-      expect(await judge(reading(w, d, 3, rotatedAt - 5), slow, publisher)).to.include({ ok: true });
+      // The old key's readings from before the rotation still count; the new key's waited for it (SequenceGap).
+      expect(await judge(oldKeyReading, slow, publisher)).to.include({ ok: true });
+      await recorded(d, [rotatedAt - 5, rotatedAt + 1]);
     } finally {
       await publisher.close();
       await slow.stop();

@@ -1,9 +1,14 @@
 /**
- * Readings older than the contract's replay window (more than 255 sequences behind the device's highest
- * on-chain sequence) against a real node and broker: the oracle reports them as StaleSequence, lost evidence
- * (metric, store state, error log), never as duplicates already on-chain, and sends no transaction for them;
- * a reading the chain holds is still skipped as a duplicate, and a window only partly older than the replay
- * window is submitted for the contract to judge.
+ * The oracle's pre-flight against a real node and broker, protocol v2 (each reading names its device's previous
+ * reading, `previousObservedAt`; the chain records a device's readings only as that chain):
+ * - a reading that does not continue the device's recorded chain (its predecessor is older than the latest recorded
+ *   reading: a device that lost its state) is StaleSequence, lost evidence (metric, store state, error log), never
+ *   reported as a duplicate already on-chain, and no transaction is sent for it; a reading the chain holds
+ *   (`isRecorded`) is still skipped as a duplicate;
+ * - a reading whose predecessor is not recorded yet (SequenceGap, retryable) is held, pending, without gas, and
+ *   relayed once the chain reaches its predecessor (another relayer recorded it);
+ * - a device's readings that arrive out of order go out in one batch in observation order when they are batched
+ *   together: a window whose predecessor is in the same batch is recorded with it.
  */
 
 import { expect } from "chai";
@@ -12,6 +17,7 @@ import type { Oracle } from "../../oracle/oracle.js";
 import { encodeBatch } from "../../sdk/protocol/index.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
+  INTERVAL_SECONDS,
   Publisher,
   deployWorld,
   publishStored,
@@ -25,10 +31,13 @@ import {
 } from "./support.js";
 import type { AedesHandle, Device, NodeHandle, World } from "./support.js";
 
-/** pino's level number of `error`. */
+/** pino's level numbers. */
+const INFO = 30;
 const ERROR = 50;
+/** SequenceGap in IReadingsInbox.SkipReason. */
+const SEQUENCE_GAP = 11n;
 
-describe("oracle pre-flight: stale sequences are lost evidence, not duplicates", function () {
+describe("oracle pre-flight, protocol v2: lost readings, duplicates and gaps", function () {
   this.timeout(120_000);
   let node: NodeHandle;
   let broker: AedesHandle;
@@ -37,7 +46,7 @@ describe("oracle pre-flight: stale sequences are lost evidence, not duplicates",
 
   before(async () => {
     [node, broker] = await Promise.all([startChain(), startAedes()]);
-    w = await deployWorld(node, 2, 9000n);
+    w = await deployWorld(node, 3, 9000n);
     device = await Publisher.connect(broker.url);
   });
   after(async () => {
@@ -51,20 +60,26 @@ describe("oracle pre-flight: stale sequences are lost evidence, not duplicates",
   };
 
   const startOracle = (batch: { maxReadings: number; maxAgeMs: number }) =>
-    startLoggedOracle(w, node, broker.url, { batch });
+    startLoggedOracle(w, node, broker.url, { batch }, "debug");
 
   const publishAll = (oracle: Oracle, items: SignedItem[]): Promise<number[]> => publishStored(oracle, device, items);
 
-  const skippedCount = async (oracle: Oracle, reason: string): Promise<number> =>
-    (await oracle.metrics.skippedReadings.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  const counter = async (
+    oracle: Oracle,
+    which: "skippedReadings" | "deferredReadings" | "heldReadings",
+    labels: Record<string, string>,
+  ): Promise<number> =>
+    (await oracle.metrics[which].get()).values.find((v) =>
+      Object.entries(labels).every(([k, value]) => v.labels[k as keyof typeof v.labels] === value),
+    )?.value ?? 0;
 
-  it("reports a reading 300 behind the device's highest as StaleSequence, sends no transaction, and still drops a duplicate", async () => {
+  it("reports a reading that does not continue the device's recorded chain as StaleSequence, sends no transaction, and still drops a duplicate", async () => {
     const k1 = w.devices[0] as Device;
     const t = w.startedAt + 1;
-    const H = 400;
-    // On chain: sequences H - 10 and H; the device's highest is H.
-    await submitDirectly([reading(w, k1, H - 10, t), reading(w, k1, H, t)]);
-    expect((await w.coldChain.deviceTrack(k1.id)).highestSequence).to.equal(BigInt(H));
+    // On chain: two readings of k1, the second naming the first.
+    const first = reading(w, k1, 1, t);
+    await submitDirectly([first, reading(w, k1, 2, t + 10)]);
+    expect(Number((await w.coldChain.deviceTrack(k1.id)).lastObservedAt)).to.equal(t + 10);
 
     // One batch of both items: a batch is built only when 2 readings are pending.
     const { oracle, address, logs } = await startOracle({ maxReadings: 2, maxAgeMs: 3_600_000 });
@@ -73,31 +88,46 @@ describe("oracle pre-flight: stale sequences are lost evidence, not duplicates",
     const preflight: { itemIds: number[]; reason: string }[] = [];
     oracle.relay.events.on("preflight-skipped", (e) => preflight.push(e));
     try {
-      expect(await skippedCount(oracle, "StaleSequence"), "the loss series exists from the start").to.equal(0);
+      expect(await counter(oracle, "skippedReadings", { reason: "StaleSequence" }), "the loss series exists").to.equal(
+        0,
+      );
       const [staleId, duplicateId] = await publishAll(oracle, [
-        reading(w, k1, H - 300, t), // valid, signed by the device: but older than the replay window
-        reading(w, k1, H - 10, t), // the chain holds it
+        // Valid, signed by the device: but it lost its state (counts from 0 again, names no predecessor) after the
+        // chain recorded t + 10. It can never continue the recorded chain.
+        reading(w, k1, 0, t + 20, 500, 0),
+        first, // the chain holds it
       ]);
       await waitFor("both items skipped", () => oracle.store.countsByState().skipped === 2);
 
       expect(storedItem(oracle, staleId)).to.include({ state: "skipped", skipReason: "StaleSequence" });
       expect(storedItem(oracle, duplicateId)).to.include({ state: "skipped", skipReason: "DuplicateSequence" });
-      expect(await skippedCount(oracle, "StaleSequence")).to.equal(1);
-      expect(await skippedCount(oracle, "DuplicateSequence")).to.equal(1);
+      expect(await counter(oracle, "skippedReadings", { reason: "StaleSequence" })).to.equal(1);
+      expect(await counter(oracle, "skippedReadings", { reason: "DuplicateSequence" })).to.equal(1);
       expect(preflight).to.deep.include({ itemIds: [staleId], reason: "StaleSequence" });
       expect(preflight).to.deep.include({ itemIds: [duplicateId], reason: "DuplicateSequence" });
-      expect(oracle.store.countsByState()).to.deep.equal({ pending: 0, batched: 0, recorded: 0, skipped: 2 });
+      expect(oracle.store.countsByState()).to.deep.equal({
+        pending: 0,
+        batched: 0,
+        recorded: 0,
+        skipped: 2,
+        unrelayable: 0,
+      });
 
       // No gas spent: the oracle's key sent nothing, no batch was built, no broadcast counted.
       expect(await node.provider.getTransactionCount(address, "latest")).to.equal(0);
       expect(sent).to.have.length(0);
       expect((await oracle.metrics.txAttempts.get()).values.reduce((n, v) => n + v.value, 0)).to.equal(0);
-      expect(await w.coldChain.isSequenceUsed(k1.id, H - 300)).to.equal(true); // why isSequenceUsed alone misleads
+      // The chain's view: the duplicate is recorded, the lost reading is not (t + 20 is after the latest).
+      expect(await w.coldChain.isRecorded(k1.id, t)).to.equal(true);
+      expect(await w.coldChain.isRecorded(k1.id, t + 20)).to.equal(false);
 
       const lost = logs.filter((l) => l.level === ERROR && l.reason === "StaleSequence");
       expect(lost).to.have.length(1);
-      expect(lost[0]).to.include({ deviceId: k1.id.toString(), firstSequence: H - 300, lastSequence: H - 300 });
-      expect(lost[0]?.msg).to.include("LOST as evidence").and.include("more than 255 sequences behind");
+      expect(lost[0]).to.include({ deviceId: k1.id.toString(), firstSequence: 0, lastSequence: 0 });
+      expect(lost[0]?.msg)
+        .to.include("LOST as evidence")
+        .and.include("do not continue the device's recorded chain")
+        .and.include(`(${t + 10})`);
       const onChain = logs.filter((l) => l.msg.startsWith("already on-chain"));
       expect(onChain, "one 'already on-chain' line, for the duplicate alone").to.have.length(1);
       expect(onChain[0]).to.include({ items: 1, readings: 1 });
@@ -106,36 +136,66 @@ describe("oracle pre-flight: stale sequences are lost evidence, not duplicates",
     }
   });
 
-  it("judges windows by their whole range: all older than the window is StaleSequence before submission, partly older goes to the contract", async () => {
+  it("holds a reading whose predecessor is not recorded (SequenceGap) without gas, and relays it once another relayer recorded the predecessor", async () => {
     const r1 = w.devices[1] as Device; // a P-256 device
     const t = w.startedAt + 1;
-    const H = 1000;
-    await submitDirectly([reading(w, r1, H, t)]);
+    const predecessor = reading(w, r1, 1, t);
+    const successor = reading(w, r1, 2, t + INTERVAL_SECONDS); // names t
+    expect(successor.kind === "reading" && successor.reading.previousObservedAt).to.equal(t);
 
     const { oracle, address, logs } = await startOracle({ maxReadings: 8, maxAgeMs: 0 });
     try {
-      // [H - 300, H - 297]: every sequence older than the window. [H - 258, H - 255]: the first two are, the last
-      // two are within it (the contract refuses the window whole as StaleSequence: it is accepted whole or not
-      // at all).
-      const [staleId, partlyId] = await publishAll(oracle, [
-        window(w, r1, H - 300, t, [500, 510, 520, 530]),
-        window(w, r1, H - 258, t, [500, 510, 520, 530]),
-      ]);
-      await waitFor("both windows skipped", () => oracle.store.countsByState().skipped === 8);
+      const [id] = await publishAll(oracle, [successor]);
+      await waitFor(
+        "the reading held at the pre-flight",
+        async () => (await counter(oracle, "deferredReadings", { reason: "SequenceGap", stage: "preflight" })) >= 1,
+        15_000,
+      );
+      // Several ticks later: still held, still pending, no gas spent on it.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await counter(oracle, "heldReadings", { reason: "SequenceGap" })).to.equal(1);
+      expect(storedItem(oracle, id)).to.include({ state: "pending", skipReason: null });
+      expect(await node.provider.getTransactionCount(address, "latest")).to.equal(0);
+      expect(await counter(oracle, "skippedReadings", { reason: "SequenceGap" }), "not a skip").to.equal(0);
+      const waiting = logs.filter((l) => l.reason === "SequenceGap" && l.stage === "preflight" && l.level === INFO);
+      expect(waiting, "one info line for the gap; re-checks at debug").to.have.length(1);
+      expect(waiting[0]?.msg)
+        .to.include(`device ${r1.id}'s reading observed at`)
+        .and.include(`waits for its predecessor (observed at`)
+        .and.include(`(${t})`);
 
-      expect(storedItem(oracle, staleId)).to.include({ state: "skipped", skipReason: "StaleSequence", batchId: null });
-      const partly = storedItem(oracle, partlyId);
-      expect(partly).to.include({ state: "skipped", skipReason: "StaleSequence" });
-      expect(partly.batchId, "submitted: the contract judged it").to.not.equal(null);
-      expect(await skippedCount(oracle, "StaleSequence")).to.equal(8);
-      expect(await skippedCount(oracle, "DuplicateSequence")).to.equal(0);
-      expect(await node.provider.getTransactionCount(address, "latest")).to.equal(1); // the partly stale window's
+      // Another relayer records the predecessor: the chain moves, and the held reading goes out.
+      await submitDirectly([predecessor]);
+      await waitFor("the held reading recorded", () => storedItem(oracle, id).state === "recorded");
+      expect(await w.coldChain.isRecorded(r1.id, t + INTERVAL_SECONDS)).to.equal(true);
+      expect(await node.provider.getTransactionCount(address, "latest"), "one transaction").to.equal(1);
+      expect(await counter(oracle, "heldReadings", { reason: "SequenceGap" })).to.equal(0);
+      const gapSkips = (await w.coldChain.queryFilter(w.coldChain.filters.ReadingSkipped(r1.id))).filter(
+        (e) => e.args.reason === SEQUENCE_GAP,
+      );
+      expect(gapSkips, "no batch carried it to the chain too early").to.have.length(0);
+    } finally {
+      await oracle.stop();
+    }
+  });
 
-      const lost = logs.filter((l) => l.level === ERROR && l.reason === "StaleSequence");
-      expect(lost.map((l) => [l.firstSequence, l.lastSequence])).to.have.deep.members([
-        [H - 300, H - 297],
-        [H - 258, H - 255],
-      ]);
+  it("sends a device's readings in observation order: a window and its predecessor that arrived after it go in one batch", async () => {
+    const k3 = w.devices[2] as Device;
+    const t = w.startedAt + 1;
+    const head = reading(w, k3, 1, t); // names none (the device's first)
+    const tail = window(w, k3, 2, t + INTERVAL_SECONDS, [510, 520, 530]); // names t
+    // Built once 4 readings are pending: both items, whatever their order of arrival.
+    const { oracle, address } = await startOracle({ maxReadings: 4, maxAgeMs: 3_600_000 });
+    try {
+      const [tailId, headId] = await publishAll(oracle, [tail, head]);
+      await waitFor(
+        "both recorded",
+        () => storedItem(oracle, tailId).state === "recorded" && storedItem(oracle, headId).state === "recorded",
+      );
+      expect(storedItem(oracle, tailId).batchId).to.equal(storedItem(oracle, headId).batchId);
+      expect(await node.provider.getTransactionCount(address, "latest")).to.equal(1);
+      expect(Number((await w.coldChain.deviceTrack(k3.id)).lastObservedAt)).to.equal(t + 3 * INTERVAL_SECONDS);
+      expect((await w.coldChain.queryFilter(w.coldChain.filters.ReadingSkipped(k3.id))).length).to.equal(0);
     } finally {
       await oracle.stop();
     }
