@@ -14,6 +14,7 @@ import {
   ITEM_KIND_READINGS,
   ITEM_KIND_WINDOW,
   READINGS_HEADER_BYTES,
+  READING_BYTES,
   SIGNATURE_BYTES,
   WINDOW_HEADER_BYTES,
   encodeBatch,
@@ -52,7 +53,10 @@ async function worldFixture(): Promise<World> {
   return { ...s, domain, k1, r1, startedAt };
 }
 
-/** A WINDOW item header (kind, device, first sequence, first observed-at, interval, count), big-endian. */
+/**
+ * A WINDOW item header (kind, device, first sequence, first observed-at, interval, count, and the predecessor of
+ * the first sample: none), big-endian.
+ */
 function windowHeader(deviceId: bigint, firstSequence: number, firstObservedAt: number, count: number): Uint8Array {
   const out = new Uint8Array(WINDOW_HEADER_BYTES);
   const view = new DataView(out.buffer);
@@ -63,6 +67,7 @@ function windowHeader(deviceId: bigint, firstSequence: number, firstObservedAt: 
   view.setUint32(14, firstObservedAt % 2 ** 32);
   view.setUint32(18, INTERVAL);
   view.setUint16(22, count);
+  // bytes 24..28: previousObservedAt = 0 (left zero)
   return out;
 }
 
@@ -73,7 +78,7 @@ function batchOf(...items: Uint8Array[]): string {
 /** One signed reading in a batch, with r (the signature's first 32 bytes) set to zero. */
 function zeroR(item: SignedItem): string {
   const batch = encodeBatch([item]);
-  const signatureAt = 1 + READINGS_HEADER_BYTES + 12;
+  const signatureAt = 1 + READINGS_HEADER_BYTES + READING_BYTES - SIGNATURE_BYTES;
   batch.fill(0, signatureAt, signatureAt + 32);
   return ethers.hexlify(batch);
 }
@@ -117,7 +122,14 @@ describe("inbox branches the main suite missed (coverage)", () => {
       const d = w[device];
       const item = signReading(
         w.domain,
-        { deviceId: d.id, sequence: 1, observedAt: w.startedAt + 600, tempCentiC: 500, flags: 0 },
+        {
+          deviceId: d.id,
+          sequence: 1,
+          observedAt: w.startedAt + 600,
+          tempCentiC: 500,
+          flags: 0,
+          previousObservedAt: 0,
+        },
         d.key,
       );
       const inbox = w.coldChain.connect(w.relayer);
@@ -126,7 +138,7 @@ describe("inbox branches the main suite missed (coverage)", () => {
       await expect(inbox.submitReadings(zeroR(item)))
         .to.emit(w.coldChain, "ReadingSkipped")
         .withArgs(d.id, 1n, 1n, BAD_SIGNATURE);
-      // the same reading, correctly signed, is accepted: the sequence was not used by the refused one
+      // the same reading, correctly signed, is accepted: the refused one took no place in the device's chain
       expect((await inbox.submitReadings.staticCall(ethers.hexlify(encodeBatch([item]))))[0]).to.equal(1n);
     });
   }
@@ -144,7 +156,14 @@ describe("inbox branches the main suite missed (coverage)", () => {
     const items = [0, 1, 2].map((i) =>
       signReading(
         w.domain,
-        { deviceId: 23n, sequence: i + 1, observedAt: startedAt + 600 + i * INTERVAL, tempCentiC: 500, flags: 0 },
+        {
+          deviceId: 23n,
+          sequence: i + 1,
+          observedAt: startedAt + 600 + i * INTERVAL,
+          tempCentiC: 500,
+          flags: 0,
+          previousObservedAt: i === 0 ? 0 : startedAt + 600 + (i - 1) * INTERVAL,
+        },
         key,
       ),
     );

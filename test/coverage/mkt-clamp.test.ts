@@ -35,7 +35,14 @@ describe("MKT beyond the table range (coverage)", () => {
       const items = [0, 1, 2, 3].map((i) =>
         signReading(
           domain,
-          { deviceId: 41n, sequence: i + 1, observedAt: startedAt + 1200 + i * INTERVAL, tempCentiC, flags: 0 },
+          {
+            deviceId: 41n,
+            sequence: i + 1,
+            observedAt: startedAt + 1200 + i * INTERVAL,
+            tempCentiC,
+            flags: 0,
+            previousObservedAt: i === 0 ? 0 : startedAt + 1200 + (i - 1) * INTERVAL,
+          },
           key,
         ),
       );

@@ -33,6 +33,7 @@ describe("P-256 readings without the precompile (prague, coverage)", () => {
       observedAt: startedAt + 300 * sequence,
       tempCentiC: 500,
       flags: 0,
+      previousObservedAt: sequence === 1 ? 0 : startedAt + 300 * (sequence - 1),
     });
     const batch = ethers.hexlify(
       encodeBatch([signReading(domain, reading(1), key), signReading(domain, reading(2), other)]),
@@ -40,6 +41,7 @@ describe("P-256 readings without the precompile (prague, coverage)", () => {
     const inbox = s.coldChain.connect(s.relayer);
     expect(await inbox.submitReadings.staticCall(batch)).to.deep.equal([1n, 1n]);
     await expect(inbox.submitReadings(batch)).to.emit(s.coldChain, "ReadingSkipped").withArgs(31n, 2n, 1n, 0n);
-    expect(await s.coldChain.isSequenceUsed(31n, 1)).to.equal(true);
+    expect(await s.coldChain.isRecorded(31n, startedAt + 300)).to.equal(true);
+    expect((await s.coldChain.deviceTrack(31n)).lastObservedAt).to.equal(BigInt(startedAt + 300));
   });
 });

@@ -30,9 +30,17 @@ describe("window excursion after the budget was spent under the previous custodi
     await s.coldChain.connect(s.shipper).startShipment(shipmentId);
     const startedAt = await networkHelpers.time.latest();
     const domain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
-    const submit = async (firstSequence: number, firstObservedAt: number, temps: number[]) => {
+    /** A window of the device; `previousObservedAt` names its reading before the first sample (0: none). */
+    const submit = async (firstSequence: number, firstObservedAt: number, temps: number[], previousObservedAt = 0) => {
       const samples = temps.map((tempCentiC) => ({ tempCentiC, flags: 0 }));
-      const window = { deviceId: DEVICE, firstSequence, firstObservedAt, intervalSeconds: INTERVAL, samples };
+      const window = {
+        deviceId: DEVICE,
+        firstSequence,
+        firstObservedAt,
+        intervalSeconds: INTERVAL,
+        samples,
+        previousObservedAt,
+      };
       const batch = ethers.hexlify(encodeBatch([signWindow(domain, window, key)]));
       const receipt = await (await s.coldChain.connect(s.relayer).submitReadings(batch)).wait();
       return receipt;
@@ -54,7 +62,7 @@ describe("window excursion after the budget was spent under the previous custodi
     // The carrier's first window: one isolated reading at 9 °C, contiguous with the shipper's readings.
     const next = first + 10 * INTERVAL;
     await networkHelpers.time.increaseTo(next + 4 * INTERVAL);
-    const receipt = await submit(11, next, [500, 500, 900, 500]);
+    const receipt = await submit(11, next, [500, 500, 900, 500], first + 9 * INTERVAL);
     const breaches = (receipt?.logs ?? [])
       .map((log) => {
         try {
