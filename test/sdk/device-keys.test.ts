@@ -80,12 +80,12 @@ describe("SDK: a shipment's device key rotations and revocations (deviceKeyEvent
     // Evidence relayed late still counts: under the key of its time, and from before the distrust time.
     const byEarlyKey = signReading(
       domain,
-      { deviceId: ROTATED, sequence: 1, observedAt: startedAt + 60, tempCentiC: 500, flags: 0 },
+      { deviceId: ROTATED, sequence: 1, observedAt: startedAt + 60, tempCentiC: 500, flags: 0, previousObservedAt: 0 },
       earlyKey,
     );
     const beforeDistrust = signReading(
       domain,
-      { deviceId: REVOKED, sequence: 1, observedAt: startedAt + 120, tempCentiC: 500, flags: 0 },
+      { deviceId: REVOKED, sequence: 1, observedAt: startedAt + 120, tempCentiC: 500, flags: 0, previousObservedAt: 0 },
       p256Key,
     );
     await (await s.coldChain.connect(s.relayer).submitReadings(encodeBatch([byEarlyKey, beforeDistrust]))).wait();

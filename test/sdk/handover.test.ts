@@ -61,7 +61,14 @@ describe("SDK: a custody handover in the middle of an excursion", function () {
     const signed = (k: number) =>
       signReading(
         domain,
-        { deviceId: DEVICE, sequence: k, observedAt: at(k), tempCentiC: k === 1 ? 500 : 1200, flags: 0 },
+        {
+          deviceId: DEVICE,
+          sequence: k,
+          observedAt: at(k),
+          tempCentiC: k === 1 ? 500 : 1200,
+          flags: 0,
+          previousObservedAt: k === 1 ? 0 : at(k - 1),
+        },
         key,
       );
     const relay = async (ks: number[]): Promise<void> => {
@@ -85,13 +92,17 @@ describe("SDK: a custody handover in the middle of an excursion", function () {
     history = await shipmentHistory(suite, shipmentId);
   });
 
-  it("names CustodyPending after MalformedItem, authenticated and retryable", () => {
+  it("names CustodyPending after MalformedItem and SequenceGap after it, both authenticated and retryable", () => {
     expect(SKIP_REASONS.indexOf("CustodyPending")).to.equal(10);
+    expect(SKIP_REASONS.indexOf("SequenceGap")).to.equal(11);
     expect(SKIP_REASONS[9]).to.equal("MalformedItem");
     expect(isAuthenticatedSkip("CustodyPending")).to.equal(true);
     expect(isAuthenticatedSkip(10n)).to.equal(true);
-    expect([...RETRYABLE_SKIP_REASONS]).to.deep.equal(["CustodyPending"]);
-    expect(SKIP_REASONS.filter((r) => isRetryableSkip(r))).to.deep.equal(["CustodyPending"]);
+    expect(isAuthenticatedSkip(11n)).to.equal(true);
+    expect([...RETRYABLE_SKIP_REASONS]).to.deep.equal(["CustodyPending", "SequenceGap"]);
+    expect(SKIP_REASONS.filter((r) => isRetryableSkip(r))).to.deep.equal(["CustodyPending", "SequenceGap"]);
+    expect(isRetryableSkip(11n)).to.equal(true);
+    expect(["StaleSequence", "DuplicateSequence"].map((r) => isRetryableSkip(r))).to.deep.equal([false, false]);
   });
 
   it("keeps the reading that waited as signed evidence, and records it once relayed again", () => {

@@ -161,6 +161,8 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
   const startedAt = Number((await s.coldChain.shipment(shipmentId)).startedAt);
   const domain: ColdChainDomain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
   const at = (k: number): number => startedAt + k * INTERVAL;
+  /** Each device takes reading k at at(k) from k = 1 on: reading k's predecessor is reading k - 1 (none for the first). */
+  const before = (k: number): number => (k === 1 ? 0 : at(k - 1));
   const relayer = s.coldChain.connect(s.relayer);
   let accepted = { k1: 0, p256: 0 };
 
@@ -172,7 +174,14 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
       items.push(
         signReading(
           domain,
-          { deviceId: K1_DEVICE, sequence: k, observedAt: at(k), tempCentiC: tempOf(k), flags: 0 },
+          {
+            deviceId: K1_DEVICE,
+            sequence: k,
+            observedAt: at(k),
+            tempCentiC: tempOf(k),
+            flags: 0,
+            previousObservedAt: before(k),
+          },
           k1Key,
         ),
       );
@@ -186,6 +195,7 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
           firstObservedAt: at(first),
           intervalSeconds: INTERVAL,
           samples: Array.from({ length: last - first + 1 }, () => ({ tempCentiC: 450, flags: 0 })),
+          previousObservedAt: before(first),
         },
         p256Key,
       ),
@@ -198,7 +208,7 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
   // Leg 1, the shipper: in range. One reading signed by a wrong key is skipped (BadSignature: relay noise).
   const forged = signReading(
     domain,
-    { deviceId: K1_DEVICE, sequence: 999, observedAt: at(8), tempCentiC: 500, flags: 0 },
+    { deviceId: K1_DEVICE, sequence: 999, observedAt: at(8), tempCentiC: 500, flags: 0, previousObservedAt: before(8) },
     { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey },
   );
   await send(1, 8, [forged]);
@@ -210,7 +220,14 @@ export async function driveShipment(s: ScenarioWorld, helpers: { time: Clock }):
   // The device's reading k = 8 is relayed again: skipped as a DuplicateSequence, signed by the device.
   const again = signReading(
     domain,
-    { deviceId: K1_DEVICE, sequence: 8, observedAt: at(8), tempCentiC: tempOf(8), flags: 0 },
+    {
+      deviceId: K1_DEVICE,
+      sequence: 8,
+      observedAt: at(8),
+      tempCentiC: tempOf(8),
+      flags: 0,
+      previousObservedAt: before(8),
+    },
     k1Key,
   );
   await send(9, 16, [again]);

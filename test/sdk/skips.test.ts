@@ -4,7 +4,8 @@
  * shipment's device, a reading with a garbage signature (BadSignature) and a malformed window (MalformedItem), a
  * reading of a made-up device (UnknownDevice), and a reading of a device whose shipment has not started
  * (ShipmentNotActive). `shipmentHistory` must keep all of them out of `skipped`, and `show` must not list them;
- * the device's genuine reading relayed twice (DuplicateSequence) is evidence and stays in `skipped`.
+ * the device's genuine reading relayed twice (DuplicateSequence) and one relayed before its predecessor
+ * (SequenceGap, retryable: recorded once relayed again) are evidence and stay in `skipped`.
  */
 import { expect } from "chai";
 import { Wallet, hexlify, randomBytes } from "ethers";
@@ -71,15 +72,29 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
     await connection.networkHelpers.time.increase(3600);
     const domain: ColdChainDomain = { chainId: s.chainId, verifyingContract: await s.coldChain.getAddress() };
 
-    // The relayer relays the device's reading 1, then relays it again: DuplicateSequence, signed by the device.
-    const genuine = signReading(
-      domain,
-      { deviceId: LIVE, sequence: 1, observedAt: startedAt + 60, tempCentiC: 500, flags: 0 },
-      key,
+    // The device's readings 1..3, each naming the one before (the first: none).
+    const genuine = [1, 2, 3].map((k) =>
+      signReading(
+        domain,
+        {
+          deviceId: LIVE,
+          sequence: k,
+          observedAt: startedAt + 60 * k,
+          tempCentiC: 500,
+          flags: 0,
+          previousObservedAt: k === 1 ? 0 : startedAt + 60 * (k - 1),
+        },
+        key,
+      ),
     );
+    const [one, two, three] = genuine as [SignedItem, SignedItem, SignedItem];
     const relayer = s.coldChain.connect(s.relayer);
-    await (await relayer.submitReadings(encodeBatch([genuine]))).wait();
-    await (await relayer.submitReadings(encodeBatch([genuine]))).wait();
+    // The relayer relays reading 1, then relays it again: DuplicateSequence, signed by the device.
+    await (await relayer.submitReadings(encodeBatch([one]))).wait();
+    await (await relayer.submitReadings(encodeBatch([one]))).wait();
+    // Reading 3 before 2: SequenceGap, signed by the device; relayed again after 2, it is recorded.
+    await (await relayer.submitReadings(encodeBatch([three]))).wait();
+    await (await relayer.submitReadings(encodeBatch([two, three]))).wait();
 
     // A stranger makes up items naming devices and sequences of its choice; nothing in them is signed by a device.
     const now = await connection.networkHelpers.time.latest();
@@ -87,7 +102,14 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
       // The live device, a sequence far ahead, 60 °C: BadSignature.
       {
         kind: "reading",
-        reading: { deviceId: LIVE, sequence: 7777, observedAt: now, tempCentiC: 6000, flags: 0 },
+        reading: {
+          deviceId: LIVE,
+          sequence: 7777,
+          observedAt: now,
+          tempCentiC: 6000,
+          flags: 0,
+          previousObservedAt: startedAt + 180,
+        },
         signature: garbage(),
       },
       // A window of the live device at the wrong interval: MalformedItem, refused before its signature is read.
@@ -102,19 +124,20 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
             { tempCentiC: 6000, flags: 0 },
             { tempCentiC: 6000, flags: 0 },
           ],
+          previousObservedAt: startedAt + 180,
         },
         signature: garbage(),
       },
       // A made-up device: UnknownDevice.
       {
         kind: "reading",
-        reading: { deviceId: MADE_UP, sequence: 1, observedAt: now, tempCentiC: 6000, flags: 0 },
+        reading: { deviceId: MADE_UP, sequence: 1, observedAt: now, tempCentiC: 6000, flags: 0, previousObservedAt: 0 },
         signature: garbage(),
       },
       // The device of a shipment not yet started: ShipmentNotActive.
       {
         kind: "reading",
-        reading: { deviceId: IDLE, sequence: 5, observedAt: now, tempCentiC: 6000, flags: 0 },
+        reading: { deviceId: IDLE, sequence: 5, observedAt: now, tempCentiC: 6000, flags: 0, previousObservedAt: 0 },
         signature: garbage(),
       },
     ];
@@ -127,7 +150,14 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
 
   it("classifies exactly the reasons emitted after the device's signature verified as authenticated", () => {
     expect([...AUTHENTICATED_SKIP_REASONS].sort()).to.deep.equal(
-      ["CustodyPending", "DuplicateSequence", "FutureTimestamp", "OutsideShipmentWindow", "StaleSequence"].sort(),
+      [
+        "CustodyPending",
+        "DuplicateSequence",
+        "FutureTimestamp",
+        "OutsideShipmentWindow",
+        "SequenceGap",
+        "StaleSequence",
+      ].sort(),
     );
     expect(SKIP_REASONS.filter((r) => isAuthenticatedSkip(r))).to.deep.equal([
       "StaleSequence",
@@ -135,10 +165,11 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
       "FutureTimestamp",
       "OutsideShipmentWindow",
       "CustodyPending",
+      "SequenceGap",
     ]);
     // By enum value too (IReadingsInbox.SkipReason: BadSignature 0, DuplicateSequence 6, MalformedItem 9,
-    // CustodyPending 10).
-    expect([0, 6, 9n, 10].map((v) => isAuthenticatedSkip(v))).to.deep.equal([false, true, false, true]);
+    // CustodyPending 10, SequenceGap 11).
+    expect([0, 6, 9n, 10, 11n].map((v) => isAuthenticatedSkip(v))).to.deep.equal([false, true, false, true, true]);
   });
 
   it("lets a stranger make the contract emit the skips (the abuse is real)", () => {
@@ -155,8 +186,11 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
   });
 
   it("keeps the live shipment's evidence to the skip its device signed", () => {
-    expect(brief(history.skipped)).to.deep.equal([[LIVE, 1, 1, "DuplicateSequence"]]);
-    expect(history.readings.map((r) => r.sequence)).to.deep.equal([1]);
+    expect(brief(history.skipped)).to.deep.equal([
+      [LIVE, 1, 1, "DuplicateSequence"],
+      [LIVE, 3, 1, "SequenceGap"],
+    ]);
+    expect(history.readings.map((r) => r.sequence)).to.deep.equal([1, 2, 3]);
   });
 
   it("lists the stranger's skips of the live device as unauthenticated, apart from the evidence", () => {
@@ -178,7 +212,7 @@ describe("SDK: skips anyone can cause are never a shipment's evidence", function
 
   it("show lists only the signed skip and counts the rest as relay noise", async () => {
     const text = formatShipment(await readShipment(suite, live), history);
-    expect(text).to.match(/^Skipped readings: 31#1 DuplicateSequence$/m);
+    expect(text).to.match(/^Skipped readings: 31#1 DuplicateSequence, 31#3 SequenceGap$/m);
     expect(text).to.match(/^Relay noise: 2 unauthenticated skip events for this shipment's devices /m);
     expect(text).not.to.match(/BadSignature|MalformedItem|7777|8888/);
   });
