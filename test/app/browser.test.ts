@@ -108,7 +108,9 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
   // 300 s loggers start after the adaptation time; the 60 s logger at once (its gap limit is 3 minutes).
   const t = (i: number, interval = 300) => start + (interval === 60 ? 60 : 600) + i * interval;
 
+  // Each logger's counter and the time of the last reading it took: its next window names that one.
   const seqs = [0, 0, 0];
+  const lastAt = [0, 0, 0];
   const windowOf = (device: number, from: number, temps: number[], interval: number): SignedItem => {
     const item = signWindow(
       domain,
@@ -118,10 +120,12 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
         firstObservedAt: t(from, interval),
         intervalSeconds: interval,
         samples: temps.map((c) => ({ tempCentiC: c, flags: 0 })),
+        previousObservedAt: lastAt[device - 1]!,
       },
       keys[device - 1]!,
     );
     seqs[device - 1]! += temps.length;
+    lastAt[device - 1] = t(from + temps.length - 1, interval);
     return item;
   };
   const relay = async (items: SignedItem[]) => mine(cc(relayer!).submitReadings(encodeBatch(items)));
