@@ -100,14 +100,14 @@ describe("npm run cli -- domain (in-process chain)", function () {
     const coldChain = deployment.contracts.ColdChain.address;
     const expected = domainSeparator({ chainId: 31337n, verifyingContract: coldChain });
     expect(expected).to.equal(
-      TypedDataEncoder.hashDomain({ name: "ColdChain", version: "1", chainId: 31337, verifyingContract: coldChain }),
+      TypedDataEncoder.hashDomain({ name: "ColdChain", version: "2", chainId: 31337, verifyingContract: coldChain }),
     );
 
     const json = await cli("--json");
     expect(json.code, json.stderr).to.equal(0);
     expect(JSON.parse(json.stdout)).to.deep.equal({
       name: "ColdChain",
-      version: "1",
+      version: "2",
       chainId: "31337",
       verifyingContract: coldChain,
       domainSeparator: expected,
@@ -129,14 +129,15 @@ describe("npm run cli -- domain (in-process chain)", function () {
       const data = call?.data ?? call?.input;
       if (request.method !== "eth_call" || data?.startsWith(EIP712_DOMAIN_SELECTOR) !== true) return result;
       const d = COLD_CHAIN.decodeFunctionResult("eip712Domain", result as string);
-      return COLD_CHAIN.encodeFunctionResult("eip712Domain", [d[0], d[1], "2", d[3], d[4], d[5], d[6]]);
+      // A protocol v1 contract: its devices' signatures would never verify here.
+      return COLD_CHAIN.encodeFunctionResult("eip712Domain", [d[0], d[1], "1", d[3], d[4], d[5], d[6]]);
     };
     const result = await cli("--json");
     expect(result.code, result.stdout).to.equal(1);
     const lines = result.stderr.trim().split("\n");
     expect(lines).to.have.length(1);
     expect(lines[0]).to.match(
-      /^error: the ColdChain at 0x[0-9a-fA-F]{40} reports another EIP-712 domain: version 2 \(expected 1\); do not provision/,
+      /^error: the ColdChain at 0x[0-9a-fA-F]{40} reports another EIP-712 domain: version 1 \(expected 2\); do not provision/,
     );
     expect(JSON.parse(result.stdout)).to.deep.equal({ error: lines[0]?.replace(/^error: /, ""), exitCode: 1 });
   });
