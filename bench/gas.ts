@@ -89,12 +89,15 @@ async function buildItems(design: Exclude<Design, "naive">, readings: number): P
     for (let first = 0; first < readings; first += WINDOW_READINGS) {
       const count = Math.min(WINDOW_READINGS, readings - first);
       const samples = Array.from({ length: count }, () => ({ tempCentiC: temperature(), flags: 0 }));
+      const firstObservedAt = device.startedAt + 600 + first * INTERVAL_SECONDS;
       const window = {
         deviceId: device.id,
         firstSequence: first + 1,
-        firstObservedAt: device.startedAt + 600 + first * INTERVAL_SECONDS,
+        firstObservedAt,
         intervalSeconds: INTERVAL_SECONDS,
         samples,
+        // The device's first reading names none; each window after names the last sample of the one before.
+        previousObservedAt: first === 0 ? 0 : firstObservedAt - INTERVAL_SECONDS,
       };
       items.push(signWindow(domain, window, device.key));
     }
@@ -102,12 +105,15 @@ async function buildItems(design: Exclude<Design, "naive">, readings: number): P
     for (let i = 0; i < readings; i++) {
       const device = devices[i % deviceCount]!;
       const n = Math.floor(i / deviceCount);
+      const observedAt = device.startedAt + 600 + n * INTERVAL_SECONDS;
       const reading = {
         deviceId: device.id,
         sequence: n + 1,
-        observedAt: device.startedAt + 600 + n * INTERVAL_SECONDS,
+        observedAt,
         tempCentiC: temperature(),
         flags: 0,
+        // The device's first reading names none (0: before the start); each later one its previous reading.
+        previousObservedAt: n === 0 ? 0 : observedAt - INTERVAL_SECONDS,
       };
       items.push(signReading(domain, reading, device.key));
     }
@@ -308,11 +314,11 @@ ${table}
 
 | item | gas |
 | --- | ---: |
-| calldata: 76 bytes (sequence 4, observedAt 5, temperature 2, flags 1, signature 64) | ~1,150 |
+| calldata: 81 bytes (sequence 4, observedAt 5, temperature 2, flags 1, previousObservedAt 5, signature 64) | ~1,220 |
 | ecrecover (precompile 3,000 + call) | ~3,100 |
 | EIP-712 struct hash and digest (two keccak256 in scratch memory) | ~150 |
 | \`ReadingsRecorded\` record: 12 bytes at 8 gas | ~100 |
-| quiet path (\`_quietReadings\`): low-s, window, replay bitmap, min/max, MKT | ~550 |
+| quiet path (\`_quietReadings\`): low-s, window, chain link (previousObservedAt), min/max, MKT | ~550 |
 | readings that are not quiet (5% here): full path, ~4,000 more each | ~200 |
 
 Most readings are quiet: in range, no flag, the device's next one, MKT within its limit. For them every rule

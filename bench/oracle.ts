@@ -136,12 +136,31 @@ function readingsOf(items: readonly SignedItem[]): number {
   return items.reduce((n, i) => n + (i.kind === "reading" ? 1 : i.window.samples.length), 0);
 }
 
-/** Signed single readings, round robin over the devices, sequences from `firstSeq`. */
-function singles(w: World, count: number, firstSeq: number): SignedItem[] {
+/**
+ * The time of the last reading each device took (0: none): protocol v2 chains a device's readings, so the bench's
+ * items are signed in each device's time order and each names the one before it.
+ */
+const lastTaken = new Map<bigint, number>();
+
+/** Takes the next reading of a device at `t` (after its previous one) and returns its predecessor's time. */
+function take(deviceId: bigint, t: number): number {
+  const previous = lastTaken.get(deviceId) ?? 0;
+  if (t <= previous) throw new Error(`bench: device ${deviceId} reads at ${t}, not after ${previous}`);
+  lastTaken.set(deviceId, t);
+  return previous;
+}
+
+/**
+ * Signed single readings, round robin over the devices, sequences from `firstSeq`: each device's k-th at
+ * `from + k * spacingSeconds`, naming its previous reading.
+ */
+function singles(w: World, count: number, firstSeq: number, from: number, spacingSeconds: number): SignedItem[] {
   return Array.from({ length: count }, (_, i) => {
     const device = w.devices[i % w.devices.length];
     if (device === undefined) throw new Error("no devices");
-    return reading(w, device, firstSeq + Math.floor(i / w.devices.length), w.startedAt + 1);
+    const k = Math.floor(i / w.devices.length);
+    const observedAt = from + k * spacingSeconds;
+    return reading(w, device, firstSeq + k, observedAt, 500, take(device.id, observedAt));
   });
 }
 
@@ -350,7 +369,8 @@ function measureSignatures(w: World): Record<"secp256k1" | "p256", number> {
     const device = w.devices.find((d) => d.key.keyType === curve);
     if (device === undefined) continue;
     const key = verificationKeyOf(device.key);
-    const items = Array.from({ length: 1000 }, (_, i) => reading(w, device, 1_000_000 + i, w.startedAt));
+    // Verified only, never published: the same position of the chain signed over and over is fine here.
+    const items = Array.from({ length: 1000 }, (_, i) => reading(w, device, 1_000_000 + i, w.startedAt, 500, 0));
     const started = performance.now();
     for (const item of items)
       if (!verifier.verify(item, key)) throw new Error(`bench: a ${curve} reading did not verify`);
@@ -368,29 +388,36 @@ try {
   const w = await deployWorld(node, DEVICES, 20_000n);
   const perDevice = Math.ceil(PER_READING / DEVICES);
   console.log(`signing ${PER_READING + E2E} readings and ${Math.ceil(WINDOW_READINGS / 256)} windows…`);
-  const perReading = singles(w, PER_READING, 1);
-  const e2e = singles(w, E2E, perDevice + 1);
+  // Each device's history, oldest first (each item names the reading before it): its windows (a logger uploading
+  // its buffer, days before the shipment), then its single readings of the per-reading rows (the day before), then
+  // those of the end-to-end row, observed a second apart from the shipment's start on (inside it, and in the past
+  // by the time they are relayed). The intake rows never reach the chain.
   const windows: SignedItem[] = [];
-  let nextWindowSeq = perDevice + Math.ceil(E2E / DEVICES) + 1;
-  for (let made = 0; made < WINDOW_READINGS; nextWindowSeq += 256) {
+  const windowsPerDevice = Math.ceil(Math.ceil(WINDOW_READINGS / 256) / DEVICES);
+  const windowsFrom = w.startedAt - 2 * 86_400 - windowsPerDevice * 256 * INTERVAL_SECONDS;
+  let windowSeq = 1;
+  for (let made = 0, round = 0; made < WINDOW_READINGS; round++, windowSeq += 256) {
     for (const device of w.devices) {
       if (made >= WINDOW_READINGS) break;
       const count = Math.min(256, WINDOW_READINGS - made);
-      // A full window spans 255 intervals (4 h 15 min): observed in the past, as a logger uploading its buffer.
-      // (The intake rows never reach the chain, so the shipment's start does not matter here.)
-      const first = Math.min(w.startedAt, Math.floor(Date.now() / 1000)) - 256 * INTERVAL_SECONDS;
+      const first = windowsFrom + round * 256 * INTERVAL_SECONDS;
+      const previous = take(device.id, first);
+      lastTaken.set(device.id, first + (count - 1) * INTERVAL_SECONDS);
       windows.push(
         window(
           w,
           device,
-          nextWindowSeq,
+          windowSeq,
           first,
           Array.from({ length: count }, () => 500),
+          previous,
         ),
       );
       made += count;
     }
   }
+  const perReading = singles(w, PER_READING, windowSeq, w.startedAt - 86_400, INTERVAL_SECONDS);
+  const e2e = singles(w, E2E, windowSeq + perDevice, w.startedAt + 1, 1);
   const signatureChecksPerSecond = measureSignatures(w);
   console.log({ signatureChecksPerSecond });
   const rows: Row[] = [];
