@@ -275,7 +275,7 @@ export function toEpcisDocument(
         sourceList: [{ type: "possessing_party", source: party(h.from) }],
         destinationList: [{ type: "possessing_party", destination: party(h.to) }],
         ...(sensors.length > 0 ? { sensorElementList: sensors } : {}),
-        ...(delivery ? deliverySummary(state) : {}),
+        ...(delivery ? deliverySummary(state, device) : {}),
       },
       h.since,
       h,
@@ -332,12 +332,28 @@ function summaryReport(leg: readonly HistoryReading[], deviceId: string): EpcisS
   };
 }
 
-/** The shipment's condition at delivery, as extension fields of the receiving event. */
-function deliverySummary(state: ShipmentState): ColdChainExtensions {
+/**
+ * The shipment's condition at delivery, as extension fields of the receiving event: the breaches, and each
+ * logger's own MKT and cumulative excursion (`coldchain:loggers`), as the contract judges them. The pooled figures
+ * (`coldchain:meanKineticTemperatureCelsius`, `coldchain:cumulativeExcursionSeconds`) are over all loggers'
+ * readings: logger-time when several travel together.
+ */
+function deliverySummary(state: ShipmentState, device: (deviceId: bigint) => string): ColdChainExtensions {
   const c = state.condition;
   return {
     "coldchain:cumulativeExcursionSeconds": c.cumulativeExcursionSeconds,
+    "coldchain:longestExcursionSeconds": c.longestExcursionSeconds,
     "coldchain:breaches": [...c.breaches],
+    ...(c.firstBreach === undefined
+      ? {}
+      : { "coldchain:firstBreach": c.firstBreach, "coldchain:firstBreachTime": iso(c.firstBreachAt) }),
     ...(c.mktCentiC === undefined ? {} : { "coldchain:meanKineticTemperatureCelsius": c.mktCentiC / 100 }),
+    "coldchain:loggers": state.devices.map((d) => ({
+      deviceID: device(d.deviceId),
+      cumulativeExcursionSeconds: d.evidence.cumulativeExcursionSeconds,
+      ...(d.evidence.mktCentiC === undefined
+        ? {}
+        : { meanKineticTemperatureCelsius: d.evidence.mktCentiC / 100, mktSeconds: d.evidence.mktSeconds }),
+    })),
   };
 }

@@ -10,8 +10,12 @@
  * shipment's devices between its creation and its end (release, rejection or cancellation) are attributed to it.
  * Only the skips emitted after the device's signature verified (`isAuthenticatedSkip`, sdk/names.ts) are its
  * evidence (`skipped`); the others anyone can cause, and are kept apart as `unauthenticatedSkips`. A
- * `CustodyPending` skip is evidence that is not final (`isRetryableSkip`): the reading waited for a pending custody
- * handover and is normally in `readings` too, relayed again once the offer was settled.
+ * `CustodyPending` or `SequenceGap` skip is evidence that is not final (`isRetryableSkip`): the reading waited (for
+ * a pending custody handover, for its predecessor to be recorded) and is normally in `readings` too, relayed again
+ * later.
+ *
+ * Breaches (`BreachRecorded`) come once per device, custody period and kind: two loggers crossing the same limit
+ * in one period are two breaches (each charged to the period's custodian).
  *
  * A single-excursion or freeze run that crossed its limit under one custodian but began under earlier ones is
  * shared out by `BreachRunShared` events (one per custody period the run spans): `runShares`, and
@@ -207,9 +211,10 @@ export interface ShipmentHistory {
   readonly readings: readonly HistoryReading[];
   /**
    * The shipment's devices' readings the contract refused after their signature verified (`StaleSequence`,
-   * `DuplicateSequence`, `FutureTimestamp`, `OutsideShipmentWindow`, `CustodyPending`): the device signed them.
-   * `CustodyPending` is not final: the readings waited for a pending custody handover and were normally relayed
-   * again and recorded after it (see `readings`). In chain order.
+   * `DuplicateSequence`, `FutureTimestamp`, `OutsideShipmentWindow`, `CustodyPending`, `SequenceGap`): the device
+   * signed them. `CustodyPending` and `SequenceGap` are not final: the readings waited for a pending custody
+   * handover or for their predecessor, and were normally relayed again and recorded after it (see `readings`).
+   * `StaleSequence` readings do not continue the device's recorded chain: lost. In chain order.
    */
   readonly skipped: readonly SkippedReadings[];
   /**

@@ -5,6 +5,7 @@
 import type { BlockTag } from "ethers";
 
 import type { ColdChainSuite } from "./contracts.js";
+import { onchainMktCentiC } from "./protocol/mkt.js";
 import {
   CONDITION_EXCURSION_ACTIVE,
   CONDITION_FREEZE_ACTIVE,
@@ -35,6 +36,25 @@ export interface TemperatureProfile {
   readonly mktEnabled: boolean;
 }
 
+/**
+ * What one device's (logger's) readings established in the shipment (`IReadingsInbox.deviceEvidence`): the rules
+ * judged per device (MktExceeded, CumulativeExcursion) read these, not the pooled figures of the condition.
+ */
+export interface DeviceEvidence {
+  /** The logger's own mean kinetic temperature (centi-°C, as the contract computes it), undefined before any evaluated reading. */
+  readonly mktCentiC: number | undefined;
+  /** Seconds the logger's MKT covers (its own evaluated readings). */
+  readonly mktSeconds: number;
+  /** The logger's raw MKT sums. */
+  readonly mktWeightedSum: bigint;
+  /** The logger's own cumulative time out of range (seconds). */
+  readonly cumulativeExcursionSeconds: number;
+  /** Custody period of `breachFlags`: the breach kinds already announced for this logger in that period. */
+  readonly breachPeriod: number;
+  readonly breachFlags: number;
+  readonly breaches: readonly BreachReasonName[];
+}
+
 export interface ShipmentDevice {
   readonly deviceId: bigint;
   readonly owner: string;
@@ -43,6 +63,8 @@ export interface ShipmentDevice {
   readonly intervalSeconds: number;
   /** Block of revocation, 0 while active. */
   readonly revokedAtBlock: number;
+  /** The logger's own evidence in this shipment (per-logger MKT and cumulative excursion). */
+  readonly evidence: DeviceEvidence;
 }
 
 /** The shipment's aggregate condition (IReadingsInbox.Condition) with names and the lens's MKT. */
@@ -54,20 +76,37 @@ export interface ShipmentCondition {
   readonly maxCentiC: number | undefined;
   /** Latest observation time accepted (unix seconds), 0 before the first reading. */
   readonly lastObservedAt: number;
+  /**
+   * Logger-time out of range, summed over the devices (two loggers out of range for an hour add two hours); each
+   * logger's own is in its {@link DeviceEvidence}, where the cumulative budget is judged.
+   */
   readonly cumulativeExcursionSeconds: number;
-  readonly currentExcursionSeconds: number;
+  /** Longest continuous out-of-range run of any one device so far (seconds). */
+  readonly longestExcursionSeconds: number;
+  /** Some device's latest reading is out of range / at or below the freeze threshold. */
   readonly excursionActive: boolean;
   readonly freezeActive: boolean;
+  /** How many devices' latest reading is out of range / at or below the freeze threshold. */
+  readonly excursionDevices: number;
+  readonly freezeDevices: number;
+  /** The pooled MKT of all devices' readings is above the limit (MktExceeded itself is judged per device). */
   readonly mktAboveLimit: boolean;
   /** Raw `statusFlags` and `breachFlags` words. */
   readonly statusFlags: number;
   readonly breachFlags: number;
-  /** Every kind of breach recorded, and the first one (`undefined` while compliant). */
+  /** Every kind of breach recorded, and the earliest by observation time (`undefined` while compliant). */
   readonly breaches: readonly BreachReasonName[];
   readonly firstBreach: BreachReasonName | undefined;
-  /** Mean kinetic temperature from ColdChainLens (centi-°C), undefined before any evaluated reading. */
+  /** Observation time of `firstBreach` (unix seconds), 0 while compliant. */
+  readonly firstBreachAt: number;
+  /**
+   * Mean kinetic temperature of all devices' readings pooled, from ColdChainLens (centi-°C), undefined before any
+   * evaluated reading. Pooled over loggers that travelled together, its `mktSeconds` is logger-time (two loggers on
+   * a 26 h trip cover 52 h): show each logger's own MKT ({@link DeviceEvidence}) instead where one figure per
+   * shipment would mislead.
+   */
   readonly mktCentiC: number | undefined;
-  /** Seconds the MKT covers. */
+  /** Logger-seconds the pooled MKT covers (summed over devices). */
   readonly mktSeconds: number;
 }
 
@@ -170,9 +209,30 @@ export function toTemperatureProfile(p: {
   };
 }
 
+/** Converts the contract's `DeviceEvidence` struct, with the logger's own MKT computed as the lens computes it. */
+export function toDeviceEvidence(e: {
+  mktWeightedSum: bigint;
+  mktSeconds: bigint;
+  cumulativeExcursionSeconds: bigint;
+  breachPeriod: bigint;
+  breachFlags: bigint;
+}): DeviceEvidence {
+  const mktSeconds = BigInt(e.mktSeconds);
+  const mktWeightedSum = BigInt(e.mktWeightedSum);
+  return {
+    mktCentiC: mktSeconds === 0n ? undefined : onchainMktCentiC(mktWeightedSum, mktSeconds),
+    mktSeconds: Number(mktSeconds),
+    mktWeightedSum,
+    cumulativeExcursionSeconds: Number(e.cumulativeExcursionSeconds),
+    breachPeriod: Number(e.breachPeriod),
+    breachFlags: Number(e.breachFlags),
+    breaches: breachReasonsOf(e.breachFlags),
+  };
+}
+
 /**
- * The full current state of `shipmentId`: status, parties, profile, devices, condition (with MKT), custody chain
- * and liability per custodian. Throws {@link ShipmentNotFoundError} for an unknown id.
+ * The full current state of `shipmentId`: status, parties, profile, devices (each with its own evidence: MKT and
+ * cumulative excursion per logger), condition (with the pooled MKT), custody chain and liability per custodian. Throws {@link ShipmentNotFoundError} for an unknown id.
  */
 export async function readShipment(
   suite: ColdChainSuite,
@@ -216,13 +276,14 @@ export async function readShipment(
   ]);
   const devices = await Promise.all(
     info.deviceIds.map(async (deviceId): Promise<ShipmentDevice> => {
-      const d = await registry.device(deviceId, at);
+      const [d, e] = await Promise.all([registry.device(deviceId, at), coldChain.deviceEvidence(id, deviceId, at)]);
       return {
         deviceId,
         owner: d.owner,
         keyType: deviceKeyTypeName(d.keyType),
         intervalSeconds: Number(d.intervalSeconds),
         revokedAtBlock: Number(d.revokedAtBlock),
+        evidence: toDeviceEvidence(e),
       };
     }),
   );
@@ -237,14 +298,17 @@ export async function readShipment(
     maxCentiC: hasTemperature ? Number(conditionRaw.maxCentiC) : undefined,
     lastObservedAt: Number(conditionRaw.lastObservedAt),
     cumulativeExcursionSeconds: Number(conditionRaw.cumulativeExcursionSeconds),
-    currentExcursionSeconds: Number(conditionRaw.currentExcursionSeconds),
+    longestExcursionSeconds: Number(conditionRaw.longestExcursionSeconds),
     excursionActive: (statusFlags & CONDITION_EXCURSION_ACTIVE) !== 0,
     freezeActive: (statusFlags & CONDITION_FREEZE_ACTIVE) !== 0,
+    excursionDevices: Number(conditionRaw.excursionDevices),
+    freezeDevices: Number(conditionRaw.freezeDevices),
     mktAboveLimit: (statusFlags & CONDITION_MKT_ABOVE_LIMIT) !== 0,
     statusFlags,
     breachFlags: Number(conditionRaw.breachFlags),
     breaches: breachReasonsOf(conditionRaw.breachFlags),
     firstBreach: firstBreach === "None" ? undefined : firstBreach,
+    firstBreachAt: Number(conditionRaw.firstBreachAt),
     mktCentiC: mkt.known ? Number(mkt.mktCentiC) : undefined,
     mktSeconds: Number(conditionRaw.mktSeconds),
   };

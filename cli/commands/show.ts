@@ -1,6 +1,7 @@
 /**
- * `show --id <shipmentId>`: a shipment's status, parties, condition, custody chain and liability per custodian,
- * as tables or (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
+ * `show --id <shipmentId>`: a shipment's status, parties, condition, each logger's own evidence (its MKT and
+ * cumulative excursion: the per-device rules judge these), custody chain and liability per custodian, as tables or
+ * (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
  */
 import { connectSuite, readShipment, runSharesOf, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
 import type { DeviceKeyEvent, RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
@@ -49,6 +50,14 @@ export function deviceKeyEventLine(e: DeviceKeyEvent): string {
   );
 }
 
+/** What is out of range now: how many loggers' latest reading is out of range / at or below freeze. */
+function nowCell(c: ShipmentState["condition"]): string {
+  const parts: string[] = [];
+  if (c.excursionDevices > 0) parts.push(`${c.excursionDevices} out of range`);
+  if (c.freezeDevices > 0) parts.push(`${c.freezeDevices} at/below freeze`);
+  return parts.length === 0 ? "in range" : parts.join(", ");
+}
+
 /** A plain-text table: a header row, a rule and the rows, columns padded to their widest cell. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -87,18 +96,37 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
   out.push("", "Condition");
   out.push(
     formatTable(
-      ["readings", "min", "max", "MKT", "last reading", "excursion (cumulative)", "breaches"],
+      ["readings", "min", "max", "last reading", "longest excursion", "now", "breaches"],
       [
         [
           String(c.readingCount),
           celsius(c.minCentiC),
           celsius(c.maxCentiC),
-          celsius(c.mktCentiC),
           time(c.lastObservedAt),
-          `${duration(c.cumulativeExcursionSeconds)}${c.excursionActive ? " (active)" : ""}`,
-          c.breaches.length === 0 ? "none" : c.breaches.join(", "),
+          duration(c.longestExcursionSeconds),
+          nowCell(c),
+          c.firstBreach === undefined
+            ? "none"
+            : `${c.breaches.join(", ")} (first: ${c.firstBreach} at ${time(c.firstBreachAt)})`,
         ],
       ],
+    ),
+  );
+  // MKT and cumulative excursion per logger: pooled over loggers that travelled together they would count
+  // logger-time (two loggers on a 26 h trip make "MKT over 52 h"); the contract judges both per logger.
+  out.push("", "Loggers");
+  out.push(
+    formatTable(
+      ["device", "MKT", "MKT over", "excursion (cumulative)", "breaches (latest period)"],
+      state.devices.map((d) => [
+        String(d.deviceId),
+        celsius(d.evidence.mktCentiC),
+        d.evidence.mktCentiC === undefined ? "-" : duration(d.evidence.mktSeconds),
+        duration(d.evidence.cumulativeExcursionSeconds),
+        d.evidence.breaches.length === 0
+          ? "-"
+          : `${d.evidence.breaches.join(", ")} (period ${d.evidence.breachPeriod})`,
+      ]),
     ),
   );
   out.push("", "Custody");
@@ -183,10 +211,13 @@ async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentState
 
 export const showCommand: Command = {
   name: ["show"],
-  summary: "show a shipment: status, parties, condition, custody chain and liability per custodian",
+  summary: "show a shipment: status, parties, condition, each logger's MKT and excursion, custody chain, liability",
   usage: `--id <shipmentId> [--no-history] [--from-block <n>] [--max-range <blocks>]
 
-Reads the contracts' views (and, unless --no-history, the events for tx hashes, breaches and skipped readings:
+The condition's figures are the shipment's (longest excursion of any logger, loggers out of range now, breaches
+with the earliest one by observation time); MKT and cumulative excursion are shown per logger (Loggers), as the
+contract judges them: pooled over loggers that travel together they would count logger-time. Reads the
+contracts' views (and, unless --no-history, the events for tx hashes, breaches and skipped readings:
 --from-block defaults to the deployment's first block, --max-range to 5000 blocks per eth_getLogs). Only skips
 whose device signature verified are listed; the others, which anyone can cause, are counted as relay noise. A
 single-excursion or freeze run that began under an earlier custodian is followed by each custodian's share

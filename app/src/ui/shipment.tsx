@@ -64,9 +64,9 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
       <p class="verdict" data-testid="verdict">
         {c.breaches.length === 0
           ? `Compliant so far: ${c.readingCount} readings, all rules met.`
-          : `Breached: ${c.breaches.map((b) => `${b} (${BREACH_TEXT[b]})`).join("; ")}. Liable: ${
-              liable.map((l) => partyName(l.custodian, ctx)).join(", ") || "—"
-            }.`}
+          : `Breached: ${c.breaches.map((b) => `${b} (${BREACH_TEXT[b]})`).join("; ")}. ${
+              c.firstBreach === undefined ? "" : `First: ${c.firstBreach} at ${formatTime(c.firstBreachAt)}. `
+            }Liable: ${liable.map((l) => partyName(l.custodian, ctx)).join(", ") || "—"}.`}
       </p>
       <dl class="facts">
         <div>
@@ -103,20 +103,35 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
           </dd>
         </div>
         <div>
-          <dt>MKT</dt>
+          <dt>MKT per logger</dt>
           <dd data-testid="mkt">
-            {c.mktCentiC === undefined
+            {/* Each logger's own MKT: pooled over loggers that travelled together it would count logger-time. */}
+            {state.devices.every((d) => d.evidence.mktCentiC === undefined)
               ? "not yet known"
-              : `${(c.mktCentiC / 100).toFixed(2)} °C over ${formatDuration(c.mktSeconds)}${
-                  p.mktEnabled ? ` (limit ${p.mktLimitCentiC / 100} °C${c.mktAboveLimit ? ", above" : ""})` : ""
-                }`}
+              : state.devices
+                  .map((d) =>
+                    d.evidence.mktCentiC === undefined
+                      ? `device ${d.deviceId}: not yet known`
+                      : `device ${d.deviceId}: ${(d.evidence.mktCentiC / 100).toFixed(2)} °C over ${formatDuration(
+                          d.evidence.mktSeconds,
+                        )}`,
+                  )
+                  .join("; ")}
+            {p.mktEnabled ? ` (limit ${p.mktLimitCentiC / 100} °C each)` : ""}
           </dd>
         </div>
         <div>
-          <dt>Excursion time</dt>
-          <dd>
-            {formatDuration(c.cumulativeExcursionSeconds)} (logger-time, all devices)
-            {c.excursionActive ? ", excursion in progress" : ""}
+          <dt>Excursion time per logger</dt>
+          <dd data-testid="excursion">
+            {state.devices
+              .map((d) => `device ${d.deviceId}: ${formatDuration(d.evidence.cumulativeExcursionSeconds)}`)
+              .join("; ")}
+            {` (total allowed ${formatDuration(p.maxCumulativeExcursionSeconds)} each); longest run ${formatDuration(
+              c.longestExcursionSeconds,
+            )}`}
+            {c.excursionDevices > 0
+              ? `; ${c.excursionDevices} logger${c.excursionDevices === 1 ? "" : "s"} out of range now`
+              : ""}
           </dd>
         </div>
         <div>
@@ -214,6 +229,12 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
             <li key={d.deviceId.toString()}>
               Device {d.deviceId.toString()}: {d.keyType} key, a reading every {formatDuration(d.intervalSeconds)},
               owner <Party address={d.owner} ctx={ctx} />
+              {d.evidence.breaches.length > 0 ? (
+                <strong class="bad">
+                  {" "}
+                  — breaches {d.evidence.breaches.join(", ")} (period {d.evidence.breachPeriod})
+                </strong>
+              ) : null}
               {d.revokedAtBlock > 0 ? <strong class="bad"> — revoked at block {d.revokedAtBlock}</strong> : null}
             </li>
           ))}
