@@ -422,6 +422,13 @@ export class Store {
    * kept, never deleted, as evidence. Returns them (the relay reports them).
    */
   retireV1Pending(): StoredItem[] {
+    // A read first (the partial index items_v1_pending): the relay asks every tick, and a write transaction would
+    // take the write lock each time.
+    if (
+      this.cached("SELECT 1 AS hit FROM items WHERE state = 'pending' AND protocol = 1 LIMIT 1").get() === undefined
+    ) {
+      return [];
+    }
     return this.transaction(() => {
       const rows = this.stmt(
         `UPDATE items SET state = 'unrelayable', skip_reason = '${PROTOCOL_V1_REASON}'
@@ -680,8 +687,8 @@ export class Store {
   }
 
   /**
-   * A prepared statement kept for the life of the store: the intake path's three (one check and two inserts per
-   * message; preparing costs ~15 µs each here). node:sqlite resets a statement after `get()` / `run()`, so a kept
+   * A prepared statement kept for the life of the store: the intake path's (a duplicate check and two inserts per
+   * message; preparing costs ~15 µs each here) and the relay's per-tick look for protocol v1 items. node:sqlite resets a statement after `get()` / `run()`, so a kept
    * one holds no read snapshot (checked: a WAL checkpoint from another connection is not blocked by it).
    */
   private cached(sql: string): StatementSync {
