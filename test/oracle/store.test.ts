@@ -15,7 +15,7 @@ import { expect } from "chai";
 
 import { Store } from "../../oracle/store.js";
 import type { NewAttempt, NewItem } from "../../oracle/store.js";
-import { tempDir } from "./support.js";
+import { V1_SCHEMA, tempDir, v1Body } from "./support.js";
 
 function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {
   // One reading a minute: sequence n observed at T0 + 60 n (a window's samples too).
@@ -163,103 +163,6 @@ describe("oracle store: device cache of keys bound to time", function () {
     }
   });
 });
-
-/** The tables of a store written before protocol v2 (oracle/store.ts at protocol v1). */
-const V1_SCHEMA = `
-
-CREATE TABLE IF NOT EXISTS items (
-  id INTEGER PRIMARY KEY,
-  device_id TEXT NOT NULL,
-  first_seq INTEGER NOT NULL,
-  count INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  curve TEXT NOT NULL,
-  body BLOB NOT NULL,
-  received_at INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  batch_id INTEGER,
-  skip_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS items_by_state ON items (state, id);
-CREATE INDEX IF NOT EXISTS items_by_batch ON items (batch_id);
-CREATE TABLE IF NOT EXISTS readings (
-  device_id TEXT NOT NULL,
-  sequence INTEGER NOT NULL,
-  item_id INTEGER NOT NULL,
-  UNIQUE (device_id, sequence)
-);
-CREATE TABLE IF NOT EXISTS batches (
-  id INTEGER PRIMARY KEY,
-  state TEXT NOT NULL,
-  nonce INTEGER NOT NULL,
-  reading_count INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  tx_hash TEXT,
-  block_number INTEGER,
-  block_hash TEXT,
-  gas_used TEXT
-);
-CREATE INDEX IF NOT EXISTS batches_by_state ON batches (state, nonce);
-CREATE TABLE IF NOT EXISTS attempts (
-  id INTEGER PRIMARY KEY,
-  batch_id INTEGER NOT NULL,
-  nonce INTEGER NOT NULL,
-  max_fee TEXT NOT NULL,
-  max_priority_fee TEXT NOT NULL,
-  gas_limit TEXT NOT NULL,
-  raw_tx TEXT NOT NULL,
-  hash TEXT NOT NULL UNIQUE,
-  created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_id, id);
-CREATE TABLE IF NOT EXISTS devices (
-  device_id TEXT PRIMARY KEY,
-  key_type INTEGER NOT NULL,
-  interval_seconds INTEGER NOT NULL,
-  revoked_at_block INTEGER NOT NULL,
-  signer TEXT NOT NULL,
-  qx TEXT NOT NULL,
-  qy TEXT NOT NULL,
-  fetched_at INTEGER NOT NULL,
-  key_valid_from INTEGER NOT NULL DEFAULT 0,
-  revoked_from INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-`;
-
-/** A v1 binary MQTT body (version 0x01): a READINGS item of one reading, or a WINDOW item. */
-function v1Body(kind: "reading" | "window", sequence: number, observedAt: number, count = 1): Uint8Array {
-  const be = (value: number, bytes: number): number[] =>
-    Array.from({ length: bytes }, (_, i) => Math.floor(value / 256 ** (bytes - 1 - i)) % 256);
-  const device = be(7, 8);
-  const signature = new Array<number>(64).fill(0xab);
-  if (kind === "reading") {
-    return new Uint8Array([
-      1,
-      1,
-      ...device,
-      ...be(1, 2),
-      ...be(sequence, 4),
-      ...be(observedAt, 5),
-      1,
-      244,
-      0,
-      ...signature,
-    ]);
-  }
-  const samples = new Array<number>(3 * count).fill(1);
-  return new Uint8Array([
-    1,
-    2,
-    ...device,
-    ...be(sequence, 4),
-    ...be(observedAt, 5),
-    ...be(60, 4),
-    ...be(count, 2),
-    ...samples,
-    ...signature,
-  ]);
-}
 
 describe("oracle store: protocol v2", function () {
   it("gives pending items device by device, the device whose oldest item arrived first first, each in observation order", () => {
