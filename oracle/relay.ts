@@ -959,8 +959,8 @@ export class Relay {
   /**
    * Holds back a device's pending items the chain would skip (`preflight`) or skipped (`receipt`) as
    * `SequenceGap` (all of one device, in observation order): they stay pending, out of batches, until the
-   * device's chain moves ({@link releaseAdvancedGaps}) or a back-off per device runs out. A gap that stays open for
-   * {@link GAP_WARN_AFTER_MS} is reported once.
+   * device's chain moves ({@link releaseAdvancedGaps}) or a back-off per device runs out. Logged at debug (routine
+   * with a shared subscription); a gap that stays open for {@link GAP_WARN_AFTER_MS} is reported once (warn).
    */
   private holdGap(
     items: readonly StoredItem[],
@@ -1005,14 +1005,10 @@ export class Relay {
       "to be recorded; the device's latest recorded reading was observed at %s (SequenceGap); %s; judged again " +
       "when the device's chain moves, at the latest in %d ms";
     const args = [key, iso(first.firstObservedAt), iso(awaiting), iso(track?.lastObservedAt ?? 0), what, retryInMs];
-    if (stage === "receipt") {
-      this.o.log.warn(fields, message, ...args);
-    } else if (streak.logged !== String(awaiting)) {
-      streak.logged = String(awaiting);
-      this.o.log.info(fields, message, ...args);
-    } else {
-      this.o.log.debug(fields, message, ...args);
-    }
+    // A gap is routine with a shared subscription (the other member relays the predecessor a batch later): debug,
+    // and a warning once it lasts (below); a warn when the chain already skipped them.
+    if (stage === "receipt") this.o.log.warn(fields, message, ...args);
+    else this.o.log.debug(fields, message, ...args);
     if (!watch.warned && now - watch.since >= GAP_WARN_AFTER_MS) {
       watch.warned = true;
       this.o.log.warn(
