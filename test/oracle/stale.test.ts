@@ -8,7 +8,9 @@
  * - a reading whose predecessor is not recorded yet (SequenceGap, retryable) is held, pending, without gas, and
  *   relayed once the chain reaches its predecessor (another relayer recorded it);
  * - a device's readings that arrive out of order go out in one batch in observation order when they are batched
- *   together: a window whose predecessor is in the same batch is recorded with it.
+ *   together: a window whose predecessor is in the same batch is recorded with it;
+ * - a reading sent after its predecessor's batch, still in flight, is skipped as SequenceGap when that batch never
+ *   makes it (its nonce taken): it goes back to pending, waits, and is recorded after the predecessor is sent again.
  */
 
 import { expect } from "chai";
@@ -33,6 +35,7 @@ import type { AedesHandle, Device, NodeHandle, World } from "./support.js";
 
 /** pino's level numbers. */
 const DEBUG = 20;
+const WARN = 40;
 const ERROR = 50;
 /** SequenceGap in IReadingsInbox.SkipReason. */
 const SEQUENCE_GAP = 11n;
@@ -46,7 +49,7 @@ describe("oracle pre-flight, protocol v2: lost readings, duplicates and gaps", f
 
   before(async () => {
     [node, broker] = await Promise.all([startChain(), startAedes()]);
-    w = await deployWorld(node, 3, 9000n);
+    w = await deployWorld(node, 4, 9000n);
     device = await Publisher.connect(broker.url);
   });
   after(async () => {
@@ -197,6 +200,70 @@ describe("oracle pre-flight, protocol v2: lost readings, duplicates and gaps", f
       expect(await node.provider.getTransactionCount(address, "latest")).to.equal(1);
       expect(Number((await w.coldChain.deviceTrack(k3.id)).lastObservedAt)).to.equal(t + 3 * INTERVAL_SECONDS);
       expect((await w.coldChain.queryFilter(w.coldChain.filters.ReadingSkipped(k3.id))).length).to.equal(0);
+    } finally {
+      await oracle.stop();
+    }
+  });
+
+  it("puts a reading the chain skipped as SequenceGap (its predecessor's batch in flight never mined) back to pending, and records it after the predecessor", async () => {
+    const k4 = w.devices[3] as Device;
+    const t = w.startedAt + 1;
+    const { oracle, address, logs } = await startOracle({ maxReadings: 1, maxAgeMs: 0 });
+    const released: { batchId: number; state: string }[] = [];
+    oracle.relay.events.on("batch-released", (e) => released.push(e));
+    await node.provider.send("evm_setAutomine", [false]);
+    let successorId: number | undefined;
+    let predecessorId: number | undefined;
+    try {
+      // The predecessor's batch (nonce 0) goes to the mempool; the successor's (nonce 1) is sent counting on it.
+      let sent = new Promise<void>((resolve) => oracle.relay.events.once("attempt-sent", () => resolve()));
+      [predecessorId] = await publishAll(oracle, [reading(w, k4, 1, t)]);
+      await sent;
+      sent = new Promise<void>((resolve) => oracle.relay.events.once("attempt-sent", () => resolve()));
+      [successorId] = await publishAll(oracle, [reading(w, k4, 2, t + INTERVAL_SECONDS)]);
+      await sent;
+      expect(await node.provider.send("eth_getTransactionCount", [address, "pending"])).to.equal("0x2");
+      // Something else takes nonce 0 (another process with the key, a replacement): the predecessor's batch is
+      // never mined, the successor's is, without it.
+      await node.provider.send("hardhat_impersonateAccount", [address]);
+      await node.provider.send("eth_sendTransaction", [
+        {
+          from: address,
+          to: address,
+          value: "0x0",
+          nonce: "0x0",
+          maxFeePerGas: "0x174876e800",
+          maxPriorityFeePerGas: "0x174876e800",
+        },
+      ]);
+      await node.provider.send("hardhat_stopImpersonatingAccount", [address]);
+      await node.provider.send("evm_mine", []);
+    } finally {
+      await node.provider.send("evm_setAutomine", [true]);
+    }
+    try {
+      await waitFor(
+        "the successor back to pending at the receipt",
+        async () => (await counter(oracle, "deferredReadings", { reason: "SequenceGap", stage: "receipt" })) === 1,
+        15_000,
+      );
+      const gapSkips = (await w.coldChain.queryFilter(w.coldChain.filters.ReadingSkipped(k4.id))).filter(
+        (e) => e.args.reason === SEQUENCE_GAP,
+      );
+      expect(gapSkips, "the chain skipped it").to.have.length(1);
+      await waitFor("both recorded", () =>
+        [predecessorId, successorId].every((id) => storedItem(oracle, id).state === "recorded"),
+      );
+      expect(
+        released.map((r) => r.state),
+        "the predecessor's batch released: its nonce was taken",
+      ).to.include("dropped");
+      expect(await w.coldChain.isRecorded(k4.id, t + INTERVAL_SECONDS)).to.equal(true);
+      expect(await counter(oracle, "skippedReadings", { reason: "SequenceGap" }), "not a skip").to.equal(0);
+      expect(oracle.store.countsByState()).to.include({ pending: 0, batched: 0, recorded: 2, skipped: 0 });
+      const warned = logs.filter((l) => l.reason === "SequenceGap" && l.stage === "receipt");
+      expect(warned).to.have.length(1);
+      expect(warned[0]?.level).to.equal(WARN);
     } finally {
       await oracle.stop();
     }
