@@ -75,11 +75,11 @@ export const BREACH_TEXT: Readonly<Record<BreachReasonName, string>> = {
   None: "no breach",
   AbsoluteLimit: "temperature beyond the absolute limit",
   SingleExcursion: "one excursion lasted longer than allowed",
-  CumulativeExcursion: "total excursion time above the allowance",
+  CumulativeExcursion: "a logger's total excursion time above the allowance",
   Freeze: "frozen longer than allowed",
   MissingData: "readings missing for longer than allowed",
   DeviceFault: "a logger reported a fault or tampering",
-  MktExceeded: "mean kinetic temperature above the limit",
+  MktExceeded: "a logger's mean kinetic temperature above the limit",
 };
 
 /** "Device 7" */
