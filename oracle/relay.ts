@@ -103,13 +103,12 @@ export type HoldReason = "CustodyPending" | "SequenceGap" | "FutureTimestamp";
 const HOLD_REASONS: readonly HoldReason[] = ["CustodyPending", "SequenceGap", "FutureTimestamp"];
 
 /**
- * Whether the relay submits an item the contract skipped with `reason` again. The SDK's retryable reasons
- * (`CustodyPending`, `SequenceGap`), and `FutureTimestamp`: the contract accepts the item once the block time
- * catches up (IReadingsInbox), and under protocol v2 a reading given up would block every later reading of its
- * device (each names its predecessor), so the relay never gives one up for being early.
+ * Whether the relay submits an item the contract skipped with `reason` again: the SDK's retryable reasons
+ * (`FutureTimestamp`, `CustodyPending`, `SequenceGap`). Under protocol v2 a reading given up would block every later
+ * reading of its device (each names its predecessor), so the relay never gives one up for a retryable reason.
  */
 function relayRetries(reason: string): boolean {
-  return isRetryableSkip(reason) || reason === "FutureTimestamp";
+  return isRetryableSkip(reason);
 }
 
 /** `IShipments.ShipmentStatus` values the pre-flight reads. */

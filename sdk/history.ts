@@ -10,9 +10,9 @@
  * shipment's devices between its creation and its end (release, rejection or cancellation) are attributed to it.
  * Only the skips emitted after the device's signature verified (`isAuthenticatedSkip`, sdk/names.ts) are its
  * evidence (`skipped`); the others anyone can cause, and are kept apart as `unauthenticatedSkips`. A
- * `CustodyPending` or `SequenceGap` skip is evidence that is not final (`isRetryableSkip`): the reading waited (for
- * a pending custody handover, for its predecessor to be recorded) and is normally in `readings` too, relayed again
- * later.
+ * `FutureTimestamp`, `CustodyPending` or `SequenceGap` skip is evidence that is not final (`isRetryableSkip`): the
+ * reading waited (for the block time, a pending custody handover, its predecessor to be recorded) and is normally in
+ * `readings` too, relayed again later.
  *
  * Breaches (`BreachRecorded`) come once per device, custody period and kind: two loggers crossing the same limit
  * in one period are two breaches (each charged to the period's custodian).

@@ -29,13 +29,15 @@ export const BREACH_REASONS = [
 export type BreachReasonName = (typeof BREACH_REASONS)[number];
 
 /**
- * `IReadingsInbox.SkipReason`, by value (append only). Every reason is final for the skipped readings but two
+ * `IReadingsInbox.SkipReason`, by value (append only). Every reason is final for the skipped readings but three
  * (see {@link RETRYABLE_SKIP_REASONS}):
  * - `CustodyPending`: a custody offer of the shipment is pending and the readings were observed at or after its
  *   agreed boundary (`custodyOffer(shipmentId).handoverAt`); the same signed item is accepted once the offer is
  *   accepted, withdrawn or expires;
  * - `SequenceGap` (protocol v2): the reading's predecessor (`previousObservedAt`) is not recorded yet; the same
- *   signed item is accepted once it is (the device's `deviceTrack.lastObservedAt` reaches `previousObservedAt`).
+ *   signed item is accepted once it is (the device's `deviceTrack.lastObservedAt` reaches `previousObservedAt`);
+ * - `FutureTimestamp`: the reading's observation time leads the block time by more than the tolerated skew (the
+ *   logger's clock runs ahead); the same signed item is accepted once the block time catches up.
  *
  * Protocol v2 chains a device's readings by time: `DuplicateSequence` means the reading is recorded already (it is
  * at or before the device's latest recorded observation, `isRecorded`), `StaleSequence` that it does not continue
@@ -63,8 +65,8 @@ export type SkipReasonName = (typeof SKIP_REASONS)[number];
  * device's signature over exactly the skipped readings verified (ReadingsInbox `_admit`), so the device did sign
  * them. They say the device's signed readings were refused — not who relayed them: anyone holding a signed reading
  * can submit it again, which is how a genuine reading becomes a `DuplicateSequence` or `StaleSequence`.
- * `CustodyPending` and `SequenceGap` are among them (decided after the signature check, ReadingsInbox `_admit`), and
- * the only ones that are not final ({@link RETRYABLE_SKIP_REASONS}).
+ * `CustodyPending`, `SequenceGap` and `FutureTimestamp` are among them (decided after the signature check), and the
+ * only ones that are not final ({@link RETRYABLE_SKIP_REASONS}).
  *
  * Every other reason is decided before, or without, any signature check, so anyone can make the contract emit it
  * for any device, with any sequence and count, by calling `submitReadings` with made-up items:
@@ -92,10 +94,14 @@ export const AUTHENTICATED_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<S
  *   custodian), withdrawn or expired.
  * - `SequenceGap`: the reading's predecessor is not recorded yet (another relayer holds it, or it is still on its
  *   way); a relayer submits it again once the device's chain reached its `previousObservedAt`.
+ * - `FutureTimestamp`: observed further ahead of the block time than the tolerated skew; accepted once the block
+ *   time catches up. Under protocol v2 a reading given up would block every later reading of its device (each
+ *   names its predecessor), so it is never final.
  * A history lists such a skip as evidence that the reading existed and waited, not that it is missing: the reading
  * itself appears in `readings` once relayed again.
  */
 export const RETRYABLE_SKIP_REASONS: ReadonlySet<SkipReasonName> = new Set<SkipReasonName>([
+  "FutureTimestamp",
   "CustodyPending",
   "SequenceGap",
 ]);

@@ -92,15 +92,19 @@ describe("SDK: a custody handover in the middle of an excursion", function () {
     history = await shipmentHistory(suite, shipmentId);
   });
 
-  it("names CustodyPending after MalformedItem and SequenceGap after it, both authenticated and retryable", () => {
+  it("names CustodyPending after MalformedItem and SequenceGap after it, both authenticated and retryable (as FutureTimestamp)", () => {
     expect(SKIP_REASONS.indexOf("CustodyPending")).to.equal(10);
     expect(SKIP_REASONS.indexOf("SequenceGap")).to.equal(11);
     expect(SKIP_REASONS[9]).to.equal("MalformedItem");
     expect(isAuthenticatedSkip("CustodyPending")).to.equal(true);
     expect(isAuthenticatedSkip(10n)).to.equal(true);
     expect(isAuthenticatedSkip(11n)).to.equal(true);
-    expect([...RETRYABLE_SKIP_REASONS]).to.deep.equal(["CustodyPending", "SequenceGap"]);
-    expect(SKIP_REASONS.filter((r) => isRetryableSkip(r))).to.deep.equal(["CustodyPending", "SequenceGap"]);
+    expect([...RETRYABLE_SKIP_REASONS]).to.deep.equal(["FutureTimestamp", "CustodyPending", "SequenceGap"]);
+    expect(SKIP_REASONS.filter((r) => isRetryableSkip(r))).to.deep.equal([
+      "FutureTimestamp",
+      "CustodyPending",
+      "SequenceGap",
+    ]);
     expect(isRetryableSkip(11n)).to.equal(true);
     expect(["StaleSequence", "DuplicateSequence"].map((r) => isRetryableSkip(r))).to.deep.equal([false, false]);
   });
