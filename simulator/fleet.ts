@@ -349,6 +349,24 @@ export class FleetRunner {
     );
   }
 
+  /**
+   * The valid signed items each device has recorded by `t` and not yet handed to the broker (an offline backlog,
+   * messages not yet due), in the device's order, each with the simulated time it is due for upload. Records
+   * what is due up to `t` first, as {@link advanceTo} does (so a later `advanceTo(t)` publishes exactly these),
+   * and publishes nothing. An open window is not included: it is not signed yet.
+   */
+  unpublished(t: number): { deviceId: bigint; item: SignedItem; availableAt: number }[] {
+    const out: { deviceId: bigint; item: SignedItem; availableAt: number }[] = [];
+    for (const run of this.runs) {
+      this.record(run, t);
+      for (const m of run.outbox) {
+        if (m.tamper === undefined)
+          out.push({ deviceId: run.device.deviceId, item: m.item, availableAt: m.availableAt });
+      }
+    }
+    return out;
+  }
+
   /** Closes every open window (window mode), then publishes what is due at `t`. Call at the end of a run. */
   async flush(t: number): Promise<void> {
     for (const run of this.runs) this.closeWindow(run);

@@ -4,7 +4,12 @@
  * run's seed. The stack steps them with the simulated clock and reads their ledger for the cross-check.
  */
 import { decodeMqttPayload } from "../../sdk/protocol/index.js";
-import type { ColdChainDomain, DeviceVerificationKey, MqttPayloadFormat } from "../../sdk/protocol/index.js";
+import type {
+  ColdChainDomain,
+  DeviceVerificationKey,
+  MqttPayloadFormat,
+  SignedItem,
+} from "../../sdk/protocol/index.js";
 import { CRT_BAND, FROZEN_BAND, VACCINE_BAND } from "../../simulator/device.js";
 import type { TemperatureBand } from "../../simulator/device.js";
 import { FleetRunner, createFleet } from "../../simulator/fleet.js";
@@ -126,6 +131,21 @@ export class StackFleet {
   /** Records and publishes everything due up to `t` (unix seconds). */
   async advanceTo(t: number): Promise<void> {
     await Promise.all(this.runners().map((r) => r.advanceTo(Math.min(t, this.end))));
+  }
+
+  /**
+   * What logger `deviceId` will upload when the fleet is next advanced to `t` (unix seconds): its valid signed
+   * items recorded by then and not yet published (an offline backlog ending at `t`), in the logger's order. Records
+   * what is due up to `t`; publishes nothing (the next `advanceTo(t)` publishes them as usual).
+   */
+  dueUploads(deviceId: bigint, t: number): SignedItem[] {
+    const at = Math.min(t, this.end);
+    const runner = this.members.find((m) => m.plan.deviceId === deviceId)?.runner;
+    if (runner === undefined) throw new Error(`no running logger ${deviceId}`);
+    return runner
+      .unpublished(at)
+      .filter((u) => u.deviceId === deviceId && u.availableAt <= at)
+      .map((u) => u.item);
   }
 
   /** The end of the scenario: open windows and offline backlogs are uploaded. */
