@@ -3,6 +3,9 @@
  * history (readings, breaches, custody, gas) through `shipmentHistory` and the receipts of the transactions
  * that recorded the readings — and is then cross-checked against what the simulator says it published and the
  * oracle says it dropped. A disagreement is listed under `crossCheck.problems` and fails the run.
+ *
+ * MKT is shown per logger, as the contract judges it (`deviceEvidence`): pooled over loggers that travelled
+ * together it would count logger-time (two loggers on a 26 h trip make "MKT over 52 h").
  */
 import { decodeBytes32String } from "ethers";
 import type { JsonRpcProvider } from "ethers";
@@ -13,7 +16,7 @@ import type { ShipmentHistory } from "../../sdk/history.js";
 import { readShipment } from "../../sdk/state.js";
 import type { ShipmentState } from "../../sdk/state.js";
 import { PARTY_NAMES } from "./plan.js";
-import { FLAG_SENSOR_FAULT } from "../../sdk/protocol/index.js";
+import { FLAG_SENSOR_FAULT, onchainMktOfReadings } from "../../sdk/protocol/index.js";
 import type { Custodian, PartyRole, ShipmentPlan } from "./plan.js";
 import type { BendAttempt } from "./world.js";
 
@@ -40,6 +43,15 @@ export interface Published {
   readonly tampered: readonly { readonly reason: string; readonly readings: number }[];
 }
 
+/** One logger's own mean kinetic temperature, as the contract judges the MKT rule (`deviceEvidence`). */
+export interface LoggerMkt {
+  readonly deviceId: string;
+  /** centi-°C, null before any evaluated reading. */
+  readonly mktCentiC: number | null;
+  /** Seconds the logger's MKT covers (its own evaluated readings, each standing for its interval). */
+  readonly mktSeconds: number;
+}
+
 export interface ShipmentReport {
   readonly id: string;
   readonly title: string;
@@ -47,7 +59,10 @@ export interface ShipmentReport {
   readonly readingsOnChain: number;
   readonly minCentiC: number | null;
   readonly maxCentiC: number | null;
-  readonly mktCentiC: number | null;
+  /** Each logger's own MKT, in plan order (the MKT rule is judged per logger; no pooled figure). */
+  readonly mktByLogger: readonly LoggerMkt[];
+  /** The profile's MKT limit, null when its MKT rule is off. */
+  readonly mktLimitCentiC: number | null;
   readonly breaches: readonly { reason: string; custodian: string; custodianAddress: string }[];
   readonly excursionSecondsByCustodian: Readonly<Record<string, number>>;
   readonly custody: readonly { custodian: string; address: string; since: string }[];
@@ -158,6 +173,7 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
     for (const f of found) if (!expected.has(f)) problems.push(`shipment ${state.shipmentId}: unexpected breach ${f}`);
     const evaluateFrom = state.startedAt + state.profile.adaptationSeconds;
     const evaluated: number[] = [];
+    const mktByLogger: LoggerMkt[] = [];
     for (const device of shipmentPlan.devices) {
       const onChain = history.readings.filter((r) => r.deviceId === device.deviceId);
       const sent = input.published.validReadings.get(device.deviceId) ?? [];
@@ -185,8 +201,27 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
           );
         }
       }
+      const mine: number[] = [];
       for (const r of sent) {
-        if (r.observedAt >= evaluateFrom && (r.flags & FLAG_SENSOR_FAULT) === 0) evaluated.push(r.tempCentiC);
+        if (r.observedAt >= evaluateFrom && (r.flags & FLAG_SENSOR_FAULT) === 0) mine.push(r.tempCentiC);
+      }
+      evaluated.push(...mine);
+      // The logger's own MKT on chain is that of the readings it sent, each standing for its interval, in its order.
+      const onChainDevice = state.devices.find((d) => d.deviceId === device.deviceId);
+      const evidence = onChainDevice?.evidence;
+      mktByLogger.push({
+        deviceId: device.deviceId.toString(),
+        mktCentiC: evidence?.mktCentiC ?? null,
+        mktSeconds: evidence?.mktSeconds ?? 0,
+      });
+      const interval = onChainDevice?.intervalSeconds ?? 0;
+      const expectedMkt =
+        mine.length > 0 ? onchainMktOfReadings(mine.map((t) => ({ tempCentiC: t, seconds: interval }))) : undefined;
+      if (expectedMkt !== evidence?.mktCentiC || mine.length * interval !== (evidence?.mktSeconds ?? 0)) {
+        problems.push(
+          `device ${device.deviceId}: MKT on chain ${evidence?.mktCentiC} over ${evidence?.mktSeconds} s, ` +
+            `of the readings sent ${expectedMkt} over ${mine.length * interval} s`,
+        );
       }
     }
     // The condition's min / max are those of the readings the rules evaluate (after adaptation, no sensor fault).
@@ -228,7 +263,8 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       readingsOnChain: state.condition.readingCount,
       minCentiC: state.condition.minCentiC ?? null,
       maxCentiC: state.condition.maxCentiC ?? null,
-      mktCentiC: state.condition.mktCentiC ?? null,
+      mktByLogger,
+      mktLimitCentiC: state.profile.mktEnabled ? state.profile.mktLimitCentiC : null,
       breaches,
       excursionSecondsByCustodian: excursion,
       custody: state.custody.map((p) => ({
@@ -320,6 +356,20 @@ function decodeReasonCode(code: string): string {
 
 const c = (centi: number | null): string => (centi === null ? "n/a" : `${(centi / 100).toFixed(2)} °C`);
 const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
+const hoursMinutes = (seconds: number): string => {
+  const m = Math.round(seconds / 60);
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+};
+
+/** "101: 6.13 °C over 25 h 30 min, 102: … (limit 8.00 °C)": each logger's own MKT, as the rule judges it. */
+function formatMkt(s: ShipmentReport): string {
+  const loggers = s.mktByLogger
+    .map(
+      (l) => `${l.deviceId}: ${l.mktCentiC === null ? "n/a" : `${c(l.mktCentiC)} over ${hoursMinutes(l.mktSeconds)}`}`,
+    )
+    .join(", ");
+  return `${loggers} (${s.mktLimitCentiC === null ? "no MKT limit" : `limit ${c(s.mktLimitCentiC)}`})`;
+}
 
 /** The report as text, one block per shipment and the totals. */
 export function formatReport(report: StackReport): string {
@@ -336,7 +386,8 @@ export function formatReport(report: StackReport): string {
       );
     }
     lines.push(`readings          ${s.readingsOnChain} on-chain`);
-    lines.push(`min / max / MKT   ${c(s.minCentiC)} / ${c(s.maxCentiC)} / ${c(s.mktCentiC)}`);
+    lines.push(`min / max         ${c(s.minCentiC)} / ${c(s.maxCentiC)}`);
+    lines.push(`MKT per logger    ${formatMkt(s)}`);
     lines.push(
       `gas               ${Number(s.gasUsed).toLocaleString("en-US")} (${s.gasPerReading?.toLocaleString("en-US") ?? "n/a"} per reading)`,
     );

@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { SHIPMENTS } from "../../scripts/stack/plan.js";
+import { SCENARIO_HOURS, SHIPMENTS } from "../../scripts/stack/plan.js";
 import type { StackReport } from "../../scripts/stack/report.js";
 
 const REPO_ROOT = join(import.meta.dirname, "..", "..");
@@ -56,6 +56,26 @@ describe("npm start (the local stack)", function () {
     expect(report.attempts[0]?.refusedWith).to.equal("CustodyNotCustodian");
     expect(output).to.match(/bend attempts {5}the shipper cancels shipment \d+ while .+ holds it/);
     expect(output).to.include("refused by the contract (CustodyNotCustodian)");
+  });
+
+  it("shows each logger's own MKT, not one pooled over the loggers", function () {
+    expect(output).to.not.include("min / max / MKT");
+    for (const [i, plan] of SHIPMENTS.entries()) {
+      const shipment = report.shipments[i];
+      expect(
+        shipment?.mktByLogger.map((l) => l.deviceId),
+        plan.title,
+      ).to.deep.equal(plan.devices.map((d) => d.deviceId.toString()));
+      for (const l of shipment?.mktByLogger ?? []) {
+        expect(l.mktCentiC, `${plan.title}: ${l.deviceId}`).to.be.a("number");
+        // One logger's own time: at most the trip, never the loggers' time added up.
+        expect(l.mktSeconds, `${plan.title}: ${l.deviceId}`)
+          .to.be.greaterThan(0)
+          .and.at.most(SCENARIO_HOURS * 3600);
+      }
+      const loggers = shipment?.mktByLogger.map((l) => `${l.deviceId}: `).join(".+, ") ?? "";
+      expect(output).to.match(new RegExp(`^MKT per logger {4}${loggers}.+ \\((limit|no MKT limit)`, "m"));
+    }
   });
 
   it("puts every valid reading on chain and rejects none of them", function () {
