@@ -2,8 +2,9 @@
  * `npm start`: the whole system on one machine, on embedded defaults. Starts a local chain (Hardhat's EDR node
  * on 127.0.0.1:8545) and an MQTT broker (aedes on 127.0.0.1:1883) — or uses `--rpc` / `--broker` —, deploys the
  * suite with Ignition, registers the loggers, creates four shipments for five parties, runs the oracle and the
- * device simulator while custody moves carrier → hub → carrier → receiver on schedule, and ends with a report
- * read back from the chain and cross-checked against the simulator and the oracle.
+ * device simulator while custody moves carrier → hub → carrier → receiver on schedule, plays two attempts to bend
+ * a verdict (the shipper cancels under a carrier; a rogue relayer submits a logger's backlog newest first), and
+ * ends with a report read back from the chain and cross-checked against the simulator and the oracle.
  *
  *   npm start                         # about 1–2 minutes, then exits 0 (1 when the cross-check fails)
  *   npm start -- --quick --report r.json
@@ -14,7 +15,7 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Wallet, encodeBytes32String, getAddress, parseEther } from "ethers";
+import { Wallet, encodeBytes32String, getAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import hre from "hardhat";
 
 import { ensureAppBuilt, serveApp } from "../app/serve.js";
@@ -23,12 +24,19 @@ import { connectSuite } from "../sdk/contracts.js";
 import { saveDeployment } from "../sdk/node/deployment.js";
 import { StackFleet } from "./stack/fleet.js";
 import { portFree, startLocalChain } from "./stack/local-chain.js";
-import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS } from "./stack/plan.js";
+import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "./stack/plan.js";
 import type { PartyRole } from "./stack/plan.js";
 import { ProgressLine } from "./stack/progress.js";
 import { buildReport, formatReport } from "./stack/report.js";
 import { startBroker, startOracle } from "./stack/services.js";
-import { createWorld, deployWorldSuite, partiesOf, performHandover, tryShipperCancel } from "./stack/world.js";
+import {
+  createWorld,
+  deployWorldSuite,
+  partiesOf,
+  performHandover,
+  tryReorderedRelay,
+  tryShipperCancel,
+} from "./stack/world.js";
 import type { BendAttempt } from "./stack/world.js";
 
 const USAGE = `usage: npm start -- [options]
@@ -233,8 +241,11 @@ async function run(
   let simSetAt = Date.now();
   const simClockMs = (): number => simNow * 1000 + (Date.now() - simSetAt);
   const oracleKey = Wallet.createRandom();
-  await step("funding the oracle", async () => {
+  // A rogue relayer: an account of its own (derived from the seed), funded as anyone's could be.
+  const rogue = new Wallet(keccak256(toUtf8Bytes(`coldchain-stack/rogue-relayer/${o.seed}`)), chain.provider);
+  await step("funding the relayers", async () => {
     await (await parties.admin.sendTransaction({ to: oracleKey.address, value: parseEther("100") })).wait();
+    await (await parties.admin.sendTransaction({ to: rogue.address, value: parseEther("10") })).wait();
   });
   const oracle = await step("starting the oracle", () =>
     startOracle({
@@ -250,7 +261,8 @@ async function run(
     }),
   );
   const dropped: Record<string, number> = {};
-  const relayed = { messages: 0, accepted: 0, settled: 0, onChain: 0, batches: 0, gasUsed: 0n };
+  // `alreadyOnChain`: readings the oracle found recorded (by another relayer) before sending them; settled too.
+  const relayed = { messages: 0, accepted: 0, settled: 0, onChain: 0, alreadyOnChain: 0, batches: 0, gasUsed: 0n };
   oracle.events.on("intake", (result) => {
     relayed.messages++;
     if (result.ok) relayed.accepted += result.readings;
@@ -260,6 +272,11 @@ async function run(
     relayed.settled += recorded + skipped;
     relayed.onChain += recorded;
     relayed.batches++;
+  });
+  oracle.relay.events.on("preflight-skipped", ({ itemIds, reason }) => {
+    const readings = itemIds.reduce((n, id) => n + (oracle.store.item(id)?.count ?? 1), 0);
+    relayed.settled += readings;
+    if (reason === "DuplicateSequence") relayed.alreadyOnChain += readings;
   });
   oracle.relay.events.on("batch-mined", () => {
     void oracle.metrics.gasUsed.get().then((m) => (relayed.gasUsed = BigInt(Math.round(m.values[0]?.value ?? 0))));
@@ -280,7 +297,7 @@ async function run(
     simSeconds: simNow - world.startedAt,
     totalSimSeconds: scenarioSeconds,
     published: fleet.published(),
-    onChain: relayed.onChain,
+    onChain: relayed.onChain + relayed.alreadyOnChain,
     dropped: Object.values(dropped).reduce((a, b) => a + b, 0),
     batches: relayed.batches,
     gasUsed: relayed.gasUsed,
@@ -291,13 +308,45 @@ async function run(
     return 130;
   };
 
+  // The rogue relayer strikes when the late-uploading logger's backlog is due, before the broker has it.
+  const late = firstLateUpload(SHIPMENTS);
+  let rogueDue = late === undefined ? Infinity : late.toHour * 3600;
+  const reorderBacklog = async (): Promise<BendAttempt> => {
+    if (late === undefined) throw new Error("no logger uploads late");
+    const backlog = fleet.dueUploads(late.deviceId, simNow);
+    // The oldest item names the logger's last reading before it went offline: wait (seconds at most) until the
+    // oracle has recorded that one, so the outcome does not depend on how far the oracle had got.
+    const first = backlog[0];
+    const previous =
+      first === undefined
+        ? 0
+        : first.kind === "reading"
+          ? first.reading.previousObservedAt
+          : first.window.previousObservedAt;
+    const until = Date.now() + 30_000;
+    while (Date.now() < until && !signal.interrupted) {
+      if (Number((await world.coldChain.deviceTrack(late.deviceId)).lastObservedAt) >= previous) break;
+      progress.update(figures());
+      await sleep(200);
+    }
+    const plan = SHIPMENTS[late.shipmentIndex];
+    const across = plan?.handovers.some((h) => h.atHour > late.fromHour && h.atHour < late.toHour) ?? false;
+    const what =
+      `logger ${late.deviceId}'s backlog (${hours(late.fromHour * 3600)} to ${hours(late.toHour * 3600)}` +
+      `${across ? ", across a custody handover" : ""})`;
+    return tryReorderedRelay(world, rogue, late.deviceId, backlog, what);
+  };
+
+  let shipperCancelTried = false;
   const tickMs = 250;
   const startedReal = Date.now();
   await step("playing the scenario", async () => {
     while (simNow < world.startedAt + scenarioSeconds && !signal.interrupted) {
-      // Never past the next handover: it happens at its scheduled time, with readings on both sides of it.
+      // Never past the next handover: it happens at its scheduled time, with readings on both sides of it. Nor past
+      // the rogue relayer's moment: the backlog it takes is then the same for a given seed.
       const nextDue = Math.min(
         ...SHIPMENTS.map((s, i) => (s.handovers[nextHandover[i] ?? 0]?.atHour ?? Infinity) * 3600),
+        rogueDue,
         scenarioSeconds,
       );
       const target = world.startedAt + Math.min(nextDue, Math.floor(((Date.now() - startedReal) * o.speed) / 1000));
@@ -315,12 +364,22 @@ async function run(
         progress.say(
           `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
         );
-        if (from === "shipper" && attempts.length === 0) {
+        if (from === "shipper" && !shipperCancelTried) {
+          shipperCancelTried = true;
           // An attempt to bend the verdict: the shipper wants the carrier's coming readings gone.
           const attempt = await tryShipperCancel(world, index);
           attempts.push(attempt);
           progress.say(`  ${hours(simNow - world.startedAt)}  ${attempt.attempt}: ${attempt.refusedWith ?? "ALLOWED"}`);
         }
+      }
+      if (rogueDue <= simNow - world.startedAt) {
+        // A relayer that reorders: the backlog on chain newest first, ahead of the oracle (which gets it next).
+        rogueDue = Infinity;
+        const attempt = await reorderBacklog();
+        attempts.push(attempt);
+        progress.say(
+          `  ${hours(simNow - world.startedAt)}  ${attempt.attempt}: ${attempt.outcome ?? attempt.refusedWith ?? "ALLOWED"}`,
+        );
       }
       await fleet.advanceTo(simNow);
       progress.update(figures());
@@ -375,6 +434,7 @@ async function run(
       dropped,
       prices: o.prices,
       attempts,
+      relay: { address: oracleKey.address, alreadyOnChain: relayed.alreadyOnChain },
     }),
   );
   console.log(formatReport(report));
@@ -390,6 +450,7 @@ async function run(
       await ensureAppBuilt();
       const labels = Object.fromEntries([...roles].map(([address, role]) => [address, PARTY_NAMES[role]]));
       labels[oracleKey.address] = "Relay oracle";
+      labels[rogue.address] = "Rogue relayer";
       return serveApp({
         port: (await portFree(5173)) ? 5173 : 0,
         deploymentsDir,

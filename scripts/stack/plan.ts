@@ -154,3 +154,23 @@ export const SHIPMENTS: readonly ShipmentPlan[] = [
     ],
   },
 ];
+
+/** A logger the plan has upload a backlog late (a `late-upload` condition). */
+export interface LateUpload {
+  readonly shipmentIndex: number;
+  readonly deviceId: bigint;
+  /** The span it is offline for, in hours; it uploads the backlog at `toHour`. */
+  readonly fromHour: number;
+  readonly toHour: number;
+}
+
+/** The first logger of `plan` that uploads a backlog late, if any: the rogue relayer's source of readings. */
+export function firstLateUpload(plan: readonly ShipmentPlan[]): LateUpload | undefined {
+  for (const [shipmentIndex, shipment] of plan.entries()) {
+    for (const device of shipment.devices) {
+      const c = device.conditions.find((x) => x.kind === "late-upload");
+      if (c !== undefined) return { shipmentIndex, deviceId: device.deviceId, fromHour: c.fromHour, toHour: c.toHour };
+    }
+  }
+  return undefined;
+}

@@ -7,12 +7,13 @@
  * MKT is shown per logger, as the contract judges it (`deviceEvidence`): pooled over loggers that travelled
  * together it would count logger-time (two loggers on a 26 h trip make "MKT over 52 h").
  */
-import { decodeBytes32String } from "ethers";
+import { decodeBytes32String, getAddress } from "ethers";
 import type { JsonRpcProvider } from "ethers";
 
 import type { ColdChainSuite } from "../../sdk/contracts.js";
 import { shipmentHistory } from "../../sdk/history.js";
 import type { ShipmentHistory } from "../../sdk/history.js";
+import { isRetryableSkip } from "../../sdk/names.js";
 import { readShipment } from "../../sdk/state.js";
 import type { ShipmentState } from "../../sdk/state.js";
 import { PARTY_NAMES } from "./plan.js";
@@ -66,7 +67,9 @@ export interface ShipmentReport {
   readonly breaches: readonly { reason: string; custodian: string; custodianAddress: string }[];
   readonly excursionSecondsByCustodian: Readonly<Record<string, number>>;
   readonly custody: readonly { custodian: string; address: string; since: string }[];
+  /** Gas of the oracle's transactions that recorded the shipment's readings (shared by readings). */
   readonly gasUsed: string;
+  /** Per reading the oracle recorded. */
   readonly gasPerReading: number | null;
   /** The receiver's (or QA's) decision as recorded on chain, or null while undecided. */
   readonly decision: { kind: string; by: string; at: string; reasonCode: string | null } | null;
@@ -78,14 +81,24 @@ export interface StackReport {
   readonly shipments: readonly ShipmentReport[];
   readonly readingsPublished: number;
   readonly readingsOnChain: number;
+  /** Readings on chain that transactions of another account than the oracle recorded (a rogue relayer's). */
+  readonly readingsByOtherRelayers: number;
   /**
-   * Readings refused: by the oracle (its drop reasons) and by the contract — `contract:<SkipReason>` for skips the
-   * device's signature backs (the shipment's evidence), `relay-noise:<SkipReason>` for the others (no device
-   * signature verified: anyone can cause these; here only the oracle relays, so it relayed what it should drop).
+   * Readings refused: by the oracle (its drop reasons) and by the contract — `contract:<SkipReason>` for final skips
+   * the device's signature backs (the shipment's evidence; retryable ones recorded later are in `readingsWaited`),
+   * `relay-noise:<SkipReason>` for the others (no device signature verified: anyone can cause these; here the
+   * relayers relay only genuine signed readings, so one relayed what it should drop).
    */
   readonly readingsRejected: Readonly<Record<string, number>>;
+  /**
+   * Readings the contract skipped for a retryable reason (`contract:SequenceGap`: relayed before their predecessor)
+   * and recorded later: they waited, nothing was lost. A retryable skip never recorded later is a cross-check
+   * problem.
+   */
+  readonly readingsWaited: Readonly<Record<string, number>>;
   /** Messages the oracle dropped, by reason (a window is one message). */
   readonly messagesRejected: Readonly<Record<string, number>>;
+  /** The oracle's transactions that recorded readings, their gas, and gas per reading they recorded. */
   readonly batches: number;
   readonly gasUsed: string;
   readonly gasPerReading: number | null;
@@ -97,7 +110,7 @@ export interface StackReport {
     readonly l2Usd: number;
     readonly note: string;
   };
-  /** Attempts to bend a verdict the story played, each with the error the contract refused it with. */
+  /** Attempts to bend a verdict the story played, each with the error (or skip) the contract answered with. */
   readonly attempts: readonly BendAttempt[];
   readonly crossCheck: { readonly ok: boolean; readonly problems: readonly string[] };
 }
@@ -115,6 +128,12 @@ export interface ReportInput {
   readonly prices: Prices;
   /** Attempts to bend a verdict played during the run. */
   readonly attempts?: readonly BendAttempt[];
+  /**
+   * The oracle: its address (gas and batches count its transactions only, what relaying costs its operator;
+   * readings other accounts recorded are counted apart) and the readings it found already on chain before relaying
+   * them (its pre-flight's `DuplicateSequence`), which must be those other relayers recorded.
+   */
+  readonly relay?: { readonly address: string; readonly alreadyOnChain: number };
 }
 
 export async function buildReport(input: ReportInput): Promise<StackReport> {
@@ -134,23 +153,37 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
   for (const h of histories) {
     for (const r of h.readings) readingsPerTx.set(r.transactionHash, (readingsPerTx.get(r.transactionHash) ?? 0) + 1);
   }
+  // Only the oracle's transactions: a rogue relayer's are not what relaying costs (their readings count apart).
   const gasOfTx = new Map<string, bigint>();
-  for (const hash of readingsPerTx.keys()) {
+  let readingsByOtherRelayers = 0;
+  for (const [hash, n] of readingsPerTx) {
     const receipt = await input.provider.getTransactionReceipt(hash);
     if (receipt === null) throw new Error(`receipt of relay transaction ${hash} not found`);
-    gasOfTx.set(hash, receipt.gasUsed);
+    if (input.relay !== undefined && getAddress(receipt.from) !== getAddress(input.relay.address)) {
+      readingsByOtherRelayers += n;
+    } else {
+      gasOfTx.set(hash, receipt.gasUsed);
+    }
   }
   const totalGas = [...gasOfTx.values()].reduce((a, b) => a + b, 0n);
+  const relayedReadings = [...gasOfTx.keys()].reduce((a, hash) => a + (readingsPerTx.get(hash) ?? 0), 0);
 
   const problems: string[] = [];
+  const readingsWaited: Record<string, number> = {};
+  // Final skips the devices' signatures back, by `contract:<reason>` (retryable ones recorded since: readingsWaited).
+  const skippedByContract: Record<string, number> = {};
   const shipments: ShipmentReport[] = states.map((state, i) => {
     const history = histories[i] as ShipmentHistory;
     const shipmentPlan = plan[i] as ShipmentPlan;
     let gas = 0;
+    let relayed = 0;
     const mine = new Map<string, number>();
     for (const r of history.readings) mine.set(r.transactionHash, (mine.get(r.transactionHash) ?? 0) + 1);
     for (const [hash, n] of mine) {
-      gas += (Number(gasOfTx.get(hash) ?? 0n) * n) / (readingsPerTx.get(hash) ?? n);
+      const txGas = gasOfTx.get(hash);
+      if (txGas === undefined) continue; // another relayer's
+      gas += (Number(txGas) * n) / (readingsPerTx.get(hash) ?? n);
+      relayed += n;
     }
     const breaches = history.breaches.map((b) => ({
       reason: b.reason,
@@ -176,6 +209,19 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
     const mktByLogger: LoggerMkt[] = [];
     for (const device of shipmentPlan.devices) {
       const onChain = history.readings.filter((r) => r.deviceId === device.deviceId);
+      // Nothing recorded out of order: by the block and log that recorded them, each reading is later than the last.
+      const byRecording = [...onChain].sort(
+        (a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex || a.observedAt - b.observedAt,
+      );
+      const outOfOrder = byRecording.findIndex(
+        (r, k) => k > 0 && r.observedAt <= (byRecording[k - 1]?.observedAt ?? 0),
+      );
+      if (outOfOrder !== -1) {
+        problems.push(
+          `device ${device.deviceId}: seq ${byRecording[outOfOrder]?.sequence} was recorded after a later reading ` +
+            `(out of the device's order)`,
+        );
+      }
       const sent = input.published.validReadings.get(device.deviceId) ?? [];
       const sentBySequence = new Map(sent.map((r) => [r.sequence, r]));
       const onChainSet = new Set(onChain.map((r) => r.sequence));
@@ -244,12 +290,25 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
         );
       }
     }
+    const recordedKeys = new Set(history.readings.map((r) => `${r.deviceId}:${r.sequence}`));
     for (const s of history.skipped) {
+      // A retryable skip (SequenceGap: relayed before its predecessor) waited; it must be recorded since.
+      const never = Array.from({ length: s.count }, (_, k) => s.sequence + k).filter(
+        (seq) => !recordedKeys.has(`${s.deviceId}:${seq}`),
+      );
+      const key = `contract:${s.reason}`;
+      if (isRetryableSkip(s.reason) && never.length === 0) {
+        readingsWaited[key] = (readingsWaited[key] ?? 0) + s.count;
+        continue;
+      }
+      skippedByContract[key] = (skippedByContract[key] ?? 0) + s.count;
       problems.push(
-        `device ${s.deviceId}: ${s.count} readings from seq ${s.sequence} skipped by the contract (${s.reason})`,
+        `device ${s.deviceId}: ${s.count} readings from seq ${s.sequence} skipped by the contract (${s.reason})` +
+          (isRetryableSkip(s.reason) ? `, ${never.length} of them never recorded since` : ""),
       );
     }
-    // Nobody but the oracle relays here, so relay noise is the oracle relaying what it should have dropped.
+    // Only the oracle and a rogue relayer with genuine signed readings relay here, so relay noise is a relayer
+    // relaying what it should have dropped.
     for (const s of history.unauthenticatedSkips) {
       problems.push(
         `device ${s.deviceId}: ${s.count} readings from seq ${s.sequence} relayed and skipped by the contract ` +
@@ -273,7 +332,7 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
         since: new Date(p.since * 1000).toISOString(),
       })),
       gasUsed: Math.round(gas).toString(),
-      gasPerReading: state.condition.readingCount > 0 ? Math.round(gas / state.condition.readingCount) : null,
+      gasPerReading: relayed > 0 ? Math.round(gas / relayed) : null,
       decision: decisionOf(history),
     };
   });
@@ -293,22 +352,32 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       problems.push(`${expected} tampered messages should be dropped as ${reason}; the oracle dropped ${dropped}`);
     }
   }
+  for (const [key, n] of Object.entries(skippedByContract)) readingsRejected[key] = (readingsRejected[key] ?? 0) + n;
   for (const h of histories) {
-    for (const s of h.skipped) {
-      readingsRejected[`contract:${s.reason}`] = (readingsRejected[`contract:${s.reason}`] ?? 0) + s.count;
-    }
     for (const s of h.unauthenticatedSkips) {
       readingsRejected[`relay-noise:${s.reason}`] = (readingsRejected[`relay-noise:${s.reason}`] ?? 0) + s.count;
     }
   }
   const readingsOnChain = shipments.reduce((a, s) => a + s.readingsOnChain, 0);
   const readingsPublished = [...input.published.validReadings.values()].reduce((a, s) => a + s.length, 0);
-  const gasPerReading = readingsOnChain > 0 ? Math.round(Number(totalGas) / readingsOnChain) : null;
+  const gasPerReading = relayedReadings > 0 ? Math.round(Number(totalGas) / relayedReadings) : null;
   const { prices } = input;
   const l1Eth = (Number(totalGas) * prices.l1Gwei) / 1e9;
   const l2Eth = (Number(totalGas) * prices.l2Gwei) / 1e9;
   for (const a of input.attempts ?? []) {
-    if (a.refusedWith === null) problems.push(`the contract allowed an attempt to bend the verdict: ${a.attempt}`);
+    if (a.refusedWith === null) {
+      problems.push(
+        `the contract allowed an attempt to bend the verdict: ${a.attempt}` +
+          (a.outcome === undefined ? "" : ` (${a.outcome})`),
+      );
+    }
+  }
+  // What other relayers recorded, the oracle found on chain before relaying it (and spent no gas on).
+  if (input.relay !== undefined && input.relay.alreadyOnChain !== readingsByOtherRelayers) {
+    problems.push(
+      `${readingsByOtherRelayers} readings were recorded by other relayers; the oracle found ` +
+        `${input.relay.alreadyOnChain} already on-chain`,
+    );
   }
   return {
     chainId: suite.deployment.chainId,
@@ -316,7 +385,9 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
     shipments,
     readingsPublished,
     readingsOnChain,
+    readingsByOtherRelayers,
     readingsRejected,
+    readingsWaited,
     messagesRejected: { ...input.dropped },
     batches: gasOfTx.size,
     gasUsed: totalGas.toString(),
@@ -327,7 +398,7 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       l1Usd: l1Eth * prices.ethUsd,
       l2Eth,
       l2Usd: l2Eth * prices.ethUsd,
-      note: "execution gas of the relay transactions only; an L2 also charges for posting the calldata to L1",
+      note: "execution gas of the oracle's relay transactions only; an L2 also charges for posting the calldata to L1",
     },
     attempts: input.attempts ?? [],
     crossCheck: { ok: problems.length === 0, problems },
@@ -371,6 +442,15 @@ function formatMkt(s: ShipmentReport): string {
   return `${loggers} (${s.mktLimitCentiC === null ? "no MKT limit" : `limit ${c(s.mktLimitCentiC)}`})`;
 }
 
+/** How an attempt to bend the verdict ended. */
+function formatAttempt(a: BendAttempt, crossCheckOk: boolean): string {
+  if (a.outcome === undefined) {
+    return a.refusedWith === null ? "ALLOWED (a defect)" : `refused by the contract (${a.refusedWith})`;
+  }
+  if (a.refusedWith === null) return `${a.outcome} (a defect)`;
+  return `${a.outcome}, ${crossCheckOk ? "verdict unchanged (cross-check)" : "verdict not confirmed (cross-check failed)"}`;
+}
+
 /** The report as text, one block per shipment and the totals. */
 export function formatReport(report: StackReport): string {
   const lines: string[] = [];
@@ -405,7 +485,10 @@ export function formatReport(report: StackReport): string {
     }
   }
   lines.push("", "== totals");
-  lines.push(`readings          ${report.readingsPublished} published, ${report.readingsOnChain} on-chain`);
+  lines.push(
+    `readings          ${report.readingsPublished} published, ${report.readingsOnChain} on-chain` +
+      (report.readingsByOtherRelayers > 0 ? ` (${report.readingsByOtherRelayers} recorded by another relayer)` : ""),
+  );
   const rejected = Object.entries(report.readingsRejected).filter(([, n]) => n > 0);
   lines.push(
     `rejected          ${rejected.length === 0 ? "none" : rejected.map(([r, n]) => `${r} ${n}`).join(", ")} (readings)`,
@@ -422,8 +505,7 @@ export function formatReport(report: StackReport): string {
   lines.push(`                  (${report.cost.note})`);
   for (const [i, a] of report.attempts.entries()) {
     lines.push(
-      `${i === 0 ? "bend attempts     " : "                  "}${a.attempt}: ` +
-        (a.refusedWith === null ? "ALLOWED (a defect)" : `refused by the contract (${a.refusedWith})`),
+      `${i === 0 ? "bend attempts     " : "                  "}${a.attempt}: ${formatAttempt(a, report.crossCheck.ok)}`,
     );
   }
   lines.push(

@@ -5,13 +5,14 @@
  * the simulated clock reaches them.
  */
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
-import type { JsonRpcSigner } from "ethers";
+import type { JsonRpcSigner, Signer } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { PROFILE_PRESETS } from "../../cli/profiles.js";
 import type { Deployment } from "../../sdk/deployment.js";
-import type { ColdChainDomain, DeviceVerificationKey } from "../../sdk/protocol/index.js";
-import { signCustodyAcceptance } from "../../sdk/protocol/index.js";
+import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../../sdk/protocol/index.js";
+import { encodeBatch, expandReadings, expandWindow, signCustodyAcceptance } from "../../sdk/protocol/index.js";
+import { skipReasonName } from "../../sdk/names.js";
 import type { ColdChain, DeviceRegistry } from "../../types/ethers-contracts/index.js";
 import { ColdChain__factory, DeviceRegistry__factory } from "../../types/ethers-contracts/index.js";
 import { buildDeployment, deploySuite } from "../lib/suite.js";
@@ -168,8 +169,17 @@ export async function performHandover(world: World, index: number, handover: Han
 export interface BendAttempt {
   /** What was tried, in words. */
   readonly attempt: string;
-  /** The custom error the contract refused it with, or null if it went through (a defect). */
+  /**
+   * The custom error the contract refused it with (or, for readings, the skip reason it answered with), or null
+   * if it went through (a defect).
+   */
   readonly refusedWith: string | null;
+  /**
+   * What the contract did, in words, when it answered with skips rather than a revert (the reordered relay: which
+   * readings waited for their predecessor). The report prints it with whether the run still ended with the verdict
+   * the readings give in order (its cross-check).
+   */
+  readonly outcome?: string;
 }
 
 /**
@@ -189,4 +199,93 @@ export async function tryShipperCancel(world: World, index: number): Promise<Ben
     const parsed = typeof data === "string" ? world.coldChain.interface.parseError(data) : null;
     return { attempt, refusedWith: parsed?.name ?? "reverted" };
   }
+}
+
+/** Readings a signed item carries. */
+function readingsOf(item: SignedItem): number {
+  return item.kind === "reading" ? 1 : item.window.samples.length;
+}
+
+/** Observation time of the reading before an item's first (0: none). */
+function previousOf(item: SignedItem): number {
+  return item.kind === "reading" ? item.reading.previousObservedAt : item.window.previousObservedAt;
+}
+
+/**
+ * A rogue relayer (`relayer`: an account of its own, not the oracle's) has real signed items of one logger, in the
+ * logger's order — its backlog, taken before the logger uploads it — and submits them on chain newest first, ahead
+ * of the oracle, as a relayer would to have a later custodian's readings (or an excursion's end) judged before the
+ * earlier ones. A real transaction. The contract must record nothing out of order: every item but the oldest comes
+ * before its predecessor and must be skipped as `SequenceGap` (retryable: the oracle relays it again, in order),
+ * and the oldest is recorded only if it continues the logger's recorded chain. Any other outcome is a defect
+ * (`refusedWith: null`).
+ */
+export async function tryReorderedRelay(
+  world: World,
+  relayer: Signer,
+  deviceId: bigint,
+  backlog: readonly SignedItem[],
+  what: string,
+): Promise<BendAttempt> {
+  const oldest = backlog[0];
+  if (backlog.length < 2 || oldest === undefined) {
+    throw new Error(`logger ${deviceId}: ${backlog.length} items to reorder; a reordered relay needs at least two`);
+  }
+  const total = backlog.reduce((n, item) => n + readingsOf(item), 0);
+  const attempt = `a rogue relayer submits ${what} newest first (${total} readings)`;
+  const track = await world.coldChain.deviceTrack(deviceId);
+  const last = Number(track.lastObservedAt);
+  const startedAt = Number((await world.coldChain.shipment(track.shipmentId)).startedAt);
+  const previous = previousOf(oldest);
+  // The contract's rule: the oldest continues the chain if it names the latest recorded reading, or none is
+  // recorded yet and its predecessor lies before the start.
+  const oldestContinues = previous === last || (last === 0 && previous < startedAt);
+  const expectRecorded = oldestContinues ? readingsOf(oldest) : 0;
+
+  const reversed = [...backlog].reverse();
+  const tx = await world.coldChain.connect(relayer).submitReadings(encodeBatch(reversed));
+  const receipt = await tx.wait();
+  if (receipt === null) throw new Error(`the rogue relayer's transaction ${tx.hash} has no receipt`);
+  const skipped: Record<string, number> = {};
+  const recorded: number[] = [];
+  for (const log of receipt.logs) {
+    if (getAddress(log.address) !== getAddress(world.deployment.contracts.ColdChain.address)) continue;
+    const event = world.coldChain.interface.parseLog(log);
+    if (event === null || BigInt(event.args.deviceId as bigint) !== deviceId) continue;
+    if (event.name === "ReadingSkipped") {
+      const reason = skipReasonName(event.args.reason as bigint);
+      skipped[reason] = (skipped[reason] ?? 0) + Number(event.args.count);
+    } else if (event.name === "ReadingsRecorded") {
+      for (const r of expandReadings({ deviceId, readings: event.args.readings as string })) {
+        recorded.push(r.observedAt);
+      }
+    } else if (event.name === "WindowRecorded") {
+      const window = {
+        deviceId,
+        firstSequence: event.args.firstSequence as bigint,
+        firstObservedAt: event.args.firstObservedAt as bigint,
+        intervalSeconds: event.args.intervalSeconds as bigint,
+        samples: event.args.samples as string,
+      };
+      for (const r of expandWindow(window)) recorded.push(r.observedAt);
+    }
+  }
+  const waited = skipped.SequenceGap ?? 0;
+  const others = Object.entries(skipped).filter(([reason]) => reason !== "SequenceGap");
+  // In order: only the oldest item's readings, and only when it continues the chain; the rest waited.
+  const oldestTimes = new Set(
+    oldest.kind === "reading"
+      ? [oldest.reading.observedAt]
+      : oldest.window.samples.map((_, i) => oldest.window.firstObservedAt + i * oldest.window.intervalSeconds),
+  );
+  const inOrder =
+    recorded.length === expectRecorded &&
+    recorded.every((t) => oldestTimes.has(t)) &&
+    waited === total - expectRecorded &&
+    others.length === 0;
+  const outcome =
+    `${waited} waited for their predecessor (SequenceGap)` +
+    (others.length > 0 ? `, ${others.map(([r, n]) => `${n} skipped as ${r}`).join(", ")}` : "") +
+    (inOrder ? "" : `, ${recorded.length} recorded (expected ${expectRecorded}: recorded out of order)`);
+  return { attempt, refusedWith: inOrder ? "SequenceGap" : null, outcome };
 }

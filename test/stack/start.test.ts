@@ -10,7 +10,7 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { SCENARIO_HOURS, SHIPMENTS } from "../../scripts/stack/plan.js";
+import { SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "../../scripts/stack/plan.js";
 import type { StackReport } from "../../scripts/stack/report.js";
 
 const REPO_ROOT = join(import.meta.dirname, "..", "..");
@@ -52,10 +52,42 @@ describe("npm start (the local stack)", function () {
   });
 
   it("plays an attempt to bend the verdict, which the contract refuses, and says so", function () {
-    expect(report.attempts).to.have.length(1);
+    expect(report.attempts).to.have.length(2);
     expect(report.attempts[0]?.refusedWith).to.equal("CustodyNotCustodian");
     expect(output).to.match(/bend attempts {5}the shipper cancels shipment \d+ while .+ holds it/);
     expect(output).to.include("refused by the contract (CustodyNotCustodian)");
+  });
+
+  it("plays a rogue relayer that submits a logger's backlog newest first: nothing is recorded out of order", function () {
+    const late = firstLateUpload(SHIPMENTS);
+    expect(late, "the plan has a logger that uploads late").to.not.equal(undefined);
+    const rogue = report.attempts[1];
+    const match = /^a rogue relayer submits logger (\d+)'s backlog \(.+\) newest first \((\d+) readings\)$/.exec(
+      rogue?.attempt ?? "",
+    );
+    expect(match, rogue?.attempt).to.not.equal(null);
+    expect(match?.[1]).to.equal(late?.deviceId.toString());
+    // Offline from fromHour to toHour, a reading every 15 min (--quick): the whole backlog, newest first.
+    const n = Number(match?.[2]);
+    expect(n).to.be.at.least((((late?.toHour ?? 0) - (late?.fromHour ?? 0)) * 3600) / 900);
+    // Every reading but the oldest came before its predecessor and waited (SequenceGap, retryable); the oldest
+    // continued the logger's chain and is the only one the rogue recorded.
+    expect(rogue?.refusedWith).to.equal("SequenceGap");
+    expect(rogue?.outcome).to.equal(`${n - 1} waited for their predecessor (SequenceGap)`);
+    expect(report.readingsWaited).to.deep.equal({ "contract:SequenceGap": n - 1 });
+    expect(report.readingsByOtherRelayers).to.equal(1);
+    expect(output).to.include(`(1 recorded by another relayer)`);
+    expect(output).to.match(
+      new RegExp(
+        `^ {18}a rogue relayer submits logger ${late?.deviceId}'s backlog .+ newest first \\(${n} readings\\): ` +
+          `${n - 1} waited for their predecessor \\(SequenceGap\\), verdict unchanged \\(cross-check\\)$`,
+        "m",
+      ),
+    );
+    // The oracle relayed the backlog in order afterwards: every reading on chain, as sent, in the logger's order
+    // (the cross-check compares each reading, its recording order and each logger's MKT with the simulator's).
+    expect(report.readingsOnChain).to.equal(report.readingsPublished);
+    expect(report.crossCheck.problems).to.deep.equal([]);
   });
 
   it("shows each logger's own MKT, not one pooled over the loggers", function () {
