@@ -13,7 +13,11 @@
  *   not by sequence (a device that lost its state may count its sequences from 0 again).
  * - `readings`: one row per (device, sequence) of the protocol v1 items of an older store (kept, no longer used).
  * - `batches` and `attempts`: each batch transaction, and every signed attempt of it (nonce, fees, raw tx, hash).
- * - `devices`: the registry cache; `meta`: sync cursors.
+ * - `devices`: the registry cache (devices the registry knows); `meta`: sync cursors.
+ * - `set_aside`: MQTT messages that could not be judged when they came (the registry unreachable, look-ups of new
+ *   devices rate-limited or slow, or queued behind such messages), kept as received (topic and payload) until the
+ *   set-aside retrier judges them (oracle/set-aside.ts); a row is deleted only after its verdict (the item stored,
+ *   or a drop) is final.
  *
  * Protocol v1 items of a store written before protocol v2 (`protocol` 1: signed without `previousObservedAt`,
  * under EIP-712 version "1") cannot be relayed to a v2 contract: it verifies another digest and needs the
@@ -195,7 +199,38 @@ CREATE TABLE IF NOT EXISTS devices (
   revoked_from INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS set_aside (
+  id INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  device_id TEXT,
+  reason TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS set_aside_due ON set_aside (next_attempt_at, id);
 `;
+
+/** A message set aside: stored as received, judged later (oracle/set-aside.ts). */
+export interface SetAsideMessage {
+  readonly id: number;
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  /** The device of the payload, when it decoded (decimal id), for logs. */
+  readonly deviceId: string | null;
+  /** Why it could not be judged when it came (metrics.ts SET_ASIDE_REASONS). */
+  readonly reason: string;
+  readonly receivedAt: number;
+  /** Times it was tried again and still could not be judged. */
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastError: string | null;
+}
+
+/** A message to set aside. */
+export type NewSetAsideMessage = Pick<SetAsideMessage, "topic" | "payload" | "deviceId" | "reason" | "receivedAt">;
 
 type Row = Record<string, SQLInputValue>;
 
@@ -218,6 +253,9 @@ export class Store {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
   private pending: number;
+  private setAsideRows: number;
+  /** Messages set aside per device (decimal id). */
+  private readonly setAsideDevices = new Map<string, number>();
 
   constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
     try {
@@ -236,6 +274,11 @@ export class Store {
       });
     }
     this.pending = Number(this.one("SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending'")?.n ?? 0);
+    this.setAsideRows = 0;
+    for (const r of this.all("SELECT device_id, COUNT(*) AS n FROM set_aside GROUP BY device_id")) {
+      this.setAsideRows += Number(r.n);
+      if (r.device_id !== null) this.setAsideDevices.set(str(r.device_id), Number(r.n));
+    }
   }
 
   /**
@@ -641,6 +684,14 @@ export class Store {
     );
   }
 
+  /**
+   * Deletes the rows of devices the registry did not know (key type 0): earlier versions kept one per unknown id,
+   * without bound; the device cache keeps them in memory now. Returns how many went.
+   */
+  purgeUnknownDevices(): number {
+    return Number(this.stmt("DELETE FROM devices WHERE key_type = 0").run().changes);
+  }
+
   getMeta(key: string): string | undefined {
     const row = this.one("SELECT value FROM meta WHERE key = ?", key);
     return row === undefined ? undefined : str(row.value);
@@ -660,6 +711,75 @@ export class Store {
       out[str(r.state) as ItemState] = Number(r.n);
     }
     return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages set aside (judged later)
+  // -------------------------------------------------------------------------------------------
+
+  /** Stores messages set aside in one transaction (committed when this returns); their ids, in order. */
+  setAside(messages: readonly NewSetAsideMessage[], nextAttemptAt: number): number[] {
+    const ids = this.transaction(() => {
+      const insert = this.cached(
+        `INSERT INTO set_aside (topic, payload, device_id, reason, received_at, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      );
+      return messages.map((m) =>
+        Number(insert.run(m.topic, m.payload, m.deviceId, m.reason, m.receivedAt, nextAttemptAt).lastInsertRowid),
+      );
+    });
+    this.setAsideRows += ids.length;
+    for (const m of messages) {
+      if (m.deviceId !== null) this.setAsideDevices.set(m.deviceId, (this.setAsideDevices.get(m.deviceId) ?? 0) + 1);
+    }
+    return ids;
+  }
+
+  /** Messages set aside now. */
+  setAsideCount(): number {
+    return this.setAsideRows;
+  }
+
+  /** Messages of one device (decimal id) set aside now. */
+  setAsideOf(deviceId: string): number {
+    return this.setAsideDevices.get(deviceId) ?? 0;
+  }
+
+  /** Up to `limit` messages set aside whose next attempt is due at `now`, oldest attempt time first. */
+  setAsideDue(now: number, limit: number): SetAsideMessage[] {
+    return this.all(
+      "SELECT * FROM set_aside WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+      now,
+      limit,
+    ).map(toSetAside);
+  }
+
+  /** When the next message set aside is due, and when the oldest was received; undefined when there is none. */
+  setAsideTimes(): { nextAttemptAt: number; oldestReceivedAt: number } | undefined {
+    const row = this.one("SELECT MIN(next_attempt_at) AS next, MIN(received_at) AS oldest FROM set_aside");
+    if (row === undefined || row.next === null) return undefined;
+    return { nextAttemptAt: Number(row.next), oldestReceivedAt: Number(row.oldest) };
+  }
+
+  /** A message set aside, tried again and still not judged: its next attempt. */
+  postponeSetAside(id: number, nextAttemptAt: number, error: string): void {
+    this.cached("UPDATE set_aside SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?").run(
+      nextAttemptAt,
+      error,
+      id,
+    );
+  }
+
+  /** Deletes a message set aside once its verdict is final (its item committed, or dropped). */
+  deleteSetAside(id: number): void {
+    const row = this.cached("DELETE FROM set_aside WHERE id = ? RETURNING device_id").get(id);
+    if (row === undefined) return;
+    this.setAsideRows--;
+    if (row.device_id === null) return;
+    const device = str(row.device_id);
+    const left = (this.setAsideDevices.get(device) ?? 1) - 1;
+    if (left > 0) this.setAsideDevices.set(device, left);
+    else this.setAsideDevices.delete(device);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -741,6 +861,21 @@ function toItem(r: Row): StoredItem {
     state: str(r.state) as ItemState,
     batchId: r.batch_id === null ? null : Number(r.batch_id),
     skipReason: r.skip_reason === null ? null : str(r.skip_reason),
+  };
+}
+
+function toSetAside(r: Row): SetAsideMessage {
+  const payload = r.payload;
+  return {
+    id: Number(r.id),
+    topic: str(r.topic),
+    payload: payload instanceof Uint8Array ? payload : new Uint8Array(),
+    deviceId: r.device_id === null ? null : str(r.device_id),
+    reason: str(r.reason),
+    receivedAt: Number(r.received_at),
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastError: r.last_error === null ? null : str(r.last_error),
   };
 }
 
