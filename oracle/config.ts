@@ -164,8 +164,30 @@ export const ORACLE_CONFIG_SCHEMA = z
       .object({
         /** A reading observed further than this in the future (oracle clock) is dropped. */
         maxFutureSkewSeconds: z.number().int().min(0).default(300),
-        /** An unknown device is looked up on-chain again after this long. */
+        /** A device the registry does not know is remembered as unknown this long, then looked up again. */
         unknownDeviceRetryMs: z.number().int().min(0).default(30_000),
+        /** Device ids remembered as unknown, at most (least recently used out); kept in memory only. */
+        unknownDeviceCacheSize: z.number().int().min(0).max(10_000_000).default(10_000),
+        /**
+         * Registry look-ups of devices not cached, per second, and the burst allowed above it: a message of a device
+         * the budget cannot look up now is set aside (stored, judged later), never dropped unheard.
+         */
+        lookupRatePerSecond: z.number().min(1).default(50),
+        lookupBurst: z.number().int().min(1).default(20),
+        /** How long intake waits for a look-up; a slower one goes on in the background, the message set aside. */
+        lookupWaitMs: z.number().int().min(0).default(250),
+        /**
+         * Intake time per second that may go to waiting for registry answers (bursts of five seconds' worth);
+         * beyond, messages that need a registry read are set aside without waiting.
+         */
+        lookupWaitBudgetMsPerSecond: z.number().int().min(1).max(1000).default(100),
+        /** A look-up not answered this fast counts as the registry unreachable (the message is set aside). */
+        lookupTimeoutMs: z.number().int().min(100).default(2_000),
+        /** Messages set aside at most; beyond, intake waits for the registry (the broker queues meanwhile). */
+        setAsideMaxMessages: z.number().int().min(1).default(100_000),
+        /** Back-off between attempts to reach an unreachable registry: first, and longest. */
+        setAsideRetryMinMs: z.number().int().min(10).default(1_000),
+        setAsideRetryMaxMs: z.number().int().min(10).default(30_000),
         /**
          * Signature-verification worker threads: "auto" (one per core but one), or a number; 0 verifies on the
          * intake thread. Worth it with several MQTT connections (several messages in flight).

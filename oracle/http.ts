@@ -16,6 +16,10 @@ export interface Health {
   readonly mqttConnected: boolean;
   readonly relayLastSuccessAt: number;
   readonly pendingReadings: number;
+  /** Messages set aside (stored, acknowledged), waiting to be judged. */
+  readonly setAsideMessages: number;
+  /** Why messages wait, when some do (e.g. the device registry unreachable since …). */
+  readonly waitingFor?: string;
 }
 
 export class HttpServer {

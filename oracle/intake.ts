@@ -10,8 +10,18 @@
  * last sample) observed before the current key's `keyValidFrom` verifies under the key of its time (registry
  * `verificationKeyAt`, cached), never a later one. A signature that fails under the cached current key re-reads the
  * device once (bounded) in case a rotation is not synced yet.
- * Only when this resolves does the ingest acknowledge the message; a thrown error (store or RPC down) leaves
- * it unacknowledged so the broker delivers it again.
+ * Only when this resolves does the ingest acknowledge the message; a thrown error (the store down) leaves it
+ * unacknowledged so the broker delivers it again.
+ *
+ * A message that cannot be judged now is set aside, never dropped unheard and never left to block the connection:
+ * its device is not cached and the registry is unreachable (or does not answer within `verify.lookupTimeoutMs`),
+ * or the look-up budget for devices not cached is spent (`verify.lookupRatePerSecond`: a flood of made-up ids),
+ * or a cached device needs a registry read (a past key, a re-read after a failed signature) while the registry is
+ * unreachable. Its topic and payload are committed to the store's `set_aside` table (group commit, like items)
+ * before the acknowledgement, and the set-aside retrier (oracle/set-aside.ts) judges it later through
+ * {@link Intake.judgeSetAside}, the same checks in the same order. Messages of cached devices meanwhile go on as
+ * usual. Only when `verify.setAsideMaxMessages` are set aside already does a message wait for its verdict (the
+ * broker queues the rest).
  */
 import {
   decodeMqttPayload,
@@ -24,14 +34,45 @@ import {
 import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
 import { messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
-import type { DropReason, OracleMetrics } from "./metrics.js";
-import type { Clock, DeviceCache } from "./registry.js";
-import type { CachedDevice, InsertResult, KeyCurve, NewItem, Store } from "./store.js";
+import { RateLimitedLog } from "./log-limit.js";
+import type { DropReason, OracleMetrics, SetAsideReason } from "./metrics.js";
+import { isUnavailable } from "./registry.js";
+import type { Clock, DeviceCache, LookupMode, Unavailable } from "./registry.js";
+import type {
+  CachedDevice,
+  InsertResult,
+  KeyCurve,
+  NewItem,
+  NewSetAsideMessage,
+  SetAsideMessage,
+  Store,
+} from "./store.js";
 
-/** The outcome of one message. */
+/** The verdict on one message: stored, or dropped with a reason. */
 export type IntakeResult =
   | { readonly ok: true; readonly itemId: number; readonly readings: number }
   | { readonly ok: false; readonly reason: DropReason; readonly message: string };
+
+/** A message that could not be judged now: stored as received (committed), acknowledged, judged later. */
+export interface SetAsideResult {
+  readonly ok: false;
+  readonly setAside: true;
+  /** Its row in the store's `set_aside` table. */
+  readonly id: number;
+  readonly reason: SetAsideReason;
+  readonly message: string;
+}
+
+/** What became of a message when it came: a verdict, or set aside for one later. */
+export type IntakeOutcome = IntakeResult | SetAsideResult;
+
+/** Whether an outcome is a message set aside (no verdict yet). */
+export function isSetAside(outcome: IntakeOutcome): outcome is SetAsideResult {
+  return "setAside" in outcome;
+}
+
+/** Why a message cannot be judged now, with its device. */
+type Postponed = Unavailable & { readonly deviceId: bigint };
 
 /** Verifies signatures; a worker pool can stand in for the inline verifier. */
 export type SignatureCheck = (item: SignedItem, key: DeviceVerificationKey) => Promise<boolean>;
@@ -53,6 +94,10 @@ export interface IntakeOptions {
   readonly signatureCheck?: SignatureCheck;
   /** Commits a group of items; default `store.insertItems` on this thread (a StoreWriter thread can stand in). */
   readonly insertItems?: InsertItems;
+  /** Messages set aside at most (`verify.setAsideMaxMessages`); default unbounded. */
+  readonly setAsideMaxMessages?: number;
+  /** Called after a message was set aside (the retrier wakes up). */
+  readonly onSetAside?: () => void;
 }
 
 /** Stores items in one transaction, each with its result; resolves (or returns) after the commit. */
@@ -61,49 +106,140 @@ export type InsertItems = (items: readonly NewItem[]) => InsertResult[] | Promis
 export class Intake {
   private readonly check: SignatureCheck;
   readonly commits: GroupCommit;
+  /** Commits of messages set aside (one transaction for those in flight together, as items). */
+  private readonly setAsideCommits: GroupCommit<NewSetAsideMessage, number>;
+  private readonly logs: RateLimitedLog;
+  private closed = false;
+  /** Messages being set aside now (committing), per device: with those committed, later ones queue behind. */
+  private readonly settingAside = new Map<string, number>();
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
     this.commits = new GroupCommit(o.insertItems ?? ((items) => o.store.insertItems(items)), () => this.inFlight);
+    this.setAsideCommits = new GroupCommit(
+      (rows) => o.store.setAside(rows, o.clock()),
+      () => this.inFlight,
+    );
+    this.logs = new RateLimitedLog(o.log, undefined, o.clock);
   }
 
-  /** Messages being handled now (several with several MQTT connections). */
+  /** MQTT messages being handled now (several with several MQTT connections). */
   private inFlight = 0;
-  /** Registry look-ups under way: messages of a device not cached yet wait for one look-up, not one each. */
-  private readonly lookups = new Map<bigint, Promise<CachedDevice>>();
 
-  private device(deviceId: bigint): Promise<CachedDevice> {
-    let lookup = this.lookups.get(deviceId);
-    if (lookup === undefined) {
-      lookup = this.o.devices.get(deviceId).finally(() => this.lookups.delete(deviceId));
-      this.lookups.set(deviceId, lookup);
-    }
-    return lookup;
+  /** Stops waiting (a message held while the set-aside table is full is left for redelivery). */
+  close(): void {
+    this.closed = true;
+    this.logs.flush();
   }
 
-  /** Handles one message; resolves once it is stored or dropped. Throws only on an internal failure. */
-  async handle(topic: string, payload: Uint8Array): Promise<IntakeResult> {
+  /**
+   * Handles one MQTT message; resolves once it is stored, dropped or set aside (committed in each case but a drop).
+   * Throws only when it could do none of these (the store failed, or the oracle stops while it waits).
+   */
+  async handle(topic: string, payload: Uint8Array): Promise<IntakeOutcome> {
     this.o.metrics.received.inc();
     this.inFlight++;
-    let result: IntakeResult;
+    let outcome: IntakeOutcome;
     try {
-      result = await this.evaluate(topic, payload);
+      // While messages are set aside, messages of devices not cached join them rather than start look-ups here.
+      let verdict = await this.evaluate(topic, payload, this.o.store.setAsideCount() > 0 ? "queue" : "intake");
+      while (isUnavailable(verdict) && this.o.store.setAsideCount() >= (this.o.setAsideMaxMessages ?? Infinity)) {
+        // The set-aside table is full: this message waits for its verdict here (the broker queues the rest).
+        if (this.closed) throw new Error("oracle stopping: message left for redelivery");
+        this.logs.warn(
+          "set-aside-full",
+          { setAside: this.o.store.setAsideCount(), reason: verdict.unavailable, err: verdict.message },
+          `${this.o.store.setAsideCount()} messages are set aside (verify.setAsideMaxMessages): intake waits for ` +
+            `the registry before taking more (${verdict.message})`,
+        );
+        await this.waitForRegistry(1000);
+        verdict = await this.evaluate(topic, payload, "retry");
+      }
+      outcome = isUnavailable(verdict) ? await this.setAside(topic, payload, verdict) : verdict;
     } finally {
       this.inFlight--;
       this.commits.poke();
+      this.setAsideCommits.poke();
     }
+    if (isSetAside(outcome)) {
+      this.o.metrics.setAside.inc({ reason: outcome.reason });
+      this.o.onSetAside?.();
+    } else {
+      this.finish(outcome, topic, payload.length);
+    }
+    return outcome;
+  }
+
+  /**
+   * Judges a message set aside (the retrier's call), the same checks as {@link handle}, waiting for a look-up token
+   * rather than setting it aside again. Returns the verdict (stored or dropped; the caller deletes the row), or
+   * Unavailable when the registry still cannot be read.
+   */
+  async judgeSetAside(message: SetAsideMessage): Promise<IntakeResult | Unavailable> {
+    // Not counted in flight: the group commit waits for MQTT messages only (a judgment waiting for a look-up token
+    // would hold every intake commit for its maximum wait).
+    const verdict = await this.evaluate(message.topic, message.payload, "retry");
+    if (isUnavailable(verdict)) return verdict;
+    this.o.metrics.setAsideJudged.inc({ outcome: verdict.ok ? "stored" : "dropped" });
+    this.finish(verdict, message.topic, message.payload.length);
+    return verdict;
+  }
+
+  private finish(result: IntakeResult, topic: string, bytes: number): void {
     if (result.ok) {
       this.o.metrics.accepted.inc();
       this.o.metrics.acceptedReadings.inc(result.readings);
       this.o.onStored?.(result.readings);
     } else {
       this.o.metrics.dropped.inc({ reason: result.reason });
-      this.o.log.warn({ reason: result.reason, topic, bytes: payload.length }, "message dropped: %s", result.message);
+      // One line per reason and interval, with the count: a flood of bad messages is not a line each.
+      this.logs.warn(
+        `drop:${result.reason}`,
+        { reason: result.reason, topic, bytes },
+        `message dropped: ${result.message}`,
+      );
     }
-    return result;
   }
 
-  private async evaluate(topic: string, payload: Uint8Array): Promise<IntakeResult> {
+  private async setAside(topic: string, payload: Uint8Array, why: Postponed): Promise<SetAsideResult> {
+    const deviceId = why.deviceId.toString();
+    this.settingAside.set(deviceId, (this.settingAside.get(deviceId) ?? 0) + 1);
+    let id: number;
+    try {
+      id = await this.setAsideCommits.insert({
+        topic,
+        payload,
+        deviceId,
+        reason: why.unavailable,
+        receivedAt: this.o.clock(),
+      });
+    } finally {
+      const left = (this.settingAside.get(deviceId) ?? 1) - 1;
+      if (left > 0) this.settingAside.set(deviceId, left);
+      else this.settingAside.delete(deviceId);
+    }
+    this.logs.warn(
+      `set-aside:${why.unavailable}`,
+      { reason: why.unavailable, deviceId: why.deviceId.toString(), setAside: this.o.store.setAsideCount() },
+      `message of device ${why.deviceId} set aside (stored, judged later): ${why.message}`,
+    );
+    return { ok: false, setAside: true, id, reason: why.unavailable, message: why.message };
+  }
+
+  /** Waits until the registry answers again, at most `ms`. */
+  private waitForRegistry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.o.devices.events.off("available", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.o.devices.events.on("available", done);
+    });
+  }
+
+  private async evaluate(topic: string, payload: Uint8Array, mode: LookupMode): Promise<IntakeResult | Postponed> {
     if (payload.length > this.o.maxPayloadBytes) {
       return drop("too_large", `${payload.length} bytes exceed mqtt.maxPayloadBytes (${this.o.maxPayloadBytes})`);
     }
@@ -118,7 +254,21 @@ export class Intake {
     if (topicDevice !== deviceId) {
       return drop("topic_mismatch", `payload of device ${deviceId} on topic ${topic}`);
     }
-    let device = await this.device(deviceId);
+    // A device's messages keep their order: behind one set aside, the later ones are set aside too.
+    if (mode !== "retry") {
+      const key = deviceId.toString();
+      const waiting = this.o.store.setAsideOf(key) + (this.settingAside.get(key) ?? 0);
+      if (waiting > 0) {
+        return {
+          unavailable: "queued",
+          message: `${waiting} earlier messages of device ${deviceId} are set aside: this one waits behind them`,
+          deviceId,
+        };
+      }
+    }
+    const found = await this.o.devices.lookup(deviceId, mode);
+    if (isUnavailable(found)) return { ...found, deviceId };
+    let device = found;
     if (device.keyType === 0) return drop("unknown_device", `device ${deviceId} is not in the registry`);
     const first = item.kind === "reading" ? item.reading.sequence : item.window.firstSequence;
     const count = item.kind === "reading" ? 1 : item.window.samples.length;
@@ -146,10 +296,10 @@ export class Intake {
     }
     // Keys are bound to time: the current key for readings observed from its keyValidFrom on (the common case, no
     // registry call), else the key of the item's time, which must cover its last sample too.
-    const keyOf = (d: CachedDevice): Promise<JudgedKey> | JudgedKey =>
+    const keyOf = (d: CachedDevice): Promise<JudgedKey | Unavailable> | JudgedKey =>
       firstObservedAt >= d.keyValidFrom
         ? { key: verificationKey(d), current: true }
-        : this.pastKey(d, firstObservedAt, lastObservedAt);
+        : this.pastKey(d, firstObservedAt, lastObservedAt, mode);
     const verifies = async (key: DeviceVerificationKey | undefined): Promise<boolean> => {
       if (key === undefined) return false;
       if (key.keyType === "p256" && isHighS(item.signature)) {
@@ -158,16 +308,20 @@ export class Intake {
       return this.check(item, key);
     };
     let judged = await keyOf(device);
+    if (isUnavailable(judged)) return { ...judged, deviceId };
     let verified = await verifies(judged.key);
     if (!verified && judged.current) {
-      // A rotation mined since the registry sync: read the device again (bounded) before dropping.
-      const fresh = await this.o.devices.refreshStale(deviceId);
+      // A rotation mined since the registry sync: read the device again (bounded) before dropping; with the
+      // registry unreachable, the message waits (set aside) rather than be dropped under a key that may be stale.
+      const fresh = await this.o.devices.refreshStale(deviceId, mode);
+      if (isUnavailable(fresh)) return { ...fresh, deviceId };
       if (fresh !== undefined && changed(device, fresh)) {
         device = fresh;
         if (device.revokedFrom !== 0 && lastObservedAt >= device.revokedFrom) {
           return revokedDrop(device, lastObservedAt);
         }
         judged = await keyOf(device);
+        if (isUnavailable(judged)) return { ...judged, deviceId };
         verified = await verifies(judged.key);
       }
     }
@@ -202,9 +356,15 @@ export class Intake {
    * registry's key of `from` (`verificationKeyAt`, cached), as the contract chooses it; it must still be valid at
    * `until` (a window across a rotation verifies under no key).
    */
-  private async pastKey(device: CachedDevice, from: number, until: number): Promise<JudgedKey> {
+  private async pastKey(
+    device: CachedDevice,
+    from: number,
+    until: number,
+    mode: LookupMode,
+  ): Promise<JudgedKey | Unavailable> {
     const id = device.deviceId;
-    const past = await this.o.devices.keyAt(id, from);
+    const past = await this.o.devices.keyAt(id, from, mode);
+    if (isUnavailable(past)) return past;
     if (past === undefined) {
       // The registry's current key covers `from`: the cache is behind (a reorg); the refresh sorts it out.
       return {
@@ -284,8 +444,8 @@ function iso(seconds: number): string {
  * resolves only after the commit that holds its item, so the acknowledgement still follows the durable commit;
  * if the commit fails, every caller of that group gets the error (nothing of the group is stored or acknowledged).
  */
-export class GroupCommit {
-  private queue: { item: NewItem; resolve(r: InsertResult): void; reject(e: unknown): void }[] = [];
+export class GroupCommit<T = NewItem, R = InsertResult> {
+  private queue: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = [];
   private scheduled = false;
   /** Items of the commit under way (asynchronous insertItems). */
   private committing = 0;
@@ -295,12 +455,12 @@ export class GroupCommit {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly insertItems: InsertItems,
+    private readonly insertItems: (items: readonly T[]) => R[] | Promise<R[]>,
     private readonly inFlight: () => number = () => 1,
     private readonly maxWaitMs = 2,
   ) {}
 
-  insert(item: NewItem): Promise<InsertResult> {
+  insert(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.poke();
@@ -334,7 +494,7 @@ export class GroupCommit {
     this.stats.commits++;
     this.stats.items += group.length;
     this.stats.largest = Math.max(this.stats.largest, group.length);
-    let results: InsertResult[] | Promise<InsertResult[]>;
+    let results: R[] | Promise<R[]>;
     try {
       results = this.insertItems(group.map((g) => g.item));
     } catch (error) {
@@ -367,10 +527,7 @@ export class GroupCommit {
   }
 }
 
-function settle(
-  group: readonly { resolve(r: InsertResult): void; reject(e: unknown): void }[],
-  results: readonly InsertResult[],
-): void {
+function settle<R>(group: readonly { resolve(r: R): void; reject(e: unknown): void }[], results: readonly R[]): void {
   group.forEach((g, i) => {
     const r = results[i];
     if (r === undefined) g.reject(new Error("group commit lost a result"));

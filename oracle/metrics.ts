@@ -18,6 +18,15 @@ export const DROP_REASONS = [
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
+/**
+ * Why a message was set aside (stored, judged later) instead of judged when it came (label `reason` of
+ * `coldchain_oracle_set_aside_total`): the device registry unreachable; look-ups of devices not cached rate-limited
+ * (`verify.lookupRatePerSecond`, or the intake's wait budget spent); a look-up slower than `verify.lookupWaitMs`;
+ * queued behind messages set aside before (its device's, which keep their order, or, for a device not cached, any).
+ */
+export const SET_ASIDE_REASONS = ["registry_unavailable", "lookup_rate_limited", "lookup_slow", "queued"] as const;
+export type SetAsideReason = (typeof SET_ASIDE_REASONS)[number];
+
 export interface OracleMetrics {
   readonly registry: Registry;
   readonly received: Counter;
@@ -38,6 +47,22 @@ export interface OracleMetrics {
   readonly rpcErrors: Counter<"endpoint">;
   readonly reorgs: Counter;
   readonly mqttConnected: Gauge;
+  /** Messages set aside (stored, judged later), by why they could not be judged when they came. */
+  readonly setAside: Counter<"reason">;
+  /** Messages set aside that were judged later: `stored` or `dropped` (the drop's reason in `dropped`). */
+  readonly setAsideJudged: Counter<"outcome">;
+  /** Registry look-ups of devices not cached: `known`, `unknown`, `failed`, `timeout`, or `rate_limited` (not made). */
+  readonly registryLookups: Counter<"result">;
+  /** 0 while the device registry is unreachable. */
+  readonly registryAvailable: Gauge;
+}
+
+/** Gauges read at every scrape from the parts that hold them (default 0). */
+export interface ScrapedGauges {
+  /** Messages set aside now. */
+  readonly setAsideMessages?: () => number;
+  /** Devices remembered as unknown now. */
+  readonly unknownDevices?: () => number;
 }
 
 /**
@@ -49,6 +74,7 @@ export function createMetrics(
   pending: () => number,
   defaults = false,
   unrelayable: () => number = () => 0,
+  scraped: ScrapedGauges = {},
 ): OracleMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ oracle: oracleId });
@@ -104,8 +130,55 @@ export function createMetrics(
       this.set(unrelayable());
     },
   });
+  const setAside = new Counter({
+    name: "coldchain_oracle_set_aside_total",
+    help: "messages set aside (stored, acknowledged, judged later) because they could not be judged when they came, by reason",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  for (const reason of SET_ASIDE_REASONS) setAside.inc({ reason }, 0);
+  const setAsideJudged = new Counter({
+    name: "coldchain_oracle_set_aside_judged_total",
+    help: "messages set aside and judged later, by outcome (stored, dropped)",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
+  for (const outcome of ["stored", "dropped"]) setAsideJudged.inc({ outcome }, 0);
+  new Gauge({
+    name: "coldchain_oracle_set_aside_messages",
+    help: "messages set aside now, waiting to be judged",
+    registers,
+    collect() {
+      this.set(scraped.setAsideMessages?.() ?? 0);
+    },
+  });
+  const registryLookups = new Counter({
+    name: "coldchain_oracle_registry_lookups_total",
+    help: "registry look-ups of devices not cached, by result (known, unknown, failed, timeout, rate_limited: not made)",
+    labelNames: ["result"] as const,
+    registers,
+  });
+  for (const result of ["known", "unknown", "failed", "timeout", "rate_limited"]) registryLookups.inc({ result }, 0);
+  const registryAvailable = new Gauge({
+    name: "coldchain_oracle_registry_available",
+    help: "0 while the device registry is unreachable (messages needing a look-up are set aside)",
+    registers,
+  });
+  registryAvailable.set(1);
+  new Gauge({
+    name: "coldchain_oracle_unknown_devices_cached",
+    help: "device ids remembered as unknown to the registry (bounded by verify.unknownDeviceCacheSize)",
+    registers,
+    collect() {
+      this.set(scraped.unknownDevices?.() ?? 0);
+    },
+  });
   return {
     registry,
+    setAside,
+    setAsideJudged,
+    registryLookups,
+    registryAvailable,
     received: new Counter({
       name: "coldchain_oracle_received_total",
       help: "MQTT messages received on the readings topics",

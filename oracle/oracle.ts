@@ -12,14 +12,15 @@ import type { OracleConfig, OracleSecrets } from "./config.js";
 import { HttpServer } from "./http.js";
 import type { Health } from "./http.js";
 import { Ingest } from "./ingest.js";
-import { Intake } from "./intake.js";
-import type { IntakeResult, SignatureCheck } from "./intake.js";
+import { Intake, isSetAside } from "./intake.js";
+import type { IntakeResult, SetAsideResult, SignatureCheck } from "./intake.js";
 import type { Logger } from "./log.js";
 import { createMetrics } from "./metrics.js";
 import type { OracleMetrics } from "./metrics.js";
 import { DeviceCache } from "./registry.js";
 import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
+import { SetAsideRetrier } from "./set-aside.js";
 import { Store } from "./store.js";
 import { StoreWriter } from "./store-writer.js";
 import { FastVerifier, SECP256K1_BACKEND } from "./verify.js";
@@ -39,7 +40,10 @@ export interface OracleDeps {
 }
 
 export interface OracleEvents {
+  /** A message's verdict: when it came, or, for a message set aside, when the set-aside retrier judged it. */
   intake: [IntakeResult];
+  /** A message set aside (stored, acknowledged) to be judged later; its verdict comes as an `intake` event. */
+  "set-aside": [SetAsideResult];
 }
 
 export class Oracle {
@@ -51,6 +55,7 @@ export class Oracle {
   readonly intake: Intake;
   readonly ingest: Ingest;
   readonly relay: Relay;
+  readonly setAside: SetAsideRetrier;
   readonly wallet: Wallet;
   private readonly http: HttpServer;
   private readonly verifyPool: VerifyPool | undefined;
@@ -74,6 +79,7 @@ export class Oracle {
       () => this.store.pendingReadings(),
       deps.processMetrics ?? false,
       () => this.store.countsByState().unrelayable,
+      { setAsideMessages: () => this.store.setAsideCount(), unknownDevices: () => this.devices.unknownDevices },
     );
     this.rpc = new RpcPool(
       config.chain.rpcUrls,
@@ -87,9 +93,21 @@ export class Oracle {
       this.store,
       getAddress(config.chain.coldChain),
       config.chain.registryFromBlock,
-      config.verify.unknownDeviceRetryMs,
+      {
+        unknownCacheSize: config.verify.unknownDeviceCacheSize,
+        unknownTtlMs: config.verify.unknownDeviceRetryMs,
+        lookupRatePerSecond: config.verify.lookupRatePerSecond,
+        lookupBurst: config.verify.lookupBurst,
+        lookupWaitMs: config.verify.lookupWaitMs,
+        lookupWaitBudgetMsPerSecond: config.verify.lookupWaitBudgetMsPerSecond,
+        lookupTimeoutMs: config.verify.lookupTimeoutMs,
+        retryMinMs: config.verify.setAsideRetryMinMs,
+        retryMaxMs: config.verify.setAsideRetryMaxMs,
+      },
       clock,
       this.log.child({ module: "registry" }),
+      undefined,
+      this.metrics,
     );
     this.wallet = new Wallet(secrets.privateKey);
     this.relay = new Relay({
@@ -140,7 +158,17 @@ export class Oracle {
       ...(deps.observationClock === undefined ? {} : { observationClock: deps.observationClock }),
       signatureCheck,
       ...(this.storeWriter === undefined ? {} : { insertItems: this.storeWriter.insertItems }),
+      setAsideMaxMessages: config.verify.setAsideMaxMessages,
+      onSetAside: () => this.setAside.notify(),
     });
+    this.setAside = new SetAsideRetrier({
+      store: this.store,
+      intake: this.intake,
+      devices: this.devices,
+      log: this.log.child({ module: "set-aside" }),
+      clock,
+    });
+    this.setAside.events.on("judged", ({ result }) => this.events.emit("intake", result));
     this.ingest = new Ingest(
       config,
       secrets.mqttPassword,
@@ -171,6 +199,7 @@ export class Oracle {
       );
     }
     this.relay.start();
+    this.setAside.start();
     if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
     await this.ingest.start();
     this.log.info({ httpPort: this.httpPort, protocolVersion: this.ingest.protocolVersion }, "oracle running");
@@ -181,7 +210,10 @@ export class Oracle {
     this.stopped ??= (async () => {
       this.stopping = true;
       this.relay.events.emit("tick", { ok: true }); // releases an intake waiting on back-pressure
+      this.intake.close();
+      this.devices.close();
       await this.ingest.stop();
+      await this.setAside.stop();
       await this.verifyPool?.close();
       await this.storeWriter?.close();
       await this.relay.stop();
@@ -201,7 +233,14 @@ export class Oracle {
       mqttConnected: this.ingest.connected,
       relayLastSuccessAt,
       pendingReadings: this.store.pendingReadings(),
+      setAsideMessages: this.store.setAsideCount(),
+      ...this.setAsideWaiting(),
     };
+  }
+
+  private setAsideWaiting(): { waitingFor?: string } {
+    const waitingFor = this.setAside.waitingFor();
+    return waitingFor === undefined ? {} : { waitingFor };
   }
 
   private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
@@ -210,7 +249,8 @@ export class Oracle {
       await once(this.relay.events, "tick");
     }
     if (this.stopping) throw new Error("oracle stopping: message left for redelivery");
-    const result = await this.intake.handle(topic, payload);
-    this.events.emit("intake", result);
+    const outcome = await this.intake.handle(topic, payload);
+    if (isSetAside(outcome)) this.events.emit("set-aside", outcome);
+    else this.events.emit("intake", outcome);
   }
 }

@@ -60,7 +60,8 @@ describe("oracle intake (aedes + Hardhat chain over JSON-RPC)", function () {
     [node, broker] = await Promise.all([startChain(), startAedes()]);
     w = await deployWorld(node, 2, 3000n);
     oracle = new Oracle(
-      oracleConfig(w, node, broker.url, { mqtt: { maxPayloadBytes: 1024 } }),
+      // Verdicts in the order the messages came: a first look-up is waited for (none set aside on a slow machine).
+      oracleConfig(w, node, broker.url, { mqtt: { maxPayloadBytes: 1024 }, verify: { lookupWaitMs: 2_000 } }),
       { privateKey: await fundedOracleKey(node), mqttPassword: undefined },
       { log: testLogger() },
     );
