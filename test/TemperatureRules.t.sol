@@ -28,39 +28,33 @@ struct Sample {
     uint256 mktFactor;
 }
 
-/// @notice Runs the library on the contract's stored representation (IReadingsInbox.Condition and DeviceTrack),
-/// converting to and from the engine's full-word working state as the inbox does, and returns the updated
-/// condition and track.
+/// @notice What one device holds in the contract's stored representation: its track and its evidence.
+struct StoredDevice {
+    IReadingsInbox.DeviceTrack track;
+    IReadingsInbox.DeviceEvidence evidence;
+}
+
+/// @notice Runs the library on the contract's stored representation (IReadingsInbox.Condition, DeviceTrack and
+/// DeviceEvidence), converting to and from the engine's full-word working state as the inbox does (the status
+/// flags are written by {TemperatureRules.statusOf}, as the inbox's flush does), and returns the updated state.
 contract TemperatureRulesHarness {
     IShipments.TemperatureProfile private _profile;
 
     function apply_(
         RulesInput memory input,
         IReadingsInbox.Condition memory c,
-        IReadingsInbox.DeviceTrack memory t,
+        StoredDevice memory d,
         Sample memory s
-    ) external returns (IReadingsInbox.Condition memory, IReadingsInbox.DeviceTrack memory, uint16, uint32) {
-        // The inbox prepares rules from the stored profile.
-        _profile = input.profile;
-        TemperatureRules.Rules memory rules;
-        TemperatureRules.prepare(rules, _profile, input.mktLimitFactor, input.startedAt);
-        TemperatureRules.ShipmentState memory st = TemperatureRules.ShipmentState({
-            readingCount: c.readingCount,
-            minCentiC: c.minCentiC,
-            maxCentiC: c.maxCentiC,
-            lastObservedAt: c.lastObservedAt,
-            cumulativeExcursionSeconds: c.cumulativeExcursionSeconds,
-            currentExcursionSeconds: c.currentExcursionSeconds,
-            statusFlags: c.statusFlags,
-            breachFlags: c.breachFlags,
-            firstBreach: uint256(c.firstBreach),
-            mktWeightedSum: c.mktWeightedSum,
-            mktSeconds: c.mktSeconds
-        });
+    ) external returns (IReadingsInbox.Condition memory, StoredDevice memory, uint16, uint32) {
+        TemperatureRules.Rules memory rules = _rules(input);
+        TemperatureRules.ShipmentState memory st = _load(c);
         TemperatureRules.DeviceState memory ds = TemperatureRules.DeviceState({
-            lastObservedAt: t.lastObservedAt,
-            excursionStartedAt: t.excursionStartedAt,
-            freezeStartedAt: t.freezeStartedAt
+            lastObservedAt: d.track.lastObservedAt,
+            excursionStartedAt: d.track.excursionStartedAt,
+            freezeStartedAt: d.track.freezeStartedAt,
+            cumulativeExcursionSeconds: d.evidence.cumulativeExcursionSeconds,
+            mktWeightedSum: d.evidence.mktWeightedSum,
+            mktSeconds: d.evidence.mktSeconds
         });
         (uint256 breaches, uint256 excursionSeconds) = TemperatureRules.apply_(
             rules,
@@ -72,40 +66,91 @@ contract TemperatureRulesHarness {
             s.intervalSeconds,
             s.mktFactor
         );
+        c = _store(rules, st);
+        d.track.lastObservedAt = uint40(ds.lastObservedAt);
+        d.track.excursionStartedAt = uint40(ds.excursionStartedAt);
+        d.track.freezeStartedAt = uint40(ds.freezeStartedAt);
+        d.evidence.cumulativeExcursionSeconds = uint32(ds.cumulativeExcursionSeconds);
+        d.evidence.mktWeightedSum = uint128(ds.mktWeightedSum);
+        d.evidence.mktSeconds = uint64(ds.mktSeconds);
+        return (c, d, uint16(breaches), uint32(excursionSeconds));
+    }
+
+    /// @notice {TemperatureRules.statusOf} for the rules of `input`.
+    function statusOf(RulesInput memory input, TemperatureRules.ShipmentState memory st) external returns (uint256) {
+        return TemperatureRules.statusOf(_rules(input), st);
+    }
+
+    function _rules(RulesInput memory input) private returns (TemperatureRules.Rules memory rules) {
+        // The inbox prepares rules from the stored profile.
+        _profile = input.profile;
+        TemperatureRules.prepare(rules, _profile, input.mktLimitFactor, input.startedAt);
+    }
+
+    function _load(IReadingsInbox.Condition memory c) private pure returns (TemperatureRules.ShipmentState memory) {
+        return
+            TemperatureRules.ShipmentState({
+                readingCount: c.readingCount,
+                minCentiC: c.minCentiC,
+                maxCentiC: c.maxCentiC,
+                lastObservedAt: c.lastObservedAt,
+                cumulativeExcursionSeconds: c.cumulativeExcursionSeconds,
+                longestExcursionSeconds: c.longestExcursionSeconds,
+                statusFlags: c.statusFlags,
+                breachFlags: c.breachFlags,
+                firstBreach: uint256(c.firstBreach),
+                mktWeightedSum: c.mktWeightedSum,
+                mktSeconds: c.mktSeconds,
+                excursionDevices: c.excursionDevices,
+                freezeDevices: c.freezeDevices,
+                firstBreachAt: c.firstBreachAt
+            });
+    }
+
+    function _store(
+        TemperatureRules.Rules memory rules,
+        TemperatureRules.ShipmentState memory st
+    ) private pure returns (IReadingsInbox.Condition memory c) {
         c.readingCount = uint32(st.readingCount);
         c.minCentiC = int16(st.minCentiC);
         c.maxCentiC = int16(st.maxCentiC);
         c.lastObservedAt = uint40(st.lastObservedAt);
         c.cumulativeExcursionSeconds = uint32(st.cumulativeExcursionSeconds);
-        c.currentExcursionSeconds = uint32(st.currentExcursionSeconds);
-        c.statusFlags = uint8(st.statusFlags);
+        c.longestExcursionSeconds = uint32(st.longestExcursionSeconds);
+        c.statusFlags = uint8(TemperatureRules.statusOf(rules, st));
         c.breachFlags = uint16(st.breachFlags);
         c.firstBreach = IReadingsInbox.BreachReason(st.firstBreach);
+        c.excursionDevices = uint8(st.excursionDevices);
+        c.freezeDevices = uint8(st.freezeDevices);
+        c.firstBreachAt = uint40(st.firstBreachAt);
         c.mktWeightedSum = uint128(st.mktWeightedSum);
         c.mktSeconds = uint64(st.mktSeconds);
-        t.lastObservedAt = uint40(ds.lastObservedAt);
-        t.excursionStartedAt = uint40(ds.excursionStartedAt);
-        t.freezeStartedAt = uint40(ds.freezeStartedAt);
-        return (c, t, uint16(breaches), uint32(excursionSeconds));
     }
 }
 
 /// @title TemperatureRulesTest
-/// @notice TemperatureRules.apply_ against a reference model written from the NatSpec of TemperatureRules and
-/// IShipments.TemperatureProfile, not from the code:
+/// @notice TemperatureRules.apply_ against a reference model written from the NatSpec of TemperatureRules,
+/// IReadingsInbox (Condition, DeviceTrack, DeviceEvidence), IShipments.TemperatureProfile and the protocol v2
+/// spec, not from the code:
+/// - the inbox hands each device's readings over in the order the device took them (a device's next reading is
+///   observed after its latest one): the generators never produce anything else;
 /// - every reading stands for its device's interval; cumulative excursion never resets;
-/// - a reading observed after its device's latest one is in order: it is checked for a gap (longer than
-///   maxGapIntervals intervals since the device's previous reading, or since the start) and extends or ends the
-///   device's single-excursion and freeze runs; any other reading is late and forms a run of one interval;
+/// - every reading is checked for a gap (longer than maxGapIntervals intervals since the device's previous
+///   reading, or since the start) and extends or ends the device's single-excursion and freeze runs;
 /// - readings flagged 0x01 (sensor fault) or observed before startedAt + adaptationSeconds are counted but their
 ///   temperature is not evaluated; faults (faultFlagMask) and gaps are judged for every reading;
 /// - durations are breaches at or above their limit (>=), temperatures outside [min, max] (strictly) are out of
 ///   range, temperatures at or below freezeCentiC count towards freeze;
-/// - MKT: once covered seconds reach mktMinCoverageSeconds, above the limit iff the weighted sum exceeds
-///   mktLimitFactor x seconds.
-/// The model keeps runs as booleans plus start times, and "late" as "not after the device's latest reading" (a
-/// second reading at the same time as the latest one is late: the NatSpec says "before"; the code treats equal
-/// times as late, and so does the model).
+/// - every rule is judged per device: the cumulative budget on the device's own out-of-range time, the MKT (once
+///   the device's own covered seconds reach mktMinCoverageSeconds, above the limit iff its weighted sum exceeds
+///   mktLimitFactor x its seconds) on the device's own sums;
+/// - the shipment gathers sums (readings, cumulative seconds, MKT), minima and maxima, the longest run of any
+///   device, the number of devices whose latest reading is out of range / at or below freeze, the union of
+///   breaches and the earliest breach (by observation time; ties: the lowest reason);
+/// - status flags: HAS_TEMPERATURE, EXCURSION_ACTIVE iff some device's latest evaluated reading is out of range,
+///   FREEZE_ACTIVE likewise at or below freeze, MKT_ABOVE_LIMIT iff the pooled MKT of all devices is above the
+///   limit (judged once the pooled seconds reach the coverage).
+/// The model keeps runs as booleans plus start times and derives the device counts and the flags from them.
 contract TemperatureRulesTest is TestBase {
     using Prng for Prng.Rng;
 
@@ -123,7 +168,7 @@ contract TemperatureRulesTest is TestBase {
     TemperatureRulesHarness private harness;
     MktTable private table;
 
-    /// @dev The model's view of a shipment.
+    /// @dev The model's view of a shipment (what is pooled over devices).
     struct ModelShipment {
         uint256 readings;
         bool hasTemperature;
@@ -131,12 +176,10 @@ contract TemperatureRulesTest is TestBase {
         int256 maxCentiC;
         uint256 latestObservedAt;
         uint256 cumulativeSeconds;
-        uint256 currentRunSeconds;
-        bool excursionActive;
-        bool freezeActive;
-        bool mktAbove;
+        uint256 longestRunSeconds;
         uint256 breaches;
         uint256 firstBreach;
+        uint256 firstBreachAt;
         uint256 mktSum;
         uint256 mktSeconds;
     }
@@ -150,13 +193,16 @@ contract TemperatureRulesTest is TestBase {
         uint256 runStart;
         bool inFreeze;
         uint256 freezeStart;
+        uint256 cumulativeSeconds;
+        uint256 mktSum;
+        uint256 mktSeconds;
     }
 
     /// @dev Library state and model state side by side, for up to MAX_DEVICES devices.
     struct World {
         RulesInput rules;
         IReadingsInbox.Condition condition;
-        IReadingsInbox.DeviceTrack[] tracks;
+        StoredDevice[] stored;
         ModelShipment model;
         ModelDevice[] devices;
     }
@@ -165,6 +211,14 @@ contract TemperatureRulesTest is TestBase {
     struct Outcome {
         uint256 breaches;
         uint256 excursionSeconds;
+    }
+
+    /// @dev One reading of a device's chain, for the interleaving property.
+    struct Planned {
+        uint256 device;
+        uint256 observedAt;
+        int256 temp;
+        uint256 flags;
     }
 
     function setUp() public {
@@ -187,23 +241,78 @@ contract TemperatureRulesTest is TestBase {
     function _checkRandomSequence(uint256 seed, uint256 readings) private {
         Prng.Rng memory rng = Prng.init(seed);
         World memory w = _newWorld(_randomProfile(rng), rng.between(1, MAX_DEVICES));
-        for (uint256 d = 0; d < w.devices.length; ++d) {
-            uint256 k = rng.next() % 4;
-            w.devices[d].intervalSeconds =
-                k == 0
-                    ? 60
-                    : k == 1
-                        ? 300
-                        : k == 2
-                            ? 600
-                            : 900;
-        }
+        _randomIntervals(rng, w);
         for (uint256 i = 0; i < readings; ++i) {
             uint256 d = rng.next() % w.devices.length;
             uint256 at = _randomTime(rng, w, d);
             int256 temp = _randomTemperature(rng, w.rules.profile);
             uint256 flags = rng.chance(85) ? 0 : rng.next() % 256;
             _step(w, d, at, temp, flags);
+        }
+    }
+
+    /// @notice Order independence (the reason for protocol v2): the same chains of readings of several devices,
+    /// applied device after device and interleaved at random, give each reading the same breaches and leave the
+    /// same shipment condition and device states. Both runs are held to the model step by step as well.
+    /// forge-config: default.fuzz.runs = 100
+    function testFuzz_apply_interleavingOfDevicesDoesNotMatter(uint256 seed) public {
+        _checkInterleaving(seed);
+    }
+
+    function test_apply_interleavingOfDevicesDoesNotMatter_replay() public {
+        _checkInterleaving(1);
+        _checkInterleaving(2);
+        _checkInterleaving(uint256(keccak256("interleave")));
+    }
+
+    function _checkInterleaving(uint256 seed) private {
+        Prng.Rng memory rng = Prng.init(seed);
+        IShipments.TemperatureProfile memory p = _randomProfile(rng);
+        World memory a = _newWorld(p, rng.between(2, MAX_DEVICES));
+        _randomIntervals(rng, a);
+        World memory b = _newWorld(p, a.devices.length);
+        for (uint256 d = 0; d < a.devices.length; ++d) b.devices[d].intervalSeconds = a.devices[d].intervalSeconds;
+
+        // Each device's chain, planned on a scratch world (times need the device's latest one).
+        World memory plan = _newWorld(p, a.devices.length);
+        for (uint256 d = 0; d < a.devices.length; ++d) plan.devices[d].intervalSeconds = a.devices[d].intervalSeconds;
+        uint256 perDevice = rng.between(5, 20);
+        Planned[] memory chains = new Planned[](perDevice * a.devices.length);
+        for (uint256 d = 0; d < a.devices.length; ++d) {
+            for (uint256 i = 0; i < perDevice; ++i) {
+                uint256 at = _randomTime(rng, plan, d);
+                (plan.devices[d].hasReading, plan.devices[d].latestAt) = (true, at);
+                int256 temp = _randomTemperature(rng, p);
+                chains[d * perDevice + i] = Planned(d, at, temp, rng.chance(85) ? 0 : rng.next() % 256);
+            }
+        }
+
+        // a: device after device (chains in the order planned). b: a random merge keeping each chain's order.
+        uint256[] memory breachesA = new uint256[](chains.length);
+        uint256[] memory breachesB = new uint256[](chains.length);
+        for (uint256 k = 0; k < chains.length; ++k) {
+            Planned memory r = chains[k];
+            breachesA[k] = _step(a, r.device, r.observedAt, r.temp, r.flags).breaches;
+        }
+        uint256[] memory next = new uint256[](a.devices.length);
+        for (uint256 k = 0; k < chains.length; ++k) {
+            uint256 d = rng.next() % a.devices.length;
+            while (next[d] == perDevice) d = (d + 1) % a.devices.length;
+            uint256 index = d * perDevice + next[d]++;
+            Planned memory r = chains[index];
+            breachesB[index] = _step(b, r.device, r.observedAt, r.temp, r.flags).breaches;
+        }
+
+        for (uint256 k = 0; k < chains.length; ++k) vm.assertEq(breachesA[k], breachesB[k], "a reading's breaches");
+        vm.assertEq(keccak256(abi.encode(a.condition)), keccak256(abi.encode(b.condition)), "condition");
+        for (uint256 d = 0; d < a.devices.length; ++d) {
+            vm.assertEq(keccak256(abi.encode(a.stored[d])), keccak256(abi.encode(b.stored[d])), "device state");
+        }
+    }
+
+    function _randomIntervals(Prng.Rng memory rng, World memory w) private pure {
+        for (uint256 d = 0; d < w.devices.length; ++d) {
+            w.devices[d].intervalSeconds = [uint256(60), 300, 600, 900][rng.next() % 4];
         }
     }
 
@@ -239,22 +348,18 @@ contract TemperatureRulesTest is TestBase {
                     : base - 1;
     }
 
-    /// @dev Mostly the device's next interval; sometimes a gap at the limit, late, or at the same time.
+    /// @dev The device's next observation time (always after its latest one: the inbox hands nothing else over):
+    /// mostly one interval later; sometimes a gap at the missing-data limit (one second either side), or a few
+    /// seconds to a few intervals later. The first one lies within three intervals of the start.
     function _randomTime(Prng.Rng memory rng, World memory w, uint256 d) private pure returns (uint256) {
         ModelDevice memory dev = w.devices[d];
         uint256 interval = dev.intervalSeconds;
-        uint256 startedAt = w.rules.startedAt;
-        if (!dev.hasReading) return startedAt + rng.between(0, 3 * interval);
+        if (!dev.hasReading) return w.rules.startedAt + rng.between(0, 3 * interval);
         uint256 kind = rng.next() % 100;
-        if (kind < 70) return dev.latestAt + interval;
-        if (kind < 80) {
-            uint256 gap = uint256(w.rules.profile.maxGapIntervals) * interval;
-            return dev.latestAt + gap + rng.between(0, 2) - (gap > 0 ? 1 : 0);
-        }
-        if (kind < 84) return dev.latestAt;
-        if (kind < 88) return dev.latestAt + rng.between(1, 3 * interval);
-        uint256 back = rng.between(1, 4 * interval);
-        return dev.latestAt - back < startedAt ? startedAt : dev.latestAt - back;
+        if (kind < 75) return dev.latestAt + interval;
+        uint256 gap = uint256(w.rules.profile.maxGapIntervals) * interval;
+        if (kind < 88 && gap > 0) return dev.latestAt + gap - 1 + rng.between(0, 2);
+        return dev.latestAt + rng.between(1, 3 * interval);
     }
 
     function _randomTemperature(
@@ -286,7 +391,7 @@ contract TemperatureRulesTest is TestBase {
         w.rules.mktLimitFactor = p.mktEnabled ? MktLib.factorOf(address(table), p.mktLimitCentiC) : 0;
         w.rules.startedAt = T0;
         w.rules.evaluateFrom = T0 + p.adaptationSeconds;
-        w.tracks = new IReadingsInbox.DeviceTrack[](deviceCount);
+        w.stored = new StoredDevice[](deviceCount);
         w.devices = new ModelDevice[](deviceCount);
     }
 
@@ -307,25 +412,29 @@ contract TemperatureRulesTest is TestBase {
         });
         uint16 breaches;
         uint32 excursionSeconds;
-        (w.condition, w.tracks[d], breaches, excursionSeconds) = harness.apply_(w.rules, w.condition, w.tracks[d], s);
+        (w.condition, w.stored[d], breaches, excursionSeconds) = harness.apply_(w.rules, w.condition, w.stored[d], s);
         got = Outcome(breaches, excursionSeconds);
         Outcome memory want = _model(w, d, s);
         vm.assertEq(got.breaches, want.breaches, "breaches");
         vm.assertEq(got.excursionSeconds, want.excursionSeconds, "excursionSeconds");
-        _assertConditionMatches(w.condition, w.model);
-        _assertTrackMatches(w.tracks[d], w.devices[d]);
+        _assertConditionMatches(w);
+        _assertDeviceMatches(w.stored[d], w.devices[d]);
     }
 
-    function _assertConditionMatches(IReadingsInbox.Condition memory c, ModelShipment memory m) private pure {
+    function _assertConditionMatches(World memory w) private pure {
+        IReadingsInbox.Condition memory c = w.condition;
+        ModelShipment memory m = w.model;
         vm.assertEq(c.readingCount, m.readings, "readingCount");
         vm.assertEq(c.lastObservedAt, m.latestObservedAt, "lastObservedAt");
         vm.assertEq(c.cumulativeExcursionSeconds, m.cumulativeSeconds, "cumulativeExcursionSeconds");
-        vm.assertEq(c.currentExcursionSeconds, m.currentRunSeconds, "currentExcursionSeconds");
-        uint256 flags =
-            (m.hasTemperature ? 1 : 0) | (m.excursionActive ? 2 : 0) | (m.freezeActive ? 4 : 0) | (m.mktAbove ? 8 : 0);
-        vm.assertEq(c.statusFlags, flags, "statusFlags");
+        vm.assertEq(c.longestExcursionSeconds, m.longestRunSeconds, "longestExcursionSeconds");
+        (uint256 excursionDevices, uint256 freezeDevices) = _modelDeviceCounts(w);
+        vm.assertEq(c.excursionDevices, excursionDevices, "excursionDevices");
+        vm.assertEq(c.freezeDevices, freezeDevices, "freezeDevices");
+        vm.assertEq(c.statusFlags, _modelStatus(w), "statusFlags");
         vm.assertEq(c.breachFlags, m.breaches, "breachFlags");
         vm.assertEq(uint256(c.firstBreach), m.firstBreach, "firstBreach");
+        vm.assertEq(c.firstBreachAt, m.firstBreachAt, "firstBreachAt");
         vm.assertEq(c.mktWeightedSum, m.mktSum, "mktWeightedSum");
         vm.assertEq(c.mktSeconds, m.mktSeconds, "mktSeconds");
         if (m.hasTemperature) {
@@ -334,10 +443,13 @@ contract TemperatureRulesTest is TestBase {
         }
     }
 
-    function _assertTrackMatches(IReadingsInbox.DeviceTrack memory t, ModelDevice memory d) private pure {
-        vm.assertEq(t.lastObservedAt, d.hasReading ? d.latestAt : 0, "track.lastObservedAt");
-        vm.assertEq(t.excursionStartedAt, d.inRun ? d.runStart : 0, "track.excursionStartedAt");
-        vm.assertEq(t.freezeStartedAt, d.inFreeze ? d.freezeStart : 0, "track.freezeStartedAt");
+    function _assertDeviceMatches(StoredDevice memory s, ModelDevice memory d) private pure {
+        vm.assertEq(s.track.lastObservedAt, d.hasReading ? d.latestAt : 0, "track.lastObservedAt");
+        vm.assertEq(s.track.excursionStartedAt, d.inRun ? d.runStart : 0, "track.excursionStartedAt");
+        vm.assertEq(s.track.freezeStartedAt, d.inFreeze ? d.freezeStart : 0, "track.freezeStartedAt");
+        vm.assertEq(s.evidence.cumulativeExcursionSeconds, d.cumulativeSeconds, "evidence.cumulativeExcursionSeconds");
+        vm.assertEq(s.evidence.mktWeightedSum, d.mktSum, "evidence.mktWeightedSum");
+        vm.assertEq(s.evidence.mktSeconds, d.mktSeconds, "evidence.mktSeconds");
     }
 
     // ================================================================ the reference model
@@ -346,26 +458,25 @@ contract TemperatureRulesTest is TestBase {
         ModelShipment memory m = w.model;
         ModelDevice memory dev = w.devices[d];
         IShipments.TemperatureProfile memory p = w.rules.profile;
+        vm.assertTrue(!dev.hasReading || s.observedAt > dev.latestAt, "generator error: not the device's next");
         m.readings += 1;
         if (s.observedAt > m.latestObservedAt) m.latestObservedAt = s.observedAt;
 
-        bool late = dev.hasReading && s.observedAt <= dev.latestAt;
-        if (!late) {
-            uint256 since = dev.hasReading ? dev.latestAt : w.rules.startedAt;
-            uint256 allowed = uint256(p.maxGapIntervals) * dev.intervalSeconds;
-            if (p.maxGapIntervals > 0 && s.observedAt - since > allowed) out.breaches |= B_MISSING;
-            dev.hasReading = true;
-            dev.latestAt = s.observedAt;
-        }
+        uint256 since = dev.hasReading ? dev.latestAt : w.rules.startedAt;
+        uint256 allowed = uint256(p.maxGapIntervals) * dev.intervalSeconds;
+        if (p.maxGapIntervals > 0 && s.observedAt - since > allowed) out.breaches |= B_MISSING;
+        dev.hasReading = true;
+        dev.latestAt = s.observedAt;
         if (s.flags & p.faultFlagMask != 0) out.breaches |= B_FAULT;
         if (s.flags & 0x01 == 0 && s.observedAt >= w.rules.startedAt + p.adaptationSeconds) {
-            _modelTemperature(w, dev, s, late, out);
+            _modelTemperature(w, dev, s, out);
         }
         if (out.breaches != 0) {
-            if (m.firstBreach == 0) {
-                uint256 reason = 1;
-                while (out.breaches & (1 << reason) == 0) ++reason;
-                m.firstBreach = reason;
+            uint256 reason = 1;
+            while (out.breaches & (1 << reason) == 0) ++reason;
+            bool earlier = m.firstBreachAt == 0 || s.observedAt < m.firstBreachAt;
+            if (earlier || (s.observedAt == m.firstBreachAt && reason < m.firstBreach)) {
+                (m.firstBreach, m.firstBreachAt) = (reason, s.observedAt);
             }
             m.breaches |= out.breaches;
         }
@@ -375,7 +486,6 @@ contract TemperatureRulesTest is TestBase {
         World memory w,
         ModelDevice memory dev,
         Sample memory s,
-        bool late,
         Outcome memory out
     ) private pure {
         ModelShipment memory m = w.model;
@@ -388,51 +498,59 @@ contract TemperatureRulesTest is TestBase {
 
         if (temp > p.absoluteMaxCentiC || temp < p.absoluteMinCentiC) out.breaches |= B_ABSOLUTE;
 
+        // MKT: pooled in the shipment, judged on the device's own sums.
         m.mktSum += interval * s.mktFactor;
         m.mktSeconds += interval;
-        if (p.mktEnabled && m.mktSeconds >= p.mktMinCoverageSeconds) {
-            m.mktAbove = m.mktSum > w.rules.mktLimitFactor * m.mktSeconds;
-            if (m.mktAbove) out.breaches |= B_MKT;
+        dev.mktSum += interval * s.mktFactor;
+        dev.mktSeconds += interval;
+        if (p.mktEnabled && dev.mktSeconds >= p.mktMinCoverageSeconds) {
+            if (dev.mktSum > w.rules.mktLimitFactor * dev.mktSeconds) out.breaches |= B_MKT;
         }
 
         if (temp > p.maxCentiC || temp < p.minCentiC) {
             out.excursionSeconds = interval;
             m.cumulativeSeconds += interval;
-            if (p.maxCumulativeExcursionSeconds > 0 && m.cumulativeSeconds >= p.maxCumulativeExcursionSeconds) {
+            dev.cumulativeSeconds += interval;
+            if (p.maxCumulativeExcursionSeconds > 0 && dev.cumulativeSeconds >= p.maxCumulativeExcursionSeconds) {
                 out.breaches |= B_CUMULATIVE;
             }
-            uint256 run = interval;
-            if (!late) {
-                if (!dev.inRun) (dev.inRun, dev.runStart) = (true, s.observedAt);
-                run = s.observedAt + interval - dev.runStart;
-                m.currentRunSeconds = run;
-                m.excursionActive = true;
-            }
+            if (!dev.inRun) (dev.inRun, dev.runStart) = (true, s.observedAt);
+            uint256 run = s.observedAt + interval - dev.runStart;
+            if (run > m.longestRunSeconds) m.longestRunSeconds = run;
             if (p.maxSingleExcursionSeconds > 0 && run >= p.maxSingleExcursionSeconds) out.breaches |= B_SINGLE;
-        } else if (!late) {
+        } else {
             dev.inRun = false;
-            m.currentRunSeconds = 0;
-            m.excursionActive = false;
         }
 
         if (p.maxFreezeSeconds == 0) return;
         if (temp <= p.freezeCentiC) {
-            uint256 run = interval;
-            if (!late) {
-                if (!dev.inFreeze) (dev.inFreeze, dev.freezeStart) = (true, s.observedAt);
-                run = s.observedAt + interval - dev.freezeStart;
-                m.freezeActive = true;
-            }
-            if (run >= p.maxFreezeSeconds) out.breaches |= B_FREEZE;
-        } else if (!late) {
+            if (!dev.inFreeze) (dev.inFreeze, dev.freezeStart) = (true, s.observedAt);
+            if (s.observedAt + interval - dev.freezeStart >= p.maxFreezeSeconds) out.breaches |= B_FREEZE;
+        } else {
             dev.inFreeze = false;
-            m.freezeActive = false;
         }
+    }
+
+    /// @dev Devices whose latest evaluated reading is out of range / at or below freeze.
+    function _modelDeviceCounts(World memory w) private pure returns (uint256 excursion, uint256 freeze) {
+        for (uint256 d = 0; d < w.devices.length; ++d) {
+            if (w.devices[d].inRun) ++excursion;
+            if (w.devices[d].inFreeze) ++freeze;
+        }
+    }
+
+    function _modelStatus(World memory w) private pure returns (uint256 flags) {
+        ModelShipment memory m = w.model;
+        IShipments.TemperatureProfile memory p = w.rules.profile;
+        (uint256 excursion, uint256 freeze) = _modelDeviceCounts(w);
+        bool mktAbove =
+            p.mktEnabled && m.mktSeconds >= p.mktMinCoverageSeconds && m.mktSum > w.rules.mktLimitFactor * m.mktSeconds;
+        flags = (m.hasTemperature ? 1 : 0) | (excursion > 0 ? 2 : 0) | (freeze > 0 ? 4 : 0) | (mktAbove ? 8 : 0);
     }
 
     // ================================================================ concrete: scenario helpers
 
-    /// @dev A world with one device of `intervalSeconds`, its clock at `T0 + adaptation`.
+    /// @dev A world with one device of `intervalSeconds`.
     function _scenario(
         IShipments.TemperatureProfile memory p,
         uint256 intervalSeconds
@@ -441,18 +559,39 @@ contract TemperatureRulesTest is TestBase {
         w.devices[0].intervalSeconds = intervalSeconds;
     }
 
-    /// @dev `count` in-order readings of device 0 at `temp`, one interval apart after its latest (or from
-    /// evaluateFrom); returns the breaches raised and the 1-based index of the first reading raising `watch`.
+    /// @dev A world with two devices of `intervalSeconds` each.
+    function _twoDevices(
+        IShipments.TemperatureProfile memory p,
+        uint256 intervalSeconds
+    ) private view returns (World memory w) {
+        w = _newWorld(p, 2);
+        w.devices[0].intervalSeconds = intervalSeconds;
+        w.devices[1].intervalSeconds = intervalSeconds;
+    }
+
+    /// @dev `count` readings of device 0 at `temp`, one interval apart after its latest (or from evaluateFrom);
+    /// returns the breaches raised and the 1-based index of the first reading raising `watch`.
     function _feed(
         World memory w,
         int256 temp,
         uint256 count,
         uint256 watch
     ) private returns (uint256 breaches, uint256 firstWatchAt) {
-        ModelDevice memory dev = w.devices[0];
+        return _feedDevice(w, 0, temp, count, watch);
+    }
+
+    /// @dev As {_feed}, for device `d`.
+    function _feedDevice(
+        World memory w,
+        uint256 d,
+        int256 temp,
+        uint256 count,
+        uint256 watch
+    ) private returns (uint256 breaches, uint256 firstWatchAt) {
+        ModelDevice memory dev = w.devices[d];
         for (uint256 i = 1; i <= count; ++i) {
             uint256 at = dev.hasReading ? dev.latestAt + dev.intervalSeconds : w.rules.evaluateFrom;
-            Outcome memory o = _step(w, 0, at, temp, 0);
+            Outcome memory o = _step(w, d, at, temp, 0);
             breaches |= o.breaches;
             if (firstWatchAt == 0 && o.breaches & watch != 0) firstWatchAt = i;
         }
@@ -497,10 +636,11 @@ contract TemperatureRulesTest is TestBase {
         _feed(w, 2000, 1, 0);
         (b, ) = _feed(w, 4499, 30, B_SINGLE); // 5 h at 44.99: below the threshold
         vm.assertEq(b, 0, "44.99 C never alarms");
+        vm.assertEq(w.condition.longestExcursionSeconds, 3000, "the 50-minute run is the longest so far");
         uint256 at;
         (b, at) = _feed(w, 4500, 6, B_SINGLE);
         vm.assertEq(at, 6, "alarm with the 6th 10-min reading (exactly 1 h)");
-        vm.assertEq(w.condition.currentExcursionSeconds, 3600, "current excursion");
+        vm.assertEq(w.condition.longestExcursionSeconds, 3600, "longest excursion");
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.SingleExcursion), "first");
     }
 
@@ -518,6 +658,7 @@ contract TemperatureRulesTest is TestBase {
         (b, at) = _feed(w, 3100, 13, B_CUMULATIVE);
         vm.assertEq(at, 12, "alarm when the total reaches exactly 10 h");
         vm.assertEq(w.condition.cumulativeExcursionSeconds, 10 * 3600 + 600, "cumulative never resets");
+        vm.assertEq(w.stored[0].evidence.cumulativeExcursionSeconds, 10 * 3600 + 600, "the device's own");
     }
 
     function test_who_freezeAlarmAfterOneHourAtMinus05C() public {
@@ -555,6 +696,8 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(alarmDay[uint256(IReadingsInbox.BreachReason.MissingData)], 0, "no gaps");
         vm.assertEq(high.condition.readingCount, 1440, "readings");
         vm.assertEq(cumulative.condition.cumulativeExcursionSeconds, 50 * 60 + 5 * 2 * 3600 + 60 * 60, "30 C time");
+        vm.assertEq(high.condition.longestExcursionSeconds, 3600, "the day-9 hour is the longest run");
+        vm.assertEq(uint256(high.condition.firstBreach), uint256(IReadingsInbox.BreachReason.Freeze), "day 8 first");
     }
 
     /// @notice One day of {test_who_tenDayTrip} (external so that each day runs in fresh memory).
@@ -590,10 +733,14 @@ contract TemperatureRulesTest is TestBase {
         (b, at) = _feed(w, 801, 61, B_SINGLE);
         vm.assertEq(at, 60, "breach at 60 min out of range (>=)");
         vm.assertEq(b, B_SINGLE, "only the single excursion");
-        vm.assertEq(w.condition.currentExcursionSeconds, 61 * 60, "61 min");
+        vm.assertEq(w.condition.longestExcursionSeconds, 61 * 60, "61 min");
         vm.assertEq(w.condition.cumulativeExcursionSeconds, 61 * 60, "61 min in all");
+        vm.assertEq(w.condition.excursionDevices, 1, "the device is out of range");
         (b, ) = _feed(w, 800, 1, type(uint256).max);
-        vm.assertEq(w.condition.currentExcursionSeconds, 0, "8.00 C is in range: the excursion ends");
+        vm.assertEq(w.stored[0].track.excursionStartedAt, 0, "8.00 C is in range: the excursion ends");
+        vm.assertEq(w.condition.excursionDevices, 0, "no device out of range");
+        vm.assertEq(w.condition.statusFlags & TemperatureRules.EXCURSION_ACTIVE, 0, "not active");
+        vm.assertEq(w.condition.longestExcursionSeconds, 61 * 60, "the longest run is kept");
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.SingleExcursion), "first");
     }
 
@@ -604,6 +751,7 @@ contract TemperatureRulesTest is TestBase {
         (uint256 b2, ) = _feed(w, 801, 59, type(uint256).max);
         vm.assertEq(b | b2, 0, "two 59-minute excursions");
         vm.assertEq(w.condition.cumulativeExcursionSeconds, 2 * 59 * 60, "both counted");
+        vm.assertEq(w.condition.longestExcursionSeconds, 59 * 60, "neither run is longer than 59 min");
     }
 
     function test_vaccine_readingsDuringAdaptationAreNotEvaluated() public {
@@ -613,9 +761,11 @@ contract TemperatureRulesTest is TestBase {
             vm.assertEq(o.breaches, 0, "not evaluated");
         }
         vm.assertEq(w.condition.statusFlags & TemperatureRules.HAS_TEMPERATURE, 0, "no temperature yet");
+        vm.assertEq(w.condition.excursionDevices, 0, "no run started");
         Outcome memory first = _step(w, 0, T0 + 600, 2400, 0); // exactly at evaluateFrom
         vm.assertEq(first.excursionSeconds, 60, "evaluated from startedAt + adaptationSeconds on");
         vm.assertEq(w.condition.readingCount, 11, "all counted");
+        vm.assertEq(w.stored[0].track.excursionStartedAt, T0 + 600, "the run starts with the first evaluated one");
     }
 
     // ================================================================ concrete: boundaries (>=)
@@ -685,25 +835,7 @@ contract TemperatureRulesTest is TestBase {
         vm.assertEq(at, 1, "judged once covered");
     }
 
-    // ================================================================ concrete: late readings, faults, firsts
-
-    function test_lateReading_countsAloneAndNeitherJoinsNorBreaksTheRun() public {
-        IShipments.TemperatureProfile memory p = vaccineProfile();
-        p.maxSingleExcursionSeconds = 1200;
-        World memory w = _scenario(p, 300);
-        _feed(w, 900, 3, 0); // run of 900 s
-        uint256 latest = w.devices[0].latestAt;
-        Outcome memory o = _step(w, 0, latest - 600, 500, 0); // late, in range: does not end the run
-        vm.assertEq(o.excursionSeconds, 0, "in range");
-        vm.assertEq(w.condition.currentExcursionSeconds, 900, "run untouched");
-        o = _step(w, 0, latest - 300, 950, 0); // late, out of range: counts 300 s on its own
-        vm.assertEq(o.excursionSeconds, 300, "counts towards cumulative");
-        vm.assertEq(o.breaches & B_SINGLE, 0, "a run of one interval");
-        vm.assertEq(w.condition.cumulativeExcursionSeconds, 1200, "cumulative includes it");
-        (, uint256 at) = _feed(w, 900, 1, B_SINGLE);
-        vm.assertEq(at, 1, "the in-order run goes on: 1200 s");
-        vm.assertEq(w.condition.maxCentiC, 950, "late reading counts for max");
-    }
+    // ================================================================ concrete: faults, firsts
 
     function test_sensorFault_isNotEvaluatedButIsADeviceFaultWhenMasked() public {
         World memory w = _scenario(vaccineProfile(), 300); // faultFlagMask 0x05
@@ -716,6 +848,16 @@ contract TemperatureRulesTest is TestBase {
         o = _step(w, 0, T0 + 1200, 500, TemperatureRules.FLAG_TAMPER);
         vm.assertEq(o.breaches, B_FAULT, "tamper is");
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.DeviceFault), "first");
+        vm.assertEq(w.condition.firstBreachAt, T0 + 600, "the first faulty reading's time");
+    }
+
+    /// @notice A faulty sensor reading neither ends nor extends a run: runs are made of evaluated readings.
+    function test_sensorFault_leavesRunsAlone() public {
+        World memory w = _scenario(_vaccineNoAdaptation(), 300);
+        _feed(w, 900, 2, 0);
+        _step(w, 0, T0 + 1200, 500, TemperatureRules.FLAG_SENSOR_FAULT);
+        vm.assertEq(w.stored[0].track.excursionStartedAt, T0, "the run goes on");
+        vm.assertEq(w.condition.excursionDevices, 1, "still out of range");
     }
 
     function test_firstBreach_isTheLowestReasonOfTheFirstBreachingReading() public {
@@ -724,21 +866,206 @@ contract TemperatureRulesTest is TestBase {
         Outcome memory o = _step(w, 0, T0 + 7200, 3000, TemperatureRules.FLAG_TAMPER);
         vm.assertEq(o.breaches, B_ABSOLUTE | B_MISSING | B_FAULT, "three");
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "lowest");
+        vm.assertEq(w.condition.firstBreachAt, T0 + 7200, "at");
         _step(w, 0, T0 + 7500, -3000, 0);
         vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "kept");
+        vm.assertEq(w.condition.firstBreachAt, T0 + 7200, "kept at");
     }
+
+    /// @notice The first breach is the earliest observed one, whatever order the devices' readings came in: a
+    /// device that reports later but observed its breach earlier takes it over.
+    function test_firstBreach_isTheEarliestObservedAcrossDevicesWhateverTheOrder() public {
+        World memory w = _twoDevices(_vaccineNoAdaptation(), 300);
+        // Device 0 reports first: a reading above the absolute maximum at T0 + 1500.
+        _step(w, 0, T0 + 300, 500, 0);
+        _step(w, 0, T0 + 600, 500, 0);
+        _step(w, 0, T0 + 900, 500, 0);
+        _step(w, 0, T0 + 1200, 500, 0);
+        _step(w, 0, T0 + 1500, 3000, 0);
+        vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "0's");
+        vm.assertEq(w.condition.firstBreachAt, T0 + 1500, "0's time");
+        // Device 1 reports afterwards: a tamper flag (a higher reason) observed earlier, at T0 + 600.
+        _step(w, 1, T0 + 300, 500, 0);
+        _step(w, 1, T0 + 600, 500, TemperatureRules.FLAG_TAMPER);
+        vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.DeviceFault), "earlier");
+        vm.assertEq(w.condition.firstBreachAt, T0 + 600, "earlier time");
+        // A later breach of either device changes nothing.
+        _step(w, 1, T0 + 900, -3000, 0);
+        vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.DeviceFault), "kept");
+        vm.assertEq(w.condition.breachFlags, B_ABSOLUTE | B_FAULT, "both kinds");
+    }
+
+    /// @notice Two breaches observed at the same time by two devices: the lowest reason, in either order.
+    function test_firstBreach_tieAtTheSameTimeIsTheLowestReasonInEitherOrder() public {
+        for (uint256 order = 0; order < 2; ++order) {
+            World memory w = _twoDevices(_vaccineNoAdaptation(), 300);
+            // Device `faulty` is tampered with at T0 + 300, device `hot` is above the absolute maximum then.
+            (uint256 faulty, uint256 hot) = order == 0 ? (uint256(0), uint256(1)) : (uint256(1), uint256(0));
+            _step(w, faulty, T0 + 300, 500, TemperatureRules.FLAG_TAMPER);
+            vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.DeviceFault), "one");
+            _step(w, hot, T0 + 300, 3000, 0);
+            vm.assertEq(uint256(w.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "tie");
+            vm.assertEq(w.condition.firstBreachAt, T0 + 300, "tie time");
+            // And the other way round: the fault comes second at the same time and does not replace it.
+            World memory v = _twoDevices(_vaccineNoAdaptation(), 300);
+            _step(v, hot, T0 + 300, 3000, 0);
+            _step(v, faulty, T0 + 300, 500, TemperatureRules.FLAG_TAMPER);
+            vm.assertEq(uint256(v.condition.firstBreach), uint256(IReadingsInbox.BreachReason.AbsoluteLimit), "kept");
+            vm.assertEq(keccak256(abi.encode(w.condition)), keccak256(abi.encode(v.condition)), "same condition");
+        }
+    }
+
+    // ================================================================ concrete: judged per device
 
     function test_twoDevices_runsAreTrackedPerDevice() public {
         IShipments.TemperatureProfile memory p = vaccineProfile();
         p.maxSingleExcursionSeconds = 900;
-        World memory w = _newWorld(p, 2);
-        w.devices[0].intervalSeconds = 300;
-        w.devices[1].intervalSeconds = 300;
+        World memory w = _twoDevices(p, 300);
         _step(w, 0, T0 + 600, 900, 0);
-        _step(w, 1, T0 + 600, 500, 0); // device 1 in range: current excursion is that of the last reporter
-        vm.assertEq(w.condition.currentExcursionSeconds, 0, "last reporter in range");
+        _step(w, 1, T0 + 600, 500, 0); // device 1 in range: device 0's run goes on
+        vm.assertEq(w.condition.statusFlags & TemperatureRules.EXCURSION_ACTIVE, 2, "some device out of range");
+        vm.assertEq(w.condition.excursionDevices, 1, "one device");
         _step(w, 0, T0 + 900, 900, 0);
         Outcome memory o = _step(w, 0, T0 + 1200, 900, 0);
         vm.assertEq(o.breaches & B_SINGLE, B_SINGLE, "device 0's run was not broken by device 1");
+    }
+
+    /// @notice The cumulative budget is each device's own: two devices out of range for less than the budget
+    /// each (but more in all) raise nothing; once one device's own time reaches it, that device's reading does.
+    function test_cumulative_isJudgedPerDevice() public {
+        IShipments.TemperatureProfile memory p = _vaccineNoAdaptation();
+        p.maxCumulativeExcursionSeconds = 1500; // 5 intervals
+        World memory w = _twoDevices(p, 300);
+        (uint256 b0, ) = _feedDevice(w, 0, 900, 4, B_CUMULATIVE); // 1200 s
+        (uint256 b1, ) = _feedDevice(w, 1, 900, 4, B_CUMULATIVE); // 1200 s
+        vm.assertEq((b0 | b1) & B_CUMULATIVE, 0, "each device under its budget");
+        vm.assertEq(w.condition.cumulativeExcursionSeconds, 2400, "2400 s in all, above 1500 s");
+        vm.assertEq(w.condition.breachFlags & B_CUMULATIVE, 0, "no cumulative breach");
+        vm.assertEq(w.stored[0].evidence.cumulativeExcursionSeconds, 1200, "device 0's own");
+        vm.assertEq(w.stored[1].evidence.cumulativeExcursionSeconds, 1200, "device 1's own");
+        // In range for a while: runs end, cumulative time stays.
+        _feedDevice(w, 1, 500, 2, 0);
+        (uint256 b, uint256 at) = _feedDevice(w, 1, 900, 1, B_CUMULATIVE);
+        vm.assertEq(at, 1, "device 1 reaches 1500 s of its own");
+        vm.assertEq(b, B_CUMULATIVE, "only the cumulative breach");
+        vm.assertEq(w.stored[0].evidence.cumulativeExcursionSeconds, 1200, "device 0 untouched");
+        (b, ) = _feedDevice(w, 0, 500, 1, 0);
+        vm.assertEq(b, 0, "device 0 in range: nothing");
+    }
+
+    /// @notice The MKT limit is judged on each device's own readings (once they cover enough time); the status
+    /// flag MKT_ABOVE_LIMIT is the pooled MKT of all devices.
+    function test_mkt_isJudgedPerDevice() public {
+        IShipments.TemperatureProfile memory p = _vaccineNoAdaptation();
+        p.maxSingleExcursionSeconds = 0;
+        p.maxCumulativeExcursionSeconds = 0;
+        p.mktMinCoverageSeconds = 3600;
+        World memory w = _twoDevices(p, 600);
+        // Device 1 cold for 2 h (2.0 C), device 0 at 9.0 C: above the 8.0 C limit on its own.
+        _feedDevice(w, 1, 200, 12, 0);
+        (uint256 b, uint256 at) = _feedDevice(w, 0, 900, 6, B_MKT);
+        vm.assertEq(at, 6, "device 0's own MKT judged once it covers 3600 s");
+        vm.assertEq(b & B_MKT, B_MKT, "device 0 above");
+        vm.assertEq(w.condition.statusFlags & TemperatureRules.MKT_ABOVE_LIMIT, 0, "pooled MKT below the limit");
+        // Device 1's reading at the limit raises nothing: its own MKT is far below.
+        (b, ) = _feedDevice(w, 1, 800, 1, 0);
+        vm.assertEq(b & B_MKT, 0, "device 1 below");
+
+        // The pooled MKT above the limit while no device covers enough time on its own: the flag, no breach.
+        World memory v = _twoDevices(p, 600);
+        (uint256 v0, ) = _feedDevice(v, 0, 1200, 3, 0);
+        (uint256 v1, ) = _feedDevice(v, 1, 1200, 3, 0);
+        vm.assertEq((v0 | v1) & B_MKT, 0, "1800 s each: not judged");
+        vm.assertEq(v.condition.mktSeconds, 3600, "3600 s pooled");
+        vm.assertEq(v.condition.statusFlags & TemperatureRules.MKT_ABOVE_LIMIT, 8, "pooled MKT above the limit");
+        vm.assertEq(v.condition.breachFlags & B_MKT, 0, "no MKT breach");
+    }
+
+    /// @notice longestExcursionSeconds is the longest run of any device so far; a run that ends keeps it, a
+    /// shorter one does not lower it, a longer one of another device raises it.
+    function test_longestExcursion_isTheLongestRunOfAnyDevice() public {
+        IShipments.TemperatureProfile memory p = _vaccineNoAdaptation();
+        p.maxSingleExcursionSeconds = 0;
+        p.maxCumulativeExcursionSeconds = 0;
+        World memory w = _twoDevices(p, 300);
+        _feedDevice(w, 0, 900, 3, 0);
+        vm.assertEq(w.condition.longestExcursionSeconds, 900, "device 0: 3 intervals");
+        _feedDevice(w, 0, 500, 1, 0);
+        _feedDevice(w, 0, 900, 1, 0);
+        vm.assertEq(w.condition.longestExcursionSeconds, 900, "a shorter run leaves it");
+        _feedDevice(w, 1, 100, 5, 0);
+        vm.assertEq(w.condition.longestExcursionSeconds, 1500, "device 1: 5 intervals");
+        _feedDevice(w, 0, 900, 3, 0);
+        vm.assertEq(w.condition.longestExcursionSeconds, 1500, "device 0's run of 4 intervals is shorter");
+        _feedDevice(w, 0, 900, 2, 0);
+        vm.assertEq(w.condition.longestExcursionSeconds, 1800, "device 0's run reaches 6 intervals");
+        vm.assertEq(w.stored[0].track.excursionStartedAt, T0 + 1200, "from the start of the run");
+    }
+
+    /// @notice excursionDevices and freezeDevices count the devices whose latest evaluated reading is out of range
+    /// / at or below freeze, up and down, and the status flags follow them.
+    function test_deviceCounts_goUpAndDown() public {
+        World memory w = _newWorld(_vaccineNoAdaptation(), 3);
+        for (uint256 d = 0; d < 3; ++d) w.devices[d].intervalSeconds = 300;
+        _feedDevice(w, 0, 900, 1, 0);
+        _counts(w, 1, 0, 2);
+        _feedDevice(w, 1, -100, 1, 0); // out of range and freezing
+        _counts(w, 2, 1, 2 | 4);
+        _feedDevice(w, 2, -100, 1, 0);
+        _counts(w, 3, 2, 2 | 4);
+        _feedDevice(w, 1, 100, 1, 0); // still out of range, no longer freezing
+        _counts(w, 3, 1, 2 | 4);
+        _feedDevice(w, 0, 900, 1, 0); // its run goes on: counted once
+        _counts(w, 3, 1, 2 | 4);
+        _feedDevice(w, 2, 500, 1, 0);
+        _counts(w, 2, 0, 2);
+        _feedDevice(w, 0, 500, 1, 0);
+        _feedDevice(w, 1, 500, 1, 0);
+        _counts(w, 0, 0, 0);
+        _feedDevice(w, 2, -100, 1, 0);
+        _counts(w, 1, 1, 2 | 4);
+    }
+
+    function _counts(World memory w, uint256 excursion, uint256 freeze, uint256 flags) private pure {
+        vm.assertEq(w.condition.excursionDevices, excursion, "excursionDevices");
+        vm.assertEq(w.condition.freezeDevices, freeze, "freezeDevices");
+        uint256 mask = TemperatureRules.EXCURSION_ACTIVE | TemperatureRules.FREEZE_ACTIVE;
+        vm.assertEq(w.condition.statusFlags & mask, flags, "status flags");
+    }
+
+    // ================================================================ statusOf
+
+    /// @notice statusOf keeps HAS_TEMPERATURE (and no other stored bit), sets EXCURSION_ACTIVE / FREEZE_ACTIVE iff
+    /// some device is counted, and MKT_ABOVE_LIMIT iff the pooled sums cover the minimum and exceed the limit
+    /// (strictly); never with MKT off.
+    function test_statusOf() public {
+        RulesInput memory input = _scenario(vaccineProfile(), 300).rules; // MKT on: 8.0 C over 24 h
+        uint256 limit = input.mktLimitFactor;
+        TemperatureRules.ShipmentState memory st;
+        vm.assertEq(harness.statusOf(input, st), 0, "empty");
+        st.statusFlags = 1 | 2 | 4 | 8;
+        vm.assertEq(harness.statusOf(input, st), 1, "only HAS_TEMPERATURE is taken from the stored flags");
+        st.statusFlags = 2 | 4 | 8;
+        vm.assertEq(harness.statusOf(input, st), 0, "stale bits dropped");
+        st.excursionDevices = 1;
+        vm.assertEq(harness.statusOf(input, st), 2, "excursion");
+        st.freezeDevices = 3;
+        vm.assertEq(harness.statusOf(input, st), 2 | 4, "freeze");
+        st.excursionDevices = 0;
+        vm.assertEq(harness.statusOf(input, st), 4, "freeze only");
+        st.freezeDevices = 0;
+
+        st.mktSeconds = 24 * 3600;
+        st.mktWeightedSum = limit * st.mktSeconds;
+        vm.assertEq(harness.statusOf(input, st), 0, "at the limit: not above");
+        st.mktWeightedSum += 1;
+        vm.assertEq(harness.statusOf(input, st), 8, "one above");
+        st.mktSeconds = 24 * 3600 - 1;
+        st.mktWeightedSum = limit * st.mktSeconds * 2;
+        vm.assertEq(harness.statusOf(input, st), 0, "not covered");
+        input.profile.mktMinCoverageSeconds = 0;
+        vm.assertEq(harness.statusOf(input, st), 8, "no minimum coverage");
+        input.profile.mktEnabled = false;
+        vm.assertEq(harness.statusOf(input, st), 0, "MKT off");
     }
 }
