@@ -180,7 +180,7 @@ export const ORACLE_CONFIG_SCHEMA = z
          * Intake time per second that may go to waiting for registry answers (bursts of five seconds' worth);
          * beyond, messages that need a registry read are set aside without waiting.
          */
-        lookupWaitBudgetMsPerSecond: z.number().int().min(1).max(1000).default(100),
+        lookupWaitMsPerSecond: z.number().int().min(1).max(1000).default(100),
         /** A look-up not answered this fast counts as the registry unreachable (the message is set aside). */
         lookupTimeoutMs: z.number().int().min(100).default(2_000),
         /** Messages set aside at most; beyond, intake waits for the registry (the broker queues meanwhile). */

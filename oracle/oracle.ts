@@ -99,7 +99,7 @@ export class Oracle {
         lookupRatePerSecond: config.verify.lookupRatePerSecond,
         lookupBurst: config.verify.lookupBurst,
         lookupWaitMs: config.verify.lookupWaitMs,
-        lookupWaitBudgetMsPerSecond: config.verify.lookupWaitBudgetMsPerSecond,
+        lookupWaitMsPerSecond: config.verify.lookupWaitMsPerSecond,
         lookupTimeoutMs: config.verify.lookupTimeoutMs,
         retryMinMs: config.verify.setAsideRetryMinMs,
         retryMaxMs: config.verify.setAsideRetryMaxMs,

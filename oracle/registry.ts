@@ -12,7 +12,7 @@
  * most `unknownCacheSize` ids, each for `unknownTtlMs` (an event naming the device forgets it at once); look-ups of
  * devices not cached are rate-limited by a token bucket (`lookupRatePerSecond`, `lookupBurst`); and the intake
  * waits for one at most `lookupWaitMs` (the look-up goes on in the background), and, all reads together, at most
- * `lookupWaitBudgetMsPerSecond` of each second (a second bucket, of milliseconds waited). A flood of made-up ids
+ * `lookupWaitMsPerSecond` of each second (a second bucket, of milliseconds waited). A flood of made-up ids
  * costs the intake one stored row each, not a registry round trip each. Where the intake cannot have its
  * answer now, {@link lookup} returns {@link Unavailable}: the device is neither known nor confirmed unknown, and the
  * intake sets the message aside (stored, judged later by oracle/set-aside.ts, which waits for tokens and answers)
@@ -87,7 +87,7 @@ export interface LookupLimits {
    * Intake time per second that may go to waiting for registry answers (bursts up to five seconds' worth): beyond,
    * messages that need a registry read are set aside without one, so waiting costs the intake a bounded share.
    */
-  readonly lookupWaitBudgetMsPerSecond: number;
+  readonly lookupWaitMsPerSecond: number;
   /** A look-up not answered within this long counts as the registry being unreachable. */
   readonly lookupTimeoutMs: number;
   /** Back-off between probes of an unreachable registry. */
@@ -102,7 +102,7 @@ export const DEFAULT_LOOKUP_LIMITS: LookupLimits = {
   lookupRatePerSecond: 50,
   lookupBurst: 20,
   lookupWaitMs: 250,
-  lookupWaitBudgetMsPerSecond: 100,
+  lookupWaitMsPerSecond: 100,
   lookupTimeoutMs: 2_000,
   retryMinMs: 1_000,
   retryMaxMs: 30_000,
@@ -179,7 +179,7 @@ export class DeviceCache {
   ) {
     this.unknown = new ExpiringLru(limits.unknownCacheSize, limits.unknownTtlMs, clock);
     this.bucket = new TokenBucket(limits.lookupRatePerSecond, limits.lookupBurst, clock);
-    const budget = limits.lookupWaitBudgetMsPerSecond;
+    const budget = limits.lookupWaitMsPerSecond;
     this.waitBudget = new TokenBucket(budget, Math.max(5 * budget, limits.lookupWaitMs), clock);
     // Unknown ids were kept in the store by earlier versions, one row each, without bound.
     const purged = store.purgeUnknownDevices();
@@ -260,8 +260,8 @@ export class DeviceCache {
     return {
       unavailable: "lookup_rate_limited",
       message:
-        `intake waited its share for registry answers (verify.lookupWaitBudgetMsPerSecond, ` +
-        `${this.limits.lookupWaitBudgetMsPerSecond} ms/s): device ${deviceId}'s read is made later`,
+        `intake waited its share for registry answers (verify.lookupWaitMsPerSecond, ` +
+        `${this.limits.lookupWaitMsPerSecond} ms/s): device ${deviceId}'s read is made later`,
     };
   }
 
