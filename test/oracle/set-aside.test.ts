@@ -7,6 +7,7 @@
  *   keep flowing; when the RPC is back the set-aside messages are judged: the unknown device's dropped as
  *   `unknown_device`, the one of a device registered during the outage stored and relayed. Both ways a node can fail:
  *   refusing connections, and accepting them without answering (the look-up deadline).
+ * - A message set aside outlives the oracle: stopped during the outage and started again, it judges it from the store.
  * - A flood of 2,000 distinct made-up device ids: registry look-ups are rate-limited (a token bucket), ids the budget
  *   cannot look up now are set aside rather than looked up inline, the unknown-device cache stays within its bound
  *   (and out of the store), and the latency of cached devices' messages stays bounded. A device registered just
@@ -21,7 +22,7 @@ import { Wallet } from "ethers";
 
 import { DEVICE_REGISTRY_ABI } from "../../oracle/chain.js";
 import type { IntakeResult, SetAsideResult } from "../../oracle/intake.js";
-import type { Oracle } from "../../oracle/oracle.js";
+import { Oracle } from "../../oracle/oracle.js";
 import { DEFAULT_LOOKUP_LIMITS } from "../../oracle/registry.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import { createShipment, registerDevice } from "../support/deploy.js";
@@ -31,10 +32,13 @@ import {
   INTERVAL_SECONDS,
   Publisher,
   deployWorld,
+  fundedOracleKey,
+  oracleConfig,
   reading,
   startAedes,
   startHardhatNode,
   startLoggedOracle,
+  testLogger,
   waitFor,
 } from "./support.js";
 import type { BrokerHandle, Device, NodeHandle, OracleLogLine, World } from "./support.js";
@@ -325,6 +329,44 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
       }
     });
   }
+
+  it("a message set aside outlives the oracle: stopped during the outage, started again with the RPC back, it judges the message from the store and relays it", async () => {
+    const w = await deployWorld(node, 1, 8_000n);
+    const proxy = await startRpcProxy(node.url);
+    const config = oracleConfig(w, node, broker.url, {
+      chain: { rpcUrls: [proxy.url], rpcTimeoutMs: 2_000 },
+      verify: { setAsideRetryMinMs: 200, setAsideRetryMaxMs: 1_000 },
+    });
+    const secrets = { privateKey: await fundedOracleKey(node), mqttPassword: undefined };
+    const publisher = await Publisher.connect(broker.url);
+    let oracle = new Oracle(config, secrets, { log: testLogger() });
+    await oracle.start();
+    try {
+      const late = randomDevice(w.devices[0]!.id + 9_999n);
+      proxy.cut("refuse");
+      const lateStart = await registerOnShipment(w, node, late);
+      const item = reading(w, late, 1, lateStart + 1);
+      const setAside = new Promise<SetAsideResult>((resolve) => oracle.events.once("set-aside", resolve));
+      await publisher.publish(item);
+      expect((await setAside).reason).to.equal("registry_unavailable");
+      await oracle.stop();
+      expect(rowsOnDisk(oracle, "SELECT device_id FROM set_aside")).to.deep.equal([{ device_id: late.id.toString() }]);
+
+      await proxy.restore();
+      const restartedAt = Date.now();
+      oracle = new Oracle(config, secrets, { log: testLogger() });
+      const judged = new Promise<IntakeResult>((resolve) => oracle.events.once("intake", resolve));
+      await oracle.start();
+      expect(await judged).to.include({ ok: true });
+      await waitFor("the reading on chain", () => w.coldChain.isRecorded(late.id, lateStart + 1));
+      expect(oracle.store.setAsideCount()).to.equal(0);
+      console.log(`      judged and on chain ${Date.now() - restartedAt} ms after the restart`);
+    } finally {
+      await publisher.close();
+      await oracle.stop();
+      await proxy.stop();
+    }
+  });
 
   it("2,000 distinct unknown device ids: look-ups rate-limited, the unknown cache and the devices table bounded, known devices' latency bounded, a device registered amid the flood relayed", async () => {
     // The default look-up limits; a cache smaller than the flood, to see its bound hold.
