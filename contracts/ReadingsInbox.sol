@@ -174,7 +174,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
     /// @inheritdoc IReadingsInbox
     function isRecorded(uint64 deviceId, uint40 observedAt) external view returns (bool) {
         DeviceTrack storage t = _tracks[deviceId];
-        return t.shipmentId != 0 && observedAt <= t.lastObservedAt && observedAt >= _shipments[t.shipmentId].startedAt;
+        uint256 last = t.lastObservedAt;
+        // last == 0: nothing recorded yet (time 0 is no reading either).
+        return last != 0 && observedAt <= last && observedAt >= _shipments[t.shipmentId].startedAt;
     }
 
     function _latestObservedAt(uint64 shipmentId) internal view override returns (uint256) {
@@ -287,10 +289,9 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
         ) reason = uint256(SkipReason.MalformedItem);
         uint256 from;
         uint256 until;
-        if (reason == NO_SKIP && firstObservedAt + (count - 1) * interval >= b.device.revokedFrom) {
-            reason = uint256(SkipReason.RevokedDevice);
-        }
         if (reason == NO_SKIP) {
+            // count >= 1 here; the last sample's time is what the revocation and the key's validity are held to.
+            uint256 lastAt = firstObservedAt + (count - 1) * interval;
             bytes32 digest = _windowDigest(
                 b.domainSeparator,
                 deviceId,
@@ -300,19 +301,11 @@ abstract contract ReadingsInbox is IReadingsInbox, ShipmentLedger {
                 batch[samplesStart:samplesEnd],
                 previous
             );
-            bool valid = _verifyAt(
-                b,
-                digest,
-                _word(batch, samplesEnd),
-                _word(batch, samplesEnd + 32),
-                firstObservedAt,
-                firstObservedAt + (count - 1) * interval
-            );
-            if (!valid) {
-                reason = uint256(SkipReason.BadSignature);
-            } else {
-                (reason, from, until) = _admitWindow(b, previous, firstObservedAt, interval, count);
-            }
+            if (lastAt >= b.device.revokedFrom) reason = uint256(SkipReason.RevokedDevice);
+            else if (
+                !_verifyAt(b, digest, _word(batch, samplesEnd), _word(batch, samplesEnd + 32), firstObservedAt, lastAt)
+            ) reason = uint256(SkipReason.BadSignature);
+            else (reason, from, until) = _admitWindow(b, previous, firstObservedAt, interval, count);
         }
         if (reason != NO_SKIP) {
             _skip(b, deviceId, firstSequence, count, reason);

@@ -23,7 +23,10 @@ library BatchEncoder {
     );
     /// @notice EIP-712 type of one reading.
     bytes32 internal constant READING_TYPEHASH = keccak256(
-        "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,uint40 previousObservedAt)"
+        abi.encodePacked(
+            "Reading(uint64 deviceId,uint32 sequence,uint40 observedAt,int16 tempCentiC,uint8 flags,",
+            "uint40 previousObservedAt)"
+        )
     );
     /// @notice EIP-712 type of a device window (`samples` hashed as bytes).
     bytes32 internal constant READING_WINDOW_TYPEHASH = keccak256(
