@@ -173,7 +173,7 @@ export const ORACLE_CONFIG_SCHEMA = z
          * the budget cannot look up now is set aside (stored, judged later), never dropped unheard.
          */
         lookupRatePerSecond: z.number().min(1).default(50),
-        lookupBurst: z.number().int().min(1).default(20),
+        lookupBurst: z.number().int().min(1).default(100),
         /** How long intake waits for a look-up; a slower one goes on in the background, the message set aside. */
         lookupWaitMs: z.number().int().min(0).default(250),
         /**

@@ -110,8 +110,6 @@ export class Intake {
   private readonly setAsideCommits: GroupCommit<NewSetAsideMessage, number>;
   private readonly logs: RateLimitedLog;
   private closed = false;
-  /** Messages being set aside now (committing), per device: with those committed, later ones queue behind. */
-  private readonly settingAside = new Map<string, number>();
 
   constructor(private readonly o: IntakeOptions) {
     this.check = o.signatureCheck ?? ((item, key) => Promise.resolve(verifySignedItem(o.domain, item, key)));
@@ -202,22 +200,13 @@ export class Intake {
   }
 
   private async setAside(topic: string, payload: Uint8Array, why: Postponed): Promise<SetAsideResult> {
-    const deviceId = why.deviceId.toString();
-    this.settingAside.set(deviceId, (this.settingAside.get(deviceId) ?? 0) + 1);
-    let id: number;
-    try {
-      id = await this.setAsideCommits.insert({
-        topic,
-        payload,
-        deviceId,
-        reason: why.unavailable,
-        receivedAt: this.o.clock(),
-      });
-    } finally {
-      const left = (this.settingAside.get(deviceId) ?? 1) - 1;
-      if (left > 0) this.settingAside.set(deviceId, left);
-      else this.settingAside.delete(deviceId);
-    }
+    const id = await this.setAsideCommits.insert({
+      topic,
+      payload,
+      deviceId: why.deviceId.toString(),
+      reason: why.unavailable,
+      receivedAt: this.o.clock(),
+    });
     this.logs.warn(
       `set-aside:${why.unavailable}`,
       { reason: why.unavailable, deviceId: why.deviceId.toString(), setAside: this.o.store.setAsideCount() },
@@ -253,18 +242,6 @@ export class Intake {
     const topicDevice = parseMqttReadingsTopic(topic);
     if (topicDevice !== deviceId) {
       return drop("topic_mismatch", `payload of device ${deviceId} on topic ${topic}`);
-    }
-    // A device's messages keep their order: behind one set aside, the later ones are set aside too.
-    if (mode !== "retry") {
-      const key = deviceId.toString();
-      const waiting = this.o.store.setAsideOf(key) + (this.settingAside.get(key) ?? 0);
-      if (waiting > 0) {
-        return {
-          unavailable: "queued",
-          message: `${waiting} earlier messages of device ${deviceId} are set aside: this one waits behind them`,
-          deviceId,
-        };
-      }
     }
     const found = await this.o.devices.lookup(deviceId, mode);
     if (isUnavailable(found)) return { ...found, deviceId };

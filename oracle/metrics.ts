@@ -22,7 +22,7 @@ export type DropReason = (typeof DROP_REASONS)[number];
  * Why a message was set aside (stored, judged later) instead of judged when it came (label `reason` of
  * `coldchain_oracle_set_aside_total`): the device registry unreachable; look-ups of devices not cached rate-limited
  * (`verify.lookupRatePerSecond`, or the intake's wait budget spent); a look-up slower than `verify.lookupWaitMs`;
- * queued behind messages set aside before (its device's, which keep their order, or, for a device not cached, any).
+ * a device not cached while messages are set aside (`queued`: it waits its turn behind them).
  */
 export const SET_ASIDE_REASONS = ["registry_unavailable", "lookup_rate_limited", "lookup_slow", "queued"] as const;
 export type SetAsideReason = (typeof SET_ASIDE_REASONS)[number];

@@ -100,7 +100,7 @@ export const DEFAULT_LOOKUP_LIMITS: LookupLimits = {
   unknownCacheSize: 10_000,
   unknownTtlMs: 30_000,
   lookupRatePerSecond: 50,
-  lookupBurst: 20,
+  lookupBurst: 100,
   lookupWaitMs: 250,
   lookupWaitMsPerSecond: 100,
   lookupTimeoutMs: 2_000,

@@ -254,8 +254,6 @@ export class Store {
   private readonly statements = new Map<string, StatementSync>();
   private pending: number;
   private setAsideRows: number;
-  /** Messages set aside per device (decimal id). */
-  private readonly setAsideDevices = new Map<string, number>();
 
   constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
     try {
@@ -274,11 +272,7 @@ export class Store {
       });
     }
     this.pending = Number(this.one("SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending'")?.n ?? 0);
-    this.setAsideRows = 0;
-    for (const r of this.all("SELECT device_id, COUNT(*) AS n FROM set_aside GROUP BY device_id")) {
-      this.setAsideRows += Number(r.n);
-      if (r.device_id !== null) this.setAsideDevices.set(str(r.device_id), Number(r.n));
-    }
+    this.setAsideRows = Number(this.one("SELECT COUNT(*) AS n FROM set_aside")?.n ?? 0);
   }
 
   /**
@@ -729,20 +723,12 @@ export class Store {
       );
     });
     this.setAsideRows += ids.length;
-    for (const m of messages) {
-      if (m.deviceId !== null) this.setAsideDevices.set(m.deviceId, (this.setAsideDevices.get(m.deviceId) ?? 0) + 1);
-    }
     return ids;
   }
 
   /** Messages set aside now. */
   setAsideCount(): number {
     return this.setAsideRows;
-  }
-
-  /** Messages of one device (decimal id) set aside now. */
-  setAsideOf(deviceId: string): number {
-    return this.setAsideDevices.get(deviceId) ?? 0;
   }
 
   /** Up to `limit` messages set aside whose next attempt is due at `now`, oldest attempt time first. */
@@ -772,14 +758,8 @@ export class Store {
 
   /** Deletes a message set aside once its verdict is final (its item committed, or dropped). */
   deleteSetAside(id: number): void {
-    const row = this.cached("DELETE FROM set_aside WHERE id = ? RETURNING device_id").get(id);
-    if (row === undefined) return;
-    this.setAsideRows--;
-    if (row.device_id === null) return;
-    const device = str(row.device_id);
-    const left = (this.setAsideDevices.get(device) ?? 1) - 1;
-    if (left > 0) this.setAsideDevices.set(device, left);
-    else this.setAsideDevices.delete(device);
+    const { changes } = this.cached("DELETE FROM set_aside WHERE id = ?").run(id);
+    this.setAsideRows -= Number(changes);
   }
 
   // -------------------------------------------------------------------------------------------
