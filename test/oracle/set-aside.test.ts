@@ -157,12 +157,12 @@ function randomDevice(id: bigint): Device {
   return { id, key: { keyType: "secp256k1", privateKey: Wallet.createRandom().privateKey } };
 }
 
-/** Registers a device and starts a shipment carrying it; returns the shipment's start (block time). */
-async function registerOnShipment(w: World, node: NodeHandle, device: Device): Promise<number> {
+/** Registers a device and starts a shipment carrying it; returns the shipment's start (as the contract has it). */
+async function registerOnShipment(w: World, device: Device): Promise<number> {
   await registerDevice(w, device.id, device.key, INTERVAL_SECONDS);
   const shipmentId = await createShipment(w, [device.id], 1n);
   await (await w.coldChain.connect(w.shipper).startShipment(shipmentId)).wait();
-  return (await node.provider.getBlock("latest"))?.timestamp ?? 0;
+  return Number((await w.coldChain.shipment(shipmentId)).startedAt);
 }
 
 describe("faults isolated at intake: registry outage and unknown-id floods (aedes + chain behind a JSON-RPC proxy)", function () {
@@ -247,7 +247,7 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
         // The look-up's deadline (verify.lookupTimeoutMs) opens the outage when the node does not answer.
         await waitFor("the registry outage", () => oracle.devices.registryOutage !== undefined, 5_000);
         // A device registered during the outage (the oracle cannot read it): its first reading is set aside too.
-        const lateStart = await registerOnShipment(w, node, late);
+        const lateStart = await registerOnShipment(w, late);
         const lateItem = reading(w, late, 1, lateStart + 1);
         await publisher.publish(lateItem);
         await waitFor("the late device's message set aside", () => verdicts.setAside.length === setAsideBefore + 2);
@@ -332,10 +332,11 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
 
   it("a message set aside outlives the oracle: stopped during the outage, started again with the RPC back, it judges the message from the store and relays it", async () => {
     const w = await deployWorld(node, 1, 8_000n);
+    const lead = Math.max(0, w.startedAt - Math.floor(Date.now() / 1000)); // earlier tests moved the chain's clock
     const proxy = await startRpcProxy(node.url);
     const config = oracleConfig(w, node, broker.url, {
       chain: { rpcUrls: [proxy.url], rpcTimeoutMs: 2_000 },
-      verify: { setAsideRetryMinMs: 200, setAsideRetryMaxMs: 1_000 },
+      verify: { maxFutureSkewSeconds: lead + 600, setAsideRetryMinMs: 200, setAsideRetryMaxMs: 1_000 },
     });
     const secrets = { privateKey: await fundedOracleKey(node), mqttPassword: undefined };
     const publisher = await Publisher.connect(broker.url);
@@ -344,7 +345,7 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
     try {
       const late = randomDevice(w.devices[0]!.id + 9_999n);
       proxy.cut("refuse");
-      const lateStart = await registerOnShipment(w, node, late);
+      const lateStart = await registerOnShipment(w, late);
       const item = reading(w, late, 1, lateStart + 1);
       const setAside = new Promise<SetAsideResult>((resolve) => oracle.events.once("set-aside", resolve));
       await publisher.publish(item);
@@ -357,7 +358,8 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
       oracle = new Oracle(config, secrets, { log: testLogger() });
       const judged = new Promise<IntakeResult>((resolve) => oracle.events.once("intake", resolve));
       await oracle.start();
-      expect(await judged).to.include({ ok: true });
+      const verdict = await judged;
+      expect(verdict, JSON.stringify(verdict)).to.include({ ok: true });
       await waitFor("the reading on chain", () => w.coldChain.isRecorded(late.id, lateStart + 1));
       expect(oracle.store.setAsideCount()).to.equal(0);
       console.log(`      judged and on chain ${Date.now() - restartedAt} ms after the restart`);
@@ -385,7 +387,7 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
       await waitFor("the warm-up stored", () => verdicts.knownLatency.length === known.items.length, 10_000);
       // Registered a moment before the flood: the oracle has never seen it.
       const fresh = randomDevice(w.devices[0]!.id + 5_555n);
-      const freshStart = await registerOnShipment(w, node, fresh);
+      const freshStart = await registerOnShipment(w, fresh);
       const freshItem = reading(w, fresh, 1, freshStart + 1);
 
       const key = randomDevice(0n).key;
