@@ -209,6 +209,11 @@ export const ORACLE_CONFIG_SCHEMA = z
          * only after the commit holding it.
          */
         intakeWriter: z.enum(["thread", "inline"]).default("thread"),
+        /**
+         * Optional cap on the store file in MB (SQLite `max_page_count` on each connection): beyond it writes fail as
+         * on a full disk (STORE_FULL; intake pauses, nothing is acknowledged), so the oracle cannot fill a shared disk.
+         */
+        maxSizeMb: z.number().positive().optional(),
       })
       .strict()
       .default({}),

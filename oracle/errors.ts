@@ -13,8 +13,10 @@ export type OracleErrorCode =
   | "RPC_UNAVAILABLE"
   /** The RPC node serves another chain than `chain.chainId`. */
   | "CHAIN_MISMATCH"
-  /** The store (SQLite) could not be opened or written. */
+  /** The store (SQLite) could not be opened or written; the message gives SQLite's reason and code. */
   | "STORE_FAILED"
+  /** The store cannot write: its disk is full, or it reached `store.maxSizeMb` (SQLITE_FULL). */
+  | "STORE_FULL"
   /** The MQTT broker refused the connection (credentials, client id, protocol). */
   | "MQTT_REFUSED";
 
@@ -38,4 +40,43 @@ export function isOracleError(error: unknown, code?: OracleErrorCode): error is 
 /** A short message of any thrown value, for log lines. */
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * What kind of store failure: `full` (SQLITE_FULL, or an I/O error on a disk with no space left), `io` (another
+ * I/O error), `busy` (locked beyond the busy timeout), `readonly`, `corrupt`, or `other`.
+ */
+export type StoreFault = "full" | "io" | "busy" | "readonly" | "corrupt" | "other";
+
+/** Every {@link StoreFault}, for metrics. */
+export const STORE_FAULTS: readonly StoreFault[] = ["full", "io", "busy", "readonly", "corrupt", "other"];
+
+/**
+ * A failure of SQLite itself (not of the oracle's logic), reported as itself: the store's path, SQLite's message
+ * and result code, and the kind of fault. Code `STORE_FULL` when the store cannot write for lack of space, else
+ * `STORE_FAILED`.
+ */
+export class StoreError extends OracleError {
+  readonly fault: StoreFault;
+  /** SQLite's result code name (`SQLITE_FULL`, `SQLITE_IOERR_SHMSIZE`, …) or its number. */
+  readonly sqliteCode: string;
+  readonly path: string;
+
+  constructor(
+    fault: StoreFault,
+    message: string,
+    details: { readonly sqliteCode: string; readonly path: string },
+    options?: { cause?: unknown },
+  ) {
+    super(fault === "full" ? "STORE_FULL" : "STORE_FAILED", message, options);
+    this.name = "StoreError";
+    this.fault = fault;
+    this.sqliteCode = details.sqliteCode;
+    this.path = details.path;
+  }
+
+  /** The message without the `CODE: ` prefix (to carry the error across a thread and build it again). */
+  get detail(): string {
+    return this.message.slice(this.code.length + 2);
+  }
 }

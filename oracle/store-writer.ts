@@ -5,13 +5,23 @@
  * holds its item (the intake awaits the result); SQLite's write lock and busy timeout order these commits with
  * the relay's transactions on the main connection. The main `Store`'s pending-readings count is updated from
  * the results. If the thread dies, the inserts it held fail (their messages stay unacknowledged and come again)
- * and a new thread takes over.
+ * and a new thread takes over. A store failure on the thread (disk full, I/O error) comes back as the
+ * {@link StoreError} it is.
  */
 import { Worker } from "node:worker_threads";
 
-import { OracleError } from "./errors.js";
+import { OracleError, StoreError } from "./errors.js";
+import type { StoreFault } from "./errors.js";
 import type { Logger } from "./log.js";
 import type { InsertResult, NewItem, Store } from "./store.js";
+
+/** What the writer thread answers (store-writer-worker.ts). */
+interface WriterReply {
+  readonly id: number;
+  readonly results?: InsertResult[];
+  readonly error?: string;
+  readonly store?: { readonly fault: StoreFault; readonly sqliteCode: string };
+}
 
 interface Pending {
   readonly items: readonly NewItem[];
@@ -32,19 +42,25 @@ export class StoreWriter {
     synchronous: "FULL" | "NORMAL",
     private readonly store: Store,
     log?: Logger,
+    maxSizeMb?: number,
   ) {
     const ts = import.meta.url.endsWith(".ts");
     const url = new URL(ts ? "./store-writer-worker.ts" : "./store-writer-worker.js", import.meta.url);
     const execArgv = ts && !hasTsx(process.execArgv) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
     this.spawn = (): Worker => {
-      const worker = new Worker(url, { execArgv, workerData: { path, synchronous } });
+      const worker = new Worker(url, { execArgv, workerData: { path, synchronous, maxSizeMb } });
       worker.unref();
-      worker.on("message", (m: { id: number; results?: InsertResult[]; error?: string }) => {
+      worker.on("message", (m: WriterReply) => {
         const p = this.pending.get(m.id);
         if (p === undefined) return;
         this.pending.delete(m.id);
         if (m.results === undefined) {
-          p.reject(new OracleError("STORE_FAILED", `the intake commit failed: ${m.error ?? "unknown error"}`));
+          const message = m.error ?? "the intake commit failed (unknown error)";
+          p.reject(
+            m.store === undefined
+              ? new OracleError("STORE_FAILED", `the intake commit failed: ${message}`)
+              : new StoreError(m.store.fault, message, { sqliteCode: m.store.sqliteCode, path }),
+          );
           return;
         }
         let stored = 0;

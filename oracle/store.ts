@@ -27,11 +27,19 @@
  * protocol v2".
  *
  * Device ids are stored as decimal TEXT (uint64 does not fit SQLite's signed INTEGER).
+ *
+ * SQLite's own failures are reported as themselves ({@link storeError}): a {@link StoreError} naming the file,
+ * SQLite's message and result code, and the kind of fault (`STORE_FULL` when the disk is full or the store reached
+ * `store.maxSizeMb`). A failed transaction is rolled back only if SQLite has not already rolled it back itself (it
+ * does on SQLITE_FULL and some I/O errors), so the report is never "cannot rollback - no transaction is active".
  */
+import { statfsSync } from "node:fs";
+import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { SQLInputValue, StatementSync } from "node:sqlite";
 
-import { OracleError } from "./errors.js";
+import { OracleError, StoreError, messageOf } from "./errors.js";
+import type { StoreFault } from "./errors.js";
 
 export type ItemState = "pending" | "batched" | "recorded" | "skipped" | "unrelayable";
 export type BatchState = "sent" | "mined" | "confirmed" | "dropped" | "reverted";
@@ -255,11 +263,23 @@ export class Store {
   private pending: number;
   private setAsideRows: number;
 
-  constructor(path: string, synchronous: "FULL" | "NORMAL" = "FULL") {
+  /**
+   * Opens (or creates) the store. `maxSizeMb` (config `store.maxSizeMb`) caps the file through SQLite's
+   * `max_page_count` on this connection: beyond it every write fails with SQLITE_FULL, as on a full disk.
+   */
+  constructor(
+    readonly path: string,
+    synchronous: "FULL" | "NORMAL" = "FULL",
+    private readonly maxSizeMb?: number,
+  ) {
     try {
       this.db = new DatabaseSync(path);
       // busy_timeout first: opening a WAL file left by a killed process runs recovery, which waits for readers.
       this.db.exec(`PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous};`);
+      if (maxSizeMb !== undefined) {
+        const pageSize = Number(this.db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
+        this.db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.floor((maxSizeMb * 1024 * 1024) / pageSize))}`);
+      }
       this.migrate();
       this.db.exec(SCHEMA);
       this.db.exec(
@@ -267,9 +287,13 @@ export class Store {
          CREATE INDEX IF NOT EXISTS items_v1_pending ON items (id) WHERE state = 'pending' AND protocol = 1;`,
       );
     } catch (cause) {
-      throw new OracleError("STORE_FAILED", `cannot open the store ${path}: check the path and its permissions`, {
-        cause,
-      });
+      const error = storeError(cause, path, "open", maxSizeMb);
+      if (error instanceof StoreError) throw error;
+      throw new OracleError(
+        "STORE_FAILED",
+        `cannot open the store ${path} (${messageOf(cause)}): check the path and its permissions`,
+        { cause },
+      );
     }
     this.pending = Number(this.one("SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending'")?.n ?? 0);
     this.setAsideRows = Number(this.one("SELECT COUNT(*) AS n FROM set_aside")?.n ?? 0);
@@ -314,7 +338,7 @@ export class Store {
         }
         this.db.exec("COMMIT");
       } catch (error) {
-        this.db.exec("ROLLBACK");
+        if (this.db.isTransaction) this.db.exec("ROLLBACK");
         throw error;
       }
     }
@@ -323,6 +347,46 @@ export class Store {
   close(): void {
     this.statements.clear();
     if (this.db.isOpen) this.db.close();
+  }
+
+  /**
+   * Whether the store can write now: one small transaction (a row of `meta`). Throws the {@link StoreError} when
+   * it cannot (the oracle checks with it at start and while the store reports failures). With `headroomBytes`, the
+   * store must also have that much room to grow (free space on its filesystem and, with `maxSizeMb`, below the
+   * cap): after a full disk a small write may fit again long before a group of messages does, and intake would
+   * resume only to fail again.
+   */
+  probeWrite(now: number, headroomBytes = 0): void {
+    if (headroomBytes > 0) {
+      const room = this.room();
+      if (room.bytes < headroomBytes) {
+        const where = room.limit === "cap" ? `below store.maxSizeMb = ${this.maxSizeMb}` : "on its filesystem";
+        throw new StoreError(
+          "full",
+          `the store ${this.path} cannot write: ${room.limit === "cap" ? "it is at its size limit" : "its disk is full"} ` +
+            `(${formatBytes(room.bytes)} of room ${where}, less than the ${formatBytes(headroomBytes)} it needs to take ` +
+            `messages again): ${room.limit === "cap" ? "raise store.maxSizeMb" : "free space on that disk"}`,
+          { sqliteCode: "SQLITE_FULL", path: this.path },
+        );
+      }
+    }
+    this.transaction(() => {
+      this.cached(
+        "INSERT INTO meta (key, value) VALUES ('store_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ).run(String(now));
+    });
+  }
+
+  /**
+   * Room for the store to grow: the smaller of the free space on its filesystem and, with `maxSizeMb`, what is left
+   * below the cap (free pages included), and which of the two it is.
+   */
+  room(): { bytes: number; limit: "disk" | "cap" } {
+    const disk = freeBytesAt(this.path) ?? Number.MAX_SAFE_INTEGER;
+    if (this.maxSizeMb === undefined) return { bytes: disk, limit: "disk" };
+    const pragma = (name: string): number => Number(Object.values(this.db.prepare(`PRAGMA ${name}`).get() ?? {})[0]);
+    const cap = (pragma("max_page_count") - pragma("page_count") + pragma("freelist_count")) * pragma("page_size");
+    return cap < disk ? { bytes: Math.max(0, cap), limit: "cap" } : { bytes: disk, limit: "disk" };
   }
 
   /** Readings stored and not yet in a batch. */
@@ -542,7 +606,7 @@ export class Store {
 
   /** Records another attempt (replacement) of a batch: committed before its broadcast. */
   addAttempt(batchId: number, attempt: NewAttempt): void {
-    this.insertAttempt(batchId, attempt);
+    this.write(() => this.insertAttempt(batchId, attempt));
   }
 
   attemptsOf(batchId: number): StoredAttempt[] {
@@ -577,9 +641,11 @@ export class Store {
   }
 
   markMined(batchId: number, txHash: string, blockNumber: number, blockHash: string, gasUsed: bigint): void {
-    this.stmt(
-      "UPDATE batches SET state = 'mined', tx_hash = ?, block_number = ?, block_hash = ?, gas_used = ? WHERE id = ?",
-    ).run(txHash, blockNumber, blockHash, gasUsed.toString(), batchId);
+    this.write(() =>
+      this.stmt(
+        "UPDATE batches SET state = 'mined', tx_hash = ?, block_number = ?, block_hash = ?, gas_used = ? WHERE id = ?",
+      ).run(txHash, blockNumber, blockHash, gasUsed.toString(), batchId),
+    );
   }
 
   /**
@@ -656,6 +722,10 @@ export class Store {
   }
 
   putDevice(d: CachedDevice): void {
+    this.write(() => this.upsertDevice(d));
+  }
+
+  private upsertDevice(d: CachedDevice): void {
     this.stmt(
       `INSERT INTO devices (device_id, key_type, interval_seconds, revoked_at_block, signer, qx, qy, fetched_at,
            key_valid_from, revoked_from)
@@ -692,9 +762,10 @@ export class Store {
   }
 
   setMeta(key: string, value: string): void {
-    this.stmt("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
-      key,
-      value,
+    this.write(() =>
+      this.stmt(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ).run(key, value),
     );
   }
 
@@ -800,17 +871,38 @@ export class Store {
     return stmt;
   }
 
+  /**
+   * Runs `fn` in one write transaction. On failure the transaction is rolled back unless SQLite already did (on
+   * SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM and a few more it may roll the whole transaction back by itself: a
+   * ROLLBACK then fails with "cannot rollback - no transaction is active" and would hide the real error), and
+   * SQLite's error is thrown as a {@link StoreError} naming the file; the oracle's own errors pass unchanged.
+   */
   private transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
     const pendingBefore = this.pending;
     try {
+      this.db.exec("BEGIN IMMEDIATE");
       const result = fn();
       this.db.exec("COMMIT");
       return result;
     } catch (error) {
       this.pending = pendingBefore;
-      this.db.exec("ROLLBACK");
-      throw error;
+      if (this.db.isOpen && this.db.isTransaction) {
+        try {
+          this.db.exec("ROLLBACK");
+        } catch {
+          // The error to report is the first one; SQLite ends the transaction with the connection anyway.
+        }
+      }
+      throw storeError(error, this.path, "write", this.maxSizeMb);
+    }
+  }
+
+  /** A single-statement write (autocommit): SQLite's error as a {@link StoreError}. */
+  private write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw storeError(error, this.path, "write", this.maxSizeMb);
     }
   }
 
@@ -903,4 +995,128 @@ function str(value: SQLInputValue | undefined): string {
   if (typeof value === "string") return value;
   if (typeof value === "number" || typeof value === "bigint") return value.toString();
   throw new OracleError("STORE_FAILED", "the store holds an unexpected value type; is the file from another program?");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite's errors as themselves
+// ---------------------------------------------------------------------------------------------
+
+/** SQLite's primary result codes (sqlite3.h) the oracle tells apart. */
+const SQLITE_PRIMARY: Readonly<Record<number, string>> = {
+  3: "SQLITE_PERM",
+  5: "SQLITE_BUSY",
+  6: "SQLITE_LOCKED",
+  7: "SQLITE_NOMEM",
+  8: "SQLITE_READONLY",
+  10: "SQLITE_IOERR",
+  11: "SQLITE_CORRUPT",
+  13: "SQLITE_FULL",
+  14: "SQLITE_CANTOPEN",
+  26: "SQLITE_NOTADB",
+};
+
+/** Extended SQLITE_IOERR codes (code >> 8) of the unix VFS that say which operation failed. */
+const SQLITE_IOERR_EXTENDED: Readonly<Record<number, string>> = {
+  1: "READ",
+  3: "WRITE",
+  4: "FSYNC",
+  5: "DIR_FSYNC",
+  6: "TRUNCATE",
+  7: "FSTAT",
+  10: "DELETE",
+  18: "SHMOPEN",
+  19: "SHMSIZE",
+  21: "SHMMAP",
+  24: "MMAP",
+};
+
+/** Below this many free bytes on the store's filesystem, an I/O error is taken for a full disk. */
+const DISK_FULL_BELOW_BYTES = 1024 * 1024;
+
+/** The name of a SQLite result code (extended codes included), e.g. `SQLITE_IOERR_SHMSIZE`. */
+export function sqliteCodeName(errcode: number): string {
+  const primary = SQLITE_PRIMARY[errcode & 0xff];
+  if (primary === undefined) return `SQLite result code ${errcode}`;
+  const extended = errcode >> 8;
+  if (extended === 0) return primary;
+  const name = primary === "SQLITE_IOERR" ? SQLITE_IOERR_EXTENDED[extended] : undefined;
+  return name === undefined ? `${primary} (extended code ${errcode})` : `${primary}_${name}`;
+}
+
+/** Free bytes on the filesystem of `path` (for an unprivileged user), or undefined if it cannot be read. */
+export function freeBytesAt(path: string): number | undefined {
+  try {
+    const stats = statfsSync(dirname(path));
+    return stats.bavail * stats.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes as a short figure (0 B, 512 KB, 3.2 GB). */
+function formatBytes(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 || value >= 10 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * A SQLite error (node:sqlite's, with its numeric `errcode`) as a {@link StoreError} that names the store file,
+ * SQLite's own message and result code and the kind of fault, with what to do; anything else (the oracle's own
+ * errors, a StoreError already) is returned unchanged. An I/O error while the store's filesystem has (almost) no
+ * space left is a full disk: SQLite reports a full disk as SQLITE_FULL while writing, but as an I/O error (e.g.
+ * SQLITE_IOERR_SHMSIZE) when opening the store needs a new `-shm` or `-wal` file.
+ */
+export function storeError(cause: unknown, path: string, action: string, maxSizeMb?: number): unknown {
+  if (cause instanceof StoreError) return cause;
+  const e = cause as { errcode?: unknown; errstr?: unknown } | null;
+  if (e === null || typeof e !== "object" || typeof e.errcode !== "number") return cause;
+  const errcode = e.errcode;
+  const sqliteCode = sqliteCodeName(errcode);
+  const said = `SQLite: "${typeof e.errstr === "string" ? e.errstr : messageOf(cause)}", ${sqliteCode}`;
+  const free = freeBytesAt(path);
+  const space = free === undefined ? "" : `; ${formatBytes(free)} free on its filesystem`;
+  const diskFull = free !== undefined && free < DISK_FULL_BELOW_BYTES;
+  let fault: StoreFault;
+  let what: string;
+  switch (errcode & 0xff) {
+    case 13: // SQLITE_FULL
+      fault = "full";
+      what =
+        diskFull || maxSizeMb === undefined
+          ? `its disk is full (${said}${space}): free space on that disk`
+          : `it reached its size limit, store.maxSizeMb = ${maxSizeMb} (${said}${space}): raise store.maxSizeMb`;
+      break;
+    case 10: // SQLITE_IOERR
+      fault = diskFull ? "full" : "io";
+      what = diskFull
+        ? `its disk is full (${said}${space}): free space on that disk`
+        : `disk I/O error (${said}${space}): check the disk (kernel log) and its space`;
+      break;
+    case 5: // SQLITE_BUSY
+    case 6: // SQLITE_LOCKED
+      fault = "busy";
+      what = `it stayed locked beyond the busy timeout (${said}): is another process using this store? One store per instance`;
+      break;
+    case 3: // SQLITE_PERM
+    case 8: // SQLITE_READONLY
+    case 14: // SQLITE_CANTOPEN
+      fault = "readonly";
+      what = `it cannot be opened or written (${said}${space}): check the permissions of the file, its directory and the mount`;
+      break;
+    case 11: // SQLITE_CORRUPT
+    case 26: // SQLITE_NOTADB
+      fault = "corrupt";
+      what = `it is corrupt or not a SQLite file (${said}): stop the oracle and restore the store from a backup`;
+      break;
+    default:
+      fault = "other";
+      what = `${said}${space}`;
+  }
+  return new StoreError(fault, `the store ${path} cannot ${action}: ${what}`, { sqliteCode, path }, { cause });
 }
