@@ -4,8 +4,9 @@
  */
 import { FetchRequest, Interface, JsonRpcProvider, Network, isError } from "ethers";
 
-import { OracleError, messageOf } from "./errors.js";
+import { OracleError, isOracleError, messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
+import { RateLimitedLog } from "./log-limit.js";
 import type { OracleMetrics } from "./metrics.js";
 
 /** ColdChain (ReadingsInbox + ShipmentLedger) fragments the oracle calls or reads. */
@@ -55,23 +56,59 @@ export function isLogicalRpcError(error: unknown): boolean {
   return ["nonce too", "already known", "known transaction", "underpriced", "fee cap"].some((m) => message.includes(m));
 }
 
+/** An endpoint refused for serving another chain is asked its chain id again after this long. */
+export const CHAIN_RECHECK_MS = 5 * 60_000;
+
+/** An RPC URL as logs may show it: scheme, host and port (a path or user info may hold an API key). */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname.length > 1 || u.search !== "" ? "/…" : ""}`;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
 /**
  * JSON-RPC endpoints of one chain, used one at a time: a failing endpoint (connection refused, timeout, 5xx)
  * counts an RPC error and the call moves to the next one. When all fail, RPC_UNAVAILABLE is thrown and the
  * caller backs off.
+ *
+ * Every endpoint's chain id is checked (`eth_chainId`) before its first use, and at start ({@link checkChains}):
+ * an endpoint that serves another chain than `chain.chainId` is refused, never used, with an error naming it
+ * (`chain.rpcUrls[i]` and its URL without path or credentials), `coldchain_oracle_rpc_endpoints_refused`, and a
+ * check again after {@link CHAIN_RECHECK_MS}; calls go to the others. When every endpoint is refused, calls throw
+ * CHAIN_MISMATCH.
  */
 export class RpcPool {
   private readonly providers: JsonRpcProvider[];
   private current = 0;
-  private verified = false;
+  /** Per endpoint: the chain id check, once it passed (or is under way). */
+  private readonly checked: (Promise<void> | undefined)[];
+  /** Per endpoint refused: the CHAIN_MISMATCH error and when it was found. */
+  private readonly refused = new Map<number, { error: OracleError; at: number }>();
+  /** "RPC call failed" once per endpoint and interval, with the count (every call fails while a node is down). */
+  private readonly limited: RateLimitedLog;
+  /** Rejects every call in flight, and later ones, once {@link abort} is called (a stop that cannot wait). */
+  private aborted: OracleError | undefined;
+  private readonly abortion: { promise: Promise<never>; reject: (error: OracleError) => void };
 
   constructor(
-    urls: readonly string[],
+    private readonly urls: readonly string[],
     private readonly chainId: number,
     timeoutMs: number,
     private readonly log: Logger,
     private readonly metrics: OracleMetrics,
+    private readonly clock: () => number = Date.now,
   ) {
+    this.limited = new RateLimitedLog(log);
+    this.checked = urls.map(() => undefined);
+    let reject: (error: OracleError) => void = () => undefined;
+    const promise = new Promise<never>((_, r) => {
+      reject = r;
+    });
+    promise.catch(() => undefined);
+    this.abortion = { promise, reject };
     const network = Network.from(chainId);
     this.providers = urls.map((url) => {
       const request = new FetchRequest(url);
@@ -91,15 +128,36 @@ export class RpcPool {
     return this.current;
   }
 
+  /** Endpoints refused now for serving another chain (indexes). */
+  get refusedEndpoints(): number[] {
+    return [...this.refused.keys()].sort((a, b) => a - b);
+  }
+
   /** Runs `fn` against the current endpoint, failing over to the others in order. */
   async call<T>(what: string, fn: (provider: JsonRpcProvider) => Promise<T>): Promise<T> {
+    if (this.aborted !== undefined) throw this.aborted;
+    return Promise.race([this.failover(what, fn), this.abortion.promise]);
+  }
+
+  /**
+   * Ends every call in flight and refuses later ones (RPC_UNAVAILABLE "stopping"): for a stop that cannot wait for a
+   * node that does not answer. What the relay was doing is in the store already; the next start resumes it.
+   */
+  abort(): void {
+    if (this.aborted !== undefined) return;
+    this.aborted = new OracleError("RPC_UNAVAILABLE", "the oracle is stopping: RPC calls in flight were abandoned");
+    this.abortion.reject(this.aborted);
+  }
+
+  private async failover<T>(what: string, fn: (provider: JsonRpcProvider) => Promise<T>): Promise<T> {
     let lastError: unknown;
+    let mismatches = 0;
     for (let tried = 0; tried < this.providers.length; tried++) {
       const index = (this.current + tried) % this.providers.length;
       const provider = this.providers[index];
       if (provider === undefined) continue;
       try {
-        if (!this.verified) await this.verifyChain(provider);
+        await this.checkChain(index);
         const result = await fn(provider);
         if (index !== this.current) {
           this.log.warn({ from: this.current, to: index }, "RPC failover: now using endpoint %d", index);
@@ -107,12 +165,18 @@ export class RpcPool {
         }
         return result;
       } catch (error) {
+        if (isOracleError(error, "CHAIN_MISMATCH")) {
+          mismatches++;
+          lastError = error;
+          continue;
+        }
         if (isLogicalRpcError(error) || error instanceof OracleError) throw error;
         lastError = error;
         this.metrics.rpcErrors.inc({ endpoint: String(index) });
-        this.log.warn({ endpoint: index, call: what, err: messageOf(error) }, "RPC call failed");
+        this.limited.warn(`failed:${index}`, { endpoint: index, call: what, err: messageOf(error) }, "RPC call failed");
       }
     }
+    if (mismatches === this.providers.length && lastError instanceof OracleError) throw lastError;
     throw new OracleError(
       "RPC_UNAVAILABLE",
       `every RPC endpoint failed for ${what} (${messageOf(lastError)}); check chain.rpcUrls and the nodes`,
@@ -120,19 +184,60 @@ export class RpcPool {
     );
   }
 
-  destroy(): void {
-    for (const p of this.providers) p.destroy();
+  /**
+   * Checks every endpoint's chain id now (at start), so a misconfigured one is reported before it is ever
+   * needed; an endpoint that does not answer is checked before its first use instead. Never throws.
+   */
+  async checkChains(): Promise<void> {
+    await Promise.all(this.providers.map((_, index) => this.checkChain(index).catch(() => undefined)));
   }
 
-  private async verifyChain(provider: JsonRpcProvider): Promise<void> {
-    const id = Number(BigInt((await provider.send("eth_chainId", [])) as string));
-    if (id !== this.chainId) {
-      throw new OracleError(
-        "CHAIN_MISMATCH",
-        `the RPC node serves chain ${id} but chain.chainId is ${this.chainId}; fix chain.rpcUrls or chain.chainId`,
-      );
+  destroy(): void {
+    for (const p of this.providers) p.destroy();
+    this.limited.flush();
+  }
+
+  /**
+   * Resolves once endpoint `index` is known to serve `chain.chainId`; throws CHAIN_MISMATCH while it is refused
+   * (asked again after CHAIN_RECHECK_MS), or the endpoint's error when it does not answer (asked again next time).
+   */
+  private async checkChain(index: number): Promise<void> {
+    const refused = this.refused.get(index);
+    if (refused !== undefined) {
+      if (this.clock() - refused.at < CHAIN_RECHECK_MS) throw refused.error;
+      this.refused.delete(index);
+      this.checked[index] = undefined;
+      this.metrics.rpcEndpointsRefused.set(this.refused.size);
     }
-    this.verified = true;
+    let check = this.checked[index];
+    if (check === undefined) {
+      check = this.askChainId(index);
+      this.checked[index] = check;
+      check.catch(() => {
+        if (this.checked[index] === check) this.checked[index] = undefined;
+      });
+    }
+    await check;
+  }
+
+  private async askChainId(index: number): Promise<void> {
+    const provider = this.providers[index];
+    if (provider === undefined) return;
+    const id = Number(BigInt((await provider.send("eth_chainId", [])) as string));
+    if (id === this.chainId) {
+      this.log.debug({ endpoint: index, chainId: id }, "RPC endpoint %d serves chain %d", index, id);
+      return;
+    }
+    const url = redactedUrl(this.urls[index] ?? "");
+    const error = new OracleError(
+      "CHAIN_MISMATCH",
+      `the RPC endpoint chain.rpcUrls[${index}] (${url}) serves chain ${id} but chain.chainId is ${this.chainId}: ` +
+        `it is refused (no call goes to it); fix chain.rpcUrls or chain.chainId`,
+    );
+    this.refused.set(index, { error, at: this.clock() });
+    this.metrics.rpcEndpointsRefused.set(this.refused.size);
+    this.log.error({ endpoint: index, url, chainId: id, expected: this.chainId, err: error.message }, error.message);
+    throw error;
   }
 }
 

@@ -55,6 +55,8 @@ export interface OracleMetrics {
   readonly registryLookups: Counter<"result">;
   /** 0 while the device registry is unreachable. */
   readonly registryAvailable: Gauge;
+  /** RPC endpoints refused because they serve another chain than `chain.chainId`. */
+  readonly rpcEndpointsRefused: Gauge;
 }
 
 /** Gauges read at every scrape from the parts that hold them (default 0). */
@@ -179,6 +181,11 @@ export function createMetrics(
     setAsideJudged,
     registryLookups,
     registryAvailable,
+    rpcEndpointsRefused: new Gauge({
+      name: "coldchain_oracle_rpc_endpoints_refused",
+      help: "RPC endpoints refused (never used) because they serve another chain than chain.chainId",
+      registers,
+    }),
     received: new Counter({
       name: "coldchain_oracle_received_total",
       help: "MQTT messages received on the readings topics",

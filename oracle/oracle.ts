@@ -198,6 +198,7 @@ export class Oracle {
           "WebAssembly (tiny-secp256k1), about 5 times slower; see docs/operations.md, Throughput",
       );
     }
+    void this.rpc.checkChains(); // every endpoint's chain id, so a misconfigured one is reported at once
     this.relay.start();
     this.setAside.start();
     if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
