@@ -1,6 +1,6 @@
 /**
- * `/metrics` (Prometheus text) and `/healthz` (JSON; 200 when the broker is connected and the relay's last
- * tick succeeded recently, 503 otherwise).
+ * `/metrics` (Prometheus text) and `/healthz` (JSON; 200 when the broker is connected, the relay's last
+ * tick succeeded recently and the store can write, 503 otherwise).
  */
 import { createServer } from "node:http";
 import type { Server } from "node:http";
@@ -20,6 +20,12 @@ export interface Health {
   readonly setAsideMessages: number;
   /** Why messages wait, when some do (e.g. the device registry unreachable since …). */
   readonly waitingFor?: string;
+  /** Whether the store can write (false from a store failure until a write succeeds again: intake is paused). */
+  readonly storeWritable: boolean;
+  /** While it cannot: the failure, as itself (e.g. `STORE_FULL: the store … cannot write: its disk is full …`). */
+  readonly storeError?: string;
+  /** While it cannot: since when (unix ms). */
+  readonly storeUnwritableSince?: number;
 }
 
 export class HttpServer {

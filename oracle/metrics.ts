@@ -4,6 +4,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+import { STORE_FAULTS } from "./errors.js";
+
 /** Why a message was dropped before it was stored (label `reason` of `coldchain_oracle_dropped_total`). */
 export const DROP_REASONS = [
   "too_large",
@@ -55,6 +57,10 @@ export interface OracleMetrics {
   readonly registryLookups: Counter<"result">;
   /** 0 while the device registry is unreachable. */
   readonly registryAvailable: Gauge;
+  /** Store failures (SQLite's own), by fault: full, io, busy, readonly, corrupt, other. */
+  readonly storeErrors: Counter<"fault">;
+  /** 1 while the store can write, 0 from a store failure until a write succeeds again. */
+  readonly storeWritable: Gauge;
   /** RPC endpoints refused because they serve another chain than `chain.chainId`. */
   readonly rpcEndpointsRefused: Gauge;
 }
@@ -175,12 +181,27 @@ export function createMetrics(
       this.set(scraped.unknownDevices?.() ?? 0);
     },
   });
+  const storeErrors = new Counter({
+    name: "coldchain_oracle_store_errors_total",
+    help: "store (SQLite) failures, by fault: full (disk full or store.maxSizeMb), io, busy, readonly, corrupt, other",
+    labelNames: ["fault"] as const,
+    registers,
+  });
+  for (const fault of STORE_FAULTS) storeErrors.inc({ fault }, 0);
+  const storeWritable = new Gauge({
+    name: "coldchain_oracle_store_writable",
+    help: "1 while the store can write; 0 from a store failure until a write succeeds again (intake is paused meanwhile)",
+    registers,
+  });
+  storeWritable.set(1);
   return {
     registry,
     setAside,
     setAsideJudged,
     registryLookups,
     registryAvailable,
+    storeErrors,
+    storeWritable,
     rpcEndpointsRefused: new Gauge({
       name: "coldchain_oracle_rpc_endpoints_refused",
       help: "RPC endpoints refused (never used) because they serve another chain than chain.chainId",

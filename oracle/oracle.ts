@@ -2,6 +2,14 @@
  * Composition root of one oracle instance: wires the store, the RPC pool, the device cache, intake, the
  * MQTT ingest, the relay and the HTTP endpoints, and owns their start and stop. `main.ts` is the CLI around it;
  * tests run instances in-process through it.
+ *
+ * Faults (docs/operations.md, "Faults and what the oracle does"):
+ * - the store cannot write (disk full, I/O error, …; oracle/store-health.ts): intake is paused (disconnected from
+ *   the broker: nothing acknowledged that is not stored), `/healthz` is 503 and says why, the store is tried again
+ *   with a back-off and intake resumes by itself; at start the oracle waits for the store before connecting;
+ * - stop ({@link Oracle.stop}): each part is stopped on its own, with its own time limit, so a part that fails or
+ *   hangs (a broker gone at the same moment, an RPC node that does not answer) cannot keep the others running;
+ *   the relay starts no tick from the first line of the stop, and intake reconnects no more.
  */
 import { EventEmitter, once } from "node:events";
 
@@ -9,12 +17,14 @@ import { Wallet, getAddress } from "ethers";
 
 import { RpcPool } from "./chain.js";
 import type { OracleConfig, OracleSecrets } from "./config.js";
+import { messageOf } from "./errors.js";
 import { HttpServer } from "./http.js";
 import type { Health } from "./http.js";
-import { Ingest } from "./ingest.js";
+import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./ingest.js";
 import { Intake, isSetAside } from "./intake.js";
 import type { IntakeResult, SetAsideResult, SignatureCheck } from "./intake.js";
 import type { Logger } from "./log.js";
+import { RateLimitedLog } from "./log-limit.js";
 import { createMetrics } from "./metrics.js";
 import type { OracleMetrics } from "./metrics.js";
 import { DeviceCache } from "./registry.js";
@@ -22,6 +32,7 @@ import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
 import { SetAsideRetrier } from "./set-aside.js";
 import { Store } from "./store.js";
+import { StoreHealth } from "./store-health.js";
 import { StoreWriter } from "./store-writer.js";
 import { FastVerifier, SECP256K1_BACKEND } from "./verify.js";
 import { VerifyPool, defaultVerifyWorkers } from "./verify-pool.js";
@@ -46,6 +57,26 @@ export interface OracleEvents {
   "set-aside": [SetAsideResult];
 }
 
+/** Time limits of the parts' stops (each on its own; the CLI exits after {@link SHUTDOWN_DEADLINE_MS} at most). */
+export const STOP_LIMITS_MS = {
+  /** MQTT intake: drain, offline status, disconnect (oracle/ingest.ts), and a margin. */
+  mqtt: STOP_DRAIN_MS + STOP_STATUS_MS + STOP_END_MS + 500,
+  /** The relay's step in progress (its state is in the store before any effect: stopping mid-step is safe). */
+  relay: 5_000,
+  /** After this long, RPC calls still in flight (a node that does not answer) are abandoned. */
+  rpcGrace: 2_000,
+  /** The signature workers and the store writer thread (stopped together). */
+  threads: 1_500,
+  http: 500,
+} as const;
+
+/**
+ * Longest time from a stop signal to the process's exit (the CLI exits then even if a part has not stopped; the
+ * store makes that as safe as a crash). The parts' limits add up to less: mqtt, then threads, then http, with the
+ * relay stopping alongside.
+ */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
 export class Oracle {
   readonly events = new EventEmitter<OracleEvents>();
   readonly store: Store;
@@ -56,6 +87,8 @@ export class Oracle {
   readonly ingest: Ingest;
   readonly relay: Relay;
   readonly setAside: SetAsideRetrier;
+  /** Whether the store can write (pauses intake while it cannot). */
+  readonly storeHealth: StoreHealth;
   readonly wallet: Wallet;
   private readonly http: HttpServer;
   private readonly verifyPool: VerifyPool | undefined;
@@ -63,6 +96,8 @@ export class Oracle {
   private readonly log: Logger;
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  /** Parts that did not stop cleanly (failed, or not within their limit), after {@link stop}. */
+  readonly stopFailures: string[] = [];
   /** Bound port of the HTTP server (after start; undefined when disabled). */
   httpPort: number | undefined;
 
@@ -73,7 +108,7 @@ export class Oracle {
   ) {
     const clock = deps.clock ?? Date.now;
     this.log = deps.log.child({ oracle: config.oracleId });
-    this.store = new Store(config.store.path, config.store.synchronous);
+    this.store = new Store(config.store.path, config.store.synchronous, config.store.maxSizeMb);
     this.metrics = createMetrics(
       config.oracleId,
       () => this.store.pendingReadings(),
@@ -143,6 +178,7 @@ export class Oracle {
         config.store.synchronous,
         this.store,
         this.log.child({ module: "store" }),
+        config.store.maxSizeMb,
       );
     }
     this.intake = new Intake({
@@ -176,6 +212,23 @@ export class Oracle {
       this.metrics,
       this.log.child({ module: "mqtt" }),
     );
+    const storeLog = this.log.child({ module: "store" });
+    this.storeHealth = new StoreHealth({
+      store: this.store,
+      metrics: this.metrics,
+      log: storeLog,
+      limited: new RateLimitedLog(storeLog),
+      clock,
+    });
+    // The store cannot write: take nothing more from the broker until it can (nothing unstored is acknowledged).
+    this.storeHealth.events.on("unwritable", () => this.ingest.pause("the store can write again"));
+    this.storeHealth.events.on("writable", () => {
+      this.ingest.resume();
+      this.relay.poke();
+    });
+    this.relay.events.on("tick", (tick) => {
+      if (!tick.ok) this.storeHealth.failed(tick.error, "relay");
+    });
     this.http = new HttpServer(this.metrics, () => this.health(), this.log.child({ module: "http" }));
   }
 
@@ -202,26 +255,82 @@ export class Oracle {
     this.relay.start();
     this.setAside.start();
     if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
+    if (!this.storeHealth.check()) {
+      // Restarted on a full disk (or another store failure): say why nothing happens, and wait for the store.
+      this.log.error(
+        { path: this.config.store.path, err: this.storeHealth.error?.message },
+        "waiting for the store to write again before connecting to the broker (messages wait there meanwhile)",
+      );
+      await this.storeHealth.whenWritable();
+      if (this.stopping) return;
+    }
     await this.ingest.start();
     this.log.info({ httpPort: this.httpPort, protocolVersion: this.ingest.protocolVersion }, "oracle running");
   }
 
-  /** Clean stop: intake first (the message in progress is stored or left unacknowledged), then the relay. */
+  /**
+   * Clean stop, each part on its own with its own time limit ({@link STOP_LIMITS_MS}): a part that fails or does
+   * not stop in time is logged and the others go on. The relay is told first (no tick starts after this line; the
+   * step in progress ends) and stops alongside MQTT intake (no reconnect from here on; each message in progress is
+   * stored and acknowledged, or left unacknowledged); then the worker threads, the HTTP server, the RPC pool, and
+   * last the store. Nothing is acknowledged after the store's last commit: the connections are closed before it.
+   * The parts that did not stop cleanly (none normally) are then in {@link stopFailures}.
+   */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      const startedAt = Date.now();
       this.stopping = true;
+      this.storeHealth.stop(); // releases a start waiting for the store
       this.relay.events.emit("tick", { ok: true }); // releases an intake waiting on back-pressure
-      this.intake.close();
+      const failed = this.stopFailures;
+      const part = async (name: string, stop: () => unknown, limitMs: number, onTimeout?: () => void) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), limitMs);
+        });
+        try {
+          const outcome = await Promise.race([Promise.resolve().then(stop), timeout]);
+          if (outcome === "timeout") {
+            failed.push(name);
+            this.log.error({ part: name, limitMs }, "stopping: %s did not stop within %d ms; going on", name, limitMs);
+            onTimeout?.();
+          }
+        } catch (error) {
+          failed.push(name);
+          this.log.error({ part: name, err: messageOf(error) }, "stopping: %s failed; going on", name);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      this.intake.close(); // releases messages waiting for the registry or the set-aside table
       this.devices.close();
-      await this.ingest.stop();
-      await this.setAside.stop();
-      await this.verifyPool?.close();
-      await this.storeWriter?.close();
-      await this.relay.stop();
-      await this.http.stop();
-      this.rpc.destroy();
-      this.store.close();
-      this.log.info({ intakeCommits: this.intake.commits.stats }, "oracle stopped");
+      const relay = part("relay", () => this.relay.stop(), STOP_LIMITS_MS.relay);
+      // A relay step waiting for a node that does not answer: abandon its RPC calls after a grace period (the step's
+      // state is in the store; the next start resumes it), so the relay stops well within its limit.
+      const rpcGrace = setTimeout(() => {
+        this.log.warn({ graceMs: STOP_LIMITS_MS.rpcGrace }, "stopping: abandoning RPC calls still in flight");
+        this.rpc.abort();
+      }, STOP_LIMITS_MS.rpcGrace);
+      void relay.then(() => clearTimeout(rpcGrace));
+      await part("mqtt", () => this.ingest.stop(), STOP_LIMITS_MS.mqtt);
+      await part("set-aside retrier", () => this.setAside.stop(), STOP_LIMITS_MS.threads);
+      await Promise.all([
+        part("verify workers", () => this.verifyPool?.close(), STOP_LIMITS_MS.threads),
+        part(
+          "store writer",
+          () => this.storeWriter?.close(),
+          STOP_LIMITS_MS.threads,
+          () => this.storeWriter?.terminate(),
+        ),
+      ]);
+      await relay;
+      await part("http", () => this.http.stop(), STOP_LIMITS_MS.http);
+      await part("rpc", () => this.rpc.destroy(), STOP_LIMITS_MS.http);
+      await part("store", () => this.store.close(), STOP_LIMITS_MS.http);
+      this.log.info(
+        { intakeCommits: this.intake.commits.stats, stopMs: Date.now() - startedAt, failed },
+        "oracle stopped",
+      );
     })();
     return this.stopped;
   }
@@ -229,13 +338,21 @@ export class Oracle {
   health(): Health {
     const relayLastSuccessAt = this.relay.lastSuccessAt;
     const fresh = Date.now() - relayLastSuccessAt < Math.max(30_000, 5 * this.config.chain.pollIntervalMs);
+    const storeWritable = this.storeHealth.writable;
     return {
-      ok: this.ingest.connected && fresh,
+      ok: this.ingest.connected && fresh && storeWritable,
       mqttConnected: this.ingest.connected,
       relayLastSuccessAt,
       pendingReadings: this.store.pendingReadings(),
       setAsideMessages: this.store.setAsideCount(),
       ...this.setAsideWaiting(),
+      storeWritable,
+      ...(storeWritable
+        ? {}
+        : {
+            storeError: this.storeHealth.error?.message ?? "unknown",
+            storeUnwritableSince: this.storeHealth.unwritableSince,
+          }),
     };
   }
 
@@ -250,8 +367,21 @@ export class Oracle {
       await once(this.relay.events, "tick");
     }
     if (this.stopping) throw new Error("oracle stopping: message left for redelivery");
-    const outcome = await this.intake.handle(topic, payload);
-    if (isSetAside(outcome)) this.events.emit("set-aside", outcome);
-    else this.events.emit("intake", outcome);
+    if (!this.storeHealth.writable) throw new Error("the store cannot write: message left for redelivery");
+    let outcome: IntakeResult | SetAsideResult;
+    try {
+      outcome = await this.intake.handle(topic, payload);
+    } catch (error) {
+      // A store failure pauses intake (StoreHealth's `unwritable`); the message stays unacknowledged either way.
+      this.storeHealth.failed(error, "intake");
+      throw error;
+    }
+    if (isSetAside(outcome)) {
+      this.storeHealth.succeeded();
+      this.events.emit("set-aside", outcome);
+      return;
+    }
+    if (outcome.ok) this.storeHealth.succeeded();
+    this.events.emit("intake", outcome);
   }
 }

@@ -55,8 +55,9 @@ import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./ch
 import type { RpcPool } from "./chain.js";
 import { gweiToWei } from "./config.js";
 import type { OracleConfig } from "./config.js";
-import { messageOf } from "./errors.js";
+import { isOracleError, messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
+import { RateLimitedLog } from "./log-limit.js";
 import type { OracleMetrics } from "./metrics.js";
 import type { Clock, DeviceCache } from "./registry.js";
 import { PROTOCOL_V1_REASON } from "./store.js";
@@ -85,7 +86,8 @@ export interface RelayEvents {
   ];
   /** Protocol v1 items of an older store moved to `unrelayable` (kept as evidence, never relayed). */
   unrelayable: [{ itemIds: number[]; readings: number }];
-  tick: [{ ok: boolean }];
+  /** A tick ended; a failed one carries its error (a store failure makes the oracle pause intake). */
+  tick: [{ ok: boolean; error?: unknown }];
 }
 
 /** ABI head of `submitReadings(bytes)` calldata: selector, offset, length. */
@@ -178,6 +180,7 @@ export class Relay {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private failures = 0;
+  private readonly limited: RateLimitedLog;
   private lastTickOkAt = 0;
   /** After estimateGas exceeded the cap: the next batch takes at most this many items. */
   private itemLimit: number | undefined;
@@ -202,6 +205,7 @@ export class Relay {
   constructor(private readonly o: RelayOptions) {
     this.coldChain = getAddress(o.config.chain.coldChain);
     this.from = o.wallet.address;
+    this.limited = new RateLimitedLog(o.log);
   }
 
   /** Starts the loop (resuming whatever the store holds). */
@@ -214,6 +218,11 @@ export class Relay {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+  }
+
+  /** Wakes the loop now (the store can write again: no need to wait out the back-off). */
+  poke(): void {
+    this.wake?.();
   }
 
   /** Called when readings were stored: wakes the loop when a full batch is waiting. */
@@ -241,13 +250,25 @@ export class Relay {
         this.lastTickOkAt = this.o.clock();
         this.events.emit("tick", { ok: true });
       } catch (error) {
+        if (this.stopping) {
+          // The stop closed what the step was using; the store has the step's state (as after a crash).
+          this.o.log.debug({ err: messageOf(error) }, "relay step ended by the stop");
+          break;
+        }
         this.failures++;
         delay = backoffMs(this.failures, poll, 30_000);
-        this.o.log.error({ err: messageOf(error), retryInMs: delay }, "relay tick failed; backing off");
-        this.events.emit("tick", { ok: false });
+        // One line per error code and interval (with the count): a store or RPC outage fails every tick.
+        this.limited.error(
+          `tick:${isOracleError(error) ? error.code : "error"}`,
+          { err: messageOf(error), retryInMs: delay },
+          "relay tick failed; backing off",
+        );
+        this.events.emit("tick", { ok: false, error });
       }
       if (!this.stopping) await this.sleep(delay);
     }
+    this.limited.flush();
+    this.o.log.info("relay stopped");
   }
 
   private sleep(ms: number): Promise<void> {

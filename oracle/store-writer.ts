@@ -102,6 +102,12 @@ export class StoreWriter {
     return done;
   };
 
+  /** Ends the thread at once (a stop that could not wait for {@link close}): its commit under way is not answered. */
+  terminate(): void {
+    this.closed = true;
+    void this.worker.terminate();
+  }
+
   /** Waits for the commits under way, then closes the thread's connection. */
   async close(): Promise<void> {
     if (this.closed) return;
