@@ -21,6 +21,10 @@
  * broker does: from its first line no connection reconnects; it waits at most {@link STOP_DRAIN_MS} for the
  * messages being handled (each is stored and acknowledged, or left unacknowledged), publishes "offline" if it can
  * within {@link STOP_STATUS_MS}, and ends the connections, forcibly after {@link STOP_END_MS}.
+ *
+ * Subscriptions on MQTT 5 ask the broker not to send retained messages again when the subscription exists already
+ * (retain handling 1): a reconnect to a persistent session does not replay them. Each message's handler gets
+ * its retain flag (a retained reading delivered again is a replay, not a new message).
  */
 import { EventEmitter } from "node:events";
 
@@ -48,7 +52,13 @@ export interface IngestEvents {
   offline: [];
 }
 
-export type MessageHandler = (topic: string, payload: Uint8Array) => Promise<void>;
+/** What the broker says of a message besides its topic and payload. */
+export interface MessageContext {
+  /** The retain flag: a retained message (sent on subscribing, or kept by the broker for the topic). */
+  readonly retain: boolean;
+}
+
+export type MessageHandler = (topic: string, payload: Uint8Array, context: MessageContext) => Promise<void>;
 
 export class Ingest {
   readonly events = new EventEmitter<IngestEvents>();
@@ -231,7 +241,7 @@ export class Ingest {
         done(new Error("intake stopping or paused: message left for redelivery"));
         return;
       }
-      const handled = this.handler(packet.topic, payload).then(
+      const handled = this.handler(packet.topic, payload, { retain: packet.retain }).then(
         () => done(),
         (error: unknown) => {
           // Not stored: do not acknowledge.
@@ -272,7 +282,8 @@ export class Ingest {
       // A persistent session may still hold the other form from an earlier run (it would deliver twice).
       const other = shared ? MQTT_READINGS_FILTER : undefined;
       if (other !== undefined && connack.sessionPresent) client.unsubscribe(other);
-      client.subscribe(filter, { qos: 1 }, (error) => {
+      // Retain handling 1 (MQTT 5): retained messages only when the subscription is new, not on every reconnect.
+      client.subscribe(filter, this.version === 5 ? { qos: 1, rh: 1 } : { qos: 1 }, (error) => {
         if (error !== null && error !== undefined) {
           if (this.stopped || this.paused) return; // the connection was closed on purpose
           this.log.error({ filter, err: messageOf(error) }, "subscribe failed; reconnecting");

@@ -61,6 +61,10 @@ export interface OracleMetrics {
   readonly storeErrors: Counter<"fault">;
   /** 1 while the store can write, 0 from a store failure until a write succeeds again. */
   readonly storeWritable: Gauge;
+  /** Empty messages on the readings topics: a retained message cleared (nothing to store, not malformed). */
+  readonly retainedClears: Counter;
+  /** Retained messages delivered again (after a restart or a new subscription) whose reading is stored already. */
+  readonly retainedReplays: Counter;
   /** RPC endpoints refused because they serve another chain than `chain.chainId`. */
   readonly rpcEndpointsRefused: Gauge;
 }
@@ -202,6 +206,16 @@ export function createMetrics(
     registryAvailable,
     storeErrors,
     storeWritable,
+    retainedClears: new Counter({
+      name: "coldchain_oracle_retained_clears_total",
+      help: "empty messages on the readings topics (a retained message cleared): ignored, not counted as malformed",
+      registers,
+    }),
+    retainedReplays: new Counter({
+      name: "coldchain_oracle_retained_replays_total",
+      help: "retained messages delivered again whose reading is stored already (not counted as dropped duplicates)",
+      registers,
+    }),
     rpcEndpointsRefused: new Gauge({
       name: "coldchain_oracle_rpc_endpoints_refused",
       help: "RPC endpoints refused (never used) because they serve another chain than chain.chainId",

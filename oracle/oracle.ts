@@ -21,6 +21,7 @@ import { messageOf } from "./errors.js";
 import { HttpServer } from "./http.js";
 import type { Health } from "./http.js";
 import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./ingest.js";
+import type { MessageContext } from "./ingest.js";
 import { Intake, isSetAside } from "./intake.js";
 import type { IntakeResult, SetAsideResult, SignatureCheck } from "./intake.js";
 import type { Logger } from "./log.js";
@@ -30,6 +31,7 @@ import type { OracleMetrics } from "./metrics.js";
 import { DeviceCache } from "./registry.js";
 import type { Clock } from "./registry.js";
 import { Relay } from "./relay.js";
+import { isRetainedClear, isStoredReplay } from "./retained.js";
 import { SetAsideRetrier } from "./set-aside.js";
 import { Store } from "./store.js";
 import { StoreHealth } from "./store-health.js";
@@ -208,7 +210,7 @@ export class Oracle {
     this.ingest = new Ingest(
       config,
       secrets.mqttPassword,
-      (topic, payload) => this.onMessage(topic, payload),
+      (topic, payload, context) => this.onMessage(topic, payload, context),
       this.metrics,
       this.log.child({ module: "mqtt" }),
     );
@@ -361,13 +363,27 @@ export class Oracle {
     return waitingFor === undefined ? {} : { waitingFor };
   }
 
-  private async onMessage(topic: string, payload: Uint8Array): Promise<void> {
+  private async onMessage(topic: string, payload: Uint8Array, context: MessageContext): Promise<void> {
+    if (isRetainedClear(payload)) {
+      // A retained message cleared: nothing to store, nothing malformed (oracle/retained.ts).
+      this.metrics.received.inc();
+      this.metrics.retainedClears.inc();
+      this.log.debug({ topic, retain: context.retain }, "empty message (a retained message cleared): ignored");
+      return;
+    }
     // Back-pressure: with too much on disk, hold this message (unacknowledged; the broker queues the rest).
     while (!this.stopping && this.store.pendingReadings() >= this.config.backpressure.maxPendingReadings) {
       await once(this.relay.events, "tick");
     }
     if (this.stopping) throw new Error("oracle stopping: message left for redelivery");
     if (!this.storeHealth.writable) throw new Error("the store cannot write: message left for redelivery");
+    if (context.retain && isStoredReplay(this.store, payload)) {
+      // A retained message sent again to a new subscription (a restart): its reading is stored already.
+      this.metrics.received.inc();
+      this.metrics.retainedReplays.inc();
+      this.log.debug({ topic }, "retained message delivered again: its reading is stored already");
+      return;
+    }
     let outcome: IntakeResult | SetAsideResult;
     try {
       outcome = await this.intake.handle(topic, payload);
