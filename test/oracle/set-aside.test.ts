@@ -456,9 +456,11 @@ describe("faults isolated at intake: registry outage and unknown-id floods (aede
           `n ${flooding.n}, p50 ${flooding.p50} ms, p95 ${flooding.p95} ms, max ${flooding.max} ms; over the whole ` +
           `run: n ${lat.n}, p50 ${lat.p50} ms, p95 ${lat.p95} ms, max ${lat.max} ms`,
       );
-      // Bounded: a cached device's reading waited at most about the flood's own intake time (the issue: 5.5-7.3 s
-      // of stall), and while the backlog was judged, no longer than a few look-ups.
-      expect(lat.max).to.be.lessThan(3_000);
+      // Bounded: a cached device's reading waits at most for the flood messages ahead of it on the connection, each
+      // one stored row (not a registry round trip: the issue's 5.5-7.3 s stall), and no more while the backlog is
+      // judged in the background.
+      expect(floodTakenMs).to.be.lessThan(5_000);
+      expect(lat.max).to.be.lessThan(floodTakenMs + 1_000);
     } finally {
       await flooder.close();
       await publisher.close();
