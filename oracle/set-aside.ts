@@ -93,7 +93,7 @@ export class SetAsideRetrier {
     if (count === 0) return undefined;
     const outage = this.o.devices.registryOutage;
     return outage === undefined
-      ? `${count} messages set aside are being judged (registry look-ups of new devices are rate-limited)`
+      ? `${count} messages set aside are being judged (each waits for a registry look-up of its device)`
       : `${count} messages set aside wait for the device registry, unreachable since ` +
           `${new Date(outage.since).toISOString()} (${outage.error})`;
   }
