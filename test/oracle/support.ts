@@ -387,14 +387,21 @@ export async function fundedOracleKey(node: NodeHandle): Promise<string> {
  * Observation times each device signed through {@link reading} and {@link window}, per deployment and device, in
  * ascending order: a device names the reading it took before each one (`previousObservedAt`, protocol v2).
  */
-const signedTimes = new Map<string, number[]>();
+// Keyed by the World object, not by its contract address: every test file deploys on a fresh node, where the same
+// deployer nonce gives the same address, and mocha runs all files in one process (a previous file's times would
+// become this file's predecessors).
+const signedTimes = new WeakMap<World, Map<bigint, number[]>>();
 
 function signedTimesOf(w: World, device: Device): number[] {
-  const key = `${w.domain.verifyingContract}:${device.id}`;
-  let times = signedTimes.get(key);
+  let devices = signedTimes.get(w);
+  if (devices === undefined) {
+    devices = new Map();
+    signedTimes.set(w, devices);
+  }
+  let times = devices.get(device.id);
   if (times === undefined) {
     times = [];
-    signedTimes.set(key, times);
+    devices.set(device.id, times);
   }
   return times;
 }
