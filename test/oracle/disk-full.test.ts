@@ -39,6 +39,7 @@ import {
   startChain,
   tempDir,
   waitFor,
+  storeCounts,
 } from "./support.js";
 import type { AedesHandle, NodeHandle, World } from "./support.js";
 
@@ -96,28 +97,6 @@ function fill(dir: string): string {
     closeSync(fd);
   }
   return path;
-}
-
-/** Item counts of the store by state, read from another connection (read-only). */
-function storeCounts(path: string): { items: number; readings: number; recorded: number; skipped: number } {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const row = db
-      .prepare(
-        `SELECT COUNT(*) AS items, COALESCE(SUM(count), 0) AS readings,
-           COALESCE(SUM(CASE WHEN state = 'recorded' THEN count END), 0) AS recorded,
-           COALESCE(SUM(CASE WHEN state = 'skipped' THEN count END), 0) AS skipped FROM items`,
-      )
-      .get();
-    return {
-      items: Number(row?.items),
-      readings: Number(row?.readings),
-      recorded: Number(row?.recorded),
-      skipped: Number(row?.skipped),
-    };
-  } finally {
-    db.close();
-  }
 }
 
 /** The store's size in MB (page count × page size), as SQLite counts it for max_page_count. */

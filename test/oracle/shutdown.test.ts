@@ -16,7 +16,6 @@
  * the next run starts. At the end every reading published is on chain exactly once and stored once: nothing was
  * acknowledged that was not stored, even with the broker gone mid-commit.
  */
-import { DatabaseSync } from "node:sqlite";
 
 import { expect } from "chai";
 
@@ -38,6 +37,7 @@ import {
   startMosquitto,
   tempDir,
   waitFor,
+  storeCounts,
 } from "./support.js";
 import type { MosquittoHandle, NodeHandle } from "./support.js";
 
@@ -58,27 +58,6 @@ const RUNS: readonly Run[] = [
 
 /** Lines that mean a connection or a reconnect attempt (a summary of errors counted before the stop aside). */
 const RECONNECT = /reconnect|connected to the MQTT broker|MQTT connection lost|MQTT error|subscribe failed/;
-
-function storeCounts(path: string): { items: number; readings: number; recorded: number; skipped: number } {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const row = db
-      .prepare(
-        `SELECT COUNT(*) AS items, COALESCE(SUM(count), 0) AS readings,
-           COALESCE(SUM(CASE WHEN state = 'recorded' THEN count END), 0) AS recorded,
-           COALESCE(SUM(CASE WHEN state = 'skipped' THEN count END), 0) AS skipped FROM items`,
-      )
-      .get();
-    return {
-      items: Number(row?.items),
-      readings: Number(row?.readings),
-      recorded: Number(row?.recorded),
-      skipped: Number(row?.skipped),
-    };
-  } finally {
-    db.close();
-  }
-}
 
 describe("fault drill: SIGTERM while the broker goes away (a real oracle process)", function () {
   this.timeout(600_000);

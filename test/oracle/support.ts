@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 
@@ -710,4 +711,26 @@ export function v1Body(
     ...samples,
     ...signature,
   ]);
+}
+
+/** Item and reading counts of a store by state, read from another connection (read-only), e.g. while its oracle runs. */
+export function storeCounts(path: string): { items: number; readings: number; recorded: number; skipped: number } {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const row = db
+      .prepare(
+        `SELECT COUNT(*) AS items, COALESCE(SUM(count), 0) AS readings,
+           COALESCE(SUM(CASE WHEN state = 'recorded' THEN count END), 0) AS recorded,
+           COALESCE(SUM(CASE WHEN state = 'skipped' THEN count END), 0) AS skipped FROM items`,
+      )
+      .get();
+    return {
+      items: Number(row?.items),
+      readings: Number(row?.readings),
+      recorded: Number(row?.recorded),
+      skipped: Number(row?.skipped),
+    };
+  } finally {
+    db.close();
+  }
 }
