@@ -7,7 +7,7 @@
  *   (when installed) with BENCH_CONNECTIONS connections sharing the stream ($share) and signature workers;
  * - `window`: 256-sample device windows, same path;
  * - `end-to-end`: single readings from publish to on-chain confirmation on the in-process node.
- * Before the rows, `signatureChecksPerSecond`: oracle/verify.ts's FastVerifier on this thread, per curve.
+ * Before the rows, `signatureChecksPerSecond`: oracle/verification/signature.ts's FastVerifier on this thread, per curve.
  *
  * Sizes: BENCH_READINGS (default 20,000), BENCH_WINDOW_READINGS (default 200,192 = 782 windows),
  * BENCH_E2E_READINGS (default 3,000). The oracle runs as a child process (`node --import tsx oracle/main.ts`);
@@ -23,9 +23,9 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 
-import type { OracleConfig } from "../oracle/config.js";
-import { FastVerifier, SECP256K1_BACKEND } from "../oracle/verify.js";
-import { defaultVerifyWorkers } from "../oracle/verify-pool.js";
+import type { OracleConfig } from "../oracle/config/index.js";
+import { FastVerifier, SECP256K1_BACKEND } from "../oracle/verification/signature.js";
+import { defaultVerifyWorkers } from "../oracle/verification/pool.js";
 import { encodeMqttPayload, mqttReadingsTopic, verificationKeyOf } from "../sdk/protocol/index.js";
 import type { SignedItem } from "../sdk/protocol/index.js";
 import {
@@ -462,7 +462,7 @@ try {
           `per-reading and window: MQTT publish (aedes, TCP) to durable store (SQLite WAL, synchronous=${SYNCHRONOUS}), relay idle`,
           "end-to-end: publish to on-chain confirmation (in-process Hardhat chain, 1 confirmation, batches of 1000)",
           "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread: mqtt.js handles one message per connection at a time and acknowledges it after its commit, so this row is one fsync per message; Mosquitto with several connections in one $share group and signature worker threads: messages in flight share one SQLite commit (group commit) made on the store writer thread while the intake thread goes on; the worker answers every 8 checks, so commits and checks overlap",
-          `signature checks (oracle/verify.ts): secp256k1 by public-key recovery in libsecp256k1 (${SECP256K1_BACKEND === "native" ? "native N-API binding of the secp256k1 package" : "WebAssembly, tiny-secp256k1: the native binding did not load"}), P-256 as u2·(Q + t·G) with OpenSSL's scalar multiplications (node:crypto ECDH) and the point addition in JS; EIP-712 digests by hand with precomputed type hashes and domain separator; signatureChecksPerSecond is one thread`,
+          `signature checks (oracle/verification/signature.ts): secp256k1 by public-key recovery in libsecp256k1 (${SECP256K1_BACKEND === "native" ? "native N-API binding of the secp256k1 package" : "WebAssembly, tiny-secp256k1: the native binding did not load"}), P-256 as u2·(Q + t·G) with OpenSSL's scalar multiplications (node:crypto ECDH) and the point addition in JS; EIP-712 digests by hand with precomputed type hashes and domain separator; signatureChecksPerSecond is one thread`,
           "publishedAfterSeconds: when the broker had acknowledged every publish; well below seconds, the oracle (not the publishers) set the pace",
           "cpuMicrosPerReading: CPU time per reading of the oracle process (all threads) and of the rest (broker, publishers): 2 cores / (oracle + rest) is what the set-up could do with the machine to itself; the signature checks are most of the oracle's share",
           "the machine's 2 cores are shared by the oracle, the broker, the publishers and the chain (and, when measured, other work on the host: machine.loadAverage at the start): figures vary by tens of percent between runs",

@@ -7,7 +7,7 @@ import { FetchRequest, Interface, JsonRpcProvider, Network, isError } from "ethe
 import { OracleError, isOracleError, messageOf } from "./errors.js";
 import type { Logger } from "./log.js";
 import { RateLimitedLog } from "./log-limit.js";
-import type { OracleMetrics } from "./metrics.js";
+import type { OracleMetrics } from "./health/metrics.js";
 
 /** ColdChain (ReadingsInbox + ShipmentLedger) fragments the oracle calls or reads. */
 export const COLD_CHAIN_ABI = new Interface([

@@ -12,8 +12,8 @@
  */
 import { parseArgs } from "node:util";
 
-import { describeSecretSources, loadConfig, promptKeystorePasswords, readSecrets } from "./config.js";
-import type { OracleConfig, OracleSecrets } from "./config.js";
+import { describeSecretSources, loadConfig, promptKeystorePasswords, readSecrets } from "./config/index.js";
+import type { OracleConfig, OracleSecrets } from "./config/index.js";
 import { StoreError, isOracleError, messageOf } from "./errors.js";
 import { createLogger } from "./log.js";
 import type { Logger } from "./log.js";

@@ -5,7 +5,7 @@
  * messages then costs a line per kind and interval instead of a line each, and no occurrence goes uncounted.
  */
 import type { Logger } from "./log.js";
-import type { Clock } from "./registry.js";
+import type { Clock } from "./verification/registry.js";
 
 /** Default interval of one line per kind. */
 export const LOG_LIMIT_INTERVAL_MS = 10_000;

@@ -1,7 +1,7 @@
 /**
  * The oracle's entry point (`npm run oracle -- --config <file>`, the `coldchain-oracle` bin): leaves out
- * node:sqlite's experimental-feature warning (oracle/quiet-sqlite-warning.ts), then runs oracle/cli.ts.
+ * node:sqlite's experimental-feature warning (oracle/store/quiet-sqlite-warning.ts), then runs oracle/cli.ts.
  */
-import "./quiet-sqlite-warning.js";
+import "./store/quiet-sqlite-warning.js";
 
 await import("./cli.js");

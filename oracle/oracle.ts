@@ -4,7 +4,7 @@
  * tests run instances in-process through it.
  *
  * Faults (docs/operations.md, "Faults and what the oracle does"):
- * - the store cannot write (disk full, I/O error, …; oracle/store-health.ts): intake is paused (disconnected from
+ * - the store cannot write (disk full, I/O error, …; oracle/store/health.ts): intake is paused (disconnected from
  *   the broker: nothing acknowledged that is not stored), `/healthz` is 503 and says why, the store is tried again
  *   with a back-off and intake resumes by itself; at start the oracle waits for the store before connecting;
  * - stop ({@link Oracle.stop}): each part is stopped on its own, with its own time limit, so a part that fails or
@@ -16,28 +16,28 @@ import { EventEmitter, once } from "node:events";
 import { Wallet, getAddress } from "ethers";
 
 import { RpcPool } from "./chain.js";
-import type { OracleConfig, OracleSecrets } from "./config.js";
+import type { OracleConfig, OracleSecrets } from "./config/index.js";
 import { messageOf } from "./errors.js";
-import { HttpServer } from "./http.js";
-import type { Health } from "./http.js";
-import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./ingest.js";
-import type { MessageContext } from "./ingest.js";
-import { Intake, isSetAside } from "./intake.js";
-import type { IntakeResult, SetAsideResult, SignatureCheck } from "./intake.js";
+import { HttpServer } from "./health/http.js";
+import type { Health } from "./health/http.js";
+import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./intake/mqtt.js";
+import type { MessageContext } from "./intake/mqtt.js";
+import { Intake, isSetAside } from "./verification/judge.js";
+import type { IntakeResult, SetAsideResult, SignatureCheck } from "./verification/judge.js";
 import type { Logger } from "./log.js";
 import { RateLimitedLog } from "./log-limit.js";
-import { createMetrics } from "./metrics.js";
-import type { OracleMetrics } from "./metrics.js";
-import { DeviceCache } from "./registry.js";
-import type { Clock } from "./registry.js";
-import { Relay } from "./relay.js";
-import { isRetainedClear, isStoredReplay } from "./retained.js";
-import { SetAsideRetrier } from "./set-aside.js";
-import { Store } from "./store.js";
-import { StoreHealth } from "./store-health.js";
-import { StoreWriter } from "./store-writer.js";
-import { FastVerifier, SECP256K1_BACKEND } from "./verify.js";
-import { VerifyPool, defaultVerifyWorkers } from "./verify-pool.js";
+import { createMetrics } from "./health/metrics.js";
+import type { OracleMetrics } from "./health/metrics.js";
+import { DeviceCache } from "./verification/registry.js";
+import type { Clock } from "./verification/registry.js";
+import { Relay } from "./relay/relay.js";
+import { isRetainedClear, isStoredReplay } from "./intake/retained.js";
+import { SetAsideRetrier } from "./verification/set-aside.js";
+import { Store } from "./store/store.js";
+import { StoreHealth } from "./store/health.js";
+import { StoreWriter } from "./store/writer.js";
+import { FastVerifier, SECP256K1_BACKEND } from "./verification/signature.js";
+import { VerifyPool, defaultVerifyWorkers } from "./verification/pool.js";
 
 export interface OracleDeps {
   readonly log: Logger;
@@ -61,7 +61,7 @@ export interface OracleEvents {
 
 /** Time limits of the parts' stops (each on its own; the CLI exits after {@link SHUTDOWN_DEADLINE_MS} at most). */
 export const STOP_LIMITS_MS = {
-  /** MQTT intake: drain, offline status, disconnect (oracle/ingest.ts), and a margin. */
+  /** MQTT intake: drain, offline status, disconnect (oracle/intake/mqtt.ts), and a margin. */
   mqtt: STOP_DRAIN_MS + STOP_STATUS_MS + STOP_END_MS + 500,
   /** The relay's step in progress (its state is in the store before any effect: stopping mid-step is safe). */
   relay: 5_000,
@@ -365,7 +365,7 @@ export class Oracle {
 
   private async onMessage(topic: string, payload: Uint8Array, context: MessageContext): Promise<void> {
     if (isRetainedClear(payload)) {
-      // A retained message cleared: nothing to store, nothing malformed (oracle/retained.ts).
+      // A retained message cleared: nothing to store, nothing malformed (oracle/intake/retained.ts).
       this.metrics.received.inc();
       this.metrics.retainedClears.inc();
       this.log.debug({ topic, retain: context.retain }, "empty message (a retained message cleared): ignored");

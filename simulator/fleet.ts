@@ -11,7 +11,7 @@
  */
 import { encodeMqttPayload, mqttReadingsTopic, signReading } from "../sdk/protocol/index.js";
 import type { ColdChainDomain, DeviceKeyType, MqttPayloadFormat, Reading, SignedItem } from "../sdk/protocol/index.js";
-import type { DropReason } from "../oracle/metrics.js";
+import type { DropReason } from "../oracle/health/metrics.js";
 import type { SimClock } from "./clock.js";
 import { VirtualDevice, VACCINE_BAND, deriveDeviceKey } from "./device.js";
 import type { DevicePublicIdentity, TemperatureBand } from "./device.js";

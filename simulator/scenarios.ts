@@ -1,10 +1,10 @@
 /**
  * Named scenarios. A scenario is data: per device, the spans (simulated unix seconds, `[from, to)`) of each
  * condition, plus for `tamper` the list of bad messages to send with the reason the oracle should drop them
- * (the `DropReason` names of oracle/metrics.ts). The same (name, seed, device index, window) always gives the
+ * (the `DropReason` names of oracle/health/metrics.ts). The same (name, seed, device index, window) always gives the
  * same scenario. docs/simulator.md describes what each one does and what the oracle and contracts make of it.
  */
-import type { DropReason } from "../oracle/metrics.js";
+import type { DropReason } from "../oracle/health/metrics.js";
 import { SimulatorInputError } from "./parse.js";
 import { createRandom } from "./random.js";
 
@@ -49,7 +49,7 @@ export interface ConditionSpan {
 export const TAMPER_KINDS = ["bad-signature", "altered-payload", "replay", "unknown-device"] as const;
 export type TamperKind = (typeof TAMPER_KINDS)[number];
 
-/** Why the oracle drops each kind of bad message (a DropReason of oracle/metrics.ts). */
+/** Why the oracle drops each kind of bad message (a DropReason of oracle/health/metrics.ts). */
 export const TAMPER_DROP_REASON: Readonly<Record<TamperKind, DropReason>> = {
   "bad-signature": "bad_signature",
   "altered-payload": "bad_signature",

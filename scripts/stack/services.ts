@@ -13,7 +13,7 @@ import { connectAsync } from "mqtt";
 import { pino } from "pino";
 import type { LevelWithSilent } from "pino";
 
-import { parseConfig } from "../../oracle/config.js";
+import { parseConfig } from "../../oracle/config/index.js";
 import { createLogger } from "../../oracle/log.js";
 import { Oracle } from "../../oracle/oracle.js";
 import type { Deployment } from "../../sdk/deployment.js";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { HDNodeWallet, JsonRpcProvider, Wallet, ZeroHash, id } from "ethers";
 
-import { parseConfig } from "../../oracle/config.js";
+import { parseConfig } from "../../oracle/config/index.js";
 import { isOracleError } from "../../oracle/errors.js";
 import { SUITE_CONTRACTS, deploymentStartBlock, parseDeployment } from "../../sdk/deployment.js";
 import type { Deployment } from "../../sdk/deployment.js";

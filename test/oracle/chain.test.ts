@@ -8,7 +8,7 @@ import { once } from "node:events";
 
 import { expect } from "chai";
 
-import type { OracleConfig } from "../../oracle/config.js";
+import type { OracleConfig } from "../../oracle/config/index.js";
 import { Oracle } from "../../oracle/oracle.js";
 import {
   Publisher,

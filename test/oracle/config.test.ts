@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { expect } from "chai";
 import { Wallet } from "ethers";
 
-import { describeSecretSources, loadConfig, readSecrets } from "../../oracle/config.js";
+import { describeSecretSources, loadConfig, readSecrets } from "../../oracle/config/index.js";
 import { isOracleError } from "../../oracle/errors.js";
 import { createLogger } from "../../oracle/log.js";
 import {

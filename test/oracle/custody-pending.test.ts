@@ -12,7 +12,7 @@ import { expect } from "chai";
 import { Wallet, parseUnits } from "ethers";
 
 import type { Oracle } from "../../oracle/oracle.js";
-import type { StoredItem } from "../../oracle/store.js";
+import type { StoredItem } from "../../oracle/store/store.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import { VACCINE_PROFILE, createShipment, registerDevice } from "../support/deploy.js";
 import {

@@ -7,8 +7,8 @@
 import { expect } from "chai";
 import { Wallet, getBytes, hexlify, toBeHex } from "ethers";
 
-import type { IntakeResult } from "../../oracle/intake.js";
-import { DROP_REASONS } from "../../oracle/metrics.js";
+import type { IntakeResult } from "../../oracle/verification/judge.js";
+import { DROP_REASONS } from "../../oracle/health/metrics.js";
 import { Oracle } from "../../oracle/oracle.js";
 import { P256_N, encodeMqttPayload, mqttReadingsTopic, signWindow } from "../../sdk/protocol/index.js";
 import type { SignedItem, SignedReading } from "../../sdk/protocol/index.js";

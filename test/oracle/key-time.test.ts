@@ -9,7 +9,7 @@
 import { expect } from "chai";
 import { Wallet } from "ethers";
 
-import type { IntakeResult } from "../../oracle/intake.js";
+import type { IntakeResult } from "../../oracle/verification/judge.js";
 import { Oracle } from "../../oracle/oracle.js";
 import { p256PublicKey } from "../../sdk/protocol/index.js";
 import type { DevicePrivateKey, SignedItem } from "../../sdk/protocol/index.js";

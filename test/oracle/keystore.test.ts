@@ -1,5 +1,5 @@
 /**
- * Oracle secrets from a Hardhat keystore (oracle/keystore.ts, `readSecrets` in oracle/config.ts). Keystore
+ * Oracle secrets from a Hardhat keystore (oracle/config/keystore.ts, `readSecrets` in oracle/config/schema.ts). Keystore
  * files are written by hardhat-keystore itself: the production one through the package's own encryption
  * module (its writer), the development one by the real `npx hardhat keystore set --dev` CLI. Then: the key
  * and the MQTT password read back, every refusal with its one-line message (no secret in any of them), the
@@ -14,10 +14,10 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { Wallet } from "ethers";
 
-import { loadConfig, parseConfig, promptKeystorePasswords, readSecrets } from "../../oracle/config.js";
-import type { OracleConfigInput } from "../../oracle/config.js";
+import { loadConfig, parseConfig, promptKeystorePasswords, readSecrets } from "../../oracle/config/index.js";
+import type { OracleConfigInput } from "../../oracle/config/index.js";
 import { isOracleError } from "../../oracle/errors.js";
-import { defaultKeystorePath, hardhatConfigDir } from "../../oracle/keystore.js";
+import { defaultKeystorePath, hardhatConfigDir } from "../../oracle/config/keystore.js";
 import { REPO_ROOT, freePort, tempDir } from "./support.js";
 
 /** The part of hardhat-keystore's `src/internal/keystores/encryption.ts` used to write keystores. */
@@ -61,7 +61,7 @@ function secretError(fn: () => unknown): string {
   throw new Error("expected SECRET_MISSING");
 }
 
-describe("oracle secrets from the Hardhat keystore (oracle/keystore.ts)", function () {
+describe("oracle secrets from the Hardhat keystore (oracle/config/keystore.ts)", function () {
   this.timeout(60_000);
   const signer = Wallet.createRandom();
   const privateKey = signer.privateKey;

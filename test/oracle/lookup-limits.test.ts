@@ -9,7 +9,7 @@ import { expect } from "chai";
 
 import { createLogger } from "../../oracle/log.js";
 import { RateLimitedLog } from "../../oracle/log-limit.js";
-import { ExpiringLru, TokenBucket } from "../../oracle/lookup-limits.js";
+import { ExpiringLru, TokenBucket } from "../../oracle/verification/lookup-limits.js";
 
 function fakeClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
   let t = start;

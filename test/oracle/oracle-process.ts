@@ -10,7 +10,7 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-import type { OracleConfig } from "../../oracle/config.js";
+import type { OracleConfig } from "../../oracle/config/index.js";
 import { REPO_ROOT } from "./support.js";
 
 /** A JSON log line of the oracle with the (test's) unix ms it arrived at. */

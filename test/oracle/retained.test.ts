@@ -1,5 +1,5 @@
 /**
- * Retained messages on the readings topics (issue 16, item 8; oracle/retained.ts). Devices publish their readings
+ * Retained messages on the readings topics (issue 16, item 8; oracle/intake/retained.ts). Devices publish their readings
  * with the retain flag; the broker sends the retained ones again to every new subscription: on MQTT 3.1.1 (aedes)
  * every time the oracle subscribes, after each restart; on MQTT 5 (Mosquitto) only to a new subscription, since
  * the oracle subscribes with retain handling 1.

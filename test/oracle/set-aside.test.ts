@@ -21,9 +21,9 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 
 import { DEVICE_REGISTRY_ABI } from "../../oracle/chain.js";
-import type { IntakeResult, SetAsideResult } from "../../oracle/intake.js";
+import type { IntakeResult, SetAsideResult } from "../../oracle/verification/judge.js";
 import { Oracle } from "../../oracle/oracle.js";
-import { DEFAULT_LOOKUP_LIMITS } from "../../oracle/registry.js";
+import { DEFAULT_LOOKUP_LIMITS } from "../../oracle/verification/registry.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import { createShipment, registerDevice } from "../support/deploy.js";
 import { startRpcProxy } from "./rpc-proxy.js";

@@ -1,5 +1,5 @@
 /**
- * SQLite's failures reported as themselves (oracle/store.ts `storeError`), at the store level.
+ * SQLite's failures reported as themselves (oracle/store/store.ts `storeError`), at the store level.
  *
  * "Full" here is SQLite's own genuine SQLITE_FULL path: `PRAGMA max_page_count` (the store's `maxSizeMb`), where
  * the pager refuses a new page exactly as it does when the disk refuses one, and SQLite rolls the transaction back
@@ -18,9 +18,9 @@ import { join } from "node:path";
 import { expect } from "chai";
 
 import { StoreError } from "../../oracle/errors.js";
-import { Store, sqliteCodeName, storeError } from "../../oracle/store.js";
-import type { NewItem } from "../../oracle/store.js";
-import { StoreWriter } from "../../oracle/store-writer.js";
+import { Store, sqliteCodeName, storeError } from "../../oracle/store/store.js";
+import type { NewItem } from "../../oracle/store/store.js";
+import { StoreWriter } from "../../oracle/store/writer.js";
 import { tempDir } from "./support.js";
 
 function item(deviceId: bigint, n: number, bodyBytes = 2_000): NewItem {

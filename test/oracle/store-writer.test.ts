@@ -1,5 +1,5 @@
 /**
- * The intake's store writer thread (oracle/store-writer.ts) against a real SQLite file: commits are visible to
+ * The intake's store writer thread (oracle/store/writer.ts) against a real SQLite file: commits are visible to
  * the main connection when the promise resolves, duplicates (also across groups) are refused, the main store's
  * pending count follows, and the group commit runs one asynchronous commit at a time, grouping what arrives
  * meanwhile and resolving each caller only after its own commit.
@@ -8,10 +8,10 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { GroupCommit } from "../../oracle/intake.js";
-import { Store } from "../../oracle/store.js";
-import type { InsertResult, NewItem } from "../../oracle/store.js";
-import { StoreWriter } from "../../oracle/store-writer.js";
+import { GroupCommit } from "../../oracle/verification/judge.js";
+import { Store } from "../../oracle/store/store.js";
+import type { InsertResult, NewItem } from "../../oracle/store/store.js";
+import { StoreWriter } from "../../oracle/store/writer.js";
 import { tempDir } from "./support.js";
 
 function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {

@@ -1,5 +1,5 @@
 /**
- * The oracle store's operations for retryable skips (oracle/store.ts) against a real SQLite file: a confirmed
+ * The oracle store's operations for retryable skips (oracle/store/store.ts) against a real SQLite file: a confirmed
  * batch whose item the contract skipped as `CustodyPending` puts that item back to pending, out of the batch, in
  * the same transaction as the others' outcomes (pending count included, also after a reopen of the file); and the
  * relay's held items can be left out of `pendingItems` / `oldestPendingAt`. The device cache keeps each device's
@@ -13,8 +13,8 @@ import { DatabaseSync } from "node:sqlite";
 
 import { expect } from "chai";
 
-import { Store } from "../../oracle/store.js";
-import type { NewAttempt, NewItem } from "../../oracle/store.js";
+import { Store } from "../../oracle/store/store.js";
+import type { NewAttempt, NewItem } from "../../oracle/store/store.js";
 import { V1_SCHEMA, tempDir, v1Body } from "./support.js";
 
 function item(deviceId: bigint, firstSequence: number, count = 1): NewItem {

@@ -23,13 +23,13 @@ import { network } from "hardhat";
 import { connectAsync } from "mqtt";
 import type { MqttClient } from "mqtt";
 
-import type { OracleConfig, OracleConfigInput } from "../../oracle/config.js";
-import { parseConfig } from "../../oracle/config.js";
-import type { IntakeResult } from "../../oracle/intake.js";
+import type { OracleConfig, OracleConfigInput } from "../../oracle/config/index.js";
+import { parseConfig } from "../../oracle/config/index.js";
+import type { IntakeResult } from "../../oracle/verification/judge.js";
 import { createLogger } from "../../oracle/log.js";
 import type { Logger } from "../../oracle/log.js";
 import { Oracle } from "../../oracle/oracle.js";
-import type { StoredItem } from "../../oracle/store.js";
+import type { StoredItem } from "../../oracle/store/store.js";
 import type { ColdChainDomain, DevicePrivateKey, MqttPayloadFormat, SignedItem } from "../../sdk/protocol/index.js";
 import { encodeMqttPayload, mqttReadingsTopic, signReading, signWindow } from "../../sdk/protocol/index.js";
 import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../support/deploy.js";
@@ -607,7 +607,7 @@ export function storedItem(oracle: Oracle, id: number | undefined): StoredItem {
 // Stores of before protocol v2
 // ---------------------------------------------------------------------------------------------
 
-/** The tables of a store written before protocol v2 (oracle/store.ts at protocol v1). */
+/** The tables of a store written before protocol v2 (oracle/store/store.ts at protocol v1). */
 export const V1_SCHEMA = `
 
 CREATE TABLE IF NOT EXISTS items (

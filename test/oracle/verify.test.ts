@@ -1,5 +1,5 @@
 /**
- * The intake's signature checks (oracle/verify.ts: EIP-712 digests by hand, secp256k1 recovery in libsecp256k1, native
+ * The intake's signature checks (oracle/verification/signature.ts: EIP-712 digests by hand, secp256k1 recovery in libsecp256k1, native
  * and WebAssembly, P-256 with OpenSSL's scalar multiplications) give the same verdict as the sdk's `verifySignedItem` /
  * `verifyDigest` on valid signatures, tampered items, another device's key, flipped bits in r and s, a flipped
  * secp256k1 yParity, high-s on both curves, r or s out of range, malformed signatures and keys, and P-256 corner cases
@@ -13,9 +13,9 @@ import { p256 } from "@noble/curves/nist.js";
 import { expect } from "chai";
 import { getBytes, hexlify, toBeHex } from "ethers";
 
-import { FastVerifier, ItemDigests, SECP256K1_BACKEND } from "../../oracle/verify.js";
-import type { Secp256k1Backend } from "../../oracle/verify.js";
-import { ANSWER_EVERY, VerifyPool } from "../../oracle/verify-pool.js";
+import { FastVerifier, ItemDigests, SECP256K1_BACKEND } from "../../oracle/verification/signature.js";
+import type { Secp256k1Backend } from "../../oracle/verification/signature.js";
+import { ANSWER_EVERY, VerifyPool } from "../../oracle/verification/pool.js";
 import {
   P256_N,
   SECP256K1_N,

@@ -31,12 +31,12 @@ import { EventEmitter } from "node:events";
 import { connect } from "mqtt";
 import type { IClientOptions, IPublishPacket, MqttClient } from "mqtt";
 
-import { MQTT_READINGS_FILTER, encodeOracleStatus, mqttStatusTopic } from "../sdk/protocol/index.js";
-import type { OracleConfig } from "./config.js";
-import { messageOf } from "./errors.js";
-import type { Logger } from "./log.js";
-import { RateLimitedLog } from "./log-limit.js";
-import type { OracleMetrics } from "./metrics.js";
+import { MQTT_READINGS_FILTER, encodeOracleStatus, mqttStatusTopic } from "../../sdk/protocol/index.js";
+import type { OracleConfig } from "../config/index.js";
+import { messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../log-limit.js";
+import type { OracleMetrics } from "../health/metrics.js";
 
 /** CONNACK codes meaning "this protocol version is not supported" (3.1.1: 1, MQTT 5: 0x84). */
 const UNSUPPORTED_PROTOCOL = new Set([1, 0x84]);

@@ -2,7 +2,7 @@
  * Retained messages on the readings topics. A device (or a gateway) may publish its readings with the retain flag;
  * the broker then keeps the last one per topic and sends it to every new subscription, with the retain flag set:
  * after a restart with a new session, or to a new member of the share group (MQTT 5 brokers do not send them to
- * an existing subscription again: the oracle subscribes with retain handling 1, oracle/ingest.ts). Such a message
+ * an existing subscription again: the oracle subscribes with retain handling 1, oracle/intake/mqtt.ts). Such a message
  * is handled as any other, and the store keeps one reading per (device, observation time): a retained reading
  * delivered again is not stored twice. It is counted as a replay (`coldchain_oracle_retained_replays_total`),
  * not as a dropped duplicate, and acknowledged.
@@ -11,8 +11,8 @@
  * carries no reading, so it is counted as a clear (`coldchain_oracle_retained_clears_total`), not as `malformed`,
  * and acknowledged.
  */
-import { decodeMqttPayload } from "../sdk/protocol/index.js";
-import type { Store } from "./store.js";
+import { decodeMqttPayload } from "../../sdk/protocol/index.js";
+import type { Store } from "../store/store.js";
 
 /** Whether `payload` is the clearing of a retained message (zero length): nothing to store. */
 export function isRetainedClear(payload: Uint8Array): boolean {

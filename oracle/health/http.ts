@@ -6,8 +6,8 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { messageOf } from "./errors.js";
-import type { Logger } from "./log.js";
+import { messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
 import type { OracleMetrics } from "./metrics.js";
 
 /** What /healthz reports. */

@@ -3,7 +3,7 @@
  * would otherwise print two plain-text lines on stderr beside the JSON log of every oracle process and store
  * writer thread. Every other warning is emitted as before. Node emits this one while it links a module graph
  * that imports node:sqlite, before any of that graph runs: import this module first, then the rest with a
- * dynamic `import()` (oracle/main.ts, oracle/store-writer-worker.ts).
+ * dynamic `import()` (oracle/main.ts, oracle/store/writer-worker.ts).
  */
 const emitWarning = process.emitWarning.bind(process);
 

@@ -10,9 +10,9 @@
  */
 import { Worker } from "node:worker_threads";
 
-import { OracleError, StoreError } from "./errors.js";
-import type { StoreFault } from "./errors.js";
-import type { Logger } from "./log.js";
+import { OracleError, StoreError } from "../errors.js";
+import type { StoreFault } from "../errors.js";
+import type { Logger } from "../log.js";
 import type { InsertResult, NewItem, Store } from "./store.js";
 
 /** What the writer thread answers (store-writer-worker.ts). */
@@ -45,7 +45,7 @@ export class StoreWriter {
     maxSizeMb?: number,
   ) {
     const ts = import.meta.url.endsWith(".ts");
-    const url = new URL(ts ? "./store-writer-worker.ts" : "./store-writer-worker.js", import.meta.url);
+    const url = new URL(ts ? "./writer-worker.ts" : "./writer-worker.js", import.meta.url);
     const execArgv = ts && !hasTsx(process.execArgv) ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
     this.spawn = (): Worker => {
       const worker = new Worker(url, { execArgv, workerData: { path, synchronous, maxSizeMb } });

@@ -18,7 +18,7 @@
  * or the look-up budget for devices not cached is spent (`verify.lookupRatePerSecond`: a flood of made-up ids),
  * or a cached device needs a registry read (a past key, a re-read after a failed signature) while the registry is
  * unreachable. Its topic and payload are committed to the store's `set_aside` table (group commit, like items)
- * before the acknowledgement, and the set-aside retrier (oracle/set-aside.ts) judges it later through
+ * before the acknowledgement, and the set-aside retrier (oracle/verification/set-aside.ts) judges it later through
  * {@link Intake.judgeSetAside}, the same checks in the same order. Messages of cached devices meanwhile go on as
  * usual. Only when `verify.setAsideMaxMessages` are set aside already does a message wait for its verdict (the
  * broker queues the rest).
@@ -30,12 +30,12 @@ import {
   normaliseP256S,
   parseMqttReadingsTopic,
   verifySignedItem,
-} from "../sdk/protocol/index.js";
-import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
-import { messageOf } from "./errors.js";
-import type { Logger } from "./log.js";
-import { RateLimitedLog } from "./log-limit.js";
-import type { DropReason, OracleMetrics, SetAsideReason } from "./metrics.js";
+} from "../../sdk/protocol/index.js";
+import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../../sdk/protocol/index.js";
+import { messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../log-limit.js";
+import type { DropReason, OracleMetrics, SetAsideReason } from "../health/metrics.js";
 import { isUnavailable } from "./registry.js";
 import type { Clock, DeviceCache, LookupMode, Unavailable } from "./registry.js";
 import type {
@@ -46,7 +46,7 @@ import type {
   NewSetAsideMessage,
   SetAsideMessage,
   Store,
-} from "./store.js";
+} from "../store/store.js";
 
 /** The verdict on one message: stored, or dropped with a reason. */
 export type IntakeResult =

@@ -1,6 +1,6 @@
 /**
  * The set-aside retrier: judges the messages the intake set aside because they could not be judged when they came
- * (oracle/intake.ts: the device registry unreachable, look-ups of new devices rate-limited or slow). One loop; per
+ * (oracle/verification/judge.ts: the device registry unreachable, look-ups of new devices rate-limited or slow). One loop; per
  * pass the due messages oldest first, up to {@link CONCURRENCY} devices at once and each device's messages in the
  * order they came, each through {@link Intake.judgeSetAside} (the intake's checks, waiting for a look-up token and
  * the registry's answer instead of setting the message aside again). A verdict (stored, or dropped with its reason) deletes the row,
@@ -15,13 +15,13 @@
  */
 import { EventEmitter } from "node:events";
 
-import { messageOf } from "./errors.js";
-import type { Intake, IntakeResult } from "./intake.js";
-import type { Logger } from "./log.js";
-import type { DropReason } from "./metrics.js";
+import { messageOf } from "../errors.js";
+import type { Intake, IntakeResult } from "./judge.js";
+import type { Logger } from "../log.js";
+import type { DropReason } from "../health/metrics.js";
 import { isUnavailable } from "./registry.js";
 import type { Clock, DeviceCache, RegistryOutage } from "./registry.js";
-import type { SetAsideMessage, Store } from "./store.js";
+import type { SetAsideMessage, Store } from "../store/store.js";
 
 /** Messages read from the store per pass. */
 const PASS_SIZE = 200;

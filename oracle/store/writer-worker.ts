@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 
 import "./quiet-sqlite-warning.js";
-import { StoreError, messageOf } from "./errors.js";
+import { StoreError, messageOf } from "../errors.js";
 import type { NewItem } from "./store.js";
 
 // After the warning filter: linking store.js (node:sqlite) is what emits the warning. Messages posted meanwhile

@@ -16,7 +16,7 @@
  * - `devices`: the registry cache (devices the registry knows); `meta`: sync cursors.
  * - `set_aside`: MQTT messages that could not be judged when they came (the registry unreachable, look-ups of new
  *   devices rate-limited or slow, or queued behind such messages), kept as received (topic and payload) until the
- *   set-aside retrier judges them (oracle/set-aside.ts); a row is deleted only after its verdict (the item stored,
+ *   set-aside retrier judges them (oracle/verification/set-aside.ts); a row is deleted only after its verdict (the item stored,
  *   or a drop) is final.
  *
  * Protocol v1 items of a store written before protocol v2 (`protocol` 1: signed without `previousObservedAt`,
@@ -38,8 +38,8 @@ import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { SQLInputValue, StatementSync } from "node:sqlite";
 
-import { OracleError, StoreError, messageOf } from "./errors.js";
-import type { StoreFault } from "./errors.js";
+import { OracleError, StoreError, messageOf } from "../errors.js";
+import type { StoreFault } from "../errors.js";
 
 export type ItemState = "pending" | "batched" | "recorded" | "skipped" | "unrelayable";
 export type BatchState = "sent" | "mined" | "confirmed" | "dropped" | "reverted";
@@ -221,7 +221,7 @@ CREATE TABLE IF NOT EXISTS set_aside (
 CREATE INDEX IF NOT EXISTS set_aside_due ON set_aside (next_attempt_at, id);
 `;
 
-/** A message set aside: stored as received, judged later (oracle/set-aside.ts). */
+/** A message set aside: stored as received, judged later (oracle/verification/set-aside.ts). */
 export interface SetAsideMessage {
   readonly id: number;
   readonly topic: string;

@@ -1,30 +1,14 @@
 /**
- * Oracle configuration: one strict zod schema, a JSON file, and environment overrides. Every key has a
- * default or, when required, a clear error naming it. Secrets are never in the file: the signing key and the
- * MQTT password come from environment variables (their names are configurable) or from a Hardhat keystore
- * (`npx hardhat keystore set ORACLE_PRIVATE_KEY`, see oracle/keystore.ts), and are never logged.
- *
- * Environment overrides: `ORACLE__<SECTION>__<KEY>=value`, matched case-insensitively with underscores
- * ignored (`ORACLE__CHAIN__RPC_URLS=http://a:8545,http://b:8545`, `ORACLE__BATCH__MAX_READINGS=500`).
- * A value is parsed as JSON when it is valid JSON, else taken as a string; a list also accepts commas.
+ * The oracle configuration's schema: one strict zod schema, every key with a default or, when required, a clear
+ * error naming it (`parseConfig`). Where the values come from: a JSON file and `ORACLE__…` environment overrides
+ * (./env.ts); the secrets never come from the file (./secrets.ts).
  */
-import { readFileSync } from "node:fs";
-
 import { isAddress } from "ethers";
 import { z } from "zod";
 
-import { deploymentStartBlock } from "../sdk/deployment.js";
-import { loadDeployment } from "../sdk/node/deployment.js";
-import { OracleError } from "./errors.js";
-import {
-  KeystoreError,
-  KeystoreFile,
-  defaultKeystorePath,
-  devPasswordPath,
-  promptHidden,
-  readDevPassword,
-} from "./keystore.js";
-import type { UnlockedKeystore } from "./keystore.js";
+import { deploymentStartBlock } from "../../sdk/deployment.js";
+import { loadDeployment } from "../../sdk/node/deployment.js";
+import { OracleError } from "../errors.js";
 
 const GWEI = 1_000_000_000;
 
@@ -245,12 +229,6 @@ export type OracleConfig = z.infer<typeof ORACLE_CONFIG_SCHEMA>;
 /** What a config file may hold (defaults not yet applied). */
 export type OracleConfigInput = z.input<typeof ORACLE_CONFIG_SCHEMA>;
 
-/** Secrets read from the environment or a Hardhat keystore; never logged, never stored. */
-export interface OracleSecrets {
-  readonly privateKey: string;
-  readonly mqttPassword: string | undefined;
-}
-
 /** Validates a config object (after env overrides). Throws CONFIG_INVALID naming every bad key. */
 export function parseConfig(input: unknown): OracleConfig {
   const result = ORACLE_CONFIG_SCHEMA.safeParse(resolveDeployment(input));
@@ -314,203 +292,7 @@ function resolveDeployment(input: unknown): unknown {
   };
 }
 
-/** Reads the JSON config file, applies `ORACLE__…` environment overrides and validates. */
-export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): OracleConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (cause) {
-    throw new OracleError("CONFIG_INVALID", `cannot read the config file ${path}; pass --config <file>`, { cause });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw new OracleError("CONFIG_INVALID", `the config file ${path} is not valid JSON`, { cause });
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new OracleError("CONFIG_INVALID", `the config file ${path} must hold a JSON object`);
-  }
-  return parseConfig(applyEnvOverrides(raw as Record<string, unknown>, env));
-}
-
-/** Applies `ORACLE__SECTION__KEY` variables onto a raw config object (returns a copy). */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out = structuredClone(raw);
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith("ORACLE__") || value === undefined) continue;
-    const segments = name.slice("ORACLE__".length).split("__");
-    let shape: z.ZodTypeAny = ORACLE_CONFIG_SCHEMA;
-    let target: Record<string, unknown> = out;
-    segments.forEach((segment, i) => {
-      const keys = Object.keys(objectShape(shape));
-      const key = keys.find((k) => normalise(k) === normalise(segment));
-      if (key === undefined) {
-        throw new OracleError(
-          "CONFIG_INVALID",
-          `environment variable ${name}: no config key "${segment}" (known here: ${keys.join(", ")})`,
-        );
-      }
-      const child = objectShape(shape)[key] as z.ZodTypeAny;
-      if (i === segments.length - 1) {
-        target[key] = envValue(value, isArraySchema(child));
-      } else {
-        const next = target[key];
-        const obj = typeof next === "object" && next !== null ? (next as Record<string, unknown>) : {};
-        target[key] = obj;
-        target = obj;
-        shape = child;
-      }
-    });
-  }
-  return out;
-}
-
-/** The source of the signing key: `signer.privateKey`, else the environment variable `signer.privateKeyEnv`. */
-export function signerKeySource(config: OracleConfig): SecretSource {
-  return config.signer.privateKey ?? { from: "env", name: config.signer.privateKeyEnv ?? "ORACLE_PRIVATE_KEY" };
-}
-
-/** The source of the MQTT password: `mqtt.password`, else the environment variable `mqtt.passwordEnv`. */
-export function mqttPasswordSource(config: OracleConfig): SecretSource {
-  return config.mqtt.password ?? { from: "env", name: config.mqtt.passwordEnv ?? "ORACLE_MQTT_PASSWORD" };
-}
-
-/** Where each secret comes from, for a log line (names and paths only, never values). */
-export function describeSecretSources(
-  config: OracleConfig,
-  env: NodeJS.ProcessEnv = process.env,
-): { signerKeyFrom: string; mqttPasswordFrom: string } {
-  const describe = (source: SecretSource): string =>
-    source.from === "env" ? `env ${source.name}` : `keystore ${keystorePathOf(source, env)} key ${source.key}`;
-  // The MQTT password is optional: an unset variable means none (the signing key's absence fails earlier).
-  const mqtt = mqttPasswordSource(config);
-  const mqttPasswordFrom =
-    mqtt.from === "env" && env[mqtt.name] === undefined ? `none (${mqtt.name} not set)` : describe(mqtt);
-  return { signerKeyFrom: describe(signerKeySource(config)), mqttPasswordFrom };
-}
-
-/** Keystore passwords obtained interactively, by keystore file path. */
-export type KeystorePasswords = Readonly<Record<string, string>>;
-
-/**
- * Reads the secrets the config names, from the environment or a Hardhat keystore (decrypted here: scrypt,
- * about a second, once per keystore file). A keystore's password comes from `passwords` (see
- * {@link promptKeystorePasswords}), else its `passwordEnv` variable. Throws SECRET_MISSING with a one-line
- * message naming the config key and what to do; no message holds a secret.
- */
-export function readSecrets(
-  config: OracleConfig,
-  env: NodeJS.ProcessEnv = process.env,
-  passwords: KeystorePasswords = {},
-): OracleSecrets {
-  const unlocked = new Map<string, UnlockedKeystore>();
-  const read = (configKey: string, source: SecretSource): string | undefined => {
-    if (source.from === "env") return env[source.name];
-    const path = keystorePathOf(source, env);
-    let passwordFrom = "";
-    try {
-      let keystore = unlocked.get(path);
-      if (keystore === undefined) {
-        const file = KeystoreFile.read(path, { dev: source.dev, key: source.key });
-        let password = passwords[path];
-        if (source.dev) {
-          password = readDevPassword(path);
-          passwordFrom = ` (password from ${devPasswordPath(path)})`;
-        } else if (password === undefined) {
-          password = env[source.passwordEnv];
-          passwordFrom = ` (password from ${source.passwordEnv})`;
-        }
-        if (password === undefined) {
-          throw new OracleError(
-            "SECRET_MISSING",
-            `${configKey}: set ${source.passwordEnv} to the password of the keystore ${path} (or start the oracle on a terminal to be asked)`,
-          );
-        }
-        keystore = file.unlock(password);
-        unlocked.set(path, keystore);
-      }
-      return keystore.get(source.key, source.dev);
-    } catch (cause) {
-      if (!(cause instanceof KeystoreError)) throw cause;
-      const hint = cause.reason === "wrong_password" ? passwordFrom : "";
-      throw new OracleError("SECRET_MISSING", `${configKey}: ${cause.message}${hint}`, { cause });
-    }
-  };
-
-  const keySource = signerKeySource(config);
-  const rawKey = read("signer.privateKey", keySource)?.trim();
-  if (rawKey === undefined || !/^(0x)?[0-9a-fA-F]{64}$/.test(rawKey)) {
-    throw new OracleError(
-      "SECRET_MISSING",
-      keySource.from === "env"
-        ? `set ${keySource.name} to the oracle's 32-byte hex private key (the account that pays gas)`
-        : `signer.privateKey: the value of "${keySource.key}" in the keystore ${keystorePathOf(keySource, env)} is not a 32-byte hex private key; replace it with \`npx hardhat keystore set${keySource.dev ? " --dev" : ""} --force ${keySource.key}\``,
-    );
-  }
-  const mqttPassword = read("mqtt.password", mqttPasswordSource(config));
-  return {
-    privateKey: rawKey.startsWith("0x") ? rawKey : `0x${rawKey}`,
-    mqttPassword,
-  };
-}
-
-/**
- * Asks on the terminal for the password of each production keystore the config reads whose password variable
- * is unset (once per file). Returns nothing to ask when stdin is not a terminal: {@link readSecrets} then
- * says which variable to set.
- */
-export async function promptKeystorePasswords(
-  config: OracleConfig,
-  env: NodeJS.ProcessEnv = process.env,
-  ask: (question: string) => Promise<string> = (question) => promptHidden(question),
-  interactive: boolean = process.stdin.isTTY === true,
-): Promise<KeystorePasswords> {
-  const passwords: Record<string, string> = {};
-  if (!interactive) return passwords;
-  for (const source of [signerKeySource(config), mqttPasswordSource(config)]) {
-    if (source.from !== "keystore" || source.dev || env[source.passwordEnv] !== undefined) continue;
-    const path = keystorePathOf(source, env);
-    passwords[path] ??= await ask(`Password of the Hardhat keystore ${path}: `);
-  }
-  return passwords;
-}
-
-function keystorePathOf(source: SecretSource & { from: "keystore" }, env: NodeJS.ProcessEnv): string {
-  return source.path ?? defaultKeystorePath(source.dev, env);
-}
-
 /** Wei of a gwei amount given as a (possibly fractional) number. */
 export function gweiToWei(gwei: number): bigint {
   return BigInt(Math.round(gwei * GWEI));
-}
-
-function normalise(key: string): string {
-  return key.replaceAll("_", "").toLowerCase();
-}
-
-function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
-  let s = schema;
-  for (;;) {
-    if (s instanceof z.ZodDefault || s instanceof z.ZodOptional) s = s._def.innerType as z.ZodTypeAny;
-    else if (s instanceof z.ZodEffects) s = s._def.schema as z.ZodTypeAny;
-    else return s;
-  }
-}
-
-function objectShape(schema: z.ZodTypeAny): Record<string, unknown> {
-  const s = unwrap(schema);
-  return s instanceof z.ZodObject ? (s.shape as Record<string, unknown>) : {};
-}
-
-function isArraySchema(schema: z.ZodTypeAny): boolean {
-  return unwrap(schema) instanceof z.ZodArray;
-}
-
-function envValue(value: string, list: boolean): unknown {
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return list ? value.split(",").map((v) => v.trim()) : value;
-  }
 }

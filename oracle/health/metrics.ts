@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
-import { STORE_FAULTS } from "./errors.js";
+import { STORE_FAULTS } from "../errors.js";
 
 /** Why a message was dropped before it was stored (label `reason` of `coldchain_oracle_dropped_total`). */
 export const DROP_REASONS = [

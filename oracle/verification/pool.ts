@@ -9,11 +9,11 @@
 import { cpus } from "node:os";
 import { Worker } from "node:worker_threads";
 
-import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
-import type { SignatureCheck } from "./intake.js";
-import type { Logger } from "./log.js";
-import { ItemDigests } from "./verify.js";
-import type { CheckRequest } from "./verify-worker.js";
+import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../../sdk/protocol/index.js";
+import type { SignatureCheck } from "./judge.js";
+import type { Logger } from "../log.js";
+import { ItemDigests } from "./signature.js";
+import type { CheckRequest } from "./worker.js";
 
 interface Pending {
   resolve(ok: boolean): void;
@@ -54,7 +54,7 @@ export class VerifyPool {
     if (!Number.isInteger(size) || size < 1) throw new Error(`verify pool size must be >= 1, got ${size}`);
     this.digests = new ItemDigests(domain);
     // The worker is TypeScript: make sure it runs with the tsx loader (inherited when this process has it).
-    const url = new URL(import.meta.url.endsWith(".ts") ? "./verify-worker.ts" : "./verify-worker.js", import.meta.url);
+    const url = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
     const execArgv =
       import.meta.url.endsWith(".ts") && !hasTsx(process.execArgv)
         ? [...process.execArgv, "--import", "tsx"]

@@ -8,8 +8,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 
-import type { ColdChainDomain, DeviceVerificationKey } from "../sdk/protocol/index.js";
-import { FastVerifier } from "./verify.js";
+import type { ColdChainDomain, DeviceVerificationKey } from "../../sdk/protocol/index.js";
+import { FastVerifier } from "./signature.js";
 
 interface Init {
   readonly chainId: bigint;

@@ -17,11 +17,11 @@
  */
 import { EventEmitter } from "node:events";
 
-import { StoreError } from "./errors.js";
-import type { Logger } from "./log.js";
-import type { RateLimitedLog } from "./log-limit.js";
-import type { OracleMetrics } from "./metrics.js";
-import type { Clock } from "./registry.js";
+import { StoreError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { RateLimitedLog } from "../log-limit.js";
+import type { OracleMetrics } from "../health/metrics.js";
+import type { Clock } from "../verification/registry.js";
 import type { Store } from "./store.js";
 
 /** First wait before the store is tried again after a failure. */

@@ -42,8 +42,8 @@ import {
   domainSeparator,
   encodeSamples,
   signatureBytes,
-} from "../sdk/protocol/index.js";
-import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../sdk/protocol/index.js";
+} from "../../sdk/protocol/index.js";
+import type { ColdChainDomain, DeviceVerificationKey, SignedItem } from "../../sdk/protocol/index.js";
 
 const SECP256K1_HALF_N = SECP256K1_N >> 1n;
 

@@ -49,19 +49,19 @@ import { EventEmitter } from "node:events";
 import { Transaction, getAddress } from "ethers";
 import type { TransactionReceipt, Wallet } from "ethers";
 
-import { isRetryableSkip } from "../sdk/names.js";
-import { decodeMqttPayload, encodeBatch } from "../sdk/protocol/index.js";
-import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "./chain.js";
-import type { RpcPool } from "./chain.js";
-import { gweiToWei } from "./config.js";
-import type { OracleConfig } from "./config.js";
-import { isOracleError, messageOf } from "./errors.js";
-import type { Logger } from "./log.js";
-import { RateLimitedLog } from "./log-limit.js";
-import type { OracleMetrics } from "./metrics.js";
-import type { Clock, DeviceCache } from "./registry.js";
-import { PROTOCOL_V1_REASON } from "./store.js";
-import type { ItemOutcome, StoredAttempt, StoredBatch, StoredItem, Store } from "./store.js";
+import { isRetryableSkip } from "../../sdk/names.js";
+import { decodeMqttPayload, encodeBatch } from "../../sdk/protocol/index.js";
+import { COLD_CHAIN_ABI, SKIP_REASONS, backoffMs, isLogicalRpcError } from "../chain.js";
+import type { RpcPool } from "../chain.js";
+import { gweiToWei } from "../config/index.js";
+import type { OracleConfig } from "../config/index.js";
+import { isOracleError, messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
+import { RateLimitedLog } from "../log-limit.js";
+import type { OracleMetrics } from "../health/metrics.js";
+import type { Clock, DeviceCache } from "../verification/registry.js";
+import { PROTOCOL_V1_REASON } from "../store/store.js";
+import type { ItemOutcome, StoredAttempt, StoredBatch, StoredItem, Store } from "../store/store.js";
 
 /** Events of the relay (tests and the composition root listen). */
 export interface RelayEvents {

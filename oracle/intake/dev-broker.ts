@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 
 import { Aedes } from "aedes";
 
-import { createLogger } from "./log.js";
+import { createLogger } from "../log.js";
 
 const { values } = parseArgs({
   options: { port: { type: "string", default: "1883" }, host: { type: "string", default: "127.0.0.1" } },

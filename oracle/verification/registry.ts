@@ -15,7 +15,7 @@
  * `lookupWaitMsPerSecond` of each second (a second bucket, of milliseconds waited). A flood of made-up ids
  * costs the intake one stored row each, not a registry round trip each. Where the intake cannot have its
  * answer now, {@link lookup} returns {@link Unavailable}: the device is neither known nor confirmed unknown, and the
- * intake sets the message aside (stored, judged later by oracle/set-aside.ts, which waits for tokens and answers)
+ * intake sets the message aside (stored, judged later by oracle/verification/set-aside.ts, which waits for tokens and answers)
  * instead of dropping it or holding the connection. The same holds for the other registry reads of the intake (a
  * past key, a re-read after a failed signature). Each read has a deadline, `lookupTimeoutMs`.
  *
@@ -33,13 +33,13 @@ import { EventEmitter } from "node:events";
 
 import { getAddress } from "ethers";
 
-import { DEVICE_REGISTRY_ABI, COLD_CHAIN_ABI, backoffMs } from "./chain.js";
-import type { RpcPool } from "./chain.js";
-import { messageOf } from "./errors.js";
-import type { Logger } from "./log.js";
+import { DEVICE_REGISTRY_ABI, COLD_CHAIN_ABI, backoffMs } from "../chain.js";
+import type { RpcPool } from "../chain.js";
+import { messageOf } from "../errors.js";
+import type { Logger } from "../log.js";
 import { ExpiringLru, TokenBucket } from "./lookup-limits.js";
-import type { OracleMetrics, SetAsideReason } from "./metrics.js";
-import type { CachedDevice, Store } from "./store.js";
+import type { OracleMetrics, SetAsideReason } from "../health/metrics.js";
+import type { CachedDevice, Store } from "../store/store.js";
 
 /** A clock in unix milliseconds (tests may pass a fake). */
 export type Clock = () => number;
