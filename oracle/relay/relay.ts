@@ -207,7 +207,8 @@ export class Relay {
     const head: Head = { number: block.number, hash: block.hash };
     await this.o.devices.sync(head.number);
     const inFlight = await this.txManager.check(head);
-    if (this.stopping || inFlight >= (this.o.maxInFlight ?? 4)) return poll;
+    // A free nonce below our batches in flight: they wait for it, so a batch is planned to fill it whatever is in flight.
+    if (this.stopping || (inFlight >= (this.o.maxInFlight ?? 4) && !this.txManager.nonceGap)) return poll;
     await this.planner.releaseAdvancedGaps(head.number);
     const plan = await this.planner.plan();
     if (typeof plan === "number") return plan;

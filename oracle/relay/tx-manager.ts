@@ -119,6 +119,8 @@ export class TxManager {
   /** The node has no usable `finalized` tag: the window is used. */
   private noFinalizedTag = false;
   private lowest: { nonce: number; since: number } | undefined;
+  /** A nonce below our batches in flight is free and no batch of ours holds it (the next batch must fill it). */
+  private gap = false;
   private chainNonce: number | undefined;
   private pendingNonce: number | undefined;
   private inFlight = 0;
@@ -139,6 +141,14 @@ export class TxManager {
     await this.recheckUnfinal(head);
     await this.checkMined(head);
     return this.checkSent(head);
+  }
+
+  /**
+   * Whether a nonce below our batches in flight is free with no batch of ours for it: the relay then plans a batch
+   * even with `maxInFlight` batches in flight (they cannot be mined before it).
+   */
+  get nonceGap(): boolean {
+    return this.gap;
   }
 
   /** Writes the counts of rate-limited lines still held (at stop). */
@@ -335,15 +345,18 @@ export class TxManager {
   private async checkSent(head: Head): Promise<number> {
     const { rpc, store } = this.o;
     let sent = store.batchesIn("sent");
+    // Read every tick, idle or not: a deep reorg with no traffic must still be found (nonce re-sync below).
+    const chainNonce = await rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "latest"));
+    this.chainNonce = chainNonce;
+    if (sent.length > 0) {
+      this.pendingNonce = await rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "pending"));
+    }
+    if (await this.resyncNonces(chainNonce, sent)) sent = store.batchesIn("sent");
     if (sent.length === 0) {
       this.setLowest(undefined);
       this.inFlight = 0;
       return 0;
     }
-    const chainNonce = await rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "latest"));
-    this.pendingNonce = await rpc.call("getTransactionCount", (p) => p.getTransactionCount(this.from, "pending"));
-    this.chainNonce = chainNonce;
-    if (await this.resyncNonces(chainNonce, sent)) sent = store.batchesIn("sent");
     let inFlight = 0;
     for (const b of sent) {
       const attempts = store.attemptsOf(b.id);
@@ -496,37 +509,38 @@ export class TxManager {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Finds nonces the chain says are free below our lowest batch in flight. One held by a batch of ours the store
-   * thinks mined or confirmed (seen on two ticks, as a lagging endpoint could fake one): that batch is out of the
-   * chain (a reorg the node forgot): re-opened, its transaction sent again. One held by nothing of ours: the next
-   * batch takes it ({@link nextNonce}). Returns whether a batch was re-opened.
+   * Finds nonces the chain says are unused (at or above its `latest` nonce) below our lowest batch in flight (all of
+   * them when none is in flight). One held by a batch of ours the store thinks mined or confirmed (seen on two ticks,
+   * as a lagging endpoint could fake one) is out of the chain (a reorg deeper than the re-check, or one the node
+   * forgot): its receipt decides, and if it is gone the batch is re-opened and its transaction sent again. One held
+   * by nothing of ours below a batch in flight: the next batch takes it ({@link nextNonce}). Returns whether a batch
+   * was re-opened.
    */
   private async resyncNonces(chainNonce: number, sent: readonly StoredBatch[]): Promise<boolean> {
-    const lowest = sent[0]?.nonce;
-    if (lowest === undefined || lowest <= chainNonce) {
-      this.nonceFree.clear();
-      return false;
-    }
+    const lowest = sent[0]?.nonce ?? Number.POSITIVE_INFINITY;
+    const held = this.o.store.heldNonces(chainNonce);
     let reopened = false;
-    const unheld: number[] = [];
-    for (let n = chainNonce; n < lowest; n++) {
+    const suspects = new Set<number>();
+    for (const n of held) {
+      if (n >= lowest) break;
       const b = this.o.store.batchAtNonce(n);
-      if (b === undefined) {
-        unheld.push(n);
-        continue;
-      }
-      if (b.state === "sent") continue;
+      if (b === undefined || b.state === "sent") continue;
+      suspects.add(b.id);
       const seen = (this.nonceFree.get(b.id) ?? 0) + 1;
       this.nonceFree.set(b.id, seen);
       if (seen < 2) continue;
       this.nonceFree.delete(b.id);
-      // The store says mined or confirmed, the chain says its nonce is unused: not on chain. Its receipt decides.
+      // The store says mined or confirmed, the chain says its nonce is unused: its receipt decides.
       const receipt = await this.o.rpc.call("getTransactionReceipt", (p) => p.getTransactionReceipt(b.txHash ?? ""));
       if (receipt !== null && receipt.blockHash === b.blockHash) continue;
       this.o.metrics.nonceResyncs.inc({ kind: "reopened" });
-      this.reorged(b, `the chain's nonce ${chainNonce} says its nonce ${n} is unused`);
+      this.reorged(b, `the chain's nonce is ${chainNonce}, so its nonce ${n} is unused`);
       reopened = true;
     }
+    for (const id of this.nonceFree.keys()) if (!suspects.has(id)) this.nonceFree.delete(id);
+    const unheld: number[] = [];
+    if (Number.isFinite(lowest)) for (let n = chainNonce; n < lowest; n++) if (!held.has(n)) unheld.push(n);
+    this.gap = unheld.length > 0;
     if (unheld.length > 0) {
       this.limited.warn(
         "nonce-gap",
