@@ -73,6 +73,7 @@ const UNDERPRICED_MESSAGES = [
   "replacement transaction underpriced",
   "transaction underpriced",
   "fee too low",
+  "feetoolow",
   "feecap too low",
   "fee cap less than block base fee",
   "underpriced",

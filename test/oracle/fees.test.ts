@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import type { JsonRpcProvider } from "ethers";
 
+import { isUnderpricedError } from "../../oracle/chain.js";
 import type { RpcPool } from "../../oracle/chain.js";
 import { parseConfig } from "../../oracle/config/index.js";
 import { createLogger } from "../../oracle/log.js";
@@ -129,6 +130,20 @@ describe("fee policy", function () {
     expect(bump(3n, 10)).to.equal(4n); // rounded up: nodes compare exactly
     // At the ceiling no valid replacement exists.
     expect(policy.replacement({ maxFeePerGas: 10n * GWEI, maxPriorityFeePerGas: GWEI }, q)).to.equal(undefined);
+  });
+
+  it("knows the nodes' words for an underpriced transaction", () => {
+    for (const message of [
+      "max fee per gas less than block base fee: address 0x…, maxFeePerGas: 1000000000, baseFee: 60000000000",
+      "replacement transaction underpriced",
+      "transaction underpriced: tip needed 1, tip permitted 0",
+      "FeeTooLow, EffectivePriorityFeePerGas too low 0 < 1",
+      "fee too low",
+    ]) {
+      expect(isUnderpricedError(new Error(message)), message).to.equal(true);
+    }
+    expect(isUnderpricedError(new Error("nonce too low"))).to.equal(false);
+    expect(isUnderpricedError(new Error("insufficient funds for gas * price + value"))).to.equal(false);
   });
 
   it("parses only a real feeHistory answer", () => {
