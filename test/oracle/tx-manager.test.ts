@@ -5,7 +5,8 @@
  * for every reading, and recovery within a generous bound, with the figures printed:
  * (i) a base-fee spike to 60 gwei while batches are pending, the node dropping them: re-priced within the ceiling;
  *     with a ceiling below the base fee: one error line naming the setting, /healthz 503, recovery when it falls;
- * (ii) a reorg deeper than `reorgWatchBlocks` (anvil_reorg): batches re-checked until anvil's finalized block;
+ * (ii) a reorg deeper than `reorgWatchBlocks` (anvil_reorg, then the node's pool emptied: it forgot our transactions):
+ *      batches re-checked until anvil's finalized block;
  * (iii) a dropped transaction (anvil_dropAllTransactions) re-sent;
  * (iv) a nonce gap after a reorg the window did not see (`finality: "window"`): re-synced from the chain's nonce.
  * Blocks are mined by the test (automine off, a block every 150 ms) so transactions can wait in the pool.
@@ -348,6 +349,8 @@ describe("transaction manager fault drills (anvil)", function () {
     expect(depth).to.be.greaterThan(3);
     const reorgAt = Date.now();
     await d.anvil.rpc("anvil_reorg", [depth, []]);
+    // anvil may put the reorged transactions back in its pool; a node that forgot them is the harder case.
+    await d.anvil.rpc("anvil_dropAllTransactions");
     const afterReorg = await audit(d);
     d.miner.start();
     const ms = await settled(d, "every reading on chain again after the reorg");
@@ -409,6 +412,7 @@ describe("transaction manager fault drills (anvil)", function () {
     const depth = head - fromBlock + 1;
     const highest = Math.max(...d.oracle.store.batchesIn("confirmed").map((b) => b.nonce));
     await d.anvil.rpc("anvil_reorg", [depth, []]);
+    await d.anvil.rpc("anvil_dropAllTransactions"); // the node forgot them: only the chain's nonce tells
     const gapAt = Date.now();
     const chainNonce = await d.anvil.provider.getTransactionCount(d.address, "latest");
     d.miner.start();
