@@ -334,6 +334,42 @@ describe("transaction manager fault drills (anvil)", function () {
     expect((await healthz(d)).body.failed).to.not.include("feeCeiling");
   });
 
+  it("/healthz tells the truth: a stuck nonce, old pending readings and no confirmation make it 503, and it recovers", async () => {
+    d = await startDrill({ health: { stuckNonceAfterMs: 800, maxPendingAgeMs: 1_500, noConfirmationAfterMs: 1_500 } });
+    await publishWave(d);
+    await settled(d, "the first wave on chain");
+    expect((await healthz(d)).status).to.equal(200);
+    await d.miner.stop(); // nothing is mined: the batch in flight stays at its nonce
+    const sent = once(d.oracle.relay.events, "attempt-sent");
+    await publishWave(d);
+    await sent;
+    const drill = d;
+    const t0 = Date.now();
+    await waitFor(
+      "/healthz to name the stuck nonce, the old readings and the missing confirmations",
+      async () => {
+        const failed = (await healthz(drill)).body.failed;
+        return ["stuckNonce", "pendingAge", "confirmations"].every((c) => failed.includes(c));
+      },
+      30_000,
+    );
+    const h = await healthz(d);
+    const checks = h.body.checks as Record<string, { reason?: string }>;
+    console.log(
+      `      /healthz ${h.status} after ${Date.now() - t0} ms: ${h.body.failed.join(", ")}; stuckNonce: ` +
+        `"${checks.stuckNonce?.reason}"`,
+    );
+    expect(h.status).to.equal(503);
+    expect(checks.stuckNonce?.reason).to.include("health.stuckNonceAfterMs");
+    expect(await counter(d, "coldchain_oracle_stuck_nonce")).to.equal(1);
+    expect(await counter(d, "coldchain_oracle_oldest_pending_age_seconds")).to.be.greaterThan(1);
+    d.miner.start();
+    await settled(d, "every reading on chain once blocks come again");
+    await waitFor("/healthz 200 again", async () => (await healthz(drill)).status === 200, 30_000);
+    expect(await counter(d, "coldchain_oracle_stuck_nonce")).to.equal(0);
+    expectClean(await audit(d));
+  });
+
   it("(ii) a reorg deeper than reorgWatchBlocks: batches are re-checked until anvil's finalized block, every reading ends on chain once", async () => {
     d = await startDrill({ chain: { reorgWatchBlocks: 3 } });
     const fromBlock = (await d.anvil.provider.getBlockNumber()) + 1;
