@@ -53,7 +53,45 @@ export function isLogicalRpcError(error: unknown): boolean {
   const reply = (error as { error?: { code?: unknown } } | undefined)?.error;
   if (typeof reply?.code === "number") return true;
   const message = messageOf(error).toLowerCase();
-  return ["nonce too", "already known", "known transaction", "underpriced", "fee cap"].some((m) => message.includes(m));
+  return [
+    "nonce too",
+    "already known",
+    "known transaction",
+    "underpriced",
+    "fee cap",
+    "fee too low",
+    "less than block base fee",
+  ].some((m) => message.includes(m));
+}
+
+/**
+ * What nodes answer when a transaction offers too little (geth, Nethermind, Besu, Erigon, anvil, Hardhat): below
+ * the block's base fee, below the pool's minimum tip, or a replacement not enough above the transaction it replaces.
+ */
+const UNDERPRICED_MESSAGES = [
+  "max fee per gas less than block base fee",
+  "replacement transaction underpriced",
+  "transaction underpriced",
+  "fee too low",
+  "feetoolow",
+  "feecap too low",
+  "fee cap less than block base fee",
+  "underpriced",
+  "gas price too low",
+  "maxfeepergas too low",
+] as const;
+
+/** Whether a node refused a transaction for its fees (the transaction manager re-prices it). */
+export function isUnderpricedError(error: unknown): boolean {
+  if (isError(error, "REPLACEMENT_UNDERPRICED")) return true;
+  const message = messageOf(error).toLowerCase();
+  return UNDERPRICED_MESSAGES.some((m) => message.includes(m));
+}
+
+/** Whether a node refused a transaction it already holds ("already known"): the broadcast did what it should. */
+export function isAlreadyKnownError(error: unknown): boolean {
+  const message = messageOf(error).toLowerCase();
+  return ["already known", "known transaction", "already imported"].some((m) => message.includes(m));
 }
 
 /** An endpoint refused for serving another chain is asked its chain id again after this long. */

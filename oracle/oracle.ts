@@ -19,7 +19,7 @@ import { RpcPool } from "./chain.js";
 import type { OracleConfig, OracleSecrets } from "./config/index.js";
 import { messageOf } from "./errors.js";
 import { HttpServer } from "./health/http.js";
-import type { Health } from "./health/http.js";
+import type { Health, HealthCheck, HealthCheckName } from "./health/http.js";
 import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./intake/mqtt.js";
 import type { MessageContext } from "./intake/mqtt.js";
 import { Intake, isSetAside } from "./verification/judge.js";
@@ -96,6 +96,7 @@ export class Oracle {
   private readonly verifyPool: VerifyPool | undefined;
   private readonly storeWriter: StoreWriter | undefined;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   /** Parts that did not stop cleanly (failed, or not within their limit), after {@link stop}. */
@@ -109,6 +110,7 @@ export class Oracle {
     deps: OracleDeps,
   ) {
     const clock = deps.clock ?? Date.now;
+    this.clock = clock;
     this.log = deps.log.child({ oracle: config.oracleId });
     this.store = new Store(config.store.path, config.store.synchronous, config.store.maxSizeMb);
     this.metrics = createMetrics(
@@ -116,7 +118,14 @@ export class Oracle {
       () => this.store.pendingReadings(),
       deps.processMetrics ?? false,
       () => this.store.countsByState().unrelayable,
-      { setAsideMessages: () => this.store.setAsideCount(), unknownDevices: () => this.devices.unknownDevices },
+      {
+        setAsideMessages: () => this.store.setAsideCount(),
+        unknownDevices: () => this.devices.unknownDevices,
+        oldestPendingAgeSeconds: () => {
+          const oldest = this.store.oldestUnrecordedAt();
+          return oldest === undefined ? 0 : Math.max(0, (clock() - oldest) / 1000);
+        },
+      },
     );
     this.rpc = new RpcPool(
       config.chain.rpcUrls,
@@ -337,15 +346,79 @@ export class Oracle {
     return this.stopped;
   }
 
+  /**
+   * /healthz: every check with its verdict and, for a failed one, why (docs/operations.md section 7). The relay's
+   * checks: a stuck nonce, the oldest reading not yet on chain, no confirmation while readings wait, the fee ceiling
+   * below the base fee.
+   */
   health(): Health {
+    const now = this.clock();
+    const { health: limits, chain } = this.config;
     const relayLastSuccessAt = this.relay.lastSuccessAt;
-    const fresh = Date.now() - relayLastSuccessAt < Math.max(30_000, 5 * this.config.chain.pollIntervalMs);
+    const tickLimitMs = Math.max(30_000, 5 * chain.pollIntervalMs);
     const storeWritable = this.storeHealth.writable;
+    const tx = this.relay.tx;
+    const pendingReadings = this.store.pendingReadings();
+    const oldest = this.store.oldestUnrecordedAt();
+    const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+    const pass: HealthCheck = { ok: true };
+    const fail = (reason: string): HealthCheck => ({ ok: false, reason });
+    const stuckForMs = tx.lowestUnminedSince === undefined ? 0 : now - tx.lowestUnminedSince;
+    const quietForMs = now - tx.lastConfirmationAt;
+    const waiting = pendingReadings > 0 || tx.inFlight > 0;
+    const ceiling = tx.feeCeilingBelowBaseFee;
+    const checks: Record<HealthCheckName, HealthCheck> = {
+      broker: this.ingest.connected ? pass : fail("not connected to the MQTT broker"),
+      store: storeWritable ? pass : fail(`the store cannot write: ${this.storeHealth.error?.message ?? "unknown"}`),
+      relayTick:
+        now - relayLastSuccessAt < tickLimitMs
+          ? pass
+          : fail(
+              relayLastSuccessAt === 0
+                ? "the relay has not completed a tick yet"
+                : `the relay's last successful tick was ${seconds(now - relayLastSuccessAt)} ago (limit ${seconds(tickLimitMs)})`,
+            ),
+      stuckNonce:
+        tx.lowestUnminedNonce !== undefined && stuckForMs >= limits.stuckNonceAfterMs
+          ? fail(
+              `our lowest unmined nonce ${tx.lowestUnminedNonce} has not been mined for ${seconds(stuckForMs)} ` +
+                `(health.stuckNonceAfterMs ${seconds(limits.stuckNonceAfterMs)}; chain nonce ${tx.chainNonce ?? "?"})`,
+            )
+          : pass,
+      pendingAge:
+        oldest !== undefined && now - oldest >= limits.maxPendingAgeMs
+          ? fail(
+              `the oldest reading not yet on chain was received ${seconds(now - oldest)} ago ` +
+                `(health.maxPendingAgeMs ${seconds(limits.maxPendingAgeMs)})`,
+            )
+          : pass,
+      confirmations:
+        waiting && quietForMs >= limits.noConfirmationAfterMs
+          ? fail(
+              `no batch confirmed for ${seconds(quietForMs)} while ${pendingReadings} readings are pending and ` +
+                `${tx.inFlight} batches in flight (health.noConfirmationAfterMs ${seconds(limits.noConfirmationAfterMs)})`,
+            )
+          : pass,
+      feeCeiling:
+        ceiling === undefined
+          ? pass
+          : fail(
+              `fees.maxFeePerGasGwei (${ceiling.ceilingGwei} gwei) is below the chain's base fee ` +
+                `(${ceiling.baseFeeGwei} gwei) since ${new Date(ceiling.since).toISOString()}: nothing can be mined`,
+            ),
+    };
+    const failed = (Object.keys(checks) as HealthCheckName[]).filter((k) => !checks[k].ok);
     return {
-      ok: this.ingest.connected && fresh && storeWritable,
+      ok: failed.length === 0,
+      failed,
+      checks,
+      relay: {
+        ...tx,
+        oldestUnrecordedAgeSeconds: oldest === undefined ? 0 : Math.round((now - oldest) / 1000),
+      },
       mqttConnected: this.ingest.connected,
       relayLastSuccessAt,
-      pendingReadings: this.store.pendingReadings(),
+      pendingReadings,
       setAsideMessages: this.store.setAsideCount(),
       ...this.setAsideWaiting(),
       storeWritable,

@@ -97,7 +97,16 @@ export const ORACLE_CONFIG_SCHEMA = z
         coldChain: z.string().refine((a) => isAddress(a), "an address"),
         /** Blocks (the mined one included) before a batch counts as confirmed. */
         confirmations: z.number().int().min(1).default(2),
-        /** Confirmed batches are re-checked for reorgs while less than this many blocks deep. */
+        /**
+         * Where a batch stops being re-checked for reorgs: "tag" (default), the node's `finalized` block
+         * (`eth_getBlockByNumber("finalized")`), or `reorgWatchBlocks` below the head when the node has no such tag (or
+         * its finalized block is its head: a dev chain); "window": always `reorgWatchBlocks`.
+         */
+        finality: z.enum(["tag", "window"]).default("tag"),
+        /**
+         * Fallback finality window: confirmed batches less than this many blocks deep are re-checked for reorgs when the
+         * node has no `finalized` tag (or with `finality` "window").
+         */
         reorgWatchBlocks: z.number().int().min(1).default(64),
         pollIntervalMs: z.number().int().min(10).default(1000),
         rpcTimeoutMs: z.number().int().min(100).default(10_000),
@@ -116,13 +125,26 @@ export const ORACLE_CONFIG_SCHEMA = z
       .default({}),
     fees: z
       .object({
-        /** Ceiling of maxFeePerGas; the oracle waits rather than pay more. */
+        /** Ceiling of maxFeePerGas; the oracle waits rather than pay more (and says so when the base fee is above it). */
         maxFeePerGasGwei: z.number().positive().default(200),
+        /** Most tip (priority fee) offered; also the tip when the node has no `eth_feeHistory`. */
         maxPriorityFeePerGasGwei: z.number().min(0).default(1),
-        /** Each replacement raises both fees by this much (nodes require at least 10 %). */
+        /** Least tip offered (the market's may be 0 on a quiet chain). */
+        minPriorityFeePerGasGwei: z.number().min(0).default(0.01),
+        /** The tip is the median over `historyBlocks` recent blocks of this percentile of the tips paid in each. */
+        rewardPercentile: z.number().min(0).max(100).default(50),
+        historyBlocks: z.number().int().min(1).max(1024).default(10),
+        /** maxFeePerGas = baseFeeHeadroom × the next block's base fee + tip (2: survives 6 full blocks in a row). */
+        baseFeeHeadroom: z.number().min(1).max(10).default(2),
+        /** Each replacement raises both fees by at least this much (nodes require at least 10 %). */
         bumpPercent: z.number().int().min(10).max(500).default(25),
         /** A transaction not mined after this long is replaced with the same nonce and higher fees. */
         replaceAfterMs: z.number().int().min(10).default(60_000),
+        /**
+         * Least time between two sends of one nonce after a refusal or a disappearance (a re-price or a re-broadcast):
+         * the relay never hot-loops on a node that refuses.
+         */
+        resendIntervalMs: z.number().int().min(10).default(2_000),
       })
       .strict()
       .default({}),
@@ -205,6 +227,29 @@ export const ORACLE_CONFIG_SCHEMA = z
       .object({
         /** Above this many pending readings on disk, intake pauses (the broker queues) until batches drain. */
         maxPendingReadings: z.number().int().min(1).default(1_000_000),
+      })
+      .strict()
+      .default({}),
+    health: z
+      .object({
+        /** /healthz fails when our lowest unmined nonce has not been mined for this long (a stuck transaction). */
+        stuckNonceAfterMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(5 * 60_000),
+        /** /healthz fails when the oldest reading not yet on chain (pending or in flight) is older than this. */
+        maxPendingAgeMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(15 * 60_000),
+        /** /healthz fails when nothing was confirmed for this long while readings wait (pending or in flight). */
+        noConfirmationAfterMs: z
+          .number()
+          .int()
+          .min(1)
+          .default(10 * 60_000),
       })
       .strict()
       .default({}),

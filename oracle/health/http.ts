@@ -1,6 +1,11 @@
 /**
- * `/metrics` (Prometheus text) and `/healthz` (JSON; 200 when the broker is connected, the relay's last
- * tick succeeded recently and the store can write, 503 otherwise).
+ * `/metrics` (Prometheus text) and `/healthz` (JSON; 200 when every check passes, 503 otherwise, with `failed` naming
+ * the checks that did not and `checks` saying why). The checks (composed in oracle.ts, docs/operations.md section 7):
+ * `broker` (MQTT connected), `store` (it can write), `relayTick` (the relay's last tick succeeded recently),
+ * `stuckNonce` (our lowest unmined nonce mined within `health.stuckNonceAfterMs`), `pendingAge` (the oldest reading
+ * not yet on chain younger than `health.maxPendingAgeMs`), `confirmations` (a batch confirmed within
+ * `health.noConfirmationAfterMs` while readings wait), `feeCeiling` (`fees.maxFeePerGasGwei` at or above the base
+ * fee).
  */
 import { createServer } from "node:http";
 import type { Server } from "node:http";
@@ -10,9 +15,24 @@ import { messageOf } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { OracleMetrics } from "./metrics.js";
 
+/** The names of /healthz's checks. */
+export type HealthCheckName =
+  "broker" | "store" | "relayTick" | "stuckNonce" | "pendingAge" | "confirmations" | "feeCeiling";
+
+/** One check of /healthz: whether it passes and, when it does not, why (operator words, with the numbers). */
+export interface HealthCheck {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
 /** What /healthz reports. */
 export interface Health {
   readonly ok: boolean;
+  /** The checks that failed (empty when ok). */
+  readonly failed: readonly HealthCheckName[];
+  readonly checks: Readonly<Record<HealthCheckName, HealthCheck>>;
+  /** The relay's transactions: our lowest unmined nonce, the chain's nonces, in flight, last confirmation. */
+  readonly relay?: Readonly<Record<string, unknown>>;
   readonly mqttConnected: boolean;
   readonly relayLastSuccessAt: number;
   readonly pendingReadings: number;

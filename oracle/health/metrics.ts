@@ -67,6 +67,22 @@ export interface OracleMetrics {
   readonly retainedReplays: Counter;
   /** RPC endpoints refused because they serve another chain than `chain.chainId`. */
   readonly rpcEndpointsRefused: Gauge;
+  /** Attempts re-priced (same nonce, higher fees), by why: below_base_fee, refused_underpriced, not_mined. */
+  readonly txReprices: Counter<"reason">;
+  /** The same signed transaction sent again: dropped (unknown to the node), at_ceiling (no higher fee allowed). */
+  readonly txResends: Counter<"reason">;
+  /** Broadcasts the node refused: underpriced, other. */
+  readonly txRefusals: Counter<"reason">;
+  /** Nonce gaps re-synced: reopened (a batch of ours out of the chain), gap (a free nonce filled by a new batch). */
+  readonly nonceResyncs: Counter<"kind">;
+  /** 1 while our lowest unmined nonce has not been mined for `health.stuckNonceAfterMs`. */
+  readonly stuckNonce: Gauge;
+  /** Unix seconds of the last confirmed batch (the start, before the first). */
+  readonly lastConfirmationTimestamp: Gauge;
+  /** 1 while `fees.maxFeePerGasGwei` is below the chain's base fee (nothing can be mined). */
+  readonly feeCeilingBelowBaseFee: Gauge;
+  /** The next block's base fee the fee policy last read, gwei. */
+  readonly baseFeeGwei: Gauge;
 }
 
 /** Gauges read at every scrape from the parts that hold them (default 0). */
@@ -75,6 +91,8 @@ export interface ScrapedGauges {
   readonly setAsideMessages?: () => number;
   /** Devices remembered as unknown now. */
   readonly unknownDevices?: () => number;
+  /** Age (seconds) of the oldest reading not yet on chain (pending or in flight), 0 when none. */
+  readonly oldestPendingAgeSeconds?: () => number;
 }
 
 /**
@@ -198,8 +216,65 @@ export function createMetrics(
     registers,
   });
   storeWritable.set(1);
+  new Gauge({
+    name: "coldchain_oracle_oldest_pending_age_seconds",
+    help: "age of the oldest reading not yet on chain (pending, held or in flight), 0 when none",
+    registers,
+    collect() {
+      this.set(scraped.oldestPendingAgeSeconds?.() ?? 0);
+    },
+  });
+  const labelled = <L extends string>(name: string, help: string, label: L, values: readonly string[]): Counter<L> => {
+    const c = new Counter({ name, help, labelNames: [label] as const, registers });
+    for (const v of values) c.inc({ [label]: v } as Partial<Record<L, string>>, 0);
+    return c;
+  };
   return {
     registry,
+    txReprices: labelled(
+      "coldchain_oracle_tx_reprices_total",
+      "transactions re-priced (same nonce, fees from the policy and at least fees.bumpPercent higher), by reason",
+      "reason",
+      ["below_base_fee", "refused_underpriced", "not_mined"],
+    ),
+    txResends: labelled(
+      "coldchain_oracle_tx_resends_total",
+      "the same signed transaction broadcast again: dropped (unknown to the node), at_ceiling (no higher fee allowed)",
+      "reason",
+      ["dropped", "at_ceiling"],
+    ),
+    txRefusals: labelled(
+      "coldchain_oracle_tx_refusals_total",
+      "broadcasts the node refused, by reason (underpriced, other)",
+      "reason",
+      ["underpriced", "other"],
+    ),
+    nonceResyncs: labelled(
+      "coldchain_oracle_nonce_resyncs_total",
+      "nonce gaps below our transactions in flight re-synced: reopened (a batch of ours found out of the chain), gap (a free nonce filled by a new batch)",
+      "kind",
+      ["reopened", "gap"],
+    ),
+    stuckNonce: new Gauge({
+      name: "coldchain_oracle_stuck_nonce",
+      help: "1 while our lowest unmined nonce has not been mined for health.stuckNonceAfterMs",
+      registers,
+    }),
+    lastConfirmationTimestamp: new Gauge({
+      name: "coldchain_oracle_last_confirmation_timestamp_seconds",
+      help: "unix seconds of the last confirmed batch (the start time before the first)",
+      registers,
+    }),
+    feeCeilingBelowBaseFee: new Gauge({
+      name: "coldchain_oracle_fee_ceiling_below_base_fee",
+      help: "1 while fees.maxFeePerGasGwei is below the chain's base fee (no transaction can be mined)",
+      registers,
+    }),
+    baseFeeGwei: new Gauge({
+      name: "coldchain_oracle_base_fee_gwei",
+      help: "the next block's base fee the fee policy last read, gwei",
+      registers,
+    }),
     setAside,
     setAsideJudged,
     registryLookups,
@@ -287,7 +362,7 @@ export function createMetrics(
     }),
     reorgs: new Counter({
       name: "coldchain_oracle_reorgs_total",
-      help: "mined batches dropped by a reorg and re-submitted",
+      help: "batches (mined or confirmed, not final) found out of the chain after a reorg, re-opened and sent again",
       registers,
     }),
     mqttConnected: new Gauge({

@@ -584,6 +584,46 @@ export class Store {
     return row?.n === null || row === undefined ? undefined : Number(row.n);
   }
 
+  /**
+   * Nonces at or above `from` that a batch of ours holds: in flight, mined or confirmed (a dropped or reverted batch
+   * holds none). The transaction manager signs a new batch with the lowest nonce at or above the chain's that none
+   * holds, so a nonce freed by a reorg is filled and nonces stay contiguous.
+   */
+  heldNonces(from: number): Set<number> {
+    return new Set(
+      this.all(
+        "SELECT nonce FROM batches WHERE nonce >= ? AND state IN ('sent', 'mined', 'confirmed') ORDER BY nonce",
+        from,
+      ).map((r) => Number(r.nonce)),
+    );
+  }
+
+  /** The batch of ours that holds `nonce` (mined or confirmed; in flight), if any. */
+  batchAtNonce(nonce: number): StoredBatch | undefined {
+    const row = this.one(
+      "SELECT * FROM batches WHERE nonce = ? AND state IN ('sent', 'mined', 'confirmed') ORDER BY id DESC LIMIT 1",
+      nonce,
+    );
+    return row === undefined ? undefined : toBatch(row);
+  }
+
+  /**
+   * receivedAt of the oldest reading not yet on chain (an item `pending`, held or not, or `batched`: in a batch not yet
+   * confirmed), or undefined: the age /healthz judges.
+   */
+  oldestUnrecordedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const state of ["pending", "batched"]) {
+      const row = this.cached(
+        `SELECT received_at FROM items WHERE state = '${state}' AND protocol = 2 ORDER BY id LIMIT 1`,
+      ).get();
+      if (row !== undefined && (oldest === undefined || Number(row.received_at) < oldest)) {
+        oldest = Number(row.received_at);
+      }
+    }
+    return oldest;
+  }
+
   /** Creates a batch of pending items with its first attempt: committed before the broadcast. */
   createBatch(itemIds: readonly number[], readingCount: number, attempt: NewAttempt, now: number): number {
     return this.transaction(() => {

@@ -1,7 +1,7 @@
 /**
  * The relay against a real node (Hardhat's JSON-RPC node): RPC failover past a dead endpoint, restart recovery
  * from the store (pending readings batched again; an attempt in flight re-sent with the same nonce), a stuck
- * transaction replaced with the same nonce and higher fees, and a reorg (evm_snapshot / evm_revert) that drops
+ * transaction the base fee outgrew re-priced with the same nonce and higher fees, and a reorg (evm_snapshot / evm_revert) that drops
  * a confirmed batch, which is then sent again.
  */
 import { once } from "node:events";
@@ -201,16 +201,9 @@ describe("oracle relay against a real node", function () {
     }
   });
 
-  it("replaces a stuck transaction with the same nonce and higher fees", async () => {
-    // A clock the test can move forward (the only fake here): "pending for longer than replaceAfterMs".
-    let offsetMs = 0;
-    const clock = (): number => Date.now() + offsetMs;
-    const config = oracleConfig(w, node, broker.url, { fees: { replaceAfterMs: 60_000 } });
-    const oracle = new Oracle(
-      config,
-      { privateKey: await fundedOracleKey(node), mqttPassword: undefined },
-      { log: testLogger(), clock },
-    );
+  it("re-prices a transaction the base fee outgrew: same nonce, higher fees, without waiting replaceAfterMs", async () => {
+    const config = oracleConfig(w, node, broker.url, { fees: { replaceAfterMs: 600_000 } });
+    const oracle = await oracleWith(config);
     const attempts: { hash: string; nonce: number; kind: string }[] = [];
     oracle.relay.events.on("attempt-sent", (e) => attempts.push(e));
     await node.provider.send("evm_setAutomine", [false]);
@@ -220,19 +213,23 @@ describe("oracle relay against a real node", function () {
       const seq = nextSeq++;
       await device.publish(reading(w, k1(), seq, at(seq)));
       const [original] = (await firstAttempt) as [{ hash: string; nonce: number }];
-      // The next block's base fee is far above what the oracle offered: the transaction is not mined.
+      const first = await node.provider.getTransaction(original.hash);
+      // The next block's base fee is far above what the oracle offered: the transaction cannot be mined.
+      const replaced = once(oracle.relay.events, "attempt-sent");
       await node.provider.send("hardhat_setNextBlockBaseFeePerGas", ["0x" + (100n * 10n ** 9n).toString(16)]);
       await node.provider.send("evm_mine", []);
       expect(await node.provider.getTransactionReceipt(original.hash)).to.equal(null);
 
-      const replaced = once(oracle.relay.events, "attempt-sent");
-      offsetMs = 61_000;
       const [replacement] = (await replaced) as [{ hash: string; nonce: number; kind: string }];
       expect(replacement.kind).to.equal("replacement");
       expect(replacement.nonce).to.equal(original.nonce);
       expect(replacement.hash).to.not.equal(original.hash);
       const tx = await node.provider.getTransaction(replacement.hash);
-      expect(tx?.maxFeePerGas).to.equal(200n * 10n ** 9n); // 2 x base fee + tip, capped at the ceiling
+      const next = (await node.provider.getBlock("latest"))?.baseFeePerGas ?? 0n;
+      // Fees from the policy (2 x the next base fee + tip), at least 25 % above the first attempt, under the ceiling.
+      expect(tx?.maxFeePerGas).to.be.at.least(next);
+      expect(tx?.maxFeePerGas).to.be.at.least(((first?.maxFeePerGas ?? 0n) * 125n) / 100n);
+      expect(tx?.maxFeePerGas).to.be.at.most(200n * 10n ** 9n);
 
       const confirmed = once(oracle.relay.events, "batch-confirmed");
       await node.provider.send("evm_mine", []);
