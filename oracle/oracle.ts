@@ -386,7 +386,7 @@ export class Oracle {
     }
     let outcome: IntakeResult | SetAsideResult;
     try {
-      outcome = await this.intake.handle(topic, payload);
+      outcome = await this.intake.handle(topic, payload, context.anchor === true ? "anchor" : undefined);
     } catch (error) {
       // A store failure pauses intake (StoreHealth's `unwritable`); the message stays unacknowledged either way.
       this.storeHealth.failed(error, "intake");
