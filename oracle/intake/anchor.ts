@@ -79,6 +79,8 @@ export class AnchorFence {
   private since = Date.now();
   /** Messages handed to intake during the present catch-up. */
   private caughtUp = 0;
+  /** Called when a catch-up ends. */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     /** Shared connections of the instance. */
@@ -96,6 +98,29 @@ export class AnchorFence {
   /** Whether the anchor hands what it receives to intake (else it acknowledges it unjudged). */
   get catchingUp(): boolean {
     return this.catching;
+  }
+
+  /**
+   * Resolves true once the anchor is caught up (at once if it is), or false after `ms` (a large backlog, a fence
+   * the broker refuses) or when `cancelled` resolves first.
+   */
+  async whenCaughtUp(ms: number, cancelled: Promise<void>): Promise<boolean> {
+    if (!this.catching) return true;
+    let resolve: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const caughtUp = new Promise<boolean>((r) => {
+      resolve = () => r(true);
+      this.waiting.add(resolve);
+    });
+    const late = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    });
+    try {
+      return await Promise.race([caughtUp, late, cancelled.then(() => false)]);
+    } finally {
+      clearTimeout(timer);
+      if (resolve !== undefined) this.waiting.delete(resolve);
+    }
   }
 
   /** A connection (re)connected, or went down: catch up until its SUBACK and a fence after it. */
@@ -153,6 +178,8 @@ export class AnchorFence {
     if (fence.anchor !== this.clientId || fence.nonce !== this.nonce) return;
     this.catching = false;
     this.metrics.anchorCatchingUp.set(0);
+    for (const resolve of this.waiting) resolve();
+    this.waiting.clear();
     this.log.info(
       { caughtUp: this.caughtUp, ms: Date.now() - this.since },
       "anchor session caught up (its fence came back): the share group takes the stream",

@@ -54,6 +54,11 @@ export const STOP_DRAIN_MS = 2_000;
 export const STOP_STATUS_MS = 1_000;
 /** At stop: longest wait for a clean disconnect before the connections are closed forcibly. */
 export const STOP_END_MS = 1_000;
+/**
+ * At start: longest wait for the anchor's first catch-up (its fence back) before start resolves; a backlog queued
+ * while the oracle was away can take longer (it goes on: start only stops waiting).
+ */
+export const START_ANCHOR_WAIT_MS = 10_000;
 
 export interface IngestEvents {
   connected: [{ protocolVersion: 4 | 5; sessionPresent: boolean }];
@@ -135,8 +140,37 @@ export class Ingest {
     return this.config.mqtt.shareGroup !== undefined || (this.config.mqtt.connections > 1 && this.version === 5);
   }
 
-  /** Connects (and keeps reconnecting); resolves on the first CONNACK, after opening the other connections. */
-  start(): Promise<void> {
+  /** Resolves {@link stopping} (declared first: the promise's executor sets it). */
+  private onStop: () => void = () => undefined;
+  /** Resolves when {@link stop} begins (ends the waits of start). */
+  private readonly stopping = new Promise<void>((resolve) => {
+    this.onStop = resolve;
+  });
+
+  /**
+   * Connects (and keeps reconnecting); resolves on the first SUBACK of connection 0, after opening the other
+   * connections, and with an anchor once it caught up (its fence came back: the share group is subscribed and
+   * nothing published before is left to judge), at most {@link START_ANCHOR_WAIT_MS} later. A caller that publishes
+   * after start thus meets the steady state, not a catch-up (which would judge its messages twice, once per
+   * instance of a share group).
+   */
+  async start(): Promise<void> {
+    await this.connectFirst();
+    const fence = this.fence;
+    if (fence === undefined || this.stopped) return;
+    const startedAt = Date.now();
+    if (await fence.whenCaughtUp(START_ANCHOR_WAIT_MS, this.stopping)) {
+      this.log.info({ ms: Date.now() - startedAt }, "anchor session caught up at start");
+    } else if (!this.stopped) {
+      this.log.warn(
+        { waitedMs: START_ANCHOR_WAIT_MS },
+        "the anchor session is still catching up (a backlog queued while the oracle was away, or its fence is not " +
+          "coming back); intake goes on",
+      );
+    }
+  }
+
+  private connectFirst(): Promise<void> {
     return new Promise((resolve) => {
       const onConnected = (): void => {
         this.events.off("connected", onConnected);
@@ -177,6 +211,7 @@ export class Ingest {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.onStop();
     // A connection down now (the broker gone) would keep trying: end it at once. ended, mqtt.js never reconnects.
     for (const c of this.all) if (!c.connected) c.end(true);
     this.retiring?.end(true);

@@ -34,6 +34,7 @@ import { connectAsync } from "mqtt";
 import type { MqttClient } from "mqtt";
 
 import type { Oracle } from "../../oracle/oracle.js";
+import { STOP_LIMITS_MS } from "../../oracle/oracle.js";
 import { encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
@@ -351,7 +352,7 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
       );
       const catchUps = started
         .flatMap((s) => s.logs)
-        .filter((l) => l.msg.startsWith("anchor session caught up"))
+        .filter((l) => l.msg.startsWith("anchor session caught up (its fence"))
         .map((l) => {
           const line = l as unknown as { ms: number; caughtUp: number };
           return `${line.caughtUp} in ${line.ms} ms`;
@@ -427,5 +428,45 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
     expect(oracles[0]?.ingest.anchored).to.equal(false);
     // Mosquitto 2.0.11 does not restore the shared subscription: the drill sees the loss of issue 16.
     expect(outcome.lost, "the drill detects the loss without the anchor").to.be.greaterThan(0);
+  });
+
+  it("intake paused (the store cannot write) closes the anchor too: nothing taken meanwhile, all stored after resume; stop is bounded", async () => {
+    const broker = await Broker.start();
+    const { oracle } = await startLoggedOracle(w, node, broker.url, {
+      mqtt: { connections: 2, reconnectPeriodMs: 200 },
+      verify: { maxFutureSkewSeconds: 3_600 },
+    });
+    const device = await SimulatedDevice.connect(broker.url, `dev-pause-${Date.now()}`);
+    const [d] = w.devices;
+    const base = CONFIGS.length * SLOTS;
+    const batch = (from: number, n: number): SignedItem[] =>
+      Array.from({ length: n }, (_, k) => reading(w, d as Device, base + from + k, w.startedAt + base + from + k));
+    const stored = (): number => storedKeys(oracle.config.store.path).length;
+    try {
+      expect(oracle.ingest.anchorCatchingUp, "caught up at start").to.equal(false);
+      const fencesBefore = await counter(oracle, "anchorFences");
+      oracle.ingest.pause("the test resumes it");
+      const before = stored();
+      const seen = (await anchorMessages(oracle, "caught_up")) + (await anchorMessages(oracle, "discarded"));
+      await device.run(batch(1, 40));
+      await device.flushed();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(stored(), "nothing stored while paused").to.equal(before);
+      const seenPaused = (await anchorMessages(oracle, "caught_up")) + (await anchorMessages(oracle, "discarded"));
+      expect(seenPaused, "the anchor took nothing while paused").to.equal(seen);
+      oracle.ingest.resume();
+      await waitFor("the 40 readings stored after resume", () => stored() === before + 40, 30_000);
+      await waitFor("the anchor caught up again", () => oracle.ingest.anchorCatchingUp === false, 30_000);
+      expect(await counter(oracle, "anchorFences"), "a new fence after resume").to.be.greaterThan(fencesBefore);
+    } finally {
+      await device.close();
+      const stopStarted = Date.now();
+      await oracle.stop();
+      const stopMs = Date.now() - stopStarted;
+      console.log(`      stop with an anchor session: ${stopMs} ms, failed parts: [${oracle.stopFailures.join(", ")}]`);
+      expect(oracle.stopFailures).to.deep.equal([]);
+      expect(stopMs).to.be.lessThan(STOP_LIMITS_MS.mqtt + STOP_LIMITS_MS.threads + STOP_LIMITS_MS.http * 3);
+      await broker.halt();
+    }
   });
 });
