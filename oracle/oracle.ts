@@ -450,6 +450,13 @@ export class Oracle {
     }
     if (this.stopping) throw new Error("oracle stopping: message left for redelivery");
     if (!this.storeHealth.writable) throw new Error("the store cannot write: message left for redelivery");
+    if (context.anchor === true && isStoredReplay(this.store, payload)) {
+      // The anchor catching up (oracle/intake/anchor.ts): a share member stored this reading first. Found before any
+      // registry look-up (a device not cached would set the copy aside) or signature check.
+      this.metrics.received.inc();
+      this.metrics.anchorDuplicates.inc();
+      return;
+    }
     if (context.retain && isStoredReplay(this.store, payload)) {
       // A retained message sent again to a new subscription (a restart): its reading is stored already.
       this.metrics.received.inc();
@@ -459,7 +466,7 @@ export class Oracle {
     }
     let outcome: IntakeResult | SetAsideResult;
     try {
-      outcome = await this.intake.handle(topic, payload);
+      outcome = await this.intake.handle(topic, payload, context.anchor === true ? "anchor" : undefined);
     } catch (error) {
       // A store failure pauses intake (StoreHealth's `unwritable`); the message stays unacknowledged either way.
       this.storeHealth.failed(error, "intake");

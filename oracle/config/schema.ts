@@ -78,6 +78,14 @@ export const ORACLE_CONFIG_SCHEMA = z
          * grouped. 1 on MQTT 3.1.1 brokers (aedes) whatever this says.
          */
         connections: z.number().int().min(1).max(1024).default(1),
+        /**
+         * Whether a shared subscription is backed by an anchor session (oracle/intake/anchor.ts): one more
+         * connection (`<clientId>-anchor`, persistent, a plain subscription to the readings topics) that the broker
+         * restores after a restart, so nothing published while the share group is gone is lost. Only used with a
+         * shared subscription (`connections` > 1 or `shareGroup`, MQTT 5). Set false only for a broker that restores
+         * shared subscriptions of persistent sessions after its restart (Mosquitto 2.0.11 does not: issue 16).
+         */
+        anchor: z.boolean().default(true),
         /** Payloads above this size are dropped (`too_large`). A 256-sample JSON window is about 4 KB. */
         maxPayloadBytes: z.number().int().min(128).default(16_384),
       })

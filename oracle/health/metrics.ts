@@ -83,6 +83,17 @@ export interface OracleMetrics {
   readonly feeCeilingBelowBaseFee: Gauge;
   /** The next block's base fee the fee policy last read, gwei. */
   readonly baseFeeGwei: Gauge;
+  /**
+   * Messages the anchor session received (oracle/intake/anchor.ts), by what it did: `caught_up` (handed to intake
+   * while catching up after a (re)connect) or `discarded` (acknowledged unjudged: the share group has them).
+   */
+  readonly anchorMessages: Counter<"mode">;
+  /** Messages the anchor handed to intake whose reading was stored already (a share member's copy was first). */
+  readonly anchorDuplicates: Counter;
+  /** Fences the anchor published (one per catch-up, when every shared connection has its SUBACK). */
+  readonly anchorFences: Counter;
+  /** 1 while the anchor catches up (judges what it receives), 0 after its fence or without an anchor. */
+  readonly anchorCatchingUp: Gauge;
 }
 
 /** Gauges read at every scrape from the parts that hold them (default 0). */
@@ -117,6 +128,13 @@ export function createMetrics(
     registers,
   });
   for (const reason of DROP_REASONS) dropped.inc({ reason }, 0);
+  const anchorMessages = new Counter({
+    name: "coldchain_oracle_mqtt_anchor_messages_total",
+    help: "messages the anchor session received: caught_up (handed to intake) or discarded (the share group has them)",
+    labelNames: ["mode"] as const,
+    registers,
+  });
+  for (const mode of ["caught_up", "discarded"]) anchorMessages.inc({ mode }, 0);
   const skippedReadings = new Counter({
     name: "coldchain_oracle_skipped_readings_total",
     help: "readings the contract (or the pre-flight check) skipped, by SkipReason",
@@ -368,6 +386,22 @@ export function createMetrics(
     mqttConnected: new Gauge({
       name: "coldchain_oracle_mqtt_connected",
       help: "1 while connected to the broker",
+      registers,
+    }),
+    anchorMessages,
+    anchorDuplicates: new Counter({
+      name: "coldchain_oracle_mqtt_anchor_duplicates_total",
+      help: "messages the anchor session handed to intake whose reading was stored already (not counted as dropped)",
+      registers,
+    }),
+    anchorFences: new Counter({
+      name: "coldchain_oracle_mqtt_anchor_fences_total",
+      help: "fences the anchor session published (one per catch-up after a (re)connect)",
+      registers,
+    }),
+    anchorCatchingUp: new Gauge({
+      name: "coldchain_oracle_mqtt_anchor_catching_up",
+      help: "1 while the anchor session judges what it receives (after a (re)connect, until its fence comes back)",
       registers,
     }),
   };

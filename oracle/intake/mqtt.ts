@@ -12,6 +12,13 @@
  * are handled at once and their commits are grouped. Each message is still acknowledged on its own connection
  * after its commit. On MQTT 3.1.1 (e.g. aedes, which has no `$share`) the oracle keeps one connection.
  *
+ * A shared subscription is backed by an anchor session (`<clientId>-anchor`, a plain persistent subscription;
+ * oracle/intake/anchor.ts), because a broker may not restore a shared subscription after its restart (Mosquitto
+ * 2.0.11 does not) while devices publish again before the oracle has subscribed again. With one connection and no
+ * share group, or on MQTT 3.1.1, the oracle's own subscription is plain and restored with its session: no anchor;
+ * a session an earlier configuration's anchor left on an MQTT 5 broker is removed then (it would queue every
+ * reading for ever).
+ *
  * A retained status message on `coldchain/v1/oracles/<id>/status` says "online"; the broker publishes the
  * last will ("offline") if the connection dies, and a clean stop publishes "offline" itself.
  *
@@ -37,6 +44,7 @@ import { messageOf } from "../errors.js";
 import type { Logger } from "../log.js";
 import { RateLimitedLog } from "../log-limit.js";
 import type { OracleMetrics } from "../health/metrics.js";
+import { ANCHOR_FENCE_TOPIC, AnchorFence, anchorClientId, isFenceTopic } from "./anchor.js";
 
 /** CONNACK codes meaning "this protocol version is not supported" (3.1.1: 1, MQTT 5: 0x84). */
 const UNSUPPORTED_PROTOCOL = new Set([1, 0x84]);
@@ -46,6 +54,11 @@ export const STOP_DRAIN_MS = 2_000;
 export const STOP_STATUS_MS = 1_000;
 /** At stop: longest wait for a clean disconnect before the connections are closed forcibly. */
 export const STOP_END_MS = 1_000;
+/**
+ * At start: longest wait for the anchor's first catch-up (its fence back) before start resolves; a backlog queued
+ * while the oracle was away can take longer (it goes on: start only stops waiting).
+ */
+export const START_ANCHOR_WAIT_MS = 10_000;
 
 export interface IngestEvents {
   connected: [{ protocolVersion: 4 | 5; sessionPresent: boolean }];
@@ -56,6 +69,8 @@ export interface IngestEvents {
 export interface MessageContext {
   /** The retain flag: a retained message (sent on subscribing, or kept by the broker for the topic). */
   readonly retain: boolean;
+  /** A copy from the anchor session catching up (oracle/intake/anchor.ts): its reading may be stored already. */
+  readonly anchor?: boolean;
 }
 
 export type MessageHandler = (topic: string, payload: Uint8Array, context: MessageContext) => Promise<void>;
@@ -64,6 +79,11 @@ export class Ingest {
   readonly events = new EventEmitter<IngestEvents>();
   /** Connection 0 carries the status topic and its last will; the others only share the stream. */
   private readonly clients: MqttClient[] = [];
+  /** The anchor session's connection (a shared subscription on MQTT 5 only) and its mode. */
+  private anchorClient: MqttClient | undefined;
+  private fence: AnchorFence | undefined;
+  /** A connection removing an anchor session left by an earlier configuration (no anchor now). */
+  private retiring: MqttClient | undefined;
   private version: 4 | 5;
   private stopped = false;
   private paused = false;
@@ -100,19 +120,76 @@ export class Ingest {
     return this.clients.length;
   }
 
+  /** Whether an anchor session backs the shared subscription (oracle/intake/anchor.ts). */
+  get anchored(): boolean {
+    return this.anchorClient !== undefined;
+  }
+
+  /** Whether the anchor session catches up now (judges what it receives); undefined without an anchor. */
+  get anchorCatchingUp(): boolean | undefined {
+    return this.fence?.catchingUp;
+  }
+
+  /** Every connection: the shared (or single) ones, then the anchor's. */
+  private get all(): MqttClient[] {
+    return this.anchorClient === undefined ? [...this.clients] : [...this.clients, this.anchorClient];
+  }
+
   /** Whether the connections subscribe through a shared subscription. */
   private get shared(): boolean {
     return this.config.mqtt.shareGroup !== undefined || (this.config.mqtt.connections > 1 && this.version === 5);
   }
 
-  /** Connects (and keeps reconnecting); resolves on the first CONNACK, after opening the other connections. */
-  start(): Promise<void> {
+  /** Resolves {@link stopping} (declared first: the promise's executor sets it). */
+  private onStop: () => void = () => undefined;
+  /** Resolves when {@link stop} begins (ends the waits of start). */
+  private readonly stopping = new Promise<void>((resolve) => {
+    this.onStop = resolve;
+  });
+
+  /**
+   * Connects (and keeps reconnecting); resolves on the first SUBACK of connection 0, after opening the other
+   * connections, and with an anchor once it caught up (its fence came back: the share group is subscribed and
+   * nothing published before is left to judge), at most {@link START_ANCHOR_WAIT_MS} later. A caller that publishes
+   * after start thus meets the steady state, not a catch-up (which would judge its messages twice, once per
+   * instance of a share group).
+   */
+  async start(): Promise<void> {
+    await this.connectFirst();
+    const fence = this.fence;
+    if (fence === undefined || this.stopped) return;
+    const startedAt = Date.now();
+    if (await fence.whenCaughtUp(START_ANCHOR_WAIT_MS, this.stopping)) {
+      this.log.info({ ms: Date.now() - startedAt }, "anchor session caught up at start");
+    } else if (!this.stopped) {
+      this.log.warn(
+        { waitedMs: START_ANCHOR_WAIT_MS },
+        "the anchor session is still catching up (a backlog queued while the oracle was away, or its fence is not " +
+          "coming back); intake goes on",
+      );
+    }
+  }
+
+  private connectFirst(): Promise<void> {
     return new Promise((resolve) => {
       const onConnected = (): void => {
         this.events.off("connected", onConnected);
         if (this.stopped) return;
         if (this.version === 5) {
+          if (this.shared && this.config.mqtt.anchor) {
+            this.fence = new AnchorFence(
+              this.config.mqtt.connections,
+              anchorClientId(this.baseId),
+              (payload) => this.publishFence(payload),
+              this.metrics,
+              this.log,
+            );
+            this.fence.subscribed(0); // this runs on connection 0's SUBACK
+          } else {
+            this.retireAnchor();
+          }
           for (let i = 1; i < this.config.mqtt.connections; i++) this.open(i);
+          if (this.fence !== undefined) this.openAnchor();
         } else if (this.config.mqtt.connections > 1) {
           this.log.warn(
             { connections: this.config.mqtt.connections },
@@ -134,8 +211,10 @@ export class Ingest {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.onStop();
     // A connection down now (the broker gone) would keep trying: end it at once. ended, mqtt.js never reconnects.
-    for (const c of this.clients) if (!c.connected) c.end(true);
+    for (const c of this.all) if (!c.connected) c.end(true);
+    this.retiring?.end(true);
     if ((await within(Promise.allSettled([...this.inFlight]), STOP_DRAIN_MS)) === undefined) {
       this.log.warn(
         { messages: this.inFlight.size, waitedMs: STOP_DRAIN_MS },
@@ -161,14 +240,18 @@ export class Ingest {
       }
     }
     // A clean disconnect where the connection is up; one that is down is closed at once.
-    const ended = await within(Promise.allSettled(this.clients.map((c) => c.endAsync(!c.connected))), STOP_END_MS);
+    const all = this.all;
+    const ended = await within(Promise.allSettled(all.map((c) => c.endAsync(!c.connected))), STOP_END_MS);
     if (ended === undefined) {
       // end() was called (no reconnect); a broker gone mid-disconnect leaves it waiting: close the sockets.
-      for (const c of this.clients) c.stream.destroy();
+      for (const c of all) c.stream.destroy();
     }
     this.metrics.mqttConnected.set(0);
     this.limited.flush();
-    this.log.info({ connections: this.clients.length, forced: ended === undefined }, "MQTT intake stopped");
+    this.log.info(
+      { connections: this.clients.length, anchor: this.anchored, forced: ended === undefined },
+      "MQTT intake stopped",
+    );
   }
 
   /**
@@ -179,7 +262,9 @@ export class Ingest {
   pause(reason: string): void {
     if (this.paused || this.stopped) return;
     this.paused = true;
-    for (const c of this.clients) c.end(true);
+    // The anchor too: it would acknowledge messages (caught up: after a commit that cannot happen now; discarded:
+    // the share members, closed, would not take them before the broker redelivers them).
+    for (const c of this.all) c.end(true);
     this.metrics.mqttConnected.set(0);
     this.log.warn({ reason, connections: this.clients.length }, "MQTT intake paused: disconnected until %s", reason);
   }
@@ -189,7 +274,7 @@ export class Ingest {
     if (!this.paused || this.stopped) return;
     this.paused = false;
     this.log.info({ connections: this.clients.length }, "MQTT intake resumed: connecting again");
-    for (const c of this.clients) c.reconnect();
+    for (const c of this.all) c.reconnect();
   }
 
   /** Whether intake is paused ({@link pause}). */
@@ -199,16 +284,38 @@ export class Ingest {
 
   /** Drops the connections without a clean disconnect (the broker redelivers unacknowledged messages). */
   reconnect(): void {
-    for (const c of this.clients) c.stream.destroy();
+    for (const c of this.all) c.stream.destroy();
   }
 
   private status(state: "online" | "offline"): { state: "online" | "offline"; oracleId: string; at: number } {
     return { state, oracleId: this.config.oracleId, at: Date.now() };
   }
 
+  /** The client id of connection 0 (the others add `-<index>`, the anchor `-anchor`). */
+  private get baseId(): string {
+    return this.config.mqtt.clientId ?? `coldchain-oracle-${this.config.oracleId}`;
+  }
+
+  /** Options of a persistent-session connection. */
+  private options(clientId: string): IClientOptions {
+    const m = this.config.mqtt;
+    return {
+      clientId,
+      clean: false,
+      protocolVersion: this.version,
+      keepalive: m.keepaliveSeconds,
+      reconnectPeriod: m.reconnectPeriodMs,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      username: m.username,
+      password: this.password,
+      ...(this.version === 5 ? { properties: { sessionExpiryInterval: m.sessionExpirySeconds } } : {}),
+    };
+  }
+
   private open(index: number): void {
     const m = this.config.mqtt;
-    const baseId = m.clientId ?? `coldchain-oracle-${this.config.oracleId}`;
+    const baseId = this.baseId;
     const options: IClientOptions = {
       clientId: index === 0 ? baseId : `${baseId}-${index}`,
       clean: false,
@@ -234,8 +341,11 @@ export class Ingest {
     const client = connect(m.url, options);
     this.clients[index] = client;
     client.handleMessage = (packet: IPublishPacket, done: (error?: Error) => void): void => {
-      const payload =
-        typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload);
+      const payload = bytesOf(packet);
+      if (isFenceTopic(packet.topic)) {
+        done(); // an anchor's fence (oracle/intake/anchor.ts): nothing to store
+        return;
+      }
       if (this.stopped || this.paused) {
         // Delivered while stopping or pausing: left unacknowledged (the broker delivers it again).
         done(new Error("intake stopping or paused: message left for redelivery"));
@@ -272,6 +382,7 @@ export class Ingest {
         return;
       }
       if (index === 0) this.metrics.mqttConnected.set(1);
+      this.fence?.reset(index, "connected");
       this.log.info(
         { url: m.url, protocolVersion: this.version, sessionPresent: connack.sessionPresent, connection: index },
         "connected to the MQTT broker",
@@ -283,13 +394,15 @@ export class Ingest {
       const other = shared ? MQTT_READINGS_FILTER : undefined;
       if (other !== undefined && connack.sessionPresent) client.unsubscribe(other);
       // Retain handling 1 (MQTT 5): retained messages only when the subscription is new, not on every reconnect.
-      client.subscribe(filter, this.version === 5 ? { qos: 1, rh: 1 } : { qos: 1 }, (error) => {
-        if (error !== null && error !== undefined) {
+      client.subscribe(filter, this.version === 5 ? { qos: 1, rh: 1 } : { qos: 1 }, (error, granted) => {
+        const refused = refusal(error, granted);
+        if (refused !== undefined) {
           if (this.stopped || this.paused) return; // the connection was closed on purpose
-          this.log.error({ filter, err: messageOf(error) }, "subscribe failed; reconnecting");
+          this.log.error({ filter, err: refused }, "subscribe failed; reconnecting");
           client.stream.destroy();
           return;
         }
+        this.fence?.subscribed(index);
         if (index !== 0) return;
         client.publish(this.statusTopic, Buffer.from(encodeOracleStatus(this.status("online"))), {
           qos: 1,
@@ -297,6 +410,10 @@ export class Ingest {
         });
         this.events.emit("connected", { protocolVersion: this.version, sessionPresent: connack.sessionPresent });
       });
+    });
+    // Down, the connection's share of the stream waits in its session; the anchor judges again meanwhile.
+    client.on("close", () => {
+      if (!this.stopped) this.fence?.reset(index, "down");
     });
     client.on("offline", () => {
       if (index === 0) this.metrics.mqttConnected.set(0);
@@ -328,6 +445,149 @@ export class Ingest {
       );
     });
   }
+
+  /**
+   * Opens the anchor session's connection (oracle/intake/anchor.ts): persistent, a plain subscription to the
+   * readings topics. Catching up, it hands each message to intake and acknowledges it after its commit; after its
+   * fence, it acknowledges them unjudged.
+   */
+  private openAnchor(): void {
+    const fence = this.fence;
+    if (fence === undefined) return;
+    const client = connect(this.config.mqtt.url, this.options(anchorClientId(this.baseId)));
+    this.anchorClient = client;
+    client.handleMessage = (packet: IPublishPacket, done: (error?: Error) => void): void => {
+      const payload = bytesOf(packet);
+      if (isFenceTopic(packet.topic)) {
+        // mqtt.js calls this only after every earlier message of the connection was handled (committed).
+        fence.received(payload);
+        done();
+        return;
+      }
+      if (this.stopped || this.paused) {
+        done(new Error("intake stopping or paused: message left for redelivery"));
+        return;
+      }
+      if (!fence.catchingUp) {
+        fence.discarded(); // the share group has it
+        done();
+        return;
+      }
+      fence.handedOver();
+      const handled = this.handler(packet.topic, payload, { retain: packet.retain, anchor: true }).then(
+        () => done(),
+        (error: unknown) => {
+          done(error instanceof Error ? error : new Error(String(error)));
+          if (this.stopped || this.paused) return;
+          this.limited.error(
+            "not-stored:anchor",
+            { topic: packet.topic, err: messageOf(error), connection: "anchor" },
+            "message of the anchor session not stored; reconnecting it",
+          );
+          client.stream.destroy();
+        },
+      );
+      this.inFlight.add(handled);
+      void handled.finally(() => this.inFlight.delete(handled));
+    };
+    client.on("connect", (connack) => {
+      if (this.stopped || this.paused) {
+        client.end(true);
+        return;
+      }
+      fence.reset("anchor", "connected");
+      this.log.info(
+        { clientId: anchorClientId(this.baseId), sessionPresent: connack.sessionPresent },
+        "anchor session connected: catching up",
+      );
+      client.subscribe(MQTT_READINGS_FILTER, { qos: 1, rh: 1 }, (error, granted) => {
+        const refused = refusal(error, granted);
+        if (refused !== undefined) {
+          if (this.stopped || this.paused) return;
+          this.log.error({ filter: MQTT_READINGS_FILTER, err: refused }, "anchor subscribe failed; reconnecting it");
+          client.stream.destroy();
+          return;
+        }
+        fence.subscribed("anchor");
+      });
+    });
+    client.on("close", () => {
+      if (!this.stopped) fence.reset("anchor", "down");
+    });
+    client.on("offline", () => {
+      if (!this.stopped && !this.paused) {
+        this.limited.warn("offline:anchor", { connection: "anchor" }, "MQTT anchor connection lost; reconnecting");
+      }
+    });
+    client.on("error", (error: Error & { code?: number }) => {
+      if (this.stopped || this.paused) return;
+      this.limited.error(
+        `error:anchor:${String(error.code ?? error.message)}`,
+        { err: error.message, code: error.code, connection: "anchor" },
+        "MQTT error (anchor connection)",
+      );
+    });
+  }
+
+  private publishFence(payload: string): void {
+    const client = this.anchorClient;
+    if (client === undefined) return;
+    client.publish(ANCHOR_FENCE_TOPIC, payload, { qos: 1 }, (error) => {
+      if (error === null || error === undefined || this.stopped || this.paused) return;
+      // The anchor then stays in catch-up (it judges every message: correct, slower) until its next reconnect.
+      this.limited.error(
+        "fence-refused",
+        { topic: ANCHOR_FENCE_TOPIC, err: messageOf(error) },
+        `the anchor's fence was not published (${messageOf(error)}): the anchor session keeps judging every ` +
+          `message; allow the oracle to publish to ${ANCHOR_FENCE_TOPIC}`,
+      );
+    });
+  }
+
+  /**
+   * No anchor in this configuration: removes a session an earlier configuration's anchor left on the broker (its
+   * plain subscription would queue every reading for ever). A clean start with session expiry 0, then a disconnect;
+   * best effort (logged), never retried.
+   */
+  private retireAnchor(): void {
+    const m = this.config.mqtt;
+    const client = connect(m.url, {
+      clientId: anchorClientId(this.baseId),
+      clean: true,
+      protocolVersion: 5,
+      properties: { sessionExpiryInterval: 0 },
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      username: m.username,
+      password: this.password,
+    });
+    this.retiring = client;
+    client.on("connect", () => {
+      this.log.debug({ clientId: anchorClientId(this.baseId) }, "no anchor session in this configuration: none kept");
+      client.end();
+    });
+    client.on("error", (error) => {
+      this.log.warn(
+        { clientId: anchorClientId(this.baseId), err: error.message },
+        "could not remove an earlier anchor session (the broker may keep queueing readings for it)",
+      );
+      client.end(true);
+    });
+  }
+}
+
+/** A packet's payload as bytes. */
+function bytesOf(packet: IPublishPacket): Uint8Array {
+  return typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload);
+}
+
+/** Why a SUBSCRIBE failed: the error, or a SUBACK reason code ≥ 0x80 (refused), else undefined. */
+function refusal(error: Error | null | undefined, granted: readonly { qos: number }[] | undefined): string | undefined {
+  if (error !== null && error !== undefined) return messageOf(error);
+  const code = granted?.find((g) => g.qos >= 0x80)?.qos;
+  return code === undefined
+    ? undefined
+    : `the broker refused the subscription (SUBACK reason code 0x${code.toString(16)})`;
 }
 
 /** `promise`'s value, or `late` if it does not settle within `ms` (the promise goes on unobserved). */

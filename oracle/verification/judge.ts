@@ -133,8 +133,10 @@ export class Intake {
   /**
    * Handles one MQTT message; resolves once it is stored, dropped or set aside (committed in each case but a drop).
    * Throws only when it could do none of these (the store failed, or the oracle stops while it waits).
+   * `origin` "anchor": a copy from the anchor session catching up (oracle/intake/anchor.ts); its reading stored
+   * already is expected (a share member's copy came first) and is counted as an anchor duplicate, not a drop.
    */
-  async handle(topic: string, payload: Uint8Array): Promise<IntakeOutcome> {
+  async handle(topic: string, payload: Uint8Array, origin?: "anchor"): Promise<IntakeOutcome> {
     this.o.metrics.received.inc();
     this.inFlight++;
     let outcome: IntakeOutcome;
@@ -162,6 +164,8 @@ export class Intake {
     if (isSetAside(outcome)) {
       this.o.metrics.setAside.inc({ reason: outcome.reason });
       this.o.onSetAside?.();
+    } else if (origin === "anchor" && !outcome.ok && outcome.reason === "duplicate") {
+      this.o.metrics.anchorDuplicates.inc();
     } else {
       this.finish(outcome, topic, payload.length);
     }
