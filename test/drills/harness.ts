@@ -83,6 +83,8 @@ export interface DrillResult {
   readonly oracleTx: number;
   /** Fault cleared (or injected, for a fault that stays) → the readings published before it on chain; per run. */
   readonly recoveryMs: readonly (number | undefined)[];
+  /** The bound recovery is held to. */
+  readonly boundMs: number;
   readonly notes: readonly string[];
   readonly problems: readonly string[];
 }
@@ -167,17 +169,27 @@ export class Fleet {
     return new Fleet(w, devices, strangers);
   }
 
-  /** Starts publishing `perDevice` readings per device, `paceMs` apart; `done()` resolves once all are PUBACKed. */
-  start(perDevice: number, paceMs: number, unregisteredEvery = 4): void {
-    this.running = (async () => {
+  /**
+   * Unregistered devices publish only while this is true (a drill turns it on when their first message should meet
+   * its fault: a device the oracle has not yet looked up).
+   */
+  unregisteredOn = false;
+
+  /**
+   * Publishes `perDevice` more readings per device, `paceMs` apart (after what an earlier call started); the
+   * unregistered devices one every `unregisteredEvery` rounds. `done()` resolves once all are acknowledged.
+   */
+  start(perDevice: number, paceMs: number, unregisteredEvery = 2): void {
+    const before = this.running ?? Promise.resolve();
+    this.running = before.then(async () => {
       for (let round = 0; round < perDevice && !this.stopped; round++) {
         for (const d of this.devices) this.published.push(d.publishNext(this.w));
-        if (round % unregisteredEvery === 0) {
+        if (this.unregisteredOn && round % unregisteredEvery === 0) {
           for (const d of this.unregistered) this.unregisteredPublished.push(d.publishNext(this.w));
         }
         await sleep(paceMs);
       }
-    })();
+    });
   }
 
   /** Resolves once `count` valid readings are published (a moment mid-flow to inject a fault at). */
@@ -409,7 +421,13 @@ export function standardProblems(t: Tally, recoveryMs: number | undefined, bound
 /** Sums the runs of one drill into its row. */
 export function combine(
   fault: string,
-  runs: readonly { tally: Tally; recoveryMs: number | undefined; notes: string[]; problems: string[] }[],
+  runs: readonly {
+    tally: Tally;
+    recoveryMs: number | undefined;
+    boundMs: number;
+    notes: string[];
+    problems: string[];
+  }[],
 ): DrillResult {
   const sum = (f: (t: Tally) => number): number => runs.reduce((n, r) => n + f(r.tally), 0);
   return {
@@ -422,14 +440,15 @@ export function combine(
     wastedTx: sum((t) => t.wastedTx),
     oracleTx: sum((t) => t.oracleTx),
     recoveryMs: runs.map((r) => r.recoveryMs),
+    boundMs: Math.max(0, ...runs.map((r) => r.boundMs)),
     notes: runs.flatMap((r, i) => r.notes.map((n) => (runs.length > 1 ? `run ${i + 1}: ${n}` : n))),
     problems: runs.flatMap((r, i) => r.problems.map((p) => (runs.length > 1 ? `run ${i + 1}: ${p}` : p))),
   };
 }
 
-function recoveryText(list: readonly (number | undefined)[]): string {
+function recoveryText(list: readonly (number | undefined)[], boundMs: number): string {
   if (list.length === 0) return "-";
-  if (list.some((ms) => ms === undefined)) return `> ${RECOVERY_BOUND_MS / 1000} s`;
+  if (list.some((ms) => ms === undefined)) return `> ${boundMs / 1000} s`;
   const secs = list.map((ms) => (ms ?? 0) / 1000);
   const lo = Math.min(...secs);
   const hi = Math.max(...secs);
@@ -446,7 +465,7 @@ export function formatTable(results: readonly DrillResult[], profile: Profile): 
     String(r.lost),
     String(r.doubled),
     `${r.wastedTx} of ${r.oracleTx}`,
-    recoveryText(r.recoveryMs),
+    recoveryText(r.recoveryMs, r.boundMs),
     r.problems.length === 0 ? "pass" : "FAIL",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)));
@@ -454,7 +473,7 @@ export function formatTable(results: readonly DrillResult[], profile: Profile): 
     `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(" | ")} |`;
   const out = [
     `Fault drills (profile ${profile.name}: ${profile.devices} devices × ${profile.readingsPerDevice} readings, ` +
-      `${profile.repetitions} run(s) each; recovery bound ${RECOVERY_BOUND_MS / 1000} s)`,
+      `${profile.repetitions} run(s) each; recovery bound ${RECOVERY_BOUND_MS / 1000} s unless a note says otherwise)`,
     line(header),
     `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`,
     ...rows.map(line),
