@@ -52,18 +52,13 @@ async function oneOracle(
   perDevice = p.readingsPerDevice,
 ): Promise<{ drill: Drill; config: OracleConfig; key: string; fleet: Fleet }> {
   const drill = await Drill.start({ blockTime, devices: p.devices, firstDeviceId });
-  try {
-    const config = drill.config(typeof overrides === "function" ? await overrides(drill) : overrides);
-    const key = await drill.oracleKey();
-    await drill.startOracle(config, key);
-    const fleet = await Fleet.connect(drill.world, drill.broker.url, unregistered);
-    drill.onCleanup(() => fleet.close());
-    fleet.start(perDevice, p.paceMs);
-    return { drill, config, key, fleet };
-  } catch (error) {
-    await drill.stop();
-    throw error;
-  }
+  const config = drill.config(typeof overrides === "function" ? await overrides(drill) : overrides);
+  const key = await drill.oracleKey();
+  await drill.startOracle(config, key);
+  const fleet = await Fleet.connect(drill.world, drill.broker.url, unregistered);
+  drill.onCleanup(() => fleet.close());
+  fleet.start(perDevice, p.paceMs);
+  return { drill, config, key, fleet };
 }
 
 /**
@@ -99,24 +94,17 @@ async function finish(
 async function brokerRestarts(p: Profile, instances: number, connections: number): Promise<RunOutcome> {
   const drill = await Drill.start({ devices: p.devices, firstDeviceId: 2100n });
   const configs: OracleConfig[] = [];
-  let fleet: Fleet;
-  try {
-    for (let i = 0; i < instances; i++) {
-      configs.push(drill.config({ mqtt: { shareGroup: "drill", connections, protocolVersion: 5 } }));
-      await drill.startOracle(configs[i] as OracleConfig, await drill.oracleKey());
-    }
-    const devices = await Fleet.connect(drill.world, drill.broker.url);
-    fleet = devices;
-    drill.onCleanup(() => devices.close());
-    devices.start(p.readingsPerDevice, p.paceMs);
-    for (let restart = 1; restart <= 3; restart++) {
-      await devices.reached(at(p, restart / 4));
-      await drill.broker.stop();
-      await drill.broker.restart();
-    }
-  } catch (error) {
-    await drill.stop();
-    throw error;
+  for (let i = 0; i < instances; i++) {
+    configs.push(drill.config({ mqtt: { shareGroup: "drill", connections, protocolVersion: 5 } }));
+    await drill.startOracle(configs[i] as OracleConfig, await drill.oracleKey());
+  }
+  const fleet = await Fleet.connect(drill.world, drill.broker.url);
+  drill.onCleanup(() => fleet.close());
+  fleet.start(p.readingsPerDevice, p.paceMs);
+  for (let restart = 1; restart <= 3; restart++) {
+    await fleet.reached(at(p, restart / 4));
+    await drill.broker.stop();
+    await drill.broker.restart();
   }
   const clearedAt = Date.now();
   // How the stream was shared, read as the drill ends (the notes array is filled before finish returns it).
@@ -433,6 +421,11 @@ export const DRILLS: readonly DrillDefinition[] = [
 /** Runs a drill `profile.repetitions` times and sums the runs into its table row. */
 export async function runDrill(drill: DrillDefinition, profile: Profile): Promise<DrillResult> {
   const runs: RunOutcome[] = [];
-  for (let i = 0; i < profile.repetitions; i++) runs.push(await drill.run(profile));
+  try {
+    for (let i = 0; i < profile.repetitions; i++) runs.push(await drill.run(profile));
+  } finally {
+    // A drill that threw midway (a setup step timed out) leaves its node, broker and oracles running otherwise.
+    await Drill.stopLiveDrills();
+  }
   return combine(drill.fault, runs);
 }

@@ -222,6 +222,8 @@ export interface DrillOptions {
 
 /** A drill's world: anvil, Mosquitto, the deployed suite, and the oracle processes started in it. */
 export class Drill {
+  /** Drills started and not yet stopped: a drill that throws midway is stopped by {@link stopLiveDrills}. */
+  private static readonly live = new Set<Drill>();
   readonly oracles: OracleProcess[] = [];
   readonly addresses: string[] = [];
   private readonly cleanups: (() => Promise<void> | void)[] = [];
@@ -250,7 +252,9 @@ export class Drill {
       }
       const dir = tempDir("coldchain-drill-");
       mkdirSync(join(dir, "logs"), { recursive: true });
-      return new Drill(anvil, broker, world, span, dir, await anvil.provider.getBlockNumber());
+      const drill = new Drill(anvil, broker, world, span, dir, await anvil.provider.getBlockNumber());
+      Drill.live.add(drill);
+      return drill;
     } catch (error) {
       await Promise.allSettled([anvil.stop(), broker.stop()]);
       throw error;
@@ -401,9 +405,15 @@ export class Drill {
 
   /** Stops every oracle (SIGKILL: the drill has counted), the broker, the node, and whatever the drill added. */
   async stop(): Promise<void> {
+    if (!Drill.live.delete(this)) return;
     for (const oracle of this.oracles) await oracle.stop("SIGKILL");
     for (const cleanup of this.cleanups.reverse()) await cleanup();
     await Promise.allSettled([this.broker.stop(), this.anvil.stop()]);
+  }
+
+  /** Stops every drill still running (after one threw: its processes must not outlive it). */
+  static async stopLiveDrills(): Promise<void> {
+    for (const drill of [...Drill.live]) await drill.stop();
   }
 }
 
