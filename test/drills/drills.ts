@@ -95,7 +95,12 @@ async function brokerRestarts(p: Profile, instances: number, connections: number
   const drill = await Drill.start({ devices: p.devices, firstDeviceId: 2100n });
   const configs: OracleConfig[] = [];
   for (let i = 0; i < instances; i++) {
-    configs.push(drill.config({ mqtt: { shareGroup: "drill", connections, protocolVersion: 5 } }));
+    const shared = instances > 1 || connections > 1;
+    configs.push(
+      drill.config({
+        mqtt: shared ? { shareGroup: "drill", connections, protocolVersion: 5 } : { protocolVersion: 5 },
+      }),
+    );
     await drill.startOracle(configs[i] as OracleConfig, await drill.oracleKey());
   }
   const fleet = await Fleet.connect(drill.world, drill.broker.url);
@@ -409,6 +414,13 @@ export const DRILLS: readonly DrillDefinition[] = [
     id: "broker-restarts-1x4",
     fault: "Mosquitto restarted 3× (1 instance × 4 connections)",
     run: (p) => brokerRestarts(p, 1, 4),
+  },
+  {
+    // The default (one connection, a plain persistent subscription): the control that shows the devices and the
+    // broker lose nothing by themselves, so what the two rows above lose is the oracle's subscription.
+    id: "broker-restarts-1x1",
+    fault: "Mosquitto restarted 3× (1 instance × 1 connection)",
+    run: (p) => brokerRestarts(p, 1, 1),
   },
   { id: "fee-spike", fault: "base fee jumps to 60 gwei, batches in flight", run: feeSpike },
   { id: "deep-reorg", fault: "reorg deeper than reorgWatchBlocks", run: deepReorg },
