@@ -79,12 +79,11 @@ async function finish(
     await fleet.done();
     const recoveryMs = await recovery;
     const tally = await drill.settle(fleet.published, Math.max(clearedAt + RECOVERY_BOUND_MS, Date.now() + 15_000));
-    if (tally.lost > 0) {
-      // Where the readings not on chain were lost: before a store (intake) or after (the relay).
+    if (tally.lost > 0 || tally.doubled > 0) {
+      // Where it went wrong: lost before a store (intake) or after (the relay); doubled by a delivery to two
+      // instances, or by the relay itself.
       const { neverStored, storedTwice } = drill.intake(fleet.published);
-      notes.push(
-        `of the ${tally.lost} not on chain, ${neverStored} never reached a store (${storedTwice} in two stores)`,
-      );
+      notes.push(`never reached a store: ${neverStored}; in two instances' stores: ${storedTwice}`);
     }
     return {
       tally,
