@@ -208,6 +208,8 @@ export class Oracle {
       setAsideMaxMessages: config.verify.setAsideMaxMessages,
       onSetAside: () => this.setAside.notify(),
     });
+    // The registry answered again after an outage: the RPC is back, so the relay need not wait out its back-off.
+    this.devices.events.on("available", () => this.relay.poke());
     this.setAside = new SetAsideRetrier({
       store: this.store,
       intake: this.intake,

@@ -171,6 +171,9 @@ export const ORACLE_CONFIG_SCHEMA = z
         gasPerP256Reading: z.number().int().min(0).default(14_000),
         gasPerWindow: z.number().int().min(0).default(40_000),
         gasPerWindowSample: z.number().int().min(0).default(2_500),
+        /** A device's first record in a batch (its track, evidence and condition slots): the gas floor of a batch
+         *  whose readings follow batches in flight, whose dry run cannot see them recorded. */
+        gasPerDevice: z.number().int().min(0).default(80_000),
       })
       .strict()
       .default({}),

@@ -277,7 +277,7 @@ export class Planner {
     if (pending < config.batch.maxReadings && age < config.batch.maxAgeMs) {
       return Math.max(1, Math.min(poll, config.batch.maxAgeMs - age));
     }
-    const { chosen, plannedGas } = this.select(
+    const { chosen, plannedGas, devices } = this.select(
       store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity), held),
     );
     if (chosen.length === 0) return poll;
@@ -311,7 +311,13 @@ export class Planner {
     }
     this.itemLimit = undefined;
     let gasLimit = (estimate * 12n) / 10n;
-    if (expectsMore && gasLimit < BigInt(plannedGas)) gasLimit = BigInt(plannedGas);
+    // Readings behind this oracle's batches in flight: the dry run skipped them (SequenceGap), so its estimate is far
+    // too low. The floor is the plan plus each device's first record in the batch (its track, evidence and condition
+    // slots). Measured in the fault drill "base fee jumps": 6 readings of 3 devices needed 281,425 gas; with the plan
+    // alone (129,000) or 40,000 per device (249,000) the batch ran out of gas, and every later batch of those devices
+    // was mined with its readings skipped behind it.
+    const floor = plannedGas + devices * config.batch.gasPerDevice;
+    if (expectsMore && gasLimit < BigInt(floor)) gasLimit = BigInt(floor);
     if (gasLimit > BigInt(config.batch.gasCap)) gasLimit = BigInt(config.batch.gasCap);
 
     const readings = chosen.reduce((n, item) => n + item.count, 0);
@@ -323,7 +329,7 @@ export class Planner {
    * calldata caps; windows stay whole. Two items of one device with the same first sequence (a device that lost its
    * state counts again from 0) never share a batch: the contract's `ReadingSkipped` names an item by them.
    */
-  private select(candidates: readonly StoredItem[]): { chosen: StoredItem[]; plannedGas: number } {
+  private select(candidates: readonly StoredItem[]): { chosen: StoredItem[]; plannedGas: number; devices: number } {
     const b = this.o.config.batch;
     const chosen: StoredItem[] = [];
     const names = new Set<string>();
@@ -352,7 +358,7 @@ export class Planner {
       gas += itemGas;
       bytes += itemBytes;
     }
-    return { chosen, plannedGas: gas };
+    return { chosen, plannedGas: gas, devices: new Set(chosen.map((item) => item.deviceId)).size };
   }
 
   /**

@@ -80,6 +80,13 @@ export interface RelayOptions {
   readonly maxInFlight?: number;
 }
 
+/**
+ * Longest back-off between failing ticks. A tick is a few cheap reads, so a short cap costs the node little, and the
+ * relay finds a returning RPC node soon (the fault drill "RPC unreachable 5 s" took 14–27 s to recover with 30 s).
+ * Any registry answer (the set-aside retrier's probe) also wakes the loop at once (oracle.ts).
+ */
+export const RELAY_BACKOFF_MAX_MS = 5_000;
+
 export class Relay {
   readonly events = new EventEmitter<RelayEvents>();
   readonly planner: Planner;
@@ -169,7 +176,7 @@ export class Relay {
           break;
         }
         this.failures++;
-        delay = backoffMs(this.failures, poll, 30_000);
+        delay = backoffMs(this.failures, poll, RELAY_BACKOFF_MAX_MS);
         // One line per error code and interval (with the count): a store or RPC outage fails every tick.
         this.limited.error(
           `tick:${isOracleError(error) ? error.code : "error"}`,
