@@ -27,7 +27,17 @@ const USAGE =
 const STORE_OPEN_RETRY_MS = 5_000;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: "string", short: "c" }, help: { type: "boolean" } } });
+  let values: { config?: string | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    }));
+  } catch (error) {
+    const message = ((error as Error).message.split("\n")[0] ?? "").replace(/\. To specify.*$/, "");
+    console.error(`coldchain-oracle: ${message}; see --help\n${USAGE}`);
+    process.exit(2);
+  }
   if (values.help === true || values.config === undefined) {
     console.error(USAGE);
     process.exit(values.help === true ? 0 : 2);

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 
 import { JsonRpcProvider, isAddress } from "ethers";
 
+import { exitQuietlyOnClosedPipe } from "../scripts/lib/closed-pipe.js";
 import { loadDeployment } from "../sdk/node/deployment.js";
 import type { ColdChainDomain, DeviceKeyType } from "../sdk/protocol/index.js";
 import { ScaledClock } from "./clock.js";
@@ -395,4 +396,5 @@ async function chainTime(provider: JsonRpcProvider, url: string): Promise<number
 }
 
 /** Moves a dev node's time to `t` (never backwards) and mines a block there. */
+exitQuietlyOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 
-import { toEpcisDocument } from "../../sdk/index.js";
+import { toEpcisDocument } from "../../sdk/epcis.js";
 import { CliError, optionalString } from "../command.js";
 import type { Command } from "../command.js";
 import { shipmentId } from "./shipment.js";

@@ -3,7 +3,8 @@
  * cumulative excursion: the per-device rules judge these), custody chain and liability per custodian, as tables or
  * (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
  */
-import { connectSuite, readShipment, runSharesOf, shipmentHistory, ShipmentNotFoundError } from "../../sdk/index.js";
+import { runSharesOf, shipmentHistory } from "../../sdk/history.js";
+import { readShipment, ShipmentNotFoundError } from "../../sdk/state.js";
 import type { DeviceKeyEvent, RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
 import { CliError } from "../command.js";
 import type { Command, CommandContext } from "../command.js";
@@ -197,8 +198,17 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
   return out.join("\n");
 }
 
+/**
+ * The SDK's contract bindings, loaded when a command runs: they need the contracts' build, which `--help` must not
+ * (cli/main.ts builds before running a command).
+ */
+async function connect(ctx: CommandContext) {
+  const { connectSuite } = await import("../../sdk/contracts.js");
+  return connectSuite(ctx.deployment, ctx.provider);
+}
+
 async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentState> {
-  const suite = connectSuite(ctx.deployment, ctx.provider);
+  const suite = await connect(ctx);
   try {
     return await readShipment(suite, id);
   } catch (error) {
@@ -258,7 +268,7 @@ export async function readHistory(
   const fromBlock = blockOption(values, "from-block");
   const maxRange = blockOption(values, "max-range");
   if (maxRange === 0) throw new CliError("--max-range must be at least 1", 2);
-  return await shipmentHistory(connectSuite(ctx.deployment, ctx.provider), id, {
+  return await shipmentHistory(await connect(ctx), id, {
     toBlock,
     ...(fromBlock === undefined ? {} : { fromBlock }),
     ...(maxRange === undefined ? {} : { maxRange }),
