@@ -12,30 +12,26 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 
 import { ZeroHash } from "ethers";
-import hre from "hardhat";
+import { configVariable } from "hardhat/config";
+import type { HttpNetworkConfigOverride } from "hardhat/types/config";
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import type { NetworkConnection } from "hardhat/types/network";
 
 import { roleId, suiteRoleGrants } from "../ignition/modules/coldchain.js";
 import type { RoleGrant, SuiteRoles } from "../ignition/modules/coldchain.js";
 import { SUITE_CONTRACTS } from "../sdk/deployment.js";
 import type { Deployment, RetiredDeployment } from "../sdk/deployment.js";
 import { deploymentPath, deploymentsDir, loadDeployment, saveDeployment } from "../sdk/node/deployment.js";
-import { LOCAL_NETWORKS, buildDeployment, connectSuite, deploySuite, loadSuiteRoles } from "./lib/suite.js";
+import { exitQuietlyOnClosedPipe } from "./lib/closed-pipe.js";
+import { USAGE, UsageError, parseDeployArgs } from "./lib/deploy-args.js";
+import type { DeployOptions } from "./lib/deploy-args.js";
+import { ensureContractsBuilt } from "./lib/ensure-build.js";
 import type { DeployedSuite } from "./lib/suite.js";
+import type * as SuiteLibModule from "./lib/suite.js";
 
-const USAGE = `Usage: npm run deploy -- --network <name> [--migrate] [--reset] [--parameters <file>]
-
-Deploys DeviceRegistry, MktTable, P256Fallback, ColdChain and ColdChainLens with Hardhat Ignition, grants the
-roles of ignition/parameters/<network>.json (local networks: everything to the deployer) and writes
-deployments/<network>.json. Re-running changes nothing unless the parameters gained a role.
-
-  --network <name>     a network of hardhat.config.ts (localhost, sepolia, hoodi, baseSepolia, opSepolia,
-                       arbitrumSepolia, polygonAmoy)
-  --migrate            deploy a new suite and record the current one under "previous" (docs/deploying.md, Upgrades)
-  --reset              the recorded contracts are gone (chain reset): forget them and deploy afresh
-  --parameters <file>  role parameters instead of ignition/parameters/<network>.json`;
+type SuiteLib = typeof SuiteLibModule;
 
 /** Where the Ignition journal of `deploymentId` lives. */
 export function journalDir(deploymentId: string): string {
@@ -44,44 +40,97 @@ export function journalDir(deploymentId: string): string {
     : join(deploymentsDir(), "ignition", deploymentId);
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      network: { type: "string" },
-      migrate: { type: "boolean", default: false },
-      reset: { type: "boolean", default: false },
-      parameters: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
+/** Hides API keys in an RPC URL (path segments or query strings of 20 characters or more). */
+export function redactUrl(url: string): string {
+  return url.replace(/\/[A-Za-z0-9_-]{20,}/g, "/***").replace(/\?.*$/, "?***");
+}
+
+// Loaded when a deployment runs, not for --help or a usage error: the suite's module needs the contracts' build.
+let hre: HardhatRuntimeEnvironment;
+let suiteLib: SuiteLib;
+
+/** The node being deployed to, for the message when it cannot be reached. */
+let target: { network: string; url: string | undefined } | undefined;
+
+async function main(options: DeployOptions): Promise<number> {
+  if (options.help) {
     console.log(USAGE);
     return 0;
   }
-  const network = values.network;
-  if (network === undefined) throw new Error("missing --network <name> (e.g. --network localhost); see --help");
-  if (!(network in hre.config.networks) || network === "default") {
+  await ensureContractsBuilt();
+  hre = (await import("hardhat")).default;
+  suiteLib = await import("./lib/suite.js");
+  const { network, rpcUrl } = options;
+  const configured = network in hre.config.networks && network !== "default";
+  if (!configured && rpcUrl === undefined) {
     const known = Object.keys(hre.config.networks).filter((n) => n !== "default");
-    throw new Error(`unknown network "${network}"; configured: ${known.join(", ")} (hardhat.config.ts)`);
+    throw new UsageError(
+      `unknown network "${network}"; configured: ${known.join(", ")} (hardhat.config.ts), or pass --rpc-url <url>`,
+    );
   }
-  const connection = await hre.network.create({ network });
+  target = { network: configured ? `${network} node` : "node", url: rpcUrl ?? (await configuredUrl(network)) };
+  const connection = await hre.network.create(connectionParams(network, configured, rpcUrl));
   try {
-    return await deployOn(connection, network, values);
+    // A node named only by --rpc-url, with no role parameters of its own: every role to the deployer, as on a
+    // local network (configured networks keep requiring ignition/parameters/<network>.json).
+    const rolesToDeployer =
+      !configured && options.parameters === undefined && !existsSync(suiteLib.parametersPath(network));
+    return await deployOn(connection, network, { ...options, rolesToDeployer });
   } finally {
     await connection.close();
   }
 }
 
+/**
+ * How to connect: the configured network as it is, or with `--rpc-url` in place of its URL (a name that is not
+ * configured borrows localhost's settings). The key: on localhost `DEPLOYER_PRIVATE_KEY` from the environment
+ * when set (else the node's unlocked accounts); with --rpc-url (and on public networks, by their config)
+ * `DEPLOYER_PRIVATE_KEY` from the environment or the keystore.
+ */
+function connectionParams(
+  network: string,
+  configured: boolean,
+  rpcUrl: string | undefined,
+): Parameters<typeof hre.network.create>[0] {
+  const envKey = process.env.DEPLOYER_PRIVATE_KEY;
+  const accounts = [configVariable("DEPLOYER_PRIVATE_KEY")];
+  if (rpcUrl !== undefined) {
+    const override: HttpNetworkConfigOverride = { url: rpcUrl, accounts };
+    return { network: configured ? network : "localhost", override };
+  }
+  if (network === "localhost" && envKey !== undefined && envKey !== "") {
+    const override: HttpNetworkConfigOverride = { accounts };
+    return { network, override };
+  }
+  return { network };
+}
+
+/** The configured URL of `network` as a string, when it is known without asking for a keystore password. */
+async function configuredUrl(network: string): Promise<string | undefined> {
+  const config = hre.config.networks[network];
+  if (config?.type !== "http") return undefined;
+  const url: unknown = config.url;
+  if (typeof url === "string") return url;
+  const variable = url as { name?: string; get?: () => Promise<string> };
+  // A literal URL, or a variable set in the environment (the keystore would ask for its password).
+  if (variable.name === undefined || process.env[variable.name] !== undefined) return await variable.get?.();
+  return undefined;
+}
+
 async function deployOn(
   connection: Connection,
   network: string,
-  flags: { migrate: boolean; reset: boolean; parameters?: string | undefined },
+  flags: { migrate: boolean; reset: boolean; parameters?: string | undefined; rolesToDeployer: boolean },
 ): Promise<number> {
   const provider = connection.ethers.provider;
   const chainId = Number((await provider.getNetwork()).chainId);
   const [signer] = await connection.ethers.getSigners();
-  if (signer === undefined) throw new Error(`no deployer account for ${network}: set DEPLOYER_PRIVATE_KEY`);
+  if (signer === undefined) {
+    throw new Error(
+      `no deployer account for ${network}: ${target?.url === undefined ? "the node" : redactUrl(target.url)} has ` +
+        "no unlocked account; export DEPLOYER_PRIVATE_KEY=0x…, or pass --rpc-url <url> to use the keystore's",
+    );
+  }
   const deployer = signer.address;
 
   let existing: Deployment | undefined = existsSync(deploymentPath(network)) ? loadDeployment(network) : undefined;
@@ -92,7 +141,7 @@ async function deployOn(
     );
   }
   if (existing !== undefined && !(await isRecordedSuite(provider, existing))) {
-    if (!flags.reset && !LOCAL_NETWORKS.includes(network)) {
+    if (!flags.reset && !suiteLib.LOCAL_NETWORKS.includes(network)) {
       throw new Error(
         `the contracts in ${deploymentPath(network)} are not on ${network} (no code, or not created by the ` +
           "recorded transactions); " +
@@ -103,7 +152,7 @@ async function deployOn(
     rmSync(journalDir(existing.ignitionDeploymentId ?? network), { recursive: true, force: true });
     existing = undefined;
   }
-  if (existing === undefined && LOCAL_NETWORKS.includes(network)) {
+  if (existing === undefined && suiteLib.LOCAL_NETWORKS.includes(network)) {
     // A local chain's journal without an address book belongs to a chain that is gone: start over. (On public
     // networks the journal is kept: it resumes a deployment interrupted before the file was written.)
     rmSync(journalDir(network), { recursive: true, force: true });
@@ -120,7 +169,12 @@ async function deployOn(
     printAddresses(existing);
     return 0;
   }
-  const roles = loadSuiteRoles(network, deployer, flags.parameters);
+  const roles = flags.rolesToDeployer
+    ? suiteLib.localRoles(deployer)
+    : suiteLib.loadSuiteRoles(network, deployer, flags.parameters);
+  if (flags.rolesToDeployer) {
+    console.log(`Roles: all to the deployer (no ${suiteLib.parametersPath(network)}; --parameters <file> to choose).`);
+  }
   let suite: DeployedSuite;
   if (existing !== undefined && !migrating && !(await holdsAdmin(connection, existing, deployer))) {
     // The deployer handed admin over (and renounced its own): it can grant nothing, and a new grant future would
@@ -143,12 +197,12 @@ async function deployOn(
       roles,
       contracts: existing.contracts,
       executed: [],
-      instances: connectSuite(existing.contracts, provider),
+      instances: suiteLib.connectSuite(existing.contracts, provider),
     };
   } else {
-    suite = await deploySuite(hre, connection, { network, roles, journalDir: journal, deployer });
+    suite = await suiteLib.deploySuite(hre, connection, { network, roles, journalDir: journal, deployer });
   }
-  let deployment = await buildDeployment(provider, {
+  let deployment = await suiteLib.buildDeployment(provider, {
     network,
     suite,
     existing: migrating ? undefined : existing,
@@ -217,17 +271,17 @@ async function isRecordedSuite(
   return true;
 }
 
-type Connection = Awaited<ReturnType<typeof hre.network.create>>;
+type Connection = NetworkConnection<string>;
 
 /** Whether `account` still holds DEFAULT_ADMIN_ROLE on both DeviceRegistry and ColdChain of `deployment`. */
 async function holdsAdmin(connection: Connection, deployment: Deployment, account: string): Promise<boolean> {
-  const { registry, coldChain } = connectSuite(deployment.contracts, connection.ethers.provider);
+  const { registry, coldChain } = suiteLib.connectSuite(deployment.contracts, connection.ethers.provider);
   return (await registry.hasRole(ZeroHash, account)) && (await coldChain.hasRole(ZeroHash, account));
 }
 
 /** The grants of `roles` that do not hold on chain yet. */
 async function missingGrants(connection: Connection, deployment: Deployment, roles: SuiteRoles): Promise<RoleGrant[]> {
-  const { registry, coldChain } = connectSuite(deployment.contracts, connection.ethers.provider);
+  const { registry, coldChain } = suiteLib.connectSuite(deployment.contracts, connection.ethers.provider);
   const missing: RoleGrant[] = [];
   for (const grant of suiteRoleGrants(roles)) {
     const target = grant.contract === "ColdChain" ? coldChain : registry;
@@ -249,16 +303,28 @@ function printAddresses(deployment: Deployment): void {
   console.log(`  P256VERIFY precompile: ${deployment.features.p256Precompile ? "yes" : "NO"}`);
 }
 
+exitQuietlyOnClosedPipe();
 try {
-  process.exitCode = await main();
+  process.exitCode = await main(parseDeployArgs(process.argv.slice(2)));
 } catch (error) {
-  let message = (error as Error).message.split("\n")[0] ?? String(error);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+  console.error(`error: ${failureMessage(error)}`);
+}
+
+/** One line for a failure: what went wrong and what to do, never a stack trace. */
+function failureMessage(error: unknown): string {
+  const message = (error as Error).message.split("\n")[0] ?? String(error);
   const variable = /Configuration Variable "(\w+)" not found/.exec(message)?.[1];
   if (variable !== undefined) {
-    message = `${variable} is not set: \`npx hardhat keystore set ${variable}\` or export ${variable}=… (docs/deploying.md)`;
-  } else if ((error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    message = `${message}; see --help`;
+    return `${variable} is not set: \`npx hardhat keystore set ${variable}\` or export ${variable}=… (docs/deploying.md)`;
   }
-  console.error(`error: ${message}`);
-  process.exitCode = 1;
+  if (message.startsWith("HHE703") && target !== undefined) {
+    const cause = (error as { cause?: { message?: string } }).cause?.message?.split("\n")[0];
+    const where = target.url === undefined ? "its configured URL" : redactUrl(target.url);
+    return (
+      `cannot reach the ${target.network} at ${where}${cause === undefined ? "" : ` (${cause})`}; ` +
+      "start it, or check the URL (--rpc-url, or the network's variable in docs/deploying.md)"
+    );
+  }
+  return message;
 }

@@ -142,7 +142,9 @@ describe("npm run deploy (hardhat node)", function () {
     expect(unknown.stderr.trim().split("\n")).to.have.length(1);
 
     expect(missing.code).to.not.equal(0);
-    expect(missing.stderr.trim()).to.equal("error: missing --network <name> (e.g. --network localhost); see --help");
+    expect(missing.stderr.trim()).to.equal(
+      "error: missing --network <name> (e.g. --network localhost) or --rpc-url <url>; see --help",
+    );
 
     if (process.env.SEPOLIA_RPC_URL === undefined) {
       expect(noUrl.code).to.not.equal(0);
