@@ -10,34 +10,15 @@
  *   npm start -- --quick --report r.json
  *   npm start -- --serve              # keep everything running (dashboard, other clients); Ctrl-C stops it
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-import { Wallet, encodeBytes32String, getAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
-import hre from "hardhat";
-
-import { ensureAppBuilt, serveApp } from "../app/serve.js";
 import { parseSpeed } from "../simulator/parse.js";
-import { connectSuite } from "../sdk/contracts.js";
-import { saveDeployment } from "../sdk/node/deployment.js";
-import { StackFleet } from "./stack/fleet.js";
-import { portFree, startLocalChain } from "./stack/local-chain.js";
-import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "./stack/plan.js";
-import type { PartyRole } from "./stack/plan.js";
-import { ProgressLine } from "./stack/progress.js";
-import { buildReport, formatReport } from "./stack/report.js";
-import { startBroker, startOracle } from "./stack/services.js";
-import {
-  createWorld,
-  deployWorldSuite,
-  partiesOf,
-  performHandover,
-  tryReorderedRelay,
-  tryShipperCancel,
-} from "./stack/world.js";
-import type { BendAttempt } from "./stack/world.js";
+import { exitQuietlyOnClosedPipe } from "./lib/closed-pipe.js";
+import { BuildError, ensureContractsBuilt } from "./lib/ensure-build.js";
+import type { PortChoice, StackOptions } from "./stack/run.js";
 
 const USAGE = `usage: npm start -- [options]
 
@@ -46,6 +27,10 @@ const USAGE = `usage: npm start -- [options]
   --report <file>      also write the report as JSON
   --rpc <url>          use this dev node (hardhat node, anvil) instead of the embedded chain
   --broker <url>       use this MQTT broker (e.g. mqtt://127.0.0.1:1883 for Mosquitto) instead of aedes
+  --chain-port <n>     port of the embedded chain (default 8545 when free, else any free port; 0: any)
+  --broker-port <n>    port of the embedded broker (default 1883 when free, else any free port; 0: any)
+  --dashboard-port <n> port of the dashboard with --serve (default 5173 when free, else any free port; 0: any)
+                       a port given is used exactly: the run stops when it is taken
   --speed <N>x         simulated seconds per real second, up to 1000000x (default 1200x; --quick 5000x)
   --seed <n>           seed of the simulated fleet (default 1): the same seed replays the same readings
   --format json|binary MQTT payload form the loggers publish (default: both, per logger)
@@ -53,9 +38,33 @@ const USAGE = `usage: npm start -- [options]
   --l2-gwei <n>        gas price for the L2 cost line (default 0.01)
   --eth-usd <n>        ETH price for the cost lines (default 3000)
   --verbose            oracle log at debug level (the log file is named at start)
-  --help`;
+  --keep-run-dir       keep the run folder (address book, oracle store and log) in the temporary directory;
+                       by default it is removed on exit, Ctrl-C included, and kept only when the run fails
+  --help
+
+The first run compiles the contracts (about 30 s) and says so.`;
 
 class UsageError extends Error {}
+
+const OPTIONS = {
+  quick: { type: "boolean" },
+  serve: { type: "boolean" },
+  report: { type: "string" },
+  rpc: { type: "string" },
+  broker: { type: "string" },
+  "chain-port": { type: "string" },
+  "broker-port": { type: "string" },
+  "dashboard-port": { type: "string" },
+  speed: { type: "string" },
+  seed: { type: "string" },
+  format: { type: "string" },
+  "l1-gwei": { type: "string" },
+  "l2-gwei": { type: "string" },
+  "eth-usd": { type: "string" },
+  verbose: { type: "boolean" },
+  "keep-run-dir": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 function numberOption(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -64,38 +73,21 @@ function numberOption(value: string | undefined, name: string, fallback: number)
   return n;
 }
 
-interface Options {
-  quick: boolean;
-  serve: boolean;
-  report: string | undefined;
-  rpc: string | undefined;
-  broker: string | undefined;
-  speed: number;
-  seed: number;
-  format: "json" | "binary" | undefined;
-  prices: { l1Gwei: number; l2Gwei: number; ethUsd: number };
-  verbose: boolean;
+function portOption(value: string | undefined, name: string, preferred: number): PortChoice {
+  if (value === undefined) return { port: preferred, exact: false };
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535)
+    throw new UsageError(`--${name} must be a port (0..65535), got "${value}"`);
+  return { port, exact: true };
 }
 
-function parseOptions(argv: string[]): Options | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: "boolean" },
-      serve: { type: "boolean" },
-      report: { type: "string" },
-      rpc: { type: "string" },
-      broker: { type: "string" },
-      speed: { type: "string" },
-      seed: { type: "string" },
-      format: { type: "string" },
-      "l1-gwei": { type: "string" },
-      "l2-gwei": { type: "string" },
-      "eth-usd": { type: "string" },
-      verbose: { type: "boolean" },
-      help: { type: "boolean" },
-    },
-  });
+function parseOptions(argv: string[]): StackOptions | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
+  } catch (error) {
+    throw new UsageError(((error as Error).message.split("\n")[0] ?? "").replace(/\. To specify.*$/, ""));
+  }
   if (values.help === true) return undefined;
   const quick = values.quick === true;
   const format = values.format;
@@ -112,6 +104,11 @@ function parseOptions(argv: string[]): Options | undefined {
     report: values.report === undefined ? undefined : resolve(values.report),
     rpc: values.rpc,
     broker: values.broker,
+    ports: {
+      chain: portOption(values["chain-port"], "chain-port", 8545),
+      broker: portOption(values["broker-port"], "broker-port", 1883),
+      dashboard: portOption(values["dashboard-port"], "dashboard-port", 5173),
+    },
     speed: values.speed === undefined ? (quick ? 5000 : 1200) : parseSpeed(values.speed),
     seed,
     format,
@@ -121,34 +118,37 @@ function parseOptions(argv: string[]): Options | undefined {
       ethUsd: numberOption(values["eth-usd"], "eth-usd", 3000),
     },
     verbose: values.verbose === true,
+    keepRunDir: values["keep-run-dir"] === true,
   };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A failure of one step of the run; the message names the step. */
-class StepError extends Error {}
-
-async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new StepError(`${name}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
 async function main(): Promise<number> {
-  let options: Options | undefined;
+  let options: StackOptions | undefined;
   try {
     options = parseOptions(process.argv.slice(2));
   } catch (error) {
-    console.error(`npm start: ${(error as Error).message}\n\n${USAGE}`);
+    console.error(`npm start: ${(error as Error).message}; see npm start -- --help`);
     return 2;
   }
   if (options === undefined) {
     console.log(USAGE);
     return 0;
   }
+  // The run's modules need the contracts' build: made now when missing or older than a source (~30 s, said).
+  try {
+    await ensureContractsBuilt();
+  } catch (error) {
+    console.error(`npm start: ${error instanceof BuildError ? error.message : String(error)}`);
+    return 1;
+  }
+  const { run, StepError } = await import("./stack/run.js");
+  // The run folder (address book, oracle store and log) goes when the process ends, however it ends (a forced
+  // Ctrl-C included), unless asked to keep it or the run failed (its log says why).
+  const runDir = mkdtempSync(join(tmpdir(), "coldchain-stack-"));
+  let keepRunDir = options.keepRunDir;
+  process.once("exit", () => {
+    if (!keepRunDir) rmSync(runDir, { recursive: true, force: true });
+  });
   const stops: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
@@ -170,311 +170,18 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  let code = 1;
   try {
-    return await run(options, stops, signal);
+    code = await run(options, runDir, stops, signal);
   } catch (error) {
     console.error(`\nnpm start: ${error instanceof StepError ? error.message : String(error)}`);
-    return 1;
   } finally {
     await stopAll();
   }
+  if (code === 1) keepRunDir = true;
+  if (keepRunDir) console.error(`run folder kept: ${runDir}`);
+  return code;
 }
 
-async function run(
-  o: Options,
-  stops: (() => Promise<void>)[],
-  signal: { readonly interrupted: boolean },
-): Promise<number> {
-  const runDir = mkdtempSync(join(tmpdir(), "coldchain-stack-"));
-  const runId = basename(runDir).replace(/^coldchain-stack-/, "");
-  const intervalSeconds = o.quick ? 900 : 300;
-  const scenarioSeconds = SCENARIO_HOURS * 3600;
-
-  const chain = await step("starting the chain", () =>
-    startLocalChain({ ...(o.rpc === undefined ? {} : { rpcUrl: o.rpc }), port: 8545 }),
-  );
-  stops.push(() => chain.stop());
-  const broker = await step("starting the broker", () =>
-    startBroker({ ...(o.broker === undefined ? {} : { brokerUrl: o.broker }), port: 1883 }),
-  );
-  stops.push(() => broker.stop());
-  console.log(
-    `chain   ${chain.url}  (${chain.embedded ? "embedded Hardhat EDR node, osaka" : "your node"}, chain id ${chain.chainId})`,
-  );
-  console.log(`broker  ${broker.url}  (${broker.embedded ? "embedded aedes" : "your broker"})`);
-  console.log(`run dir ${runDir}  (address book, oracle store and log)`);
-
-  const parties = partiesOf(chain);
-  const deployment = await step("deploying the suite", () => deployWorldSuite(hre, chain, parties));
-  const deploymentsDir = join(runDir, "deployments");
-  saveDeployment(deployment, deploymentsDir);
-  console.log(
-    `deployed ColdChain ${deployment.contracts.ColdChain.address} (Ignition; ${join(deploymentsDir, "local.json")})`,
-  );
-
-  // The fleet: one simulated logger per planned device, keys derived from the seed.
-  const domain = { chainId: BigInt(deployment.chainId), verifyingContract: deployment.contracts.ColdChain.address };
-  const fleet = new StackFleet({
-    plan: SHIPMENTS,
-    seed: o.seed,
-    runId,
-    intervalSeconds,
-    domain,
-    brokerUrl: broker.url,
-    ...(o.format === undefined ? {} : { format: o.format }),
-  });
-  stops.push(() => fleet.close());
-  const world = await step("creating profiles, loggers and shipments", () =>
-    createWorld(chain, deployment, parties, SHIPMENTS, fleet.keys, intervalSeconds),
-  );
-  await step("connecting the loggers", () => fleet.begin(world.startedAt));
-  console.log(
-    `created ${world.shipmentIds.length} shipments (${SHIPMENTS.map((s) => s.title).join("; ")}), ` +
-      `${fleet.keys.size} loggers registered`,
-  );
-
-  // Simulated time: hour 0 is the shipments' start; chain time is moved along with it. The oracle checks that
-  // readings are not in the future against it (flowing at wall-clock pace between steps); everything else in the
-  // oracle (batch ages, back-off, health) runs on the wall clock.
-  let simNow = world.startedAt;
-  const attempts: BendAttempt[] = [];
-  let simSetAt = Date.now();
-  const simClockMs = (): number => simNow * 1000 + (Date.now() - simSetAt);
-  const oracleKey = Wallet.createRandom();
-  // A rogue relayer: an account of its own (derived from the seed), funded as anyone's could be.
-  const rogue = new Wallet(keccak256(toUtf8Bytes(`coldchain-stack/rogue-relayer/${o.seed}`)), chain.provider);
-  await step("funding the relayers", async () => {
-    await (await parties.admin.sendTransaction({ to: oracleKey.address, value: parseEther("100") })).wait();
-    await (await parties.admin.sendTransaction({ to: rogue.address, value: parseEther("10") })).wait();
-  });
-  const oracle = await step("starting the oracle", () =>
-    startOracle({
-      deployment,
-      rpcUrl: chain.url,
-      brokerUrl: broker.url,
-      runDir,
-      oracleId: `local-stack-${runId}`,
-      privateKey: oracleKey.privateKey,
-      observationClock: simClockMs,
-      logLevel: o.verbose ? "debug" : "info",
-      onCreated: (created) => stops.push(() => created.stop()),
-    }),
-  );
-  const dropped: Record<string, number> = {};
-  // `alreadyOnChain`: readings the oracle found recorded (by another relayer) before sending them; settled too.
-  const relayed = { messages: 0, accepted: 0, settled: 0, onChain: 0, alreadyOnChain: 0, batches: 0, gasUsed: 0n };
-  oracle.events.on("intake", (result) => {
-    relayed.messages++;
-    if (result.ok) relayed.accepted += result.readings;
-    else dropped[result.reason] = (dropped[result.reason] ?? 0) + 1;
-  });
-  oracle.relay.events.on("batch-confirmed", ({ recorded, skipped }) => {
-    relayed.settled += recorded + skipped;
-    relayed.onChain += recorded;
-    relayed.batches++;
-  });
-  oracle.relay.events.on("preflight-skipped", ({ itemIds, reason }) => {
-    const readings = itemIds.reduce((n, id) => n + (oracle.store.item(id)?.count ?? 1), 0);
-    relayed.settled += readings;
-    if (reason === "DuplicateSequence") relayed.alreadyOnChain += readings;
-  });
-  oracle.relay.events.on("batch-mined", () => {
-    void oracle.metrics.gasUsed.get().then((m) => (relayed.gasUsed = BigInt(Math.round(m.values[0]?.value ?? 0))));
-  });
-  console.log(`oracle  relaying as ${oracleKey.address}; metrics on http://127.0.0.1:${oracle.httpPort}/metrics`);
-  console.log(
-    `playing ${SCENARIO_HOURS} h of simulated time at ${o.speed}x (${Math.round(scenarioSeconds / o.speed)} s), ` +
-      `one reading per logger every ${intervalSeconds / 60} min\n`,
-  );
-
-  const roles = new Map<string, PartyRole>(
-    (Object.keys(PARTY_ACCOUNTS) as PartyRole[]).map((role) => [getAddress(parties[role].address), role]),
-  );
-  const suite = connectSuite(deployment, chain.provider);
-  const progress = new ProgressLine();
-  const nextHandover = SHIPMENTS.map(() => 0);
-  const figures = () => ({
-    simSeconds: simNow - world.startedAt,
-    totalSimSeconds: scenarioSeconds,
-    published: fleet.published(),
-    onChain: relayed.onChain + relayed.alreadyOnChain,
-    dropped: Object.values(dropped).reduce((a, b) => a + b, 0),
-    batches: relayed.batches,
-    gasUsed: relayed.gasUsed,
-  });
-  const interruptedExit = (): number => {
-    progress.done();
-    console.log("interrupted: stopped before the receiver's decision; no report");
-    return 130;
-  };
-
-  // The rogue relayer strikes when the late-uploading logger's backlog is due, before the broker has it.
-  const late = firstLateUpload(SHIPMENTS);
-  let rogueDue = late === undefined ? Infinity : late.toHour * 3600;
-  const reorderBacklog = async (): Promise<BendAttempt> => {
-    if (late === undefined) throw new Error("no logger uploads late");
-    const backlog = fleet.dueUploads(late.deviceId, simNow);
-    // The oldest item names the logger's last reading before it went offline: wait (seconds at most) until the
-    // oracle has recorded that one, so the outcome does not depend on how far the oracle had got.
-    const first = backlog[0];
-    const previous =
-      first === undefined
-        ? 0
-        : first.kind === "reading"
-          ? first.reading.previousObservedAt
-          : first.window.previousObservedAt;
-    const until = Date.now() + 30_000;
-    while (Date.now() < until && !signal.interrupted) {
-      if (Number((await world.coldChain.deviceTrack(late.deviceId)).lastObservedAt) >= previous) break;
-      progress.update(figures());
-      await sleep(200);
-    }
-    const plan = SHIPMENTS[late.shipmentIndex];
-    const across = plan?.handovers.some((h) => h.atHour > late.fromHour && h.atHour < late.toHour) ?? false;
-    const what =
-      `logger ${late.deviceId}'s backlog (${hours(late.fromHour * 3600)} to ${hours(late.toHour * 3600)}` +
-      `${across ? ", across a custody handover" : ""})`;
-    return tryReorderedRelay(world, rogue, late.deviceId, backlog, what);
-  };
-
-  let shipperCancelTried = false;
-  const tickMs = 250;
-  const startedReal = Date.now();
-  await step("playing the scenario", async () => {
-    while (simNow < world.startedAt + scenarioSeconds && !signal.interrupted) {
-      // Never past the next handover: it happens at its scheduled time, with readings on both sides of it. Nor past
-      // the rogue relayer's moment: the backlog it takes is then the same for a given seed.
-      const nextDue = Math.min(
-        ...SHIPMENTS.map((s, i) => (s.handovers[nextHandover[i] ?? 0]?.atHour ?? Infinity) * 3600),
-        rogueDue,
-        scenarioSeconds,
-      );
-      const target = world.startedAt + Math.min(nextDue, Math.floor(((Date.now() - startedReal) * o.speed) / 1000));
-      if (target > simNow) {
-        simNow = target;
-        simSetAt = Date.now();
-        await chain.warpTo(simNow);
-      }
-      for (const [index, shipment] of SHIPMENTS.entries()) {
-        const h = shipment.handovers[nextHandover[index] ?? 0];
-        if (h === undefined || h.atHour * 3600 > simNow - world.startedAt) continue;
-        const from = world.custodians[index] ?? "shipper";
-        await performHandover(world, index, h);
-        nextHandover[index] = (nextHandover[index] ?? 0) + 1;
-        progress.say(
-          `  ${hours(simNow - world.startedAt)}  shipment ${world.shipmentIds[index]}: ${PARTY_NAMES[from]} → ${PARTY_NAMES[h.to]} (${h.method})`,
-        );
-        if (from === "shipper" && !shipperCancelTried) {
-          shipperCancelTried = true;
-          // An attempt to bend the verdict: the shipper wants the carrier's coming readings gone.
-          const attempt = await tryShipperCancel(world, index);
-          attempts.push(attempt);
-          progress.say(`  ${hours(simNow - world.startedAt)}  ${attempt.attempt}: ${attempt.refusedWith ?? "ALLOWED"}`);
-        }
-      }
-      if (rogueDue <= simNow - world.startedAt) {
-        // A relayer that reorders: the backlog on chain newest first, ahead of the oracle (which gets it next).
-        rogueDue = Infinity;
-        const attempt = await reorderBacklog();
-        attempts.push(attempt);
-        progress.say(
-          `  ${hours(simNow - world.startedAt)}  ${attempt.attempt}: ${attempt.outcome ?? attempt.refusedWith ?? "ALLOWED"}`,
-        );
-      }
-      await fleet.advanceTo(simNow);
-      progress.update(figures());
-      await sleep(tickMs);
-    }
-  });
-  if (signal.interrupted) return interruptedExit();
-  // Late uploads and the last batches.
-  await step("uploading the loggers' backlogs", () => fleet.flush());
-  const settleUntil = Date.now() + 60_000;
-  let settled = false;
-  while (Date.now() < settleUntil && !signal.interrupted) {
-    // Settled: the oracle has taken in every message the loggers had acknowledged by the broker, and every
-    // reading it accepted is in a confirmed batch.
-    const inFlight = fleet.messages() - relayed.messages;
-    settled = inFlight <= 0 && oracle.store.pendingReadings() === 0 && relayed.settled >= relayed.accepted;
-    if (settled) break;
-    progress.update(figures());
-    await sleep(200);
-  }
-  progress.done(figures());
-  if (signal.interrupted) return interruptedExit();
-  if (!settled) {
-    console.error(
-      `npm start: the oracle did not settle within 60 s (${fleet.messages() - relayed.messages} messages not taken in, ` +
-        `${oracle.store.pendingReadings()} readings pending, ${relayed.accepted - relayed.settled} not confirmed); ` +
-        `see ${join(runDir, "oracle.log")}. No decision was taken.`,
-    );
-    return 1;
-  }
-
-  // The receiver decides on the evidence.
-  await step("the receiver's decisions", async () => {
-    for (const id of world.shipmentIds) {
-      const state = await suite.coldChain.shipment(id);
-      if (Number(state.status) !== 3) continue; // Delivered
-      const condition = await suite.coldChain.condition(id);
-      const receiver = suite.coldChain.connect(parties.receiver);
-      const tx = condition.breachFlags === 0n ? await receiver.release(id) : await receiver.reject(id, REJECTION_CODE);
-      await tx.wait();
-    }
-  });
-
-  const report = await step("reading the report back from the chain", () =>
-    buildReport({
-      suite,
-      provider: chain.provider,
-      plan: SHIPMENTS,
-      shipmentIds: world.shipmentIds,
-      roles,
-      published: fleet.ledger(),
-      dropped,
-      prices: o.prices,
-      attempts,
-      relay: { address: oracleKey.address, alreadyOnChain: relayed.alreadyOnChain },
-    }),
-  );
-  console.log(formatReport(report));
-  if (o.report !== undefined) {
-    const file = o.report;
-    await step(`writing the report to ${file}`, () =>
-      Promise.resolve(writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)),
-    );
-    console.log(`\nreport written to ${file}`);
-  }
-  if (o.serve && !signal.interrupted) {
-    const app = await step("serving the dashboard", async () => {
-      await ensureAppBuilt();
-      const labels = Object.fromEntries([...roles].map(([address, role]) => [address, PARTY_NAMES[role]]));
-      labels[oracleKey.address] = "Relay oracle";
-      labels[rogue.address] = "Rogue relayer";
-      return serveApp({
-        port: (await portFree(5173)) ? 5173 : 0,
-        deploymentsDir,
-        network: "local",
-        rpcUrl: chain.url,
-        labels,
-      });
-    });
-    stops.push(() => app.close());
-    console.log(`\ndashboard ${app.url}  (open it in a browser; connect a wallet to ${chain.url} to act as a party)`);
-    console.log(`still running: chain ${chain.url}, broker ${broker.url}, oracle. Ctrl-C stops everything.`);
-    while (!signal.interrupted) await sleep(200);
-    return 0;
-  }
-  return report.crossCheck.ok ? 0 : 1;
-}
-
-/** bytes32 reason code of the receiver's rejection. */
-const REJECTION_CODE = encodeBytes32String("TEMPERATURE_BREACH");
-
-function hours(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  return `+${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
-}
-
+exitQuietlyOnClosedPipe();
 process.exitCode = await main();

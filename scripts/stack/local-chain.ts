@@ -36,12 +36,25 @@ export async function portFree(port: number): Promise<boolean> {
   });
 }
 
-export async function startLocalChain(options: { rpcUrl?: string; port: number }): Promise<LocalChain> {
+/** A port option: the preferred port when free, else any (`exact` false); or exactly this one (0: any). */
+export interface PortChoice {
+  readonly port: number;
+  readonly exact: boolean;
+}
+
+/** The port to listen on for `choice`; an exact port that is taken is an error naming `option`. */
+export async function choosePort(choice: PortChoice, option: string): Promise<number> {
+  if (choice.port === 0 || (await portFree(choice.port))) return choice.port;
+  if (choice.exact) throw new Error(`port ${choice.port} on 127.0.0.1 is in use; pick another with ${option} (0: any)`);
+  return 0;
+}
+
+export async function startLocalChain(options: { rpcUrl?: string; port: PortChoice }): Promise<LocalChain> {
   let url: string;
   let closeServer: (() => Promise<void>) | undefined;
   if (options.rpcUrl === undefined) {
     // The preferred port (8545, where wallets and tools look first) when free, else any free port.
-    const port = (await portFree(options.port)) ? options.port : 0;
+    const port = await choosePort(options.port, "--chain-port");
     const server = await network.createServer("default", "127.0.0.1", port);
     const bound = await server.listen();
     url = `http://127.0.0.1:${bound.port}`;

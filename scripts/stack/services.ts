@@ -18,7 +18,8 @@ import { createLogger } from "../../oracle/log.js";
 import { Oracle } from "../../oracle/oracle.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import { deploymentStartBlock } from "../../sdk/deployment.js";
-import { portFree } from "./local-chain.js";
+import { choosePort } from "./local-chain.js";
+import type { PortChoice } from "./local-chain.js";
 
 export interface Broker {
   readonly url: string;
@@ -26,7 +27,7 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-export async function startBroker(options: { brokerUrl?: string; port: number }): Promise<Broker> {
+export async function startBroker(options: { brokerUrl?: string; port: PortChoice }): Promise<Broker> {
   if (options.brokerUrl !== undefined) {
     const url = options.brokerUrl;
     try {
@@ -42,7 +43,7 @@ export async function startBroker(options: { brokerUrl?: string; port: number })
   const broker = new Aedes();
   await broker.listen();
   const server = createServer((socket) => broker.handle(socket));
-  server.listen((await portFree(options.port)) ? options.port : 0, "127.0.0.1");
+  server.listen(await choosePort(options.port, "--broker-port"), "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
   return {
