@@ -91,3 +91,14 @@ function hardhatBuild(root: string): Promise<number> {
     child.once("exit", (code, signal) => resolve(code ?? (signal === null ? 1 : 128)));
   });
 }
+
+// `node --import tsx scripts/lib/ensure-build.ts`: the step before commands that need the build but are not ours
+// (vite for the dashboard, `hardhat run --no-compile`).
+if (import.meta.main) {
+  try {
+    await ensureContractsBuilt();
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
