@@ -8,6 +8,9 @@
  *   (first and last sample) and, protocol v2, its predecessor's (`previous_observed_at`); state
  *   pending → batched → recorded | skipped (or back to pending when its batch is dropped, or when the contract
  *   skipped it with a retryable reason: `CustodyPending`, `SequenceGap`), or `unrelayable` (below).
+ *   An item the anchor session caught up (oracle/intake/anchor.ts) while the instance is one of several in a share
+ *   group carries `relay_after` (unix ms): it is left out of batches until then (its share-group copy is another
+ *   instance's to relay); NULL for every other item. Persistent, so a restart does not relay it early.
  * - `observations`: one row per (device, observation time) of every stored protocol v2 item (a window: one per
  *   sample), UNIQUE: a device's reading of one time is stored once. Protocol v2 chains a device's readings by time,
  *   not by sequence (a device that lost its state may count its sequences from 0 again).
@@ -72,6 +75,8 @@ export interface StoredItem {
   /** The binary MQTT form (a one-item batch envelope). */
   readonly body: Uint8Array;
   readonly receivedAt: number;
+  /** Unix ms before which the relay leaves it out of batches (an anchor copy, held); null: relayed when due. */
+  readonly relayAfter: number | null;
   readonly state: ItemState;
   readonly batchId: number | null;
   readonly skipReason: string | null;
@@ -154,7 +159,8 @@ CREATE TABLE IF NOT EXISTS items (
   protocol INTEGER NOT NULL,
   first_observed_at INTEGER NOT NULL,
   last_observed_at INTEGER NOT NULL,
-  previous_observed_at INTEGER
+  previous_observed_at INTEGER,
+  relay_after INTEGER
 );
 CREATE INDEX IF NOT EXISTS items_by_state ON items (state, id);
 CREATE INDEX IF NOT EXISTS items_by_batch ON items (batch_id);
@@ -248,8 +254,13 @@ type Row = Record<string, SQLInputValue>;
  */
 export type NewItem = Omit<
   StoredItem,
-  "id" | "state" | "batchId" | "skipReason" | "protocol" | "lastObservedAt" | "previousObservedAt"
-> & { readonly intervalSeconds: number; readonly previousObservedAt: number };
+  "id" | "state" | "batchId" | "skipReason" | "protocol" | "lastObservedAt" | "previousObservedAt" | "relayAfter"
+> & {
+  readonly intervalSeconds: number;
+  readonly previousObservedAt: number;
+  /** An anchor copy held back: not relayed before this (unix ms); absent for an ordinary item. */
+  readonly relayAfter?: number;
+};
 
 /** The observation times of an item's readings (a window: one per sample). */
 function observationTimes(item: NewItem): number[] {
@@ -284,7 +295,9 @@ export class Store {
       this.db.exec(SCHEMA);
       this.db.exec(
         `CREATE INDEX IF NOT EXISTS items_by_device ON items (device_id, first_observed_at);
-         CREATE INDEX IF NOT EXISTS items_v1_pending ON items (id) WHERE state = 'pending' AND protocol = 1;`,
+         CREATE INDEX IF NOT EXISTS items_v1_pending ON items (id) WHERE state = 'pending' AND protocol = 1;
+         CREATE INDEX IF NOT EXISTS items_relay_after ON items (relay_after)
+           WHERE state = 'pending' AND relay_after IS NOT NULL;`,
       );
     } catch (cause) {
       const error = storeError(cause, path, "open", maxSizeMb);
@@ -307,6 +320,8 @@ export class Store {
    * - Protocol v2: items gained their protocol and observation times. Every item of before is protocol v1; its
    *   observation times are read from its stored body (the v1 binary form), its predecessor stays unknown (NULL).
    *   Nothing is deleted: the pending ones are retired as unrelayable by the relay ({@link retireV1Pending}).
+   * - Anchor hold: items gained `relay_after` (NULL for every item of before: relayed as they were).
+   * Each step is recognised by the columns it adds, so a store of any earlier version takes every step it lacks.
    */
   private migrate(): void {
     const columnsOf = (table: string): string[] =>
@@ -341,6 +356,9 @@ export class Store {
         if (this.db.isTransaction) this.db.exec("ROLLBACK");
         throw error;
       }
+    }
+    if (items.length > 0 && !columnsOf("items").includes("relay_after")) {
+      this.db.exec("ALTER TABLE items ADD COLUMN relay_after INTEGER");
     }
   }
 
@@ -439,8 +457,8 @@ export class Store {
     return this.transaction(() => {
       const insertItem = this.cached(
         `INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state, protocol,
-           first_observed_at, last_observed_at, previous_observed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 2, ?, ?, ?)`,
+           first_observed_at, last_observed_at, previous_observed_at, relay_after)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 2, ?, ?, ?, ?)`,
       );
       const insertObservation = this.cached(
         "INSERT INTO observations (device_id, observed_at, item_id) VALUES (?, ?, ?)",
@@ -462,6 +480,7 @@ export class Store {
           item.firstObservedAt,
           times.at(-1) ?? item.firstObservedAt,
           item.previousObservedAt,
+          item.relayAfter ?? null,
         );
         const id = Number(lastInsertRowid);
         for (const t of times) insertObservation.run(device, t, id);
@@ -477,15 +496,18 @@ export class Store {
 
   /**
    * Pending protocol v2 items but those in `exclude` (the relay's held items: pending, held back for a while; see
-   * Relay `held`), device by device: the device whose oldest pending item arrived first comes first, and each
-   * device's items come in observation order (so a batch cut by `limit` never leaves out a device's earlier
-   * reading while taking a later one: the relay itself never makes a gap in a device's chain).
+   * Relay `held`) and the anchor copies held until after `now` (`relay_after`), device by device: the device whose
+   * oldest pending item arrived first comes first, and each device's items come in observation order (so a batch cut
+   * by `limit` never leaves out a device's earlier reading while taking a later one: the relay itself never makes a
+   * gap in a device's chain). A later item of a device whose earlier one is held is returned: the pre-flight finds
+   * whether the chain has its predecessor (another instance relayed it) or holds it too (`SequenceGap`, no gas).
    */
-  pendingItems(limit: number, exclude: readonly number[] = []): StoredItem[] {
+  pendingItems(limit: number, exclude: readonly number[] = [], now: number = Date.now()): StoredItem[] {
     const excluded = exclude.length === 0 ? "" : "AND id NOT IN (SELECT value FROM json_each(?))";
-    const params: SQLInputValue[] = exclude.length === 0 ? [] : [JSON.stringify(exclude)];
+    const params: SQLInputValue[] = exclude.length === 0 ? [now] : [now, JSON.stringify(exclude)];
     return this.all(
-      `WITH p AS (SELECT * FROM items WHERE state = 'pending' AND protocol = 2 ${excluded}),
+      `WITH p AS (SELECT * FROM items WHERE state = 'pending' AND protocol = 2
+                    AND (relay_after IS NULL OR relay_after <= ?) ${excluded}),
             heads AS (SELECT device_id, MIN(id) AS head FROM p GROUP BY device_id)
        SELECT p.* FROM p JOIN heads USING (device_id) ORDER BY heads.head, p.first_observed_at, p.id LIMIT ?`,
       ...params,
@@ -493,16 +515,64 @@ export class Store {
     ).map(toItem);
   }
 
-  /** receivedAt of the oldest pending protocol v2 item, but those in `exclude` (see {@link pendingItems}). */
-  oldestPendingAt(exclude: readonly number[] = []): number | undefined {
-    const row =
-      exclude.length === 0
-        ? this.one("SELECT received_at FROM items WHERE state = 'pending' AND protocol = 2 ORDER BY id LIMIT 1")
-        : this.one(
-            "SELECT received_at FROM items WHERE state = 'pending' AND protocol = 2 AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 1",
-            JSON.stringify(exclude),
-          );
-    return row === undefined ? undefined : Number(row.received_at);
+  /**
+   * When the oldest pending protocol v2 item, but those in `exclude` and the anchor copies held after `now` (see
+   * {@link pendingItems}), became due: its receivedAt, or for an anchor copy whose hold ended, its `relay_after`.
+   */
+  oldestPendingAt(exclude: readonly number[] = [], now: number = Date.now()): number | undefined {
+    const excluded = exclude.length === 0 ? "" : "AND id NOT IN (SELECT value FROM json_each(?))";
+    const params: SQLInputValue[] = exclude.length === 0 ? [] : [JSON.stringify(exclude)];
+    const ordinary = this.one(
+      `SELECT received_at AS at FROM items WHERE state = 'pending' AND protocol = 2 AND relay_after IS NULL ${excluded}
+       ORDER BY id LIMIT 1`,
+      ...params,
+    );
+    const released = this.one(
+      `SELECT MIN(MAX(received_at, relay_after)) AS at FROM items
+       WHERE state = 'pending' AND protocol = 2 AND relay_after IS NOT NULL AND relay_after <= ? ${excluded}`,
+      now,
+      ...params,
+    );
+    return minOf(ordinary?.at, released?.at);
+  }
+
+  /** Pending readings of anchor copies held after `now` (`relay_after`): left out of batches until then. */
+  anchorHeldReadings(now: number): number {
+    return Number(
+      this.cached(
+        "SELECT COALESCE(SUM(count), 0) AS n FROM items WHERE state = 'pending' AND relay_after IS NOT NULL AND relay_after > ?",
+      ).get(now)?.n ?? 0,
+    );
+  }
+
+  /**
+   * Whether a pending anchor copy holds a reading of the device observed from `first` to `last` (a read: the common
+   * duplicate is no anchor copy, and a write would wait for the intake's commits).
+   */
+  holdsAnchorCopy(deviceId: bigint, first: number, last: number): boolean {
+    return (
+      this.cached(
+        `SELECT 1 AS hit FROM observations o JOIN items i ON i.id = o.item_id
+         WHERE o.device_id = ? AND o.observed_at BETWEEN ? AND ? AND i.state = 'pending' AND i.relay_after IS NOT NULL
+         LIMIT 1`,
+      ).get(deviceId.toString(), first, last) !== undefined
+    );
+  }
+
+  /**
+   * Ends the hold of the pending anchor copies holding a reading of the device observed from `first` to `last`: the
+   * share group gave this instance the message too, so it is this instance's to relay now. Returns the items released.
+   */
+  releaseAnchorCopies(deviceId: bigint, first: number, last: number): number {
+    return this.transaction(() =>
+      Number(
+        this.cached(
+          `UPDATE items SET relay_after = NULL
+           WHERE state = 'pending' AND relay_after IS NOT NULL
+             AND id IN (SELECT item_id FROM observations WHERE device_id = ? AND observed_at BETWEEN ? AND ?)`,
+        ).run(deviceId.toString(), first, last).changes,
+      ),
+    );
   }
 
   /**
@@ -609,19 +679,23 @@ export class Store {
 
   /**
    * receivedAt of the oldest reading not yet on chain (an item `pending`, held or not, or `batched`: in a batch not yet
-   * confirmed), or undefined: the age /healthz judges.
+   * confirmed), or undefined: the age /healthz judges. An anchor copy counts from the end of its hold
+   * (`relay_after`), not before: within its hold it waits by design (a time after now: not stuck).
    */
   oldestUnrecordedAt(): number | undefined {
-    let oldest: number | undefined;
-    for (const state of ["pending", "batched"]) {
-      const row = this.cached(
-        `SELECT received_at FROM items WHERE state = '${state}' AND protocol = 2 ORDER BY id LIMIT 1`,
-      ).get();
-      if (row !== undefined && (oldest === undefined || Number(row.received_at) < oldest)) {
-        oldest = Number(row.received_at);
-      }
-    }
-    return oldest;
+    // Pending: the oldest ordinary item (by id, the index), and the anchor copies (their partial index). Batched:
+    // every item (a few batches in flight).
+    const ordinary = this.cached(
+      "SELECT received_at AS at FROM items WHERE state = 'pending' AND protocol = 2 AND relay_after IS NULL ORDER BY id LIMIT 1",
+    ).get();
+    const held = this.cached(
+      `SELECT MIN(MAX(received_at, relay_after)) AS at FROM items
+       WHERE state = 'pending' AND protocol = 2 AND relay_after IS NOT NULL`,
+    ).get();
+    const batched = this.cached(
+      `SELECT MIN(MAX(received_at, COALESCE(relay_after, 0))) AS at FROM items WHERE state = 'batched' AND protocol = 2`,
+    ).get();
+    return minOf(minOf(ordinary?.at, held?.at), batched?.at);
   }
 
   /** Creates a batch of pending items with its first attempt: committed before the broadcast. */
@@ -955,6 +1029,14 @@ export class Store {
   }
 }
 
+/** The smaller of two optional SQLite numbers (NULL and undefined: none). */
+function minOf(a: SQLInputValue | undefined, b: SQLInputValue | undefined): number | undefined {
+  const x = a === undefined || a === null ? undefined : Number(a);
+  const y = b === undefined || b === null ? undefined : Number(b);
+  if (x === undefined) return y;
+  return y === undefined || y >= x ? x : y;
+}
+
 function toItem(r: Row): StoredItem {
   const body = r.body;
   return {
@@ -970,6 +1052,7 @@ function toItem(r: Row): StoredItem {
     previousObservedAt: r.previous_observed_at === null ? null : Number(r.previous_observed_at),
     body: body instanceof Uint8Array ? body : new Uint8Array(),
     receivedAt: Number(r.received_at),
+    relayAfter: r.relay_after === null || r.relay_after === undefined ? null : Number(r.relay_after),
     state: str(r.state) as ItemState,
     batchId: r.batch_id === null ? null : Number(r.batch_id),
     skipReason: r.skip_reason === null ? null : str(r.skip_reason),

@@ -6,7 +6,8 @@
  * key validity and distrust time, and a store of an earlier version drops its cached devices once. Protocol v2:
  * pending items come device by device in observation order, a reading is stored once per (device, observation
  * time), and a store written before protocol v2 keeps its v1 items (never deleted) but retires the pending ones as
- * unrelayable evidence.
+ * unrelayable evidence. Anchor copies held (`relay_after`) stay out of batches until their time, across a reopen,
+ * count as held (not due, not stuck), and a store of before the hold gains the column with its items ordinary.
  */
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -262,6 +263,108 @@ describe("oracle store: protocol v2", function () {
       expect(store.item(4)).to.include({ protocol: 1, state: "skipped", skipReason: "StaleSequence" });
     } finally {
       store.close();
+    }
+  });
+});
+
+describe("oracle store: anchor copies held (mqtt.anchorHoldMs)", function () {
+  // Items of `item` arrive at 1_700_000_000_000 + sequence; the anchor copies are held until HOLD_END.
+  const HOLD_END = 1_700_000_030_000;
+  const held = (deviceId: bigint, firstSequence: number): NewItem => ({
+    ...item(deviceId, firstSequence),
+    relayAfter: HOLD_END,
+  });
+
+  it("leaves an anchor copy out of batches until its relay_after, across a reopen, but not the device's later items", () => {
+    const path = join(tempDir(), "oracle.db");
+    let store = new Store(path);
+    // Device 7: an ordinary reading, an anchor copy, then an ordinary reading naming it; device 8: an anchor copy.
+    const [a, b, c, d] = store
+      .insertItems([item(7n, 1), held(7n, 2), held(8n, 3), item(7n, 4)])
+      .map((r) => (r.ok ? r.id : -1)) as [number, number, number, number];
+    try {
+      expect(store.item(b)?.relayAfter).to.equal(HOLD_END);
+      expect(store.item(a)?.relayAfter).to.equal(null);
+      expect(store.pendingReadings(), "held copies are stored and pending").to.equal(4);
+    } finally {
+      store.close();
+    }
+    store = new Store(path);
+    try {
+      const before = HOLD_END - 1;
+      // The later item of device 7 is returned: the pre-flight judges its predecessor on chain.
+      expect(store.pendingItems(10, [], before).map((i) => i.id)).to.deep.equal([a, d]);
+      expect(store.anchorHeldReadings(before)).to.equal(2);
+      expect(store.oldestPendingAt([], before)).to.equal(1_700_000_000_001);
+      expect(store.oldestPendingAt([a, d], before), "only held copies left: nothing due").to.equal(undefined);
+      // Health: the oldest reading not on chain is the ordinary one; the copies count from the end of their hold.
+      expect(store.oldestUnrecordedAt()).to.equal(1_700_000_000_001);
+      store.skipPending([a, d], "test");
+      expect(store.oldestUnrecordedAt(), "within their hold: not waiting yet").to.equal(HOLD_END);
+
+      expect(store.pendingItems(10, [], HOLD_END).map((i) => i.id)).to.deep.equal([b, c]);
+      expect(store.anchorHeldReadings(HOLD_END)).to.equal(0);
+      expect(store.oldestPendingAt([], HOLD_END + 5)).to.equal(HOLD_END);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("ends a hold when a share member's copy of the reading comes (the group gave the message to this instance)", () => {
+    const store = new Store(join(tempDir(), "oracle.db"));
+    try {
+      const [b, c] = store.insertItems([held(7n, 2), held(8n, 3)]).map((r) => (r.ok ? r.id : -1)) as [number, number];
+      const at = (sequence: number): number => 1_700_000_000 + 60 * sequence;
+      expect(store.holdsAnchorCopy(7n, at(2), at(2))).to.equal(true);
+      expect(store.holdsAnchorCopy(7n, at(3), at(3)), "no reading of device 7 then").to.equal(false);
+      expect(store.releaseAnchorCopies(7n, at(2), at(2))).to.equal(1);
+      expect(store.holdsAnchorCopy(7n, at(2), at(2))).to.equal(false);
+      expect(store.releaseAnchorCopies(7n, at(2), at(2)), "released once").to.equal(0);
+      expect(store.pendingItems(10, [], HOLD_END - 1).map((i) => i.id)).to.deep.equal([b]);
+      expect(store.anchorHeldReadings(HOLD_END - 1)).to.equal(1);
+      expect(store.item(c)?.relayAfter).to.equal(HOLD_END);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("adds relay_after to a store of before the anchor hold, its items ordinary (NULL)", () => {
+    const path = join(tempDir(), "before-hold.db");
+    // A store as the previous version wrote it: the items table without relay_after, one item pending.
+    new Store(path).close();
+    const db = new DatabaseSync(path);
+    db.exec("DROP INDEX items_relay_after; ALTER TABLE items DROP COLUMN relay_after;");
+    db.prepare(
+      `INSERT INTO items (device_id, first_seq, count, kind, curve, body, received_at, state, protocol,
+         first_observed_at, last_observed_at, previous_observed_at)
+       VALUES ('7', 1, 1, 'reading', 'secp256k1', x'02020301', 1700000000001, 'pending', 2, 1700000060, 1700000060, 1700000000)`,
+    ).run();
+    db.prepare("INSERT INTO observations (device_id, observed_at, item_id) VALUES ('7', 1700000060, 1)").run();
+    const columns = (): string[] =>
+      (db.prepare("PRAGMA table_info(items)").all() as { name?: unknown }[]).map((c) => String(c.name));
+    expect(columns()).to.not.include("relay_after");
+    db.close();
+
+    const store = new Store(path);
+    try {
+      expect(store.item(1)).to.include({ state: "pending", relayAfter: null });
+      expect(store.pendingItems(10).map((i) => i.id)).to.deep.equal([1]);
+      expect(store.anchorHeldReadings(0)).to.equal(0);
+      // New anchor copies are held in the migrated file.
+      const [r] = store.insertItems([held(7n, 2)]);
+      expect(r?.ok).to.equal(true);
+      expect(store.pendingItems(10, [], HOLD_END - 1).map((i) => i.id)).to.deep.equal([1]);
+    } finally {
+      store.close();
+    }
+    const check = new DatabaseSync(path);
+    try {
+      const names = (check.prepare("PRAGMA table_info(items)").all() as { name?: unknown }[]).map((c) =>
+        String(c.name),
+      );
+      expect(names).to.include("relay_after");
+    } finally {
+      check.close();
     }
   });
 });
