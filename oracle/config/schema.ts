@@ -40,6 +40,9 @@ export const SECRET_SOURCE_SCHEMA = z.discriminatedUnion("from", [
 /** A validated secret source. */
 export type SecretSource = z.infer<typeof SECRET_SOURCE_SCHEMA>;
 
+/** `mqtt.anchorHoldMs` when `mqtt.shareGroup` is set and the key is not. */
+export const DEFAULT_ANCHOR_HOLD_MS = 20_000;
+
 /** The schema; `z.infer` of it is {@link OracleConfig}. */
 export const ORACLE_CONFIG_SCHEMA = z
   .object({
@@ -86,10 +89,22 @@ export const ORACLE_CONFIG_SCHEMA = z
          * shared subscriptions of persistent sessions after its restart (Mosquitto 2.0.11 does not: issue 16).
          */
         anchor: z.boolean().default(true),
+        /**
+         * How long a reading the anchor caught up (oracle/intake/anchor.ts) waits in the store before this instance
+         * relays it, with several instances in one `shareGroup`: by then the member the group gave the message to has
+         * relayed it and the pre-flight finds it on chain (no gas). Each instance adds its own spread (up to half of
+         * this, from `oracleId`) so that two instances do not relay a reading only their anchors got at once.
+         * Default 20 s with `shareGroup`, else 0 (no hold: one instance has no one to wait for).
+         */
+        anchorHoldMs: z.number().int().min(0).max(600_000).optional(),
         /** Payloads above this size are dropped (`too_large`). A 256-sample JSON window is about 4 KB. */
         maxPayloadBytes: z.number().int().min(128).default(16_384),
       })
       .strict()
+      .transform((mqtt) => ({
+        ...mqtt,
+        anchorHoldMs: mqtt.anchorHoldMs ?? (mqtt.shareGroup === undefined ? 0 : DEFAULT_ANCHOR_HOLD_MS),
+      }))
       .default({}),
     chain: z
       .object({

@@ -90,6 +90,8 @@ export interface OracleMetrics {
   readonly anchorMessages: Counter<"mode">;
   /** Messages the anchor handed to intake whose reading was stored already (a share member's copy was first). */
   readonly anchorDuplicates: Counter;
+  /** Anchor copies held (`mqtt.anchorHoldMs`) released early: the share group gave this instance the message too. */
+  readonly anchorReleased: Counter;
   /** Fences the anchor published (one per catch-up, when every shared connection has its SUBACK). */
   readonly anchorFences: Counter;
   /** 1 while the anchor catches up (judges what it receives), 0 after its fence or without an anchor. */
@@ -154,7 +156,7 @@ export function createMetrics(
   });
   const heldReadings = new Gauge({
     name: "coldchain_oracle_held_readings",
-    help: "pending readings currently held back for a retryable SkipReason (CustodyPending, SequenceGap, FutureTimestamp), by reason",
+    help: "pending readings currently held back for a retryable SkipReason (CustodyPending, SequenceGap, FutureTimestamp), or anchor copies within mqtt.anchorHoldMs (AnchorHold), by reason",
     labelNames: ["reason"] as const,
     registers,
   });
@@ -162,6 +164,7 @@ export function createMetrics(
     for (const stage of ["preflight", "receipt"]) deferredReadings.inc({ reason, stage }, 0);
     heldReadings.set({ reason }, 0);
   }
+  heldReadings.set({ reason: "AnchorHold" }, 0);
   // Protocol v1 readings of a store of before protocol v2: kept as evidence, never relayed (an error each time).
   const unrelayableReadings = new Counter({
     name: "coldchain_oracle_unrelayable_readings_total",
@@ -392,6 +395,11 @@ export function createMetrics(
     anchorDuplicates: new Counter({
       name: "coldchain_oracle_mqtt_anchor_duplicates_total",
       help: "messages the anchor session handed to intake whose reading was stored already (not counted as dropped)",
+      registers,
+    }),
+    anchorReleased: new Counter({
+      name: "coldchain_oracle_mqtt_anchor_released_total",
+      help: "anchor copies held by mqtt.anchorHoldMs that a share member's copy released (relayed at once)",
       registers,
     }),
     anchorFences: new Counter({

@@ -29,8 +29,18 @@
  *   member's session), until the next (re)connect or a shared connection going down.
  *
  * Several instances in one share group: each has its own anchor (the client ids differ) and catches up the window
- * on its own, so a reading published in the window may be stored by several instances; the relay's pre-flight
- * finds the copy already on chain (`isRecorded`) and skips it without gas. An oracle restart (not the broker's):
+ * on its own, so a reading published in the window may be stored by several instances. Relayed at once, two
+ * instances would put the same reading into two transactions in flight together (the pre-flight sees the chain,
+ * not another instance's batch in flight: the second copy is skipped on chain, its gas wasted). So an anchor copy
+ * is stored as usual (acknowledged after its commit) but held: not relayed before {@link anchorHold}'s time
+ * (`mqtt.anchorHoldMs` plus this instance's spread), kept in the store (`relay_after`, oracle/store/store.ts):
+ * - a message the group also gave a member of this instance: that copy releases the held one (intake,
+ *   oracle/verification/judge.ts): the group chose this instance, which relays it now; the other instances' copies
+ *   stay held and their pre-flight finds the reading on chain when their hold ends (`DuplicateSequence`, no gas);
+ * - a message only the anchors got (published while the group was gone): every instance holds it, and the one whose
+ *   hold ends first relays it. The spread (up to half the hold, from `oracleId`) sets the instances' holds apart
+ *   so that the others' pre-flight, later, finds it on chain. Two instances whose spreads fall within one
+ *   confirmation of each other can still both relay it (the chain skips the second copy); see docs/operations.md. An oracle restart (not the broker's):
  * the anchor's queue holds what was published while the oracle was down; it catches up through it (mostly
  * duplicates of what the share members' sessions deliver).
  *
@@ -42,7 +52,7 @@
  * device level is `anchor-fence`, never a decimal device id. Share members and other instances' anchors receive the
  * fences too; every connection acknowledges and ignores a fence that is not its own anchor's current one.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 import { MQTT_TOPIC_PREFIX } from "../../sdk/protocol/index.js";
 import type { Logger } from "../log.js";
@@ -59,6 +69,22 @@ export function isFenceTopic(topic: string): boolean {
 /** The anchor's client id of an instance whose (first) MQTT client id is `clientId`. */
 export function anchorClientId(clientId: string): string {
   return `${clientId}-anchor`;
+}
+
+/**
+ * When an anchor copy of a reading received at `receivedAt` (unix ms) may be relayed: `holdMs` later plus this
+ * instance's spread, a fraction of `holdMs / 2` fixed by `oracleId` (the same for every device and at every start,
+ * different between instances). `holdMs` 0: no hold (undefined).
+ */
+export function anchorHold(oracleId: string, holdMs: number): ((receivedAt: number) => number) | undefined {
+  if (holdMs <= 0) return undefined;
+  const spreadMs = Math.floor((anchorSpread(oracleId) * holdMs) / 2);
+  return (receivedAt) => receivedAt + holdMs + spreadMs;
+}
+
+/** A fraction in [0, 1) fixed by `oracleId` (the first 32 bits of its SHA-256). */
+export function anchorSpread(oracleId: string): number {
+  return createHash("sha256").update(oracleId).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 /** A connection the anchor follows: the anchor itself, or the instance's shared connection of that index. */

@@ -36,6 +36,13 @@
  * - `FutureTimestamp`: observed after the block time plus the contract's `maxFutureSkewSeconds`; retried after a
  *   back-off per device.
  * The holds are in memory only: after a restart the pre-flight finds them again.
+ *
+ * Anchor copies (oracle/intake/anchor.ts), with several instances in one share group: a reading the anchor caught
+ * up is stored with `relay_after` (`mqtt.anchorHoldMs` plus the instance's spread) and left out of batches until
+ * then, in the store (a restart does not relay it early): the share member the group gave the message to relays
+ * it meanwhile and the pre-flight here then finds it on chain (`DuplicateSequence`, no gas). The device's later
+ * items are not held with it: the pre-flight finds their predecessor on chain (another instance relayed it) or
+ * holds them for the gap as above. They count as held (`heldReadings`, the gauge's `AnchorHold`), not as due.
  */
 import type { EventEmitter } from "node:events";
 
@@ -62,6 +69,12 @@ export const CUSTODY_RETRY_MAX_MS = 30_000;
 export const GAP_RETRY_MAX_MS = 30_000;
 /** A device's readings held this long for a missing predecessor are reported (warn, once per gap). */
 export const GAP_WARN_AFTER_MS = 10 * 60_000;
+
+/**
+ * The `held_readings` label of anchor copies within their hold (`mqtt.anchorHoldMs`): not a skip reason, a wait
+ * in the store (`relay_after`) for the share member the group gave the message to.
+ */
+export const ANCHOR_HOLD = "AnchorHold";
 
 /** The retryable skip reasons the relay holds items for. */
 export type HoldReason = "CustodyPending" | "SequenceGap" | "FutureTimestamp";
@@ -169,9 +182,12 @@ export class Planner {
     this.from = o.from;
   }
 
-  /** Readings pending in the store but held back for a retryable skip. */
+  /**
+   * Readings pending in the store but held back: for a retryable skip, or anchor copies within their hold
+   * (`mqtt.anchorHoldMs`, the store's `relay_after`).
+   */
   get heldReadings(): number {
-    return this.heldCount;
+    return this.heldCount + this.o.store.anchorHeldReadings(this.o.clock());
   }
 
   async applyReceipt(b: StoredBatch, receipt: TransactionReceipt): Promise<void> {
@@ -270,15 +286,16 @@ export class Planner {
     const poll = config.chain.pollIntervalMs;
     this.retireV1();
     const held = this.heldIds();
-    const pending = store.pendingReadings() - this.heldCount;
+    const now = clock();
+    const pending = store.pendingReadings() - this.heldCount - store.anchorHeldReadings(now);
     if (pending <= 0) return poll;
-    const oldest = store.oldestPendingAt(held) ?? clock();
-    const age = clock() - oldest;
+    const oldest = store.oldestPendingAt(held, now) ?? now;
+    const age = now - oldest;
     if (pending < config.batch.maxReadings && age < config.batch.maxAgeMs) {
       return Math.max(1, Math.min(poll, config.batch.maxAgeMs - age));
     }
     const { chosen, plannedGas, devices } = this.select(
-      store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity), held),
+      store.pendingItems(Math.min(config.batch.maxReadings, this.itemLimit ?? Infinity), held, now),
     );
     if (chosen.length === 0) return poll;
     const signed = chosen
@@ -586,6 +603,7 @@ export class Planner {
     const by: Record<HoldReason, number> = { CustodyPending: 0, SequenceGap: 0, FutureTimestamp: 0 };
     for (const h of this.held.values()) by[h.reason] += h.readings;
     for (const reason of HOLD_REASONS) this.o.metrics.heldReadings.set({ reason }, by[reason]);
+    this.o.metrics.heldReadings.set({ reason: ANCHOR_HOLD }, this.o.store.anchorHeldReadings(this.o.clock()));
   }
 
   /**

@@ -98,6 +98,11 @@ export interface IntakeOptions {
   readonly setAsideMaxMessages?: number;
   /** Called after a message was set aside (the retrier wakes up). */
   readonly onSetAside?: () => void;
+  /**
+   * With several instances in one share group (`mqtt.anchorHoldMs` > 0): when an anchor copy received at the given
+   * time may be relayed (oracle/intake/anchor.ts `anchorHold`). Absent: anchor copies are relayed as any item.
+   */
+  readonly anchorHold?: (receivedAt: number) => number;
 }
 
 /** Stores items in one transaction, each with its result; resolves (or returns) after the commit. */
@@ -135,6 +140,8 @@ export class Intake {
    * Throws only when it could do none of these (the store failed, or the oracle stops while it waits).
    * `origin` "anchor": a copy from the anchor session catching up (oracle/intake/anchor.ts); its reading stored
    * already is expected (a share member's copy came first) and is counted as an anchor duplicate, not a drop.
+   * With `anchorHold`, an anchor copy is stored held (not relayed before its time), and a share member's copy of a
+   * reading stored held releases it (the group gave the message to this instance: it relays it now).
    */
   async handle(topic: string, payload: Uint8Array, origin?: "anchor"): Promise<IntakeOutcome> {
     this.o.metrics.received.inc();
@@ -142,7 +149,7 @@ export class Intake {
     let outcome: IntakeOutcome;
     try {
       // While messages are set aside, messages of devices not cached join them rather than start look-ups here.
-      let verdict = await this.evaluate(topic, payload, this.o.store.setAsideCount() > 0 ? "queue" : "intake");
+      let verdict = await this.evaluate(topic, payload, this.o.store.setAsideCount() > 0 ? "queue" : "intake", origin);
       while (isUnavailable(verdict) && this.o.store.setAsideCount() >= (this.o.setAsideMaxMessages ?? Infinity)) {
         // The set-aside table is full: this message waits for its verdict here (the broker queues the rest).
         if (this.closed) throw new Error("oracle stopping: message left for redelivery");
@@ -153,7 +160,7 @@ export class Intake {
             `the registry before taking more (${verdict.message})`,
         );
         await this.waitForRegistry(1000);
-        verdict = await this.evaluate(topic, payload, "retry");
+        verdict = await this.evaluate(topic, payload, "retry", origin);
       }
       outcome = isUnavailable(verdict) ? await this.setAside(topic, payload, verdict) : verdict;
     } finally {
@@ -232,7 +239,12 @@ export class Intake {
     });
   }
 
-  private async evaluate(topic: string, payload: Uint8Array, mode: LookupMode): Promise<IntakeResult | Postponed> {
+  private async evaluate(
+    topic: string,
+    payload: Uint8Array,
+    mode: LookupMode,
+    origin?: "anchor",
+  ): Promise<IntakeResult | Postponed> {
     if (payload.length > this.o.maxPayloadBytes) {
       return drop("too_large", `${payload.length} bytes exceed mqtt.maxPayloadBytes (${this.o.maxPayloadBytes})`);
     }
@@ -273,6 +285,7 @@ export class Intake {
     }
     const intervalSeconds = item.kind === "reading" ? 0 : item.window.intervalSeconds;
     if (this.o.store.hasAnyObservation(deviceId, firstObservedAt, count, intervalSeconds)) {
+      if (origin !== "anchor") this.releaseAnchorCopies(deviceId, firstObservedAt, lastObservedAt);
       return drop("duplicate", duplicateMessage(deviceId, first, count, firstObservedAt, lastObservedAt));
     }
     // Keys are bound to time: the current key for readings observed from its keyValidFrom on (the common case, no
@@ -314,6 +327,8 @@ export class Intake {
       );
     }
     const curve: KeyCurve = key.keyType;
+    const receivedAt = this.o.clock();
+    const relayAfter = origin === "anchor" ? this.o.anchorHold?.(receivedAt) : undefined;
     const inserted = await this.commits.insert({
       deviceId,
       firstSequence: first,
@@ -324,12 +339,31 @@ export class Intake {
       intervalSeconds,
       previousObservedAt: item.kind === "reading" ? item.reading.previousObservedAt : item.window.previousObservedAt,
       body: encodeMqttPayload(item, "binary"),
-      receivedAt: this.o.clock(),
+      receivedAt,
+      ...(relayAfter === undefined ? {} : { relayAfter }),
     });
     if (!inserted.ok) {
+      // Stored meanwhile by another connection's message (in the same group commit, or the one before).
+      if (origin !== "anchor") this.releaseAnchorCopies(deviceId, firstObservedAt, lastObservedAt);
       return drop("duplicate", duplicateMessage(deviceId, first, count, firstObservedAt, lastObservedAt));
     }
     return { ok: true, itemId: inserted.id, readings: count };
+  }
+
+  /**
+   * A share member's copy of a reading the anchor stored held: the group gave the message to this instance, so its
+   * hold ends now (oracle/intake/anchor.ts). A read first: most duplicates are no anchor copy.
+   */
+  private releaseAnchorCopies(deviceId: bigint, first: number, last: number): void {
+    if (this.o.anchorHold === undefined || !this.o.store.holdsAnchorCopy(deviceId, first, last)) return;
+    const released = this.o.store.releaseAnchorCopies(deviceId, first, last);
+    if (released > 0) {
+      this.o.metrics.anchorReleased.inc(released);
+      this.o.log.debug(
+        { deviceId: deviceId.toString(), observedAt: first, items: released },
+        "the share group delivered a reading the anchor holds: relayed now",
+      );
+    }
   }
 
   /**
