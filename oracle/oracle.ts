@@ -20,7 +20,7 @@ import type { OracleConfig, OracleSecrets } from "./config/index.js";
 import { messageOf } from "./errors.js";
 import { HttpServer } from "./health/http.js";
 import type { Health, HealthCheck, HealthCheckName } from "./health/http.js";
-import { anchorHold } from "./intake/anchor.js";
+import { anchorHoldMs } from "./intake/anchor.js";
 import { Ingest, STOP_DRAIN_MS, STOP_END_MS, STOP_STATUS_MS } from "./intake/mqtt.js";
 import type { MessageContext } from "./intake/mqtt.js";
 import { Intake, isSetAside } from "./verification/judge.js";
@@ -194,7 +194,15 @@ export class Oracle {
       );
     }
     // Several instances in one share group: anchor copies wait before they are relayed (oracle/intake/anchor.ts).
-    const held = anchorHold(config.oracleId, config.mqtt.anchorHoldMs);
+    const holdMs = anchorHoldMs(config.oracleId, config.mqtt.anchorHoldMs);
+    if (holdMs > 0) {
+      this.log.info(
+        { anchorHoldMs: holdMs, spreadMs: holdMs - config.mqtt.anchorHoldMs },
+        "readings only the anchor session stored wait %d ms before they are relayed (mqtt.anchorHoldMs and this " +
+          "instance's spread)",
+        holdMs,
+      );
+    }
     this.intake = new Intake({
       domain,
       maxPayloadBytes: config.mqtt.maxPayloadBytes,
@@ -210,7 +218,7 @@ export class Oracle {
       ...(this.storeWriter === undefined ? {} : { insertItems: this.storeWriter.insertItems }),
       setAsideMaxMessages: config.verify.setAsideMaxMessages,
       onSetAside: () => this.setAside.notify(),
-      ...(held === undefined ? {} : { anchorHold: held }),
+      ...(holdMs > 0 ? { anchorHold: (receivedAt: number) => receivedAt + holdMs } : {}),
     });
     // The registry answered again after an outage: the RPC is back, so the relay need not wait out its back-off.
     this.devices.events.on("available", () => this.relay.poke());

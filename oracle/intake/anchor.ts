@@ -32,7 +32,7 @@
  * on its own, so a reading published in the window may be stored by several instances. Relayed at once, two
  * instances would put the same reading into two transactions in flight together (the pre-flight sees the chain,
  * not another instance's batch in flight: the second copy is skipped on chain, its gas wasted). So an anchor copy
- * is stored as usual (acknowledged after its commit) but held: not relayed before {@link anchorHold}'s time
+ * is stored as usual (acknowledged after its commit) but held: not relayed before {@link anchorHoldMs} after it came
  * (`mqtt.anchorHoldMs` plus this instance's spread), kept in the store (`relay_after`, oracle/store/store.ts):
  * - a message the group also gave a member of this instance: that copy releases the held one (intake,
  *   oracle/verification/judge.ts): the group chose this instance, which relays it now; the other instances' copies
@@ -72,14 +72,12 @@ export function anchorClientId(clientId: string): string {
 }
 
 /**
- * When an anchor copy of a reading received at `receivedAt` (unix ms) may be relayed: `holdMs` later plus this
- * instance's spread, a fraction of `holdMs / 2` fixed by `oracleId` (the same for every device and at every start,
- * different between instances). `holdMs` 0: no hold (undefined).
+ * How long after it came an anchor copy may be relayed: `holdMs` plus this instance's spread, a share of
+ * `holdMs / 2` fixed by `oracleId` (the same for every device and at every start, different between instances).
+ * 0 with `holdMs` 0 (no hold).
  */
-export function anchorHold(oracleId: string, holdMs: number): ((receivedAt: number) => number) | undefined {
-  if (holdMs <= 0) return undefined;
-  const spreadMs = Math.floor((anchorSpread(oracleId) * holdMs) / 2);
-  return (receivedAt) => receivedAt + holdMs + spreadMs;
+export function anchorHoldMs(oracleId: string, holdMs: number): number {
+  return holdMs <= 0 ? 0 : holdMs + Math.floor((anchorSpread(oracleId) * holdMs) / 2);
 }
 
 /** A fraction in [0, 1) fixed by `oracleId` (the first 32 bits of its SHA-256). */

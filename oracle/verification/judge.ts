@@ -100,7 +100,7 @@ export interface IntakeOptions {
   readonly onSetAside?: () => void;
   /**
    * With several instances in one share group (`mqtt.anchorHoldMs` > 0): when an anchor copy received at the given
-   * time may be relayed (oracle/intake/anchor.ts `anchorHold`). Absent: anchor copies are relayed as any item.
+   * time may be relayed (oracle/intake/anchor.ts `anchorHoldMs`). Absent: anchor copies are relayed as any item.
    */
   readonly anchorHold?: (receivedAt: number) => number;
 }
