@@ -61,6 +61,22 @@ describe("oracle config", () => {
     expect(config.mqtt.url).to.equal("mqtt://broker:1883");
   });
 
+  it("holds anchor copies 20 s by default with a share group, not at all without one; refuses a bad hold", () => {
+    expect(loadConfig(writeConfig(MINIMAL), {}).mqtt.anchorHoldMs).to.equal(0);
+    const shared = { ...MINIMAL, mqtt: { shareGroup: "g" } };
+    expect(loadConfig(writeConfig(shared), {}).mqtt.anchorHoldMs).to.equal(20_000);
+    expect(loadConfig(writeConfig(shared), { ORACLE__MQTT__ANCHOR_HOLD_MS: "5000" }).mqtt.anchorHoldMs).to.equal(5_000);
+    expect(
+      loadConfig(writeConfig({ ...MINIMAL, mqtt: { shareGroup: "g", anchorHoldMs: 0 } }), {}).mqtt.anchorHoldMs,
+    ).to.equal(0);
+    expect(() => loadConfig(writeConfig({ ...MINIMAL, mqtt: { anchorHoldMs: -1 } }), {}))
+      .to.throw(/mqtt\.anchorHoldMs/)
+      .and.satisfy((e: unknown) => isOracleError(e, "CONFIG_INVALID"));
+    expect(() => loadConfig(writeConfig({ ...MINIMAL, mqtt: { anchorHoldMs: 1.5 } }), {})).to.throw(
+      /mqtt\.anchorHoldMs/,
+    );
+  });
+
   it("refuses a bad file with CONFIG_INVALID naming each key", () => {
     const bad = { ...MINIMAL, batch: { gasCap: 20_000_000 }, privateKey: "0x01" };
     expect(() => loadConfig(writeConfig(bad), {}))
