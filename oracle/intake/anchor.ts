@@ -40,9 +40,9 @@
  * - a message only the anchors got (published while the group was gone): every instance holds it, and the one whose
  *   hold ends first relays it. The spread (up to half the hold, from `oracleId`) sets the instances' holds apart
  *   so that the others' pre-flight, later, finds it on chain. Two instances whose spreads fall within one
- *   confirmation of each other can still both relay it (the chain skips the second copy); see docs/operations.md. An oracle restart (not the broker's):
- * the anchor's queue holds what was published while the oracle was down; it catches up through it (mostly
- * duplicates of what the share members' sessions deliver).
+ *   confirmation of each other can still both relay it (the chain skips the second copy); see docs/operations.md.
+ * An oracle restart (not the broker's): the anchor's queue holds what was published while the oracle was down; it
+ * catches up through it (mostly duplicates of what the share members' sessions deliver).
  *
  * Not needed: with one connection and no share group, or on MQTT 3.1.1 (aedes: no `$share`), the oracle's own
  * subscription is plain and the broker restores it with the session: no anchor (oracle/intake/mqtt.ts). Nor with
