@@ -145,7 +145,7 @@ export class Relay {
     if (this.o.store.pendingReadings() - this.planner.heldReadings >= this.o.config.batch.maxReadings) this.wake?.();
   }
 
-  /** Readings pending in the store but held back for a retryable skip (CustodyPending, SequenceGap). */
+  /** Readings pending in the store but held back: a retryable skip (CustodyPending, SequenceGap, FutureTimestamp) or an anchor copy within its hold (mqtt.anchorHoldMs). */
   get heldReadings(): number {
     return this.planner.heldReadings;
   }
