@@ -102,12 +102,13 @@ async function brokerRestarts(p: Profile, instances: number, connections: number
   const drill = await Drill.start({ devices: p.devices, firstDeviceId: 2100n });
   const configs: OracleConfig[] = [];
   for (let i = 0; i < instances; i++) {
-    const shared = instances > 1 || connections > 1;
-    configs.push(
-      drill.config({
-        mqtt: shared ? { shareGroup: "drill", connections, protocolVersion: 5 } : { protocolVersion: 5 },
-      }),
-    );
+    // As docs/operations.md section 5 configures them: several instances join one named group (their anchor copies
+    // then wait mqtt.anchorHoldMs); one instance with several connections uses its own default group, no hold.
+    const mqtt =
+      instances > 1
+        ? { shareGroup: "drill", connections, protocolVersion: 5 as const }
+        : { connections, protocolVersion: 5 as const };
+    configs.push(drill.config({ mqtt }));
     await drill.startOracle(configs[i] as OracleConfig, await drill.oracleKey());
   }
   const fleet = await Fleet.connect(drill.world, drill.broker.url);
