@@ -351,30 +351,7 @@ export class Ingest {
         done(new Error("intake stopping or paused: message left for redelivery"));
         return;
       }
-      const handled = this.handler(packet.topic, payload, { retain: packet.retain }).then(
-        () => done(),
-        (error: unknown) => {
-          // Not stored: do not acknowledge.
-          done(error instanceof Error ? error : new Error(String(error)));
-          if (this.stopped || this.paused) {
-            // The stop or the pause closes the connection; the broker delivers the message again afterwards.
-            this.log.debug(
-              { topic: packet.topic, err: messageOf(error), connection: index },
-              "message left unacknowledged",
-            );
-            return;
-          }
-          // Dropping the connection makes the broker deliver it again.
-          this.limited.error(
-            `not-stored:${index}`,
-            { topic: packet.topic, err: messageOf(error), connection: index },
-            "message not stored; reconnecting",
-          );
-          client.stream.destroy();
-        },
-      );
-      this.inFlight.add(handled);
-      void handled.finally(() => this.inFlight.delete(handled));
+      this.judge(client, packet, payload, done, index);
     };
     client.on("connect", (connack) => {
       if (this.stopped || this.paused) {
@@ -447,6 +424,40 @@ export class Ingest {
   }
 
   /**
+   * Hands a message of a connection (a shared or single one, or the anchor's) to intake and acknowledges it after its
+   * commit. Not stored: left unacknowledged; unless the stop or a pause closes the connection anyway, the connection is
+   * dropped so that the broker delivers the message again.
+   */
+  private judge(
+    client: MqttClient,
+    packet: IPublishPacket,
+    payload: Uint8Array,
+    done: (error?: Error) => void,
+    connection: number | "anchor",
+  ): void {
+    const anchor = connection === "anchor";
+    const handled = this.handler(packet.topic, payload, { retain: packet.retain, ...(anchor ? { anchor } : {}) }).then(
+      () => done(),
+      (error: unknown) => {
+        done(error instanceof Error ? error : new Error(String(error)));
+        if (this.stopped || this.paused) {
+          // The stop or the pause closes the connection; the broker delivers the message again afterwards.
+          this.log.debug({ topic: packet.topic, err: messageOf(error), connection }, "message left unacknowledged");
+          return;
+        }
+        this.limited.error(
+          `not-stored:${connection}`,
+          { topic: packet.topic, err: messageOf(error), connection },
+          anchor ? "message of the anchor session not stored; reconnecting it" : "message not stored; reconnecting",
+        );
+        client.stream.destroy();
+      },
+    );
+    this.inFlight.add(handled);
+    void handled.finally(() => this.inFlight.delete(handled));
+  }
+
+  /**
    * Opens the anchor session's connection (oracle/intake/anchor.ts): persistent, a plain subscription to the
    * readings topics. Catching up, it hands each message to intake and acknowledges it after its commit; after its
    * fence, it acknowledges them unjudged.
@@ -474,21 +485,7 @@ export class Ingest {
         return;
       }
       fence.handedOver();
-      const handled = this.handler(packet.topic, payload, { retain: packet.retain, anchor: true }).then(
-        () => done(),
-        (error: unknown) => {
-          done(error instanceof Error ? error : new Error(String(error)));
-          if (this.stopped || this.paused) return;
-          this.limited.error(
-            "not-stored:anchor",
-            { topic: packet.topic, err: messageOf(error), connection: "anchor" },
-            "message of the anchor session not stored; reconnecting it",
-          );
-          client.stream.destroy();
-        },
-      );
-      this.inFlight.add(handled);
-      void handled.finally(() => this.inFlight.delete(handled));
+      this.judge(client, packet, payload, done, "anchor");
     };
     client.on("connect", (connack) => {
       if (this.stopped || this.paused) {
