@@ -20,7 +20,7 @@ import type { MqttClient } from "mqtt";
 
 import { COLD_CHAIN_ABI } from "../../oracle/chain.js";
 import type { OracleConfig } from "../../oracle/config/index.js";
-import { decodeBatch, encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.js";
+import { encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.js";
 import { startAnvil } from "../oracle/anvil.js";
 import type { AnvilHandle } from "../oracle/anvil.js";
 import { OracleProcess } from "../oracle/oracle-process.js";
@@ -31,6 +31,7 @@ import {
   fundedOracleKey,
   oracleConfig,
   reading,
+  readingsCarried,
   startMosquitto,
   tempDir,
   waitFor,
@@ -404,18 +405,9 @@ export class Drill {
         if (!oracles.has(getAddress(tx.from))) continue;
         oracleTx++;
         const receipt = await this.anvil.provider.getTransactionReceipt(tx.hash);
-        const [batch] = COLD_CHAIN_ABI.decodeFunctionData("submitReadings", tx.data) as unknown as [string];
-        let readings = 0;
-        for (const item of decodeBatch(batch)) {
-          const keys =
-            item.kind === "readings"
-              ? item.readings.map((r) => `${r.reading.deviceId}:${r.reading.observedAt}`)
-              : item.window.samples.map(
-                  (_, i) => `${item.window.deviceId}:${item.window.firstObservedAt + i * item.window.intervalSeconds}`,
-                );
-          for (const key of keys) carried.set(key, (carried.get(key) ?? 0) + 1);
-          readings += keys.length;
-        }
+        const keys = readingsCarried(tx.data);
+        for (const key of keys) carried.set(key, (carried.get(key) ?? 0) + 1);
+        const readings = keys.length;
         const skipped = (receipt?.logs ?? [])
           .filter((l) => l.topics[0] === skippedTopic)
           .reduce((n, l) => n + Number(COLD_CHAIN_ABI.parseLog(l)?.args.count ?? 0), 0);

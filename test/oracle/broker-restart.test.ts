@@ -41,10 +41,9 @@ import type { MqttClient } from "mqtt";
 
 import { getAddress } from "ethers";
 
-import { COLD_CHAIN_ABI } from "../../oracle/chain.js";
 import type { Oracle } from "../../oracle/oracle.js";
 import { STOP_LIMITS_MS } from "../../oracle/oracle.js";
-import { decodeBatch, encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.js";
+import { encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.js";
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
   deployWorld,
@@ -52,6 +51,7 @@ import {
   mosquittoAvailable,
   onchainReadingCount,
   reading,
+  readingsCarried,
   startChain,
   startLoggedOracle,
   tempDir,
@@ -233,16 +233,7 @@ async function doubledReadings(node: NodeHandle, addresses: readonly string[], f
       if (!from.has(getAddress(tx.from))) continue;
       const receipt = await node.provider.getTransactionReceipt(tx.hash);
       if (receipt?.status !== 1) continue;
-      const [batch] = COLD_CHAIN_ABI.decodeFunctionData("submitReadings", tx.data) as unknown as [string];
-      for (const item of decodeBatch(batch)) {
-        const keys =
-          item.kind === "readings"
-            ? item.readings.map((r) => `${r.reading.deviceId}:${r.reading.observedAt}`)
-            : item.window.samples.map(
-                (_, i) => `${item.window.deviceId}:${item.window.firstObservedAt + i * item.window.intervalSeconds}`,
-              );
-        for (const key of keys) carried.set(key, (carried.get(key) ?? 0) + 1);
-      }
+      for (const key of readingsCarried(tx.data)) carried.set(key, (carried.get(key) ?? 0) + 1);
     }
   }
   let doubled = 0;

@@ -31,7 +31,14 @@ import type { Logger } from "../../oracle/log.js";
 import { Oracle } from "../../oracle/oracle.js";
 import type { StoredItem } from "../../oracle/store/store.js";
 import type { ColdChainDomain, DevicePrivateKey, MqttPayloadFormat, SignedItem } from "../../sdk/protocol/index.js";
-import { encodeMqttPayload, mqttReadingsTopic, signReading, signWindow } from "../../sdk/protocol/index.js";
+import {
+  decodeBatch,
+  encodeMqttPayload,
+  mqttReadingsTopic,
+  signReading,
+  signWindow,
+} from "../../sdk/protocol/index.js";
+import { COLD_CHAIN_ABI } from "../../oracle/chain.js";
 import { VACCINE_PROFILE, createShipment, deploySuite, registerDevice } from "../support/deploy.js";
 import type { Connection, Suite } from "../support/deploy.js";
 
@@ -733,4 +740,19 @@ export function storeCounts(path: string): { items: number; readings: number; re
   } finally {
     db.close();
   }
+}
+
+/**
+ * The readings a `submitReadings` transaction carries, as `<deviceId>:<observedAt>` (a window: each sample), decoded
+ * from its calldata: what the fault drills count to find a reading carried by two mined transactions.
+ */
+export function readingsCarried(calldata: string): string[] {
+  const [batch] = COLD_CHAIN_ABI.decodeFunctionData("submitReadings", calldata) as unknown as [string];
+  return decodeBatch(batch).flatMap((item) =>
+    item.kind === "readings"
+      ? item.readings.map((r) => `${r.reading.deviceId}:${r.reading.observedAt}`)
+      : item.window.samples.map(
+          (_, i) => `${item.window.deviceId}:${item.window.firstObservedAt + i * item.window.intervalSeconds}`,
+        ),
+  );
 }
