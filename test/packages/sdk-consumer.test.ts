@@ -49,6 +49,46 @@ const CHROMIUM = "/usr/bin/chromium";
 const BUNDLE_LIMIT_BYTES = 450_000;
 const SEPOLIA_CHAIN_ID = 11155111;
 
+const DOC = join(REPO_ROOT, "docs", "integration.md");
+
+/** The doc's runnable examples by name, in document order. */
+function extractExamples(markdown: string): Map<string, string> {
+  const examples = new Map<string, string>();
+  for (const match of markdown.matchAll(/^```ts\n(\/\/ example: ([a-z0-9-]+)\n[\s\S]*?)^```$/gm)) {
+    const [, code, name] = match;
+    if (code !== undefined && name !== undefined) examples.set(name, code);
+  }
+  return examples;
+}
+
+/** What each example must print (a regexp per line it must contain). */
+const EXPECTED: Record<string, RegExp[]> = {
+  "read-state": [
+    /^shipment 1 is Rejected, held by 0x90F79bf6EB2c4f870365E785982E1f101E93b906$/m,
+    /^readings 60, 4\.5 \.\. 30 °C$/m,
+    // MKT and time out of range per logger (protocol v2 judges both per device).
+    /^logger 21: MKT \d+(\.\d+)? °C over [\d.]+ h, 4200 s out of range$/m,
+    /^logger 22: MKT 4\.5 °C over [\d.]+ h, 0 s out of range$/m,
+    /^0x70997970C51812dc3A010C7d01b50e0d17dc79C8: \d+ s out of range, breaches: AbsoluteLimit, SingleExcursion$/m,
+  ],
+  history: [
+    /^read blocks \d+\.\.\d+ \(\d+\/\d+\)$/m,
+    /^custody 2: 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 -> 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in tx 0x[0-9a-f]{64}$/m,
+    /^breach AbsoluteLimit charged to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 \(period 1\)$/m,
+    /^60 readings, 1 skipped, 1 excursions$/m,
+    /^relay noise \(not evidence\): 1 unauthenticated skips$/m,
+    /^device 22: 30 points, 0 gaps, band 2\.\.8 °C$/m,
+  ],
+  "decode-events": [/^ReadingsRecorded shipment 1 device 21: last 5 °C$/m, /^decoded 60 readings from \d+ events$/m],
+  "sign-readings": [/^signatures verify: true$/m, /^batch of \d+ bytes: 0 accepted, 3 skipped$/m],
+  epcis: [
+    / commissioning active$/m,
+    / transporting in_transit$/m,
+    / receiving in_progress$/m,
+    / inspecting non_conformant$/m,
+  ],
+};
+
 /** Versions of what the temporary projects install: this repository's lockfile. */
 function lockedVersion(name: string): string {
   const lock = JSON.parse(readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) as {
@@ -413,6 +453,51 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
         ),
       );
       expect(lines).to.have.length(4);
+    });
+  });
+
+  describe("docs/integration.md examples, in the Node project", () => {
+    const examples = extractExamples(readFileSync(DOC, "utf8"));
+    let project: string;
+
+    before(() => {
+      project = join(work, "node-app");
+      for (const [name, code] of examples) writeFileSync(join(project, `${name}.ts`), code);
+    });
+
+    it("has the documented examples", () => {
+      expect([...examples.keys()]).to.deep.equal(Object.keys(EXPECTED));
+    });
+
+    for (const [name, patterns] of Object.entries(EXPECTED)) {
+      it(`runs the "${name}" example with node`, async () => {
+        expect(examples.has(name), `no example "${name}" in docs/integration.md`).to.equal(true);
+        const r = await run(process.execPath, [`${name}.ts`], project, 60_000, { COLDCHAIN_RPC_URL: world.node.url });
+        expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
+        for (const pattern of patterns) expect(r.stdout, r.stdout).to.match(pattern);
+      });
+    }
+
+    it("type-checks the examples against the package's declarations", async () => {
+      const tsconfig = {
+        compilerOptions: {
+          module: "nodenext",
+          target: "es2022",
+          lib: ["es2023"],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          verbatimModuleSyntax: true,
+          allowImportingTsExtensions: true,
+          types: ["node"],
+          typeRoots: [join(REPO_ROOT, "node_modules", "@types")],
+        },
+        include: [...examples.keys()].map((name) => `${name}.ts`),
+      };
+      writeFileSync(join(project, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
+      const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
+      const r = await run(process.execPath, [tsc, "-p", "tsconfig.json"], project);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
     });
   });
 
