@@ -18,7 +18,7 @@ import { startScenarioNode } from "./scenario.js";
 import type { Scenario, ScenarioNode } from "./scenario.js";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-describe("SDK, read commands and docs on a hardhat node", function () {
+describe("SDK and read commands on a hardhat node", function () {
   this.timeout(120_000);
   let world: ScenarioNode;
   let scenario: Scenario;
