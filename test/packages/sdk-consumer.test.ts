@@ -9,8 +9,9 @@
  * - docs/integration.md: every fenced ```ts block starting with `// example: <name>` runs in that project with
  *   `node` (type stripping) and type-checks against the package's `.d.ts`: the code in the document is the code
  *   tested, against the published shape of the package;
- * - a small Vite app imports the SDK, builds, and reads the same shipment in Chromium; its bundle holds one copy of
- *   ethers and stays under 450 kB.
+ * - a small Vite app imports the SDK, builds, and reads the same shipment in Chromium (state, history, chart series
+ *   and EPCIS export, as a dashboard would); its bundle holds one copy of ethers, no contract bytecode, and stays
+ *   under 450 kB.
  *
  * The address books bundled into the test's package are the node's `localhost.json` (left out: a dev chain) and a
  * copy of it renamed to "sepolia" (kept), so loading a bundled network by name is exercised too.
@@ -40,7 +41,12 @@ import { chromium } from "playwright-core";
 
 import { buildSdk } from "../../scripts/build-sdk.js";
 import { shipmentStatusName } from "../../sdk/names.js";
-import { ColdChain__factory } from "../../types/ethers-contracts/index.js";
+import { connectSuite, readShipment, shipmentHistory, temperatureTimeline, toEpcisDocument } from "../../sdk/index.js";
+import {
+  ColdChain__factory,
+  ColdChainLens__factory,
+  DeviceRegistry__factory,
+} from "../../types/ethers-contracts/index.js";
 import { REPO_ROOT } from "../support/node.js";
 import { startScenarioNode } from "../sdk/scenario.js";
 import type { ScenarioNode } from "../sdk/scenario.js";
@@ -250,12 +256,27 @@ const VITE_HTML = `<!doctype html>
 `;
 
 const VITE_MAIN = `import { JsonRpcProvider } from "ethers";
-import { bundledNetworks, connectSuite, loadDeployment, readShipment } from "@coldchain/sdk";
+import {
+  bundledNetworks,
+  connectSuite,
+  loadDeployment,
+  readShipment,
+  shipmentHistory,
+  temperatureTimeline,
+  toEpcisDocument,
+} from "@coldchain/sdk";
 ${SHIPMENT_LINE_JS}
 async function main() {
   const deployment = await loadDeployment({ url: new URL("deployments/localhost.json", location.href) });
   const provider = new JsonRpcProvider(new URL("rpc", location.href).href, undefined, { staticNetwork: true });
-  const state = await readShipment(connectSuite(deployment, provider), 1n);
+  const suite = connectSuite(deployment, provider);
+  const state = await readShipment(suite, 1n);
+  // What a dashboard also does (and so what the bundle size covers): history, chart series, EPCIS.
+  const history = await shipmentHistory(suite, 1n, { toBlock: state.blockNumber });
+  const timeline = temperatureTimeline(history);
+  const epcis = toEpcisDocument(history, state);
+  const points = timeline.devices.reduce((n, d) => n + d.times.length, 0);
+  const summary = \`history \${history.readings.length} readings, \${points} chart points, \${epcis.epcisBody.eventList.length} EPCIS events\`;
   const sepolia = loadDeployment("sepolia");
   let missing = "";
   try {
@@ -264,7 +285,12 @@ async function main() {
     missing = \`\${error.name}: \${error.message}\`;
   }
   provider.destroy();
-  return [shipmentLine(state, deployment), \`bundled \${bundledNetworks().join(",")}: sepolia is chain \${sepolia.chainId}\`, missing].join("\\n");
+  return [
+    shipmentLine(state, deployment),
+    \`bundled \${bundledNetworks().join(",")}: sepolia is chain \${sepolia.chainId}\`,
+    missing,
+    summary,
+  ].join("\\n");
 }
 const out = document.getElementById("out");
 main().then(
@@ -317,6 +343,8 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
   let work: string;
   let tarball: string;
   let expectedLine: string;
+  /** The same summary from the SDK's sources in this repository. */
+  let expectedSummary: string;
   const ethersVersion = lockedVersion("ethers");
 
   before(async () => {
@@ -360,6 +388,13 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
     const coldChain = ColdChain__factory.connect(world.deployment.contracts.ColdChain.address, world.provider);
     const id = world.scenario.shipmentId;
     const [info1, condition] = await Promise.all([coldChain.shipment(id), coldChain.condition(id)]);
+    const suite = connectSuite(world.deployment, world.provider);
+    const state = await readShipment(suite, id);
+    const history = await shipmentHistory(suite, id, { toBlock: state.blockNumber });
+    const points = temperatureTimeline(history).devices.reduce((n, d) => n + d.times.length, 0);
+    const events = toEpcisDocument(history, state).epcisBody.eventList.length;
+    expect(history.readings.length).to.equal(Number(condition.readingCount));
+    expectedSummary = `history ${history.readings.length} readings, ${points} chart points, ${events} EPCIS events`;
     expectedLine = shipmentLine({
       id: String(id),
       status: shipmentStatusName(info1.status),
@@ -549,6 +584,12 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       expect([...ethersRoots]).to.deep.equal([join(realpathSync(project), "node_modules", "ethers")]);
       expect(ids.some((id) => id.includes("/@coldchain/sdk/dist/sdk/state.js"))).to.equal(true);
       expect(raw).to.be.lessThan(BUNDLE_LIMIT_BYTES);
+      // connectSuite binds ABIs: the contracts' bytecode (in the factories, for deploying) is not in the bundle.
+      const bundle = code.join("");
+      expect(bundle).to.contain("submitReadings");
+      for (const factory of [ColdChain__factory, ColdChainLens__factory, DeviceRegistry__factory]) {
+        expect(bundle.includes(factory.bytecode.slice(2, 66)), `bytecode of ${factory.name}`).to.equal(false);
+      }
     });
 
     it("reads the shipment in the page", async () => {
@@ -573,6 +614,8 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
           `DeploymentError: the address book ${served.url}deployments/nowhere.json could not be loaded (HTTP 404 Not Found); ` +
             "check that the app serves the deployments/<network>.json written by `npm run deploy` there",
         );
+        expect(lines[3]).to.equal(expectedSummary);
+        expect(lines).to.have.length(4);
         expect(errors).to.deep.equal([]);
       } finally {
         await browser.close();

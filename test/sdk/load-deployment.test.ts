@@ -11,14 +11,15 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { bundledModuleSource, publicAddressBooks } from "../../scripts/build-sdk.js";
+import { bundledModuleSource, publicAddressBooks, suiteAbisSource } from "../../scripts/build-sdk.js";
 import { DEPLOYMENT_FORMAT, DeploymentError } from "../../sdk/deployment.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import { bundledNetworks, loadDeployment as loadInBrowser } from "../../sdk/load-deployment.js";
 import { loadDeployment } from "../../sdk/node/index.js";
+import * as suiteAbis from "../../sdk/suite-abis.js";
 import { freePort } from "../support/node.js";
 
-const contract = (n: number) => ({
+const contract = (n: number): Deployment["contracts"]["ColdChain"] => ({
   address: `0x${String(n).padStart(40, "0")}`,
   blockNumber: n,
   transactionHash: `0x${String(n).padStart(64, "0")}`,
@@ -185,8 +186,8 @@ describe("loadDeployment", () => {
     });
   });
 
-  describe("the address books npm run build:sdk bundles", () => {
-    it("are the public networks' (not local, localhost, test or dev chain ids), validated", async () => {
+  describe("what npm run build:sdk generates", () => {
+    it("bundles the public networks' address books (not local, localhost, test or dev chain ids), validated", async () => {
       const books = join(dir, "books");
       mkdirSync(books);
       for (const [name, chainId] of [
@@ -213,6 +214,14 @@ describe("loadDeployment", () => {
 
       writeFileSync(join(books, "broken.json"), "{");
       expect(() => publicAddressBooks(books)).to.throw(/broken\.json is not valid JSON/);
+    });
+
+    it("bind the same ABIs as the factories, as plain data (the package's suite-abis.js)", async () => {
+      const module = join(dir, "suite-abis.mjs");
+      writeFileSync(module, suiteAbisSource());
+      const generated = (await import(module)) as Record<string, unknown>;
+      expect(Object.keys(generated).sort()).to.deep.equal(Object.keys(suiteAbis).sort());
+      for (const [name, abi] of Object.entries(suiteAbis)) expect(generated[name], name).to.deep.equal(abi);
     });
   });
 });
