@@ -148,7 +148,7 @@ function tsc(args: readonly string[]): Promise<number> {
   });
 }
 
-const USAGE = `usage: npm run build:sdk [-- --deployments <dir>] [-- --out <dir>]
+const USAGE = `usage: npm run build:sdk -- [--deployments <dir>] [--out <dir>]
 
 Builds the @coldchain/sdk package into sdk/dist (compiles the contracts first when needed).
   --deployments <dir>  address books to bundle (default deployments/; local and dev chains are left out)
