@@ -41,6 +41,7 @@ import { chromium } from "playwright-core";
 
 import { buildSdk } from "../../scripts/build-sdk.js";
 import { shipmentStatusName } from "../../sdk/names.js";
+import { TEST_SECP256K1_PRIVATE_KEY, secp256k1Address } from "../../sdk/protocol/index.js";
 import { connectSuite, readShipment, shipmentHistory, temperatureTimeline, toEpcisDocument } from "../../sdk/index.js";
 import {
   ColdChain__factory,
@@ -52,6 +53,7 @@ import { startScenarioNode } from "../sdk/scenario.js";
 import type { ScenarioNode } from "../sdk/scenario.js";
 
 const CHROMIUM = "/usr/bin/chromium";
+const rootVersion = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const BUNDLE_LIMIT_BYTES = 450_000;
 const SEPOLIA_CHAIN_ID = 11155111;
 
@@ -211,6 +213,8 @@ function shipmentLine(state, deployment) {
 const NODE_SCRIPT = `import { JsonRpcProvider } from "ethers";
 import { bundledNetworks, connectSuite, readShipment } from "@coldchain/sdk";
 import { loadDeployment } from "@coldchain/sdk/node";
+import { TEST_SECP256K1_PRIVATE_KEY, secp256k1Address } from "@coldchain/sdk/protocol";
+import manifest from "@coldchain/sdk/package.json" with { type: "json" };
 ${SHIPMENT_LINE_JS}
 const deployment = loadDeployment("localhost"); // ./deployments/localhost.json of this project
 const provider = new JsonRpcProvider(process.env.RPC_URL, undefined, { staticNetwork: true });
@@ -225,6 +229,7 @@ for (const bad of ["nowhere", { path: "deployments/broken.json" }]) {
     console.log(\`\${error.name}: \${error.message}\`);
   }
 }
+console.log(\`\${manifest.name}@\${manifest.version}; protocol test key \${secp256k1Address(TEST_SECP256K1_PRIVATE_KEY)}\`);
 provider.destroy();
 `;
 
@@ -487,7 +492,10 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
           `^DeploymentError: ${join(realpathSync(project), "deployments", "broken.json")} is not valid JSON \\(`,
         ),
       );
-      expect(lines).to.have.length(4);
+      expect(lines[4]).to.equal(
+        `@coldchain/sdk@${rootVersion}; protocol test key ${secp256k1Address(TEST_SECP256K1_PRIVATE_KEY)}`,
+      );
+      expect(lines).to.have.length(5);
     });
   });
 
