@@ -27,8 +27,9 @@ import {
   readdirSync,
   realpathSync,
   rmSync,
+  statSync,
+  writeFileSync,
 } from "node:fs";
-import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { isBuiltin } from "node:module";
@@ -151,6 +152,11 @@ function npm(args: readonly string[], cwd: string): Promise<Run> {
 async function npmInstall(cwd: string, specs: readonly string[]): Promise<void> {
   const r = await npm(["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...specs], cwd);
   expect(r.code, `npm install ${specs.join(" ")}\n${r.stdout}\n${r.stderr}`).to.equal(0);
+}
+
+/** Whether `node_modules/<path>` (a package.json) is a package's own manifest, not a nested folder's. */
+function isPackageRoot(path: string): boolean {
+  return /^(@[^/]+\/)?[^/@][^/]*\/package\.json$/.test(path.replace(/^.*node_modules\//, ""));
 }
 
 /** A fresh project (package.json only) in `parent`. */
@@ -431,6 +437,14 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
 
     it("installs one ethers and no oracle, broker or native modules", () => {
       const files = readdirSync(join(project, "node_modules"), { recursive: true }).map(String);
+      const packages = files.filter((p) => /(^|\/)package\.json$/.test(p) && isPackageRoot(p));
+      const bytes = files.reduce((n, p) => {
+        const stat = statSync(join(project, "node_modules", p));
+        return stat.isFile() ? n + stat.size : n;
+      }, 0);
+      console.log(
+        `      installed with ethers: ${packages.length} packages, ${(bytes / 1e6).toFixed(1)} MB in node_modules`,
+      );
       const ethersCopies = files.filter((p) =>
         /(^|\/)node_modules\/ethers\/package\.json$|^ethers\/package\.json$/.test(p),
       );
