@@ -59,7 +59,12 @@ export interface ReportChart {
   /** Breach markers, numbered as in the breach table. */
   readonly breaches: readonly { readonly number: number; readonly at: number; readonly reason: string }[];
   /** Custody periods, numbered as in the custody table. */
-  readonly custody: readonly { readonly number: number; readonly from: number; readonly to: number; readonly liable: boolean }[];
+  readonly custody: readonly {
+    readonly number: number;
+    readonly from: number;
+    readonly to: number;
+    readonly liable: boolean;
+  }[];
 }
 
 /** An event the report cites: what, block, transaction. */
@@ -486,7 +491,5 @@ export function verifyCommands(network: string, id: bigint, blockNumber: number)
 
 /** keccak256 of the report's canonical JSON (bigints as decimal strings). */
 export function reportDigest(report: Omit<ShipmentReport, "digest">): string {
-  return keccak256(
-    toUtf8Bytes(JSON.stringify(report, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))),
-  );
+  return keccak256(toUtf8Bytes(JSON.stringify(report, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))));
 }

@@ -266,7 +266,7 @@ export async function renderReportPdf(report: ShipmentReport): Promise<Uint8Arra
   // Summary: two columns of label and value (values wrap; the left column holds the parties' addresses).
   const leftWidth = CONTENT_WIDTH * 0.56;
   const columns = [
-    { x: MARGIN, label: 64, width: leftWidth - 6 },
+    { x: MARGIN, label: 78, width: leftWidth - 6 },
     { x: MARGIN + leftWidth, label: 76, width: CONTENT_WIDTH - leftWidth },
   ];
   const rows = Math.ceil(report.summary.length / 2);
@@ -371,8 +371,20 @@ export async function renderReportPdf(report: ShipmentReport): Promise<Uint8Arra
       thickness: 0.5,
       color: RULE,
     });
-    page.drawText(toWinAnsi(footer, fonts.regular), { x: MARGIN, y: MARGIN + 4, size: 7, font: fonts.regular, color: MUTED });
-    page.drawText(`report digest ${report.digest}`, { x: MARGIN, y: MARGIN - 5, size: 6.5, font: fonts.mono, color: MUTED });
+    page.drawText(toWinAnsi(footer, fonts.regular), {
+      x: MARGIN,
+      y: MARGIN + 4,
+      size: 7,
+      font: fonts.regular,
+      color: MUTED,
+    });
+    page.drawText(`report digest ${report.digest}`, {
+      x: MARGIN,
+      y: MARGIN - 5,
+      size: 6.5,
+      font: fonts.mono,
+      color: MUTED,
+    });
   });
   return await doc.save({ useObjectStreams: false });
 }
@@ -447,7 +459,14 @@ function drawChart(out: Layout, chart: ReportChart): void {
     out.text(label, x - out.width(label, 6.8) / 2, plotBottom - 11, 6.8, f.regular, MUTED);
   }
   out.text("time (UTC)", right - out.width("time (UTC)", 6.8), plotBottom - 20, 6.8, f.regular, MUTED);
-  page.drawRectangle({ x: left, y: plotBottom, width: plotWidth, height: plotHeight, borderColor: MUTED, borderWidth: 0.6 });
+  page.drawRectangle({
+    x: left,
+    y: plotBottom,
+    width: plotWidth,
+    height: plotHeight,
+    borderColor: MUTED,
+    borderWidth: 0.6,
+  });
 
   // Limits, labelled at the right edge (in words: colour never carries the meaning alone).
   const limitLabel = (c: number, text: string, color: Color): void => {
@@ -457,7 +476,13 @@ function drawChart(out: Layout, chart: ReportChart): void {
   limitLabel(chart.maxC, `max ${degrees(chart.maxC)}`, GOOD);
   limitLabel(chart.minC, `min ${degrees(chart.minC)}`, GOOD);
   const hline = (c: number, color: Color, dash: number[]): void =>
-    page.drawLine({ start: { x: left, y: yOf(c) }, end: { x: right, y: yOf(c) }, thickness: 0.9, color, dashArray: dash });
+    page.drawLine({
+      start: { x: left, y: yOf(c) },
+      end: { x: right, y: yOf(c) },
+      thickness: 0.9,
+      color,
+      dashArray: dash,
+    });
   if (showAbsMax) {
     hline(chart.absoluteMaxC, LIMIT, [4, 2]);
     limitLabel(chart.absoluteMaxC, `abs. max ${degrees(chart.absoluteMaxC)}`, LIMIT);
@@ -529,7 +554,13 @@ function drawChart(out: Layout, chart: ReportChart): void {
     const x = xOf(b.at);
     const labelX = Math.max(x, nextFree);
     nextFree = labelX + 11;
-    page.drawLine({ start: { x, y: plotBottom }, end: { x, y: plotTop }, thickness: 0.7, color: BAD, dashArray: [2, 2] });
+    page.drawLine({
+      start: { x, y: plotBottom },
+      end: { x, y: plotTop },
+      thickness: 0.7,
+      color: BAD,
+      dashArray: [2, 2],
+    });
     if (labelX !== x) {
       page.drawLine({ start: { x, y: plotTop }, end: { x: labelX, y: plotTop + 6 }, thickness: 0.5, color: BAD });
     }
@@ -594,7 +625,7 @@ function drawChart(out: Layout, chart: ReportChart): void {
   if (!showAbsMax) notes.push(`absolute max ${degrees(chart.absoluteMaxC)} above the chart`);
   if (chart.freezeC !== undefined && !showFreeze) notes.push(`freeze ${degrees(chart.freezeC)} outside the chart`);
   const caption =
-    "Custody periods are numbered as in the custody table; \"liable\" marks a period a breach was charged to." +
+    'Custody periods are numbered as in the custody table; "liable" marks a period a breach was charged to.' +
     (notes.length > 0 ? ` Not drawn: ${notes.join(", ")}.` : "");
   out.y = ly - 8;
   out.paragraph(caption, { size: 7, color: MUTED });

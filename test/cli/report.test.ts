@@ -78,6 +78,12 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
     runScript("cli/main.ts", [...args, "--network", "localhost"], world.env, 120_000);
 
   before(async () => {
+    if (!hasPoppler) {
+      console.log(
+        "      poppler-utils missing (pdftoppm, pdftotext): the rendering and text checks are skipped; " +
+          "install them with `apt-get install -y poppler-utils`",
+      );
+    }
     world = await startScenarioNode();
     const suite = connectSuite(world.deployment, world.provider);
     state = await readShipment(suite, world.scenario.shipmentId);
@@ -88,7 +94,16 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
     const labels = join(ARTIFACTS, "labels.json");
     const [, carrier] = world.scenario.custodians;
     writeFileSync(labels, JSON.stringify({ [carrier ?? ""]: "Polar Freight (carrier)" }));
-    const r = await cli("report", "--id", String(world.scenario.shipmentId), "--out", pdfFile, "--labels", labels, "--json");
+    const r = await cli(
+      "report",
+      "--id",
+      String(world.scenario.shipmentId),
+      "--out",
+      pdfFile,
+      "--labels",
+      labels,
+      "--json",
+    );
     expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
     json = JSON.parse(r.stdout) as typeof json;
     if (hasPoppler) {
@@ -142,7 +157,9 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
     expect(text).to.contain(`at ${utc(first?.observedAt ?? 0)} on logger ${K1_DEVICE},`);
     expect(flat(text)).to.contain("Liable: Polar Freight (carrier)");
     const rejected = history.lifecycle.find((e) => e.kind === "rejected");
-    expect(flat(text)).to.contain(`QA decision: rejected by ${state.receiver} at ${utc(rejected?.at ?? 0)}, reason TEMP_EXCURSION.`);
+    expect(flat(text)).to.contain(
+      `QA decision: rejected by ${state.receiver} at ${utc(rejected?.at ?? 0)}, reason TEMP_EXCURSION.`,
+    );
   });
 
   it("lists each breach with its kind, time, logger, liable custodian, block and transaction as on chain", function () {
@@ -195,7 +212,9 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
   it("gives the on-chain references and the commands that re-check them", function () {
     if (!hasPoppler) this.skip();
     const refs = flat(between(text, "On-chain references", "How to verify this report"));
-    expect(refs).to.contain(`Chain ${world.deployment.chainId} (localhost); ColdChain ${world.deployment.contracts.ColdChain.address}`);
+    expect(refs).to.contain(
+      `Chain ${world.deployment.chainId} (localhost); ColdChain ${world.deployment.contracts.ColdChain.address}`,
+    );
     const rejected = history.lifecycle.find((e) => e.kind === "rejected");
     expect(refs).to.contain(`decision: rejected ${rejected?.blockNumber} tx ${rejected?.transactionHash}`);
     for (const b of history.breaches) expect(refs).to.contain(`${b.blockNumber} tx ${b.transactionHash}`);
@@ -230,7 +249,16 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
 
   it("--block rebuilds the same report (same digest) and shows the shipment as it was at an earlier block", async () => {
     await world.provider.send("evm_mine", []);
-    const again = await cli("report", "--id", "1", "--block", String(json.blockNumber), "--json", "--labels", join(ARTIFACTS, "labels.json"));
+    const again = await cli(
+      "report",
+      "--id",
+      "1",
+      "--block",
+      String(json.blockNumber),
+      "--json",
+      "--labels",
+      join(ARTIFACTS, "labels.json"),
+    );
     expect(again.code, again.stderr).to.equal(0);
     const parsed = JSON.parse(again.stdout) as typeof json & { file?: string };
     expect(parsed.digest).to.equal(json.digest);
