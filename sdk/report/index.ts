@@ -7,4 +7,3 @@
  */
 export * from "./model.js";
 export * from "./pdf.js";
-export * from "./text.js";

@@ -16,7 +16,18 @@ import { deviceKeyTypeName } from "../names.js";
 import { FLAG_LOW_BATTERY, FLAG_SENSOR_FAULT, FLAG_TAMPER } from "../protocol/constants.js";
 import { readShipment } from "../state.js";
 import type { ShipmentState, TemperatureProfile } from "../state.js";
-import { BREACH_WORDS, breachTitle, celsius, celsiusRange, duration, utc } from "./text.js";
+import { formatCelsius, formatCelsiusRange, formatDateTime, formatDuration } from "../format.js";
+import type { BreachReasonName } from "../names.js";
+import {
+  BREACH_KIND_WORDS,
+  CONDITION_WORDS,
+  STAGE_WORDS,
+  breachRuleText,
+  breachText,
+  decisionText,
+  shipmentVerdict,
+} from "../verdict.js";
+import type { ShipmentVerdict } from "../verdict.js";
 
 /** A device's verification key as the DeviceRegistry holds it at the report's block. */
 export interface DeviceKey {
@@ -198,52 +209,76 @@ export function bytes32Text(value: string): string {
   return value;
 }
 
-/** The profile's rules in sentences (a rule that is off says so). */
+/** "2026-12-07 03:00:00 UTC"; "-" for 0 (not yet). */
+function utc(unix: number): string {
+  return unix === 0 ? "-" : formatDateTime(unix);
+}
+
+/** A temperature in centi-°C, "-" when unknown. */
+function celsius(centiC: number | undefined): string {
+  return centiC === undefined ? "-" : formatCelsius(centiC);
+}
+
+/**
+ * The profile's rules in sentences, each rule in the words the verdict uses for its breach
+ * (`breachRuleText`), and "off" for a rule the profile does not apply.
+ */
 export function profileInWords(p: TemperatureProfile): string[] {
-  const out = [`Allowed range ${celsiusRange(p.minCentiC, p.maxCentiC)}: a reading outside it is an excursion.`];
-  out.push(
-    `Absolute limits ${celsiusRange(p.absoluteMinCentiC, p.absoluteMaxCentiC)}: a single reading beyond them is a breach (absolute limit).`,
-  );
-  out.push(
-    p.maxSingleExcursionSeconds === 0
-      ? "Single excursion: no limit (rule off)."
-      : `Single excursion: one excursion of a logger may last at most ${duration(p.maxSingleExcursionSeconds)}.`,
-  );
-  out.push(
-    p.maxCumulativeExcursionSeconds === 0
-      ? "Cumulative excursion: no limit (rule off)."
-      : `Cumulative excursion: each logger's total time out of range may be at most ${duration(p.maxCumulativeExcursionSeconds)}.`,
-  );
-  out.push(
-    p.maxFreezeSeconds === 0
-      ? "Freeze: rule off."
-      : `Freeze: at or below ${celsius(p.freezeCentiC)} for more than ${duration(p.maxFreezeSeconds)} is a breach.`,
-  );
-  out.push(
-    p.maxGapIntervals === 0
-      ? "Missing data: rule off."
-      : `Missing data: more than ${p.maxGapIntervals} recording intervals without a reading is a breach.`,
-  );
+  const off = (kind: BreachReasonName): string => `${BREACH_KIND_WORDS[kind]}: off (the profile does not apply it).`;
+  const rule = (kind: BreachReasonName, on: boolean, more = ""): string =>
+    on ? `${breachRuleText(kind, p)}${more} is a breach.` : off(kind);
   const flags = [
     [FLAG_SENSOR_FAULT, "sensor fault"],
     [FLAG_LOW_BATTERY, "low battery"],
     [FLAG_TAMPER, "tamper"],
   ] as const;
   const named = flags.filter(([bit]) => (p.faultFlagMask & bit) !== 0).map(([, name]) => name);
-  out.push(
-    p.faultFlagMask === 0
-      ? "Device fault: rule off."
-      : `Device fault: a reading flagged ${named.join(" or ") || "with mask bits"} (mask 0x${p.faultFlagMask.toString(16).padStart(2, "0")}) is a breach.`,
-  );
-  out.push(
-    p.mktEnabled
-      ? `Mean kinetic temperature: each logger's MKT may not exceed ${celsius(p.mktLimitCentiC)} once it covers at least ${duration(p.mktMinCoverageSeconds)}.`
-      : "Mean kinetic temperature: rule off.",
-  );
-  out.push(
+  return [
+    `Allowed range: ${formatCelsiusRange(p.minCentiC, p.maxCentiC)}; a reading outside it is an excursion.`,
+    rule("AbsoluteLimit", true, " (a single reading)"),
+    rule("SingleExcursion", p.maxSingleExcursionSeconds !== 0),
+    rule("CumulativeExcursion", p.maxCumulativeExcursionSeconds !== 0),
+    rule("Freeze", p.maxFreezeSeconds !== 0),
+    rule("MissingData", p.maxGapIntervals !== 0),
+    rule(
+      "DeviceFault",
+      p.faultFlagMask !== 0,
+      ` (flags: ${named.join(", ") || "other bits"}; mask 0x${p.faultFlagMask.toString(16).padStart(2, "0")})`,
+    ),
+    rule("MktExceeded", p.mktEnabled, ` once it covers ${formatDuration(p.mktMinCoverageSeconds)} or more`),
     p.adaptationSeconds === 0
       ? "Every reading from the start is judged (no adaptation time)."
-      : `Readings in the first ${duration(p.adaptationSeconds)} after the start are not judged (adaptation time).`,
+      : `Readings in the first ${formatDuration(p.adaptationSeconds)} after the start are not judged (adaptation time).`,
+  ];
+}
+
+/** The verdict in sentences: the summary, each breach (at most `maxBreaches`), the liable parties, the decision. */
+export function verdictSentences(
+  verdict: ShipmentVerdict,
+  party: (address: string) => string,
+  readings: { count: number; loggers: number },
+  maxBreaches = 3,
+): string[] {
+  const out = [`${verdict.summary}.`];
+  if (verdict.condition === "compliant") {
+    out.push(
+      `No breach of the profile's rules is recorded on chain (${readings.count} readings from ${readings.loggers} logger${readings.loggers === 1 ? "" : "s"}).`,
+    );
+  }
+  verdict.breaches.slice(0, maxBreaches).forEach((b, i) => out.push(`Breach ${i + 1}: ${breachText(b, party)}.`));
+  if (verdict.breaches.length > maxBreaches) {
+    out.push(`… and ${verdict.breaches.length - maxBreaches} more breaches: see the breach table.`);
+  }
+  for (const l of verdict.liable) {
+    out.push(
+      `Liable: ${party(l.party)} for ${l.breaches.map((b) => BREACH_KIND_WORDS[b].toLowerCase()).join(", ")} ` +
+        `(held the shipment ${formatDuration(l.heldSeconds)}, ${formatDuration(l.excursionSeconds)} out of range charged to it).`,
+    );
+  }
+  out.push(
+    verdict.decision === undefined
+      ? `QA decision: none yet (${STAGE_WORDS[verdict.stage]}).`
+      : `QA decision: ${decisionText(verdict.decision, party)}.`,
   );
   return out;
 }
@@ -260,45 +295,22 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
   const p = state.profile;
   const c = state.condition;
 
-  // Breaches, in order of observation, numbered: the chart's markers use the numbers.
-  const breaches = [...history.breaches].sort(
-    (a, b) => a.observedAt - b.observedAt || a.blockNumber - b.blockNumber || a.logIndex - b.logIndex,
-  );
-  const compliant = breaches.length === 0 && c.breaches.length === 0;
+  // The verdict (sdk/verdict.ts) refined by the history: breaches in time order, numbered; the chart's markers
+  // and the breach table use the same numbers.
+  const verdict = shipmentVerdict(state, history, party);
+  const breaches = verdict.breaches;
+  const compliant = verdict.condition !== "breached";
   const decisionEvent = history.lifecycle.find((e) => DECISIONS.has(e.kind));
-  const decisionWords =
-    decisionEvent === undefined
-      ? "no QA decision yet"
-      : `${decisionEvent.kind} by ${party(decisionEvent.by)} at ${utc(decisionEvent.at)}` +
-        (decisionEvent.reasonCode === undefined ? "" : `, reason ${bytes32Text(decisionEvent.reasonCode)}`);
-
-  const verdictLines: string[] = [];
-  if (compliant) {
-    verdictLines.push(
-      `No breach of the profile's rules is recorded on chain for this shipment (${c.readingCount} readings from ${state.devices.length} logger${state.devices.length === 1 ? "" : "s"}).`,
+  const verdictLines = verdictSentences(verdict, party, {
+    count: c.readingCount,
+    loggers: state.devices.length,
+  });
+  const headline = `${CONDITION_WORDS[verdict.condition].toUpperCase()} · ${STAGE_WORDS[verdict.stage].toUpperCase()}`;
+  /** The history's event of a verdict breach (for its sequence and the run's shares). */
+  const eventOf = (b: (typeof breaches)[number]) =>
+    history.breaches.find(
+      (e) => e.transactionHash === b.transactionHash && e.deviceId === b.deviceId && e.reason === b.kind,
     );
-  } else {
-    const kinds = [...new Set(breaches.map((b) => b.reason))];
-    verdictLines.push(
-      `${breaches.length} breach${breaches.length === 1 ? "" : "es"} recorded: ${kinds.map((k) => breachTitle(k).toLowerCase()).join(", ")}.`,
-    );
-    const first = breaches[0];
-    if (first !== undefined) {
-      verdictLines.push(
-        `First: ${breachTitle(first.reason).toLowerCase()} (${BREACH_WORDS[first.reason]}) at ${utc(first.observedAt)} on logger ${first.deviceId}, ` +
-          `while ${party(first.custodian)} had custody.`,
-      );
-    }
-    for (const l of state.liability.filter((x) => x.breaches.length > 0)) {
-      verdictLines.push(
-        `Liable: ${party(l.custodian)} for ${l.breaches.map((b) => breachTitle(b).toLowerCase()).join(", ")} ` +
-          `(held the shipment ${duration(l.heldSeconds)}, ${duration(l.excursionSeconds)} out of range charged to it).`,
-      );
-    }
-  }
-  verdictLines.push(`QA decision: ${decisionWords}.`);
-  const status = state.status.toUpperCase();
-  const verdict = `${compliant ? "COMPLIANT" : "BREACHED"} · ${status}`;
 
   const timeline = temperatureTimeline(history);
   const series: ReportSeries[] = timeline.devices.map((d) => ({
@@ -316,13 +328,15 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
   const custodyRows = state.custody.map((period) => {
     const until = period.until ?? (state.deliveredAt > 0 ? state.deliveredAt : undefined);
     return [
-      String(period.index + 1),
+      String(period.index),
       party(period.custodian),
       utc(period.since),
       until === undefined ? "now" : utc(until),
-      duration((until ?? end) - period.since),
-      duration(period.excursionSeconds),
-      period.breaches.length > 0 ? `LIABLE for ${period.breaches.map(breachTitle).join(", ")}` : "no breach",
+      formatDuration(Math.max(0, (until ?? end) - period.since)),
+      formatDuration(period.excursionSeconds),
+      period.breaches.length > 0
+        ? `LIABLE for ${period.breaches.map((b) => BREACH_KIND_WORDS[b]).join(", ")}`
+        : "no breach",
     ];
   });
 
@@ -330,9 +344,16 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
   const created = history.lifecycle.find((e) => e.kind === "created");
   if (created !== undefined) references.push({ what: "shipment created", ...refOf(created) });
   for (const h of history.custody) {
-    references.push({ what: `custody ${h.periodIndex + 1} to ${party(h.to)}`, ...refOf(h) });
+    references.push({ what: `custody period ${h.periodIndex} to ${party(h.to)}`, ...refOf(h) });
   }
-  breaches.forEach((b, i) => references.push({ what: `breach ${i + 1}: ${breachTitle(b.reason)}`, ...refOf(b) }));
+  breaches.forEach((b, i) => {
+    if (b.blockNumber === undefined || b.transactionHash === undefined) return;
+    references.push({
+      what: `breach ${i + 1}: ${BREACH_KIND_WORDS[b.kind]}`,
+      blockNumber: b.blockNumber,
+      transactionHash: b.transactionHash,
+    });
+  });
   const decision =
     decisionEvent === undefined ? undefined : { what: `decision: ${decisionEvent.kind}`, ...refOf(decisionEvent) };
   if (decision !== undefined) references.push(decision);
@@ -353,7 +374,7 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
     blockNumber: state.blockNumber,
     blockTime: input.blockTime,
     compliant,
-    verdict,
+    verdict: headline,
     verdictLines,
     summary: [
       ["Shipper", party(state.shipper)],
@@ -361,9 +382,9 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
       ["Owner", party(state.owner)],
       ["Readings", `${evaluated} on chain from ${state.devices.length} logger${state.devices.length === 1 ? "" : "s"}`],
       ["Min / max", c.hasTemperature ? `${celsius(c.minCentiC)} / ${celsius(c.maxCentiC)}` : "no evaluated reading"],
-      ["Longest excursion", duration(c.longestExcursionSeconds)],
-      ["Status", state.status],
-      ["Profile", `#${state.profileId}: ${celsiusRange(p.minCentiC, p.maxCentiC)}`],
+      ["Longest excursion", formatDuration(c.longestExcursionSeconds)],
+      ["Status", STAGE_WORDS[verdict.stage]],
+      ["Profile", `#${state.profileId}: ${formatCelsiusRange(p.minCentiC, p.maxCentiC)}`],
       ["Created", utc(state.createdAt)],
       ["Started", utc(state.startedAt)],
       ["Delivered", utc(state.deliveredAt)],
@@ -379,26 +400,33 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
       freezeC: p.maxFreezeSeconds === 0 ? undefined : p.freezeCentiC / 100,
       xMin,
       xMax,
-      breaches: breaches.map((b, i) => ({ number: i + 1, at: b.observedAt, reason: breachTitle(b.reason) })),
+      breaches: breaches.flatMap((b, i) =>
+        b.at === undefined ? [] : [{ number: i + 1, at: b.at.unix, reason: BREACH_KIND_WORDS[b.kind] }],
+      ),
       custody: state.custody.map((period) => ({
-        number: period.index + 1,
+        number: period.index,
         from: Math.max(period.since, xMin),
         to: Math.min(period.until ?? xMax, xMax),
         liable: period.breaches.length > 0,
       })),
     },
     breaches: {
-      header: ["#", "breach", "observed", "logger", "seq", "charged to (liable)", "custody"],
-      rows: breaches.map((b, i) => [
-        String(i + 1),
-        `${breachTitle(b.reason)}: ${BREACH_WORDS[b.reason]}`,
-        utc(b.observedAt),
-        String(b.deviceId),
-        String(b.sequence),
-        party(b.custodian) + shareText(history, b, party),
-        String(b.periodIndex + 1),
-      ]),
-      details: breaches.map((b) => `block ${b.blockNumber}  tx ${b.transactionHash}`),
+      header: ["#", "rule broken", "observed", "logger", "seq", "charged to (liable)", "custody period"],
+      rows: breaches.map((b, i) => {
+        const event = eventOf(b);
+        return [
+          String(i + 1),
+          b.rule,
+          b.at === undefined ? "-" : utc(b.at.unix),
+          b.deviceId === undefined ? "-" : String(b.deviceId),
+          event === undefined ? "-" : String(event.sequence),
+          party(b.liable) + (event === undefined ? "" : shareText(history, event, party)),
+          String(b.periodIndex),
+        ];
+      }),
+      details: breaches.map((b) =>
+        b.transactionHash === undefined ? undefined : `block ${b.blockNumber}  tx ${b.transactionHash}`,
+      ),
     },
     excursions: {
       header: ["logger", "direction", "from", "to", "lasted", "peak"],
@@ -407,7 +435,7 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
         e.direction === "high" ? "above range" : "below range",
         utc(e.startedAt),
         e.ongoing ? `${utc(e.endedAt)} (last reading)` : utc(e.endedAt),
-        duration(e.durationSeconds),
+        formatDuration(e.durationSeconds),
         celsius(e.peakCentiC),
       ]),
     },
@@ -423,10 +451,10 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
       header: ["party", "periods", "held", "out of range", "breaches charged"],
       rows: state.liability.map((l) => [
         party(l.custodian),
-        l.periods.map((i) => String(i + 1)).join(", "),
-        duration(l.heldSeconds),
-        duration(l.excursionSeconds),
-        l.breaches.map(breachTitle).join(", ") || "none",
+        l.periods.map(String).join(", "),
+        formatDuration(l.heldSeconds),
+        formatDuration(l.excursionSeconds),
+        l.breaches.map((b) => BREACH_KIND_WORDS[b]).join(", ") || "none",
       ]),
     },
     loggers: {
@@ -434,9 +462,9 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
       rows: state.devices.map((d) => [
         String(d.deviceId),
         celsius(d.evidence.mktCentiC),
-        d.evidence.mktCentiC === undefined ? "-" : duration(d.evidence.mktSeconds),
-        p.mktEnabled ? celsius(p.mktLimitCentiC) : "rule off",
-        duration(d.evidence.cumulativeExcursionSeconds),
+        d.evidence.mktCentiC === undefined ? "-" : formatDuration(d.evidence.mktSeconds),
+        p.mktEnabled ? celsius(p.mktLimitCentiC) : "off",
+        formatDuration(d.evidence.cumulativeExcursionSeconds),
         String(history.readings.filter((r) => r.deviceId === d.deviceId).length),
       ]),
     },
@@ -445,7 +473,7 @@ export function shipmentReport(input: ShipmentReportInput): ShipmentReport {
       rows: state.devices.map((d) => [
         String(d.deviceId),
         d.keyType === "P256" ? "P-256" : d.keyType,
-        duration(d.intervalSeconds),
+        formatDuration(d.intervalSeconds),
         party(d.owner),
         d.revokedAtBlock === 0 ? "active" : `revoked in block ${d.revokedAtBlock}`,
       ]),
@@ -473,7 +501,7 @@ function shareText(
 ): string {
   const shares = runSharesOf(history, breach);
   if (shares.length === 0) return "";
-  return `; run shared: ${shares.map((s) => `${party(s.custodian)} ${duration(s.runSeconds)} (custody ${s.periodIndex + 1})`).join(", ")}`;
+  return `; run shared: ${shares.map((s) => `${party(s.custodian)} ${formatDuration(s.runSeconds)} (custody period ${s.periodIndex})`).join(", ")}`;
 }
 
 function refOf(e: { blockNumber: number; transactionHash: string }): { blockNumber: number; transactionHash: string } {

@@ -17,6 +17,7 @@
 import { PDFDocument, StandardFonts, rgb } from "pdf-lib";
 import type { Color, PDFFont, PDFPage } from "pdf-lib";
 
+import { formatCelsius } from "../format.js";
 import type { ReportChart, ReportTable, ShipmentReport } from "./model.js";
 
 const A4 = { width: 595.28, height: 841.89 } as const;
@@ -472,7 +473,7 @@ function drawChart(out: Layout, chart: ReportChart): void {
   const limitLabel = (c: number, text: string, color: Color): void => {
     out.text(text, right + 4, yOf(c) - 2.5, 6.6, f.regular, color);
   };
-  const degrees = (c: number): string => `${c < 0 ? "\u2212" : ""}${Math.abs(c).toFixed(2)} °C`;
+  const degrees = (c: number): string => formatCelsius(Math.round(c * 100));
   limitLabel(chart.maxC, `max ${degrees(chart.maxC)}`, GOOD);
   limitLabel(chart.minC, `min ${degrees(chart.minC)}`, GOOD);
   const hline = (c: number, color: Color, dash: number[]): void =>
