@@ -297,6 +297,16 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
     expect(earlier.report.verdictLines.at(-1)).to.equal("QA decision: none yet (delivered, awaiting the QA decision).");
   });
 
+  it("is listed by --help and explains itself without a chain", async () => {
+    const overview = await runScript("cli/main.ts", ["--help"], {});
+    expect(overview.stdout).to.match(/^ {2}report +write a shipment's temperature report as PDF/m);
+    const started = Date.now();
+    const help = await runScript("cli/main.ts", ["report", "--help"], {});
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.contain("--id <shipmentId> [--out <file.pdf>] [--block <n>]");
+    expect(Date.now() - started, "report --help loads no PDF library and no chain").to.be.below(10_000);
+  });
+
   it("refuses bad input with one line that says what to fix", async () => {
     const unknown = await cli("report", "--id", "99", "--out", join(ARTIFACTS, "none.pdf"));
     expect(unknown.code).to.equal(1);
