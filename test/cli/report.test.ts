@@ -112,6 +112,7 @@ describe("npm run cli -- report: the temperature report as PDF (hardhat node)", 
     );
     expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
     json = JSON.parse(r.stdout) as typeof json;
+    writeFileSync(join(ARTIFACTS, "shipment-report.json"), r.stdout);
     if (hasPoppler) {
       const t = spawnSync("pdftotext", ["-layout", pdfFile, "-"], { encoding: "utf8" });
       expect(t.status, t.stderr).to.equal(0);
