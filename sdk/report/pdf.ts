@@ -300,7 +300,7 @@ export async function renderReportPdf(report: ShipmentReport): Promise<Uint8Arra
   out.heading("Excursions (readings outside the allowed range)");
   out.table(report.excursions, [0.7, 1, 1.5, 1.8, 0.9, 0.9], "No reading outside the allowed range.");
   out.heading("Custody and liability");
-  out.table(report.custody, [0.3, 3.3, 1.2, 1.2, 0.85, 0.85, 2.1], "No custody period recorded.");
+  out.table(report.custody, [0.3, 3.8, 1.2, 1.2, 0.85, 0.85, 1.8], "No custody period recorded.");
   out.paragraph("Liability per party, over all its custody periods:", { size: 8 });
   out.y -= 3;
   out.table(report.liability, [2.6, 0.6, 0.9, 0.9, 2], "No custodian.");
