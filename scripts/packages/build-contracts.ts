@@ -1,0 +1,135 @@
+/**
+ * `npm run build:contracts-package`: stages the `@coldchain/contracts` npm package in dist/packages/contracts
+ * (gitignored), ready for `npm pack` / `npm publish dist/packages/contracts`. It holds:
+ *
+ * - `interfaces/I*.sol`: contracts/interfaces/ with the pragma widened to {@link PACKAGE_PRAGMA}, so that any
+ *   current 0.8 compiler accepts them. The repository keeps `pragma solidity 0.8.33` in its own copies: a source
+ *   edit, even of a pragma, changes the metadata hash at the end of every contract's bytecode that imports it.
+ * - `abi/<Contract>.json`: the ABI of every contract, library and interface under contracts/, from artifacts/.
+ * - `deployments/<network>.json`: the committed address books (deployments/, localhost excluded).
+ * - `README.md` (contracts/README.md) and a generated package.json.
+ *
+ * The contracts are built first when needed (scripts/lib/ensure-build.ts).
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join, relative } from "node:path";
+
+import { REPO_ROOT, ensureContractsBuilt } from "../lib/ensure-build.js";
+
+/** The pragma of the packaged interfaces (the repository's compiler must satisfy it). */
+export const PACKAGE_PRAGMA = "pragma solidity ^0.8.24;";
+
+export const CONTRACTS_PACKAGE_DIR = join(REPO_ROOT, "dist", "packages", "contracts");
+
+interface RootPackage {
+  version: string;
+  license: string;
+  description: string;
+}
+
+interface Artifact {
+  contractName: string;
+  sourceName: string;
+  abi: unknown[];
+}
+
+/** Builds the package folder; returns its path. */
+export async function buildContractsPackage(out: string = CONTRACTS_PACKAGE_DIR): Promise<string> {
+  await ensureContractsBuilt();
+  const root = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as RootPackage;
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+
+  const interfaces = copyInterfaces(join(REPO_ROOT, "contracts", "interfaces"), join(out, "interfaces"));
+  const abis = writeAbis(join(REPO_ROOT, "artifacts", "contracts"), join(out, "abi"));
+  const deployments = copyDeployments(join(REPO_ROOT, "deployments"), join(out, "deployments"));
+  cpSync(join(REPO_ROOT, "contracts", "README.md"), join(out, "README.md"));
+
+  const files = ["interfaces/", "abi/", "README.md", ...(deployments.length > 0 ? ["deployments/"] : [])];
+  const pkg = {
+    name: "@coldchain/contracts",
+    version: root.version,
+    description:
+      "Coldchain's Solidity interfaces (IShipments, IReadingsInbox, IDeviceRegistry, IP256Verifier), ABIs as JSON and address books.",
+    license: root.license,
+    keywords: ["solidity", "ethereum", "cold-chain", "abi", "hardhat"],
+    files,
+    // Hardhat 3 and Node resolve only exported paths: every Solidity interface, ABI and address book is.
+    exports: {
+      "./interfaces/*": "./interfaces/*",
+      "./abi/*": "./abi/*",
+      ...(deployments.length > 0 ? { "./deployments/*": "./deployments/*" } : {}),
+      "./package.json": "./package.json",
+    },
+  };
+  writeFileSync(join(out, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
+  console.log(
+    `${relative(process.cwd(), out) || "."}: ${interfaces.length} interfaces, ${abis.length} ABIs, ` +
+      `${deployments.length} address books`,
+  );
+  return out;
+}
+
+/** Copies each interface with {@link PACKAGE_PRAGMA}; only imports of sibling interfaces are allowed. */
+function copyInterfaces(from: string, to: string): string[] {
+  mkdirSync(to, { recursive: true });
+  const names = readdirSync(from)
+    .filter((f) => f.endsWith(".sol"))
+    .sort();
+  for (const name of names) {
+    const source = readFileSync(join(from, name), "utf8");
+    // The repository pins one compiler (hardhat.config.ts); that version must be inside the package's range.
+    const pinned = /^pragma solidity (0\.8\.(\d+));$/m.exec(source);
+    if (pinned === null || Number(pinned[2]) < 24) {
+      throw new Error(`contracts/interfaces/${name}: expected a pinned "pragma solidity 0.8.N;" with N >= 24`);
+    }
+    for (const [, path] of source.matchAll(/^import\s+[^;]*?"([^"]+)"/gm)) {
+      if (path === undefined || !/^\.\/I\w+\.sol$/.test(path)) {
+        throw new Error(`contracts/interfaces/${name} imports "${path}": only sibling interfaces can be packaged`);
+      }
+    }
+    writeFileSync(join(to, name), source.replace(pinned[0], PACKAGE_PRAGMA));
+  }
+  return names;
+}
+
+/** abi/<Contract>.json for every artifact under artifacts/contracts. */
+function writeAbis(from: string, to: string): string[] {
+  if (!existsSync(from)) throw new Error(`${from} not found: run \`npx hardhat build\``);
+  mkdirSync(to, { recursive: true });
+  const written = new Map<string, string>();
+  for (const path of artifactFiles(from)) {
+    const artifact = JSON.parse(readFileSync(path, "utf8")) as Artifact;
+    const earlier = written.get(artifact.contractName);
+    if (earlier !== undefined) {
+      throw new Error(`two contracts named ${artifact.contractName} (${earlier}, ${artifact.sourceName})`);
+    }
+    written.set(artifact.contractName, artifact.sourceName);
+    writeFileSync(join(to, `${artifact.contractName}.json`), `${JSON.stringify(artifact.abi, null, 2)}\n`);
+  }
+  return [...written.keys()].sort();
+}
+
+function artifactFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...artifactFiles(path));
+    else if (entry.name.endsWith(".json") && !entry.name.endsWith(".dbg.json")) files.push(path);
+  }
+  return files.sort();
+}
+
+/** The committed address books: every deployments/<network>.json but a local node's. */
+function copyDeployments(from: string, to: string): string[] {
+  const names = existsSync(from)
+    ? readdirSync(from).filter((f) => f.endsWith(".json") && basename(f, ".json") !== "localhost")
+    : [];
+  if (names.length > 0) mkdirSync(to, { recursive: true });
+  for (const name of names) cpSync(join(from, name), join(to, name));
+  return names;
+}
+
+if (import.meta.main) {
+  await buildContractsPackage();
+}
