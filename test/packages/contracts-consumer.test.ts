@@ -1,0 +1,154 @@
+/**
+ * `@coldchain/contracts` as a Solidity developer meets it: the staged package (npm run build:contracts-package)
+ * is packed, installed from its tarball into a fresh Hardhat 3 project in the temporary directory beside the
+ * repository's Hardhat version and the newest solc on npm, and a contract importing the interfaces by package
+ * path compiles there. The interfaces' ABI as that compiler sees it equals the package's `abi/<Name>.json`.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+import { expect } from "chai";
+
+import { buildContractsPackage } from "../../scripts/packages/build-contracts.js";
+import { expectSuccess, freshProject, kB, lockedVersion, npmInstall, pack, run } from "./consumer-project.js";
+import type { Tarball } from "./consumer-project.js";
+
+const INTERFACES = ["IShipments", "IReadingsInbox", "IDeviceRegistry", "IP256Verifier"] as const;
+
+const GATE_SOL = `// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IShipments} from "@coldchain/contracts/interfaces/IShipments.sol";
+import {IReadingsInbox} from "@coldchain/contracts/interfaces/IReadingsInbox.sol";
+import {IDeviceRegistry} from "@coldchain/contracts/interfaces/IDeviceRegistry.sol";
+import {IP256Verifier} from "@coldchain/contracts/interfaces/IP256Verifier.sol";
+
+/// Releases a payment only for a shipment that was delivered and released within its profile.
+contract ReleaseGate {
+    IShipments public immutable shipments;
+
+    constructor(IShipments shipments_) {
+        shipments = shipments_;
+    }
+
+    function isReleased(uint64 shipmentId) external view returns (bool) {
+        return shipments.shipment(shipmentId).status == IShipments.ShipmentStatus.Released;
+    }
+
+    function selectors() external pure returns (bytes4, bytes4, bytes4) {
+        return (
+            IReadingsInbox.submitReadings.selector,
+            type(IDeviceRegistry).interfaceId,
+            type(IP256Verifier).interfaceId
+        );
+    }
+}
+`;
+
+interface SolcOutput {
+  contracts: Record<string, Record<string, { abi: unknown[] }>>;
+}
+
+describe("@coldchain/contracts from its tarball", function () {
+  this.timeout(300_000);
+
+  let workDir: string;
+  let project: string;
+  let tarball: Tarball;
+  let solcVersion: string;
+  let packageVersion: string;
+
+  before(async function () {
+    const packageDir = await buildContractsPackage();
+    packageVersion = (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string })
+      .version;
+    workDir = freshProject("coldchain-contracts-pack-");
+    tarball = await pack(packageDir, workDir);
+    console.log(
+      `      @coldchain/contracts: ${kB(tarball.size)} tarball, ${tarball.entryCount} files, ${kB(tarball.unpackedSize)} unpacked`,
+    );
+
+    // The newest solc on npm (Hardhat cannot download compilers here: it runs solc-js from the package).
+    const view = expectSuccess(await run("npm", ["view", "solc", "version"], { cwd: workDir }), "npm view solc");
+    solcVersion = view.stdout.trim();
+    expect(solcVersion, "npm's solc").to.match(/^0\.8\.\d+$/);
+
+    project = freshProject("coldchain-contracts-consumer-");
+    await npmInstall(project, [`hardhat@${lockedVersion("hardhat")}`, `solc@${solcVersion}`, tarball.path]);
+    writeFileSync(
+      join(project, "hardhat.config.ts"),
+      `import { createRequire } from "node:module";
+import { defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+export default defineConfig({
+  solidity: { version: "${solcVersion}", path: require.resolve("solc/soljson.js") },
+});
+`,
+    );
+    mkdirSync(join(project, "contracts"));
+    writeFileSync(join(project, "contracts", "ReleaseGate.sol"), GATE_SOL);
+  });
+
+  after(() => {
+    for (const dir of [workDir, project]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("ships the interfaces with a pragma range, an ABI per contract and the README, and nothing else", () => {
+    for (const name of INTERFACES) {
+      expect(tarball.files).to.include(`interfaces/${name}.sol`);
+      expect(tarball.files).to.include(`abi/${name}.json`);
+    }
+    for (const name of ["ColdChain", "ColdChainLens", "DeviceRegistry"])
+      expect(tarball.files).to.include(`abi/${name}.json`);
+    expect(tarball.files).to.include.members(["package.json", "README.md"]);
+    expect(
+      tarball.files.filter(
+        (f) => !/^(interfaces\/I\w+\.sol|abi\/\w+\.json|deployments\/[\w-]+\.json|package\.json|README\.md)$/.test(f),
+      ),
+    ).to.deep.equal([]);
+    for (const name of INTERFACES) {
+      const source = readFileSync(
+        join(project, "node_modules", "@coldchain", "contracts", "interfaces", `${name}.sol`),
+        "utf8",
+      );
+      expect(source).to.match(/^pragma solidity \^0\.8\.24;$/m);
+    }
+  });
+
+  it("compiles a Hardhat 3 project importing the interfaces with the newest solc on npm", async function () {
+    const hardhatCli = join(project, "node_modules", "hardhat", "dist", "src", "cli.js");
+    const started = Date.now();
+    const build = await run(process.execPath, [hardhatCli, "build", "--quiet"], { cwd: project, timeoutMs: 180_000 });
+    expectSuccess(build, "hardhat build in the consumer project");
+    console.log(`      compiled with solc ${solcVersion} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(existsSync(join(project, "artifacts", "contracts", "ReleaseGate.sol", "ReleaseGate.json"))).to.equal(true);
+
+    // The compiler's own view of the interfaces, from the build's solc output.
+    const buildInfoDir = join(project, "artifacts", "build-info");
+    const outputs = readdirSync(buildInfoDir).filter((f) => f.endsWith(".output.json"));
+    expect(outputs).to.have.length(1);
+    const inputs = readdirSync(buildInfoDir).filter((f) => f.endsWith(".json") && !f.endsWith(".output.json"));
+    const input = JSON.parse(readFileSync(join(buildInfoDir, inputs[0] ?? ""), "utf8")) as { solcVersion: string };
+    expect(input.solcVersion).to.equal(solcVersion);
+    const { output } = JSON.parse(readFileSync(join(buildInfoDir, outputs[0] ?? ""), "utf8")) as { output: SolcOutput };
+    for (const name of INTERFACES) {
+      const sourceName = Object.keys(output.contracts).find((s) =>
+        s.endsWith(`@coldchain/contracts@${packageVersion}/interfaces/${name}.sol`),
+      );
+      expect(sourceName, `${name}.sol among the compiled sources`).to.not.equal(undefined);
+      const compiled = output.contracts[sourceName ?? ""]?.[name]?.abi;
+      const packaged = JSON.parse(
+        readFileSync(join(project, "node_modules", "@coldchain", "contracts", "abi", `${name}.json`), "utf8"),
+      ) as unknown[];
+      expect(packaged.length, `${name}'s packaged ABI`).to.be.greaterThan(0);
+      expect(sortAbi(compiled ?? []), `${name}'s ABI from solc ${solcVersion}`).to.deep.equal(sortAbi(packaged));
+    }
+  });
+});
+
+/** ABI entries in a stable order (solc sorts them, but by rules that may change between versions). */
+function sortAbi(abi: readonly unknown[]): unknown[] {
+  return [...abi].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
