@@ -3,9 +3,10 @@
  * installed from its tarball into a fresh project in the temporary directory, where plain Node runs its bins (no
  * tsx, no build). `npx coldchain-oracle --help` and `npx coldchain --help` answer; then the installed
  * `coldchain-oracle` relays for real: a `hardhat node` child with the suite deployed and a device on a started
- * shipment, the embedded aedes broker on 127.0.0.1, a config file as docs/operations.md §1 shows it and the signing
- * key in a Hardhat keystore (§2: the default keystore file of the user, its password from ORACLE_KEYSTORE_PASSWORD).
- * Readings the device publishes over MQTT end up on chain, and SIGTERM stops the oracle with exit code 0.
+ * shipment (its address book in COLDCHAIN_DEPLOYMENTS_DIR), the embedded aedes broker on 127.0.0.1, a config file
+ * as docs/operations.md shows it (`chain.deployment`) and the signing key in a Hardhat keystore (§2: the user's
+ * default keystore file, its password from ORACLE_KEYSTORE_PASSWORD). Readings the device publishes over MQTT end
+ * up on chain, the installed `coldchain show` reads them back, and SIGTERM stops the oracle with exit code 0.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -30,6 +31,7 @@ import {
   waitFor,
 } from "../oracle/support.js";
 import type { AedesHandle, NodeHandle, World } from "../oracle/support.js";
+import { deploymentOf } from "../sdk/scenario.js";
 import { expectSuccess, freshProject, kB, node22Env, npmInstall, pack, run } from "./consumer-project.js";
 import type { Tarball } from "./consumer-project.js";
 
@@ -154,6 +156,12 @@ describe("@coldchain/oracle from its tarball", function () {
 
     it("relays readings published over MQTT to the chain, and exits with 0 on SIGTERM", async () => {
       // The operator's files: the signing key in the user's Hardhat keystore, the config as docs/operations.md shows.
+      const deploymentsDir = join(project, "deployments");
+      mkdirSync(deploymentsDir);
+      writeFileSync(
+        join(deploymentsDir, "localhost.json"),
+        JSON.stringify(await deploymentOf(w, "localhost"), null, 2),
+      );
       const configHome = join(project, "config-home");
       mkdirSync(join(configHome, "hardhat-nodejs"), { recursive: true });
       const privateKey = await fundedOracleKey(node);
@@ -165,13 +173,12 @@ describe("@coldchain/oracle from its tarball", function () {
           {
             oracleId: "consumer-test",
             mqtt: { url: broker.url },
+            // The address book names the chain id, ColdChain and the first registry block (docs/operations.md §12).
             chain: {
+              deployment: "localhost",
               rpcUrls: [node.url],
-              chainId: Number(w.chainId),
-              coldChain: w.domain.verifyingContract,
               confirmations: 1,
               pollIntervalMs: 100,
-              registryFromBlock: w.deployBlock,
             },
             signer: { privateKey: { from: "keystore", key: "ORACLE_PRIVATE_KEY" } },
             // One signature worker and the store's writer thread (the default): both run from the package's files.
@@ -188,7 +195,11 @@ describe("@coldchain/oracle from its tarball", function () {
       // The installed bin itself (what a service manager runs), on PATH's Node 22.
       const child = spawn(join(project, "node_modules", ".bin", "coldchain-oracle"), ["--config", configPath], {
         cwd: project,
-        env: node22Env({ XDG_CONFIG_HOME: configHome, ORACLE_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD }),
+        env: node22Env({
+          XDG_CONFIG_HOME: configHome,
+          ORACLE_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
+          COLDCHAIN_DEPLOYMENTS_DIR: deploymentsDir,
+        }),
         stdio: ["ignore", "pipe", "pipe"],
       });
       oracle = child;
@@ -237,6 +248,26 @@ describe("@coldchain/oracle from its tarball", function () {
       expect(await onchainReadingCount(w)).to.equal(READINGS);
       // Sent by the key from the keystore (a fresh account, funded for this test).
       expect(await node.provider.getTransactionCount(new Wallet(privateKey).address)).to.be.greaterThan(0);
+
+      // The operator CLI reads the same address book; localhost's URL from COLDCHAIN_LOCALHOST_URL, as in the repo.
+      const show = expectSuccess(
+        await run(
+          "npx",
+          ["--no-install", "coldchain", "show", "--network", "localhost", "--id", String(w.shipmentId), "--json"],
+          {
+            cwd: project,
+            env: node22Env({ COLDCHAIN_DEPLOYMENTS_DIR: deploymentsDir, COLDCHAIN_LOCALHOST_URL: node.url }),
+            timeoutMs: 60_000,
+          },
+        ),
+        "npx coldchain show",
+      );
+      const shown = JSON.parse(show.stdout) as {
+        state: { shipmentId: string; status: string; condition: { readingCount: number } };
+      };
+      expect(shown.state.shipmentId).to.equal(String(w.shipmentId));
+      expect(shown.state.status).to.equal("InTransit");
+      expect(shown.state.condition.readingCount).to.equal(READINGS);
 
       const stoppedAt = Date.now();
       child.kill("SIGTERM");
