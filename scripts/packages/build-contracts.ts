@@ -130,6 +130,18 @@ function copyDeployments(from: string, to: string): string[] {
   return names;
 }
 
+const USAGE = `Usage: npm run build:contracts-package
+Stages @coldchain/contracts (interfaces, ABIs and address books) in dist/packages/contracts;
+then \`npm pack dist/packages/contracts\` or \`npm publish dist/packages/contracts --access public\`.`;
+
 if (import.meta.main) {
-  await buildContractsPackage();
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+  } else if (args.length > 0) {
+    console.error(`build:contracts-package: unknown argument '${args[0] ?? ""}'; see --help`);
+    process.exitCode = 2;
+  } else {
+    await buildContractsPackage();
+  }
 }

@@ -198,6 +198,18 @@ function copyDeployments(from: string, to: string): string[] {
   return names;
 }
 
+const USAGE = `Usage: npm run build:oracle-package
+Stages @coldchain/oracle (the bundled oracle and operator CLI) in dist/packages/oracle;
+then \`npm pack dist/packages/oracle\` or \`npm publish dist/packages/oracle --access public\`.`;
+
 if (import.meta.main) {
-  await buildOraclePackage();
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+  } else if (args.length > 0) {
+    console.error(`build:oracle-package: unknown argument '${args[0] ?? ""}'; see --help`);
+    process.exitCode = 2;
+  } else {
+    await buildOraclePackage();
+  }
 }

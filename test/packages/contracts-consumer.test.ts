@@ -146,6 +146,21 @@ export default defineConfig({
       expect(sortAbi(compiled ?? []), `${name}'s ABI from solc ${solcVersion}`).to.deep.equal(sortAbi(packaged));
     }
   });
+
+  it("lets plain Node import an ABI by its package path", async () => {
+    writeFileSync(
+      join(project, "abi.mjs"),
+      `import coldChain from "@coldchain/contracts/abi/ColdChain.json" with { type: "json" };
+import shipments from "@coldchain/contracts/abi/IShipments.json" with { type: "json" };
+const names = (abi) => abi.filter((e) => e.type === "function").map((e) => e.name);
+console.log(JSON.stringify({ coldChain: names(coldChain), shipments: names(shipments) }));
+`,
+    );
+    const result = expectSuccess(await run(process.execPath, ["abi.mjs"], { cwd: project }), "node abi.mjs");
+    const { coldChain, shipments } = JSON.parse(result.stdout) as { coldChain: string[]; shipments: string[] };
+    expect(shipments).to.include.members(["shipment", "createShipment", "acceptCustody"]);
+    expect(coldChain).to.include.members(["shipment", "submitReadings", "condition"]);
+  });
 });
 
 /** ABI entries in a stable order (solc sorts them, but by rules that may change between versions). */
