@@ -45,6 +45,20 @@ contract ReleaseGate {
 }
 `;
 
+const SUITE_MODULE_TS = `import { buildColdChainModule } from "@coldchain/contracts/ignition";
+
+// Hardhat's first development account deploys the suite and keeps every role.
+const deployer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+export default buildColdChainModule(deployer, {
+  admin: deployer,
+  deviceManagers: [deployer],
+  guardians: [deployer],
+  shippers: [deployer],
+  qa: [deployer],
+});
+`;
+
 interface SolcOutput {
   contracts: Record<string, Record<string, { abi: unknown[] }>>;
 }
@@ -74,15 +88,25 @@ describe("@coldchain/contracts from its tarball", function () {
     expect(solcVersion, "npm's solc").to.match(/^0\.8\.\d+$/);
 
     project = freshProject("coldchain-contracts-consumer-");
-    await npmInstall(project, [`hardhat@${lockedVersion("hardhat")}`, `solc@${solcVersion}`, tarball.path]);
+    // Hardhat, its Ignition plugin (and what the package's module needs beside it) at the repository's versions.
+    const locked = [
+      "hardhat",
+      "@nomicfoundation/hardhat-ignition",
+      "@nomicfoundation/hardhat-verify",
+      "ethers",
+      "typescript",
+    ].map((name) => `${name}@${lockedVersion(name)}`);
+    await npmInstall(project, [...locked, `solc@${solcVersion}`, tarball.path]);
     writeFileSync(
       join(project, "hardhat.config.ts"),
       `import { createRequire } from "node:module";
+import hardhatIgnition from "@nomicfoundation/hardhat-ignition";
 import { defineConfig } from "hardhat/config";
 
 const require = createRequire(import.meta.url);
 
 export default defineConfig({
+  plugins: [hardhatIgnition],
   solidity: { version: "${solcVersion}", path: require.resolve("solc/soljson.js") },
 });
 `,
@@ -95,7 +119,7 @@ export default defineConfig({
     for (const dir of [workDir, project]) if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("ships the interfaces with a pragma range, an ABI per contract and the README, and nothing else", () => {
+  it("ships the interfaces with a pragma range, ABIs, the suite's artifacts and Ignition module, the README, and nothing else", () => {
     for (const name of INTERFACES) {
       expect(tarball.files).to.include(`interfaces/${name}.sol`);
       expect(tarball.files).to.include(`abi/${name}.json`);
@@ -105,7 +129,10 @@ export default defineConfig({
     expect(tarball.files).to.include.members(["package.json", "README.md"]);
     expect(
       tarball.files.filter(
-        (f) => !/^(interfaces\/I\w+\.sol|abi\/\w+\.json|deployments\/[\w-]+\.json|package\.json|README\.md)$/.test(f),
+        (f) =>
+          !/^(interfaces\/I\w+\.sol|(abi|artifacts)\/\w+\.json|ignition\/index\.(js|d\.ts)|deployments\/[\w-]+\.json|package\.json|README\.md)$/.test(
+            f,
+          ),
       ),
     ).to.deep.equal([]);
     for (const name of INTERFACES) {
@@ -144,6 +171,40 @@ export default defineConfig({
       ) as unknown[];
       expect(packaged.length, `${name}'s packaged ABI`).to.be.greaterThan(0);
       expect(sortAbi(compiled ?? []), `${name}'s ABI from solc ${solcVersion}`).to.deep.equal(sortAbi(packaged));
+    }
+  });
+
+  it("deploys the suite with the package's Ignition module, in a project that does not compile it", async () => {
+    mkdirSync(join(project, "ignition", "modules"), { recursive: true });
+    writeFileSync(join(project, "ignition", "modules", "Suite.ts"), SUITE_MODULE_TS);
+    // The module file type-checks against the package's declarations.
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          module: "node16",
+          moduleResolution: "node16",
+          target: "es2022",
+          strict: true,
+          skipLibCheck: true,
+          noEmit: true,
+        },
+        files: ["ignition/modules/Suite.ts"],
+      }),
+    );
+    const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
+    expectSuccess(await run(process.execPath, [tsc, "-p", "."], { cwd: project }), "tsc in the consumer project");
+
+    const hardhatCli = join(project, "node_modules", "hardhat", "dist", "src", "cli.js");
+    const deployed = expectSuccess(
+      await run(process.execPath, [hardhatCli, "ignition", "deploy", "ignition/modules/Suite.ts"], {
+        cwd: project,
+        timeoutMs: 180_000,
+      }),
+      "hardhat ignition deploy in the consumer project",
+    );
+    for (const name of ["DeviceRegistry", "MktTable", "P256Fallback", "ShipmentBook", "ColdChain", "ColdChainLens"]) {
+      expect(deployed.stdout).to.match(new RegExp(`ColdChainSuite#${name} - 0x[0-9a-fA-F]{40}`));
     }
   });
 
