@@ -1,8 +1,10 @@
 /**
  * `@coldchain/contracts` as a Solidity developer meets it: the staged package (npm run build:contracts-package)
  * is packed, installed from its tarball into a fresh Hardhat 3 project in the temporary directory beside the
- * repository's Hardhat version and the newest solc on npm, and a contract importing the interfaces by package
- * path compiles there. The interfaces' ABI as that compiler sees it equals the package's `abi/<Name>.json`.
+ * repository's Hardhat version and the newest solc on npm. There the README's Solidity example and a contract
+ * importing every interface by package path compile, the interfaces' ABI as that compiler sees it equals the
+ * package's `abi/<Name>.json`, the README's Ignition module deploys the suite from the packaged artifacts, and plain
+ * Node imports an ABI by its package path.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +17,8 @@ import type { Tarball } from "./consumer-project.js";
 
 const INTERFACES = ["IShipments", "IReadingsInbox", "IDeviceRegistry", "IP256Verifier"] as const;
 
-const GATE_SOL = `// SPDX-License-Identifier: MIT
+/** Uses every interface (the README's example, compiled too, uses two). */
+const ALL_INTERFACES_SOL = `// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
 import {IShipments} from "@coldchain/contracts/interfaces/IShipments.sol";
@@ -23,21 +26,11 @@ import {IReadingsInbox} from "@coldchain/contracts/interfaces/IReadingsInbox.sol
 import {IDeviceRegistry} from "@coldchain/contracts/interfaces/IDeviceRegistry.sol";
 import {IP256Verifier} from "@coldchain/contracts/interfaces/IP256Verifier.sol";
 
-/// Releases a payment only for a shipment that was delivered and released within its profile.
-contract ReleaseGate {
-    IShipments public immutable shipments;
-
-    constructor(IShipments shipments_) {
-        shipments = shipments_;
-    }
-
-    function isReleased(uint64 shipmentId) external view returns (bool) {
-        return shipments.shipment(shipmentId).status == IShipments.ShipmentStatus.Released;
-    }
-
-    function selectors() external pure returns (bytes4, bytes4, bytes4) {
+contract AllInterfaces {
+    function ids() external pure returns (bytes4, bytes4, bytes4, bytes4) {
         return (
-            IReadingsInbox.submitReadings.selector,
+            type(IShipments).interfaceId,
+            type(IReadingsInbox).interfaceId,
             type(IDeviceRegistry).interfaceId,
             type(IP256Verifier).interfaceId
         );
@@ -45,19 +38,10 @@ contract ReleaseGate {
 }
 `;
 
-const SUITE_MODULE_TS = `import { buildColdChainModule } from "@coldchain/contracts/ignition";
-
-// Hardhat's first development account deploys the suite and keeps every role.
-const deployer = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-
-export default buildColdChainModule(deployer, {
-  admin: deployer,
-  deviceManagers: [deployer],
-  guardians: [deployer],
-  shippers: [deployer],
-  qa: [deployer],
-});
-`;
+/** The package README's fenced code blocks of one language, in order. */
+function readmeBlocks(readme: string, language: string): string[] {
+  return [...readme.matchAll(new RegExp("^```" + language + "\\n([\\s\\S]*?)^```$", "gm"))].map((m) => m[1] ?? "");
+}
 
 interface SolcOutput {
   contracts: Record<string, Record<string, { abi: unknown[] }>>;
@@ -71,6 +55,7 @@ describe("@coldchain/contracts from its tarball", function () {
   let tarball: Tarball;
   let solcVersion: string;
   let packageVersion: string;
+  let moduleExample: string;
 
   before(async function () {
     const packageDir = await buildContractsPackage();
@@ -112,7 +97,14 @@ export default defineConfig({
 `,
     );
     mkdirSync(join(project, "contracts"));
-    writeFileSync(join(project, "contracts", "ReleaseGate.sol"), GATE_SOL);
+    // The README's Solidity example as it ships, and a contract using every interface.
+    const readme = readFileSync(join(project, "node_modules", "@coldchain", "contracts", "README.md"), "utf8");
+    const [example] = readmeBlocks(readme, "solidity");
+    if (example === undefined) throw new Error("no solidity example in the package's README");
+    writeFileSync(join(project, "contracts", "ReleaseGate.sol"), example);
+    writeFileSync(join(project, "contracts", "AllInterfaces.sol"), ALL_INTERFACES_SOL);
+    moduleExample = readmeBlocks(readme, "ts").find((b) => b.startsWith("// ignition/modules/ColdChainSuite.ts")) ?? "";
+    expect(moduleExample, "the README's Ignition module example").to.not.equal("");
   });
 
   after(() => {
@@ -150,7 +142,9 @@ export default defineConfig({
     const build = await run(process.execPath, [hardhatCli, "build", "--quiet"], { cwd: project, timeoutMs: 180_000 });
     expectSuccess(build, "hardhat build in the consumer project");
     console.log(`      compiled with solc ${solcVersion} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    expect(existsSync(join(project, "artifacts", "contracts", "ReleaseGate.sol", "ReleaseGate.json"))).to.equal(true);
+    for (const name of ["ReleaseGate", "AllInterfaces"]) {
+      expect(existsSync(join(project, "artifacts", "contracts", `${name}.sol`, `${name}.json`)), name).to.equal(true);
+    }
 
     // The compiler's own view of the interfaces, from the build's solc output.
     const buildInfoDir = join(project, "artifacts", "build-info");
@@ -176,8 +170,8 @@ export default defineConfig({
 
   it("deploys the suite with the package's Ignition module, in a project that does not compile it", async () => {
     mkdirSync(join(project, "ignition", "modules"), { recursive: true });
-    writeFileSync(join(project, "ignition", "modules", "Suite.ts"), SUITE_MODULE_TS);
-    // The module file type-checks against the package's declarations.
+    writeFileSync(join(project, "ignition", "modules", "ColdChainSuite.ts"), moduleExample);
+    // The README's module file type-checks against the package's declarations, and deploys.
     writeFileSync(
       join(project, "tsconfig.json"),
       JSON.stringify({
@@ -189,7 +183,7 @@ export default defineConfig({
           skipLibCheck: true,
           noEmit: true,
         },
-        files: ["ignition/modules/Suite.ts"],
+        files: ["ignition/modules/ColdChainSuite.ts"],
       }),
     );
     const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
@@ -197,7 +191,7 @@ export default defineConfig({
 
     const hardhatCli = join(project, "node_modules", "hardhat", "dist", "src", "cli.js");
     const deployed = expectSuccess(
-      await run(process.execPath, [hardhatCli, "ignition", "deploy", "ignition/modules/Suite.ts"], {
+      await run(process.execPath, [hardhatCli, "ignition", "deploy", "ignition/modules/ColdChainSuite.ts"], {
         cwd: project,
         timeoutMs: 180_000,
       }),
