@@ -24,7 +24,7 @@ export interface ServeAppOptions {
   readonly port?: number;
   /** Default 127.0.0.1. */
   readonly host?: string;
-  /** Directory holding `<network>.json` (e.g. `deploymentsDir()` of `coldchain/sdk/node`). */
+  /** Directory holding `<network>.json` (e.g. `deploymentsDir()` of `@coldchain/sdk/node`). */
   readonly deploymentsDir: string;
   /** Deployment the app opens by default. */
   readonly network: string;

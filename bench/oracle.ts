@@ -266,7 +266,7 @@ async function intakeRow(
   w: World,
   node: NodeHandle,
   setup: Setup,
-  items: SignedItem[],
+  allItems: SignedItem[],
 ): Promise<Row> {
   const config = oracleConfig(w, node, setup.broker.url, {
     mqtt: { connections: setup.connections },
@@ -279,6 +279,26 @@ async function intakeRow(
   const publishers = await Promise.all(
     Array.from({ length: setup.publishers }, () => Publisher.connect(setup.broker.url)),
   );
+  // A running oracle knows its devices (the registry's answers are cached, and kept in the store): the first message
+  // of each device is published and stored before the clock starts, so the row measures intake, not the cold start's
+  // registry reads (128 of them: how fast the chain in this process answers varied the row by ~2x between runs).
+  const seen = new Set<bigint>();
+  const warm = allItems.filter((item) => {
+    const id = item.kind === "reading" ? item.reading.deviceId : item.window.deviceId;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+  await publishAll(publishers, encodeAll(warm));
+  const warmReadings = readingsOf(warm);
+  await waitFor(
+    `${mode}: the devices' first messages stored`,
+    async () => ((await oracle.metrics()).get("coldchain_oracle_accepted_readings_total") ?? 0) >= warmReadings,
+    120_000,
+    POLL_MS,
+  );
+  const warmSet = new Set(warm);
+  const items = allItems.filter((item) => !warmSet.has(item));
   const expected = readingsOf(items);
   const messages = encodeAll(items);
   const started = performance.now();
@@ -288,16 +308,16 @@ async function intakeRow(
   // Done when every reading is stored, or every message arrived and was handled (stored or dropped): QoS 1 is
   // at least once, so the broker may deliver a message again (the duplicate is dropped and counted).
   const handled = (m: Map<string, number>): boolean =>
-    (m.get("coldchain_oracle_accepted_readings_total") ?? 0) >= expected ||
-    ((m.get("coldchain_oracle_received_total") ?? 0) >= items.length &&
+    (m.get("coldchain_oracle_accepted_readings_total") ?? 0) - warmReadings >= expected ||
+    ((m.get("coldchain_oracle_received_total") ?? 0) - warm.length >= items.length &&
       (m.get("coldchain_oracle_accepted_total") ?? 0) + (m.get("coldchain_oracle_dropped_total") ?? 0) ===
         m.get("coldchain_oracle_received_total"));
   await waitFor(`${mode}: every message handled`, async () => handled(await oracle.metrics()), 600_000, POLL_MS);
   const seconds = (performance.now() - started) / 1000;
   const cpu = { oracle: oracle.cpuSeconds() - cpuBefore.oracle, rest: benchCpuSeconds() - cpuBefore.rest };
   const m = await oracle.metrics();
-  const accepted = m.get("coldchain_oracle_accepted_readings_total") ?? 0;
-  const redelivered = (m.get("coldchain_oracle_received_total") ?? 0) - items.length;
+  const accepted = (m.get("coldchain_oracle_accepted_readings_total") ?? 0) - warmReadings;
+  const redelivered = (m.get("coldchain_oracle_received_total") ?? 0) - warm.length - items.length;
   const peakRssMB = oracle.peakRssMB();
   await Promise.all(publishers.map((p) => p.close()));
   await oracle.stop();
@@ -463,6 +483,7 @@ try {
           "end-to-end: publish to on-chain confirmation (in-process Hardhat chain, 1 confirmation, batches of 1000)",
           "per-reading rows: aedes (MQTT 3.1.1, no $share) with 1 connection and the signature check on the intake thread: mqtt.js handles one message per connection at a time and acknowledges it after its commit, so this row is one fsync per message; Mosquitto with several connections in one $share group and signature worker threads: messages in flight share one SQLite commit (group commit) made on the store writer thread while the intake thread goes on; the worker answers every 8 checks, so commits and checks overlap",
           `signature checks (oracle/verification/signature.ts): secp256k1 by public-key recovery in libsecp256k1 (${SECP256K1_BACKEND === "native" ? "native N-API binding of the secp256k1 package" : "WebAssembly, tiny-secp256k1: the native binding did not load"}), P-256 as u2·(Q + t·G) with OpenSSL's scalar multiplications (node:crypto ECDH) and the point addition in JS; EIP-712 digests by hand with precomputed type hashes and domain separator; signatureChecksPerSecond is one thread`,
+          "per-reading and window rows start warm: each device's first message is published and stored before the clock starts (a running oracle has its devices' registry answers cached), and is not counted in the row",
           "publishedAfterSeconds: when the broker had acknowledged every publish; well below seconds, the oracle (not the publishers) set the pace",
           "cpuMicrosPerReading: CPU time per reading of the oracle process (all threads) and of the rest (broker, publishers): 2 cores / (oracle + rest) is what the set-up could do with the machine to itself; the signature checks are most of the oracle's share",
           "the machine's 2 cores are shared by the oracle, the broker, the publishers and the chain (and, when measured, other work on the host: machine.loadAverage at the start): figures vary by tens of percent between runs",

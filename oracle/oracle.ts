@@ -31,6 +31,7 @@ import { createMetrics } from "./health/metrics.js";
 import type { OracleMetrics } from "./health/metrics.js";
 import { DeviceCache } from "./verification/registry.js";
 import type { Clock } from "./verification/registry.js";
+import { AnchorClaims } from "./relay/anchor-claims.js";
 import { Relay } from "./relay/relay.js";
 import { isRetainedClear, isStoredReplay } from "./intake/retained.js";
 import { SetAsideRetrier } from "./verification/set-aside.js";
@@ -157,6 +158,28 @@ export class Oracle {
       this.metrics,
     );
     this.wallet = new Wallet(secrets.privateKey);
+    // Several instances in one share group: anchor copies wait before they are relayed (oracle/intake/anchor.ts).
+    const holdMs = anchorHoldMs(config.oracleId, config.mqtt.anchorHoldMs);
+    if (holdMs > 0) {
+      this.log.info(
+        { anchorHoldMs: holdMs, spreadMs: holdMs - config.mqtt.anchorHoldMs },
+        "readings only the anchor session stored wait %d ms before they are relayed (mqtt.anchorHoldMs and this " +
+          "instance's spread)",
+        holdMs,
+      );
+    }
+    // They are claimed before they are relayed, so that one instance relays each (oracle/relay/anchor-claims.ts).
+    const anchorClaims =
+      holdMs > 0
+        ? new AnchorClaims({
+            oracleId: config.oracleId,
+            holdMs: config.mqtt.anchorHoldMs,
+            store: this.store,
+            publish: (payload) => this.ingest.publishAnchorClaim(payload),
+            metrics: this.metrics,
+            log: this.log.child({ module: "relay" }),
+          })
+        : undefined;
     this.relay = new Relay({
       config,
       rpc: this.rpc,
@@ -166,6 +189,7 @@ export class Oracle {
       metrics: this.metrics,
       log: this.log.child({ module: "relay" }),
       clock,
+      ...(anchorClaims === undefined ? {} : { anchorClaims }),
     });
     const domain = { chainId: BigInt(config.chain.chainId), verifyingContract: getAddress(config.chain.coldChain) };
     let signatureCheck = deps.signatureCheck;
@@ -191,16 +215,6 @@ export class Oracle {
         this.store,
         this.log.child({ module: "store" }),
         config.store.maxSizeMb,
-      );
-    }
-    // Several instances in one share group: anchor copies wait before they are relayed (oracle/intake/anchor.ts).
-    const holdMs = anchorHoldMs(config.oracleId, config.mqtt.anchorHoldMs);
-    if (holdMs > 0) {
-      this.log.info(
-        { anchorHoldMs: holdMs, spreadMs: holdMs - config.mqtt.anchorHoldMs },
-        "readings only the anchor session stored wait %d ms before they are relayed (mqtt.anchorHoldMs and this " +
-          "instance's spread)",
-        holdMs,
       );
     }
     this.intake = new Intake({
@@ -236,6 +250,7 @@ export class Oracle {
       (topic, payload, context) => this.onMessage(topic, payload, context),
       this.metrics,
       this.log.child({ module: "mqtt" }),
+      anchorClaims === undefined ? undefined : (payload) => anchorClaims.received(payload, clock()),
     );
     const storeLog = this.log.child({ module: "store" });
     this.storeHealth = new StoreHealth({

@@ -94,6 +94,12 @@ export interface OracleMetrics {
   readonly anchorReleased: Counter;
   /** Fences the anchor published (one per catch-up, when every shared connection has its SUBACK). */
   readonly anchorFences: Counter;
+  /**
+   * Anchor copies whose hold ended, by what the claims between instances did with them (oracle/relay/anchor-claims.ts):
+   * `claimed` (this instance claimed them), `yielded` (another instance's claim: they wait for its transaction),
+   * `kept` (both claimed them; this instance's oracleId sorts first).
+   */
+  readonly anchorClaims: Counter<"event">;
   /** 1 while the anchor catches up (judges what it receives), 0 after its fence or without an anchor. */
   readonly anchorCatchingUp: Gauge;
 }
@@ -405,6 +411,12 @@ export function createMetrics(
     anchorFences: new Counter({
       name: "coldchain_oracle_mqtt_anchor_fences_total",
       help: "fences the anchor session published (one per catch-up after a (re)connect)",
+      registers,
+    }),
+    anchorClaims: new Counter({
+      name: "coldchain_oracle_mqtt_anchor_claims_total",
+      help: "anchor copies whose hold ended, by event: claimed (by this instance), yielded (to another instance's claim), kept (claimed by both; this oracleId sorts first)",
+      labelNames: ["event"],
       registers,
     }),
     anchorCatchingUp: new Gauge({

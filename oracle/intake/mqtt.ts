@@ -99,6 +99,8 @@ export class Ingest {
     private readonly handler: MessageHandler,
     private readonly metrics: OracleMetrics,
     private readonly log: Logger,
+    /** Another fence-topic message the anchor received: a claim of anchor copies (oracle/relay/anchor-claims.ts). */
+    private readonly onAnchorClaim?: (payload: Uint8Array) => void,
   ) {
     this.version = config.mqtt.protocolVersion === 4 ? 4 : 5;
     this.statusTopic = mqttStatusTopic(config.oracleId);
@@ -472,6 +474,7 @@ export class Ingest {
       if (isFenceTopic(packet.topic)) {
         // mqtt.js calls this only after every earlier message of the connection was handled (committed).
         fence.received(payload);
+        this.onAnchorClaim?.(payload); // every instance's anchor receives each instance's claims
         done();
         return;
       }
@@ -522,6 +525,24 @@ export class Ingest {
         `error:anchor:${String(error.code ?? error.message)}`,
         { err: error.message, code: error.code, connection: "anchor" },
         "MQTT error (anchor connection)",
+      );
+    });
+  }
+
+  /**
+   * Publishes a claim of anchor copies (oracle/relay/anchor-claims.ts) on the fence topic, where every instance's anchor
+   * receives it. Not published (no anchor, or the broker refuses it): the claim window passes all the same.
+   */
+  publishAnchorClaim(payload: string): void {
+    const client = this.anchorClient;
+    if (client === undefined || this.stopped) return;
+    client.publish(ANCHOR_FENCE_TOPIC, payload, { qos: 1 }, (error) => {
+      if (error === null || error === undefined || this.stopped || this.paused) return;
+      this.limited.warn(
+        "claim-refused",
+        { topic: ANCHOR_FENCE_TOPIC, err: messageOf(error) },
+        `a claim of anchor copies was not published (${messageOf(error)}): another instance may relay the same ` +
+          `copies (the chain skips the second); allow the oracle to publish to ${ANCHOR_FENCE_TOPIC}`,
       );
     });
   }

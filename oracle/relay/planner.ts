@@ -43,6 +43,8 @@
  * it meanwhile and the pre-flight here then finds it on chain (`DuplicateSequence`, no gas). The device's later
  * items are not held with it: the pre-flight finds their predecessor on chain (another instance relayed it) or
  * holds them for the gap as above. They count as held (`heldReadings`, the gauge's `AnchorHold`), not as due.
+ * When its hold ends, a copy is claimed first (./anchor-claims.ts): held for the claim window, and relayed only if no
+ * other instance claimed it before (so that two instances never relay the same copy).
  */
 import type { EventEmitter } from "node:events";
 
@@ -58,6 +60,8 @@ import type { Logger } from "../log.js";
 import type { OracleMetrics } from "../health/metrics.js";
 import type { Clock } from "../verification/registry.js";
 import { PROTOCOL_V1_REASON } from "../store/store.js";
+
+import type { AnchorClaims } from "./anchor-claims.js";
 import type { ItemOutcome, StoredBatch, StoredItem, Store } from "../store/store.js";
 import type { RelayEvents } from "./relay.js";
 
@@ -147,6 +151,8 @@ export interface PlannerOptions {
   /** The signing account (the dry run's `from`). */
   readonly from: string;
   readonly events: EventEmitter<RelayEvents>;
+  /** With several instances in one share group: the claims that decide which instance relays an anchor copy. */
+  readonly anchorClaims?: AnchorClaims;
 }
 
 /** A batch ready to be signed: its items, calldata and gas limit (fees and nonce are the transaction manager's). */
@@ -299,6 +305,7 @@ export class Planner {
     this.retireV1();
     const held = this.heldIds();
     const now = clock();
+    this.o.anchorClaims?.claimDue(now); // claimed copies wait for their window, left out below
     const pending = store.pendingReadings() - this.heldCount - store.anchorHeldReadings(now);
     if (pending <= 0) return poll;
     const oldest = store.oldestPendingAt(held, now) ?? now;

@@ -32,6 +32,7 @@ import { RateLimitedLog } from "../log-limit.js";
 import type { OracleMetrics } from "../health/metrics.js";
 import type { Clock, DeviceCache } from "../verification/registry.js";
 import type { Store } from "../store/store.js";
+import type { AnchorClaims } from "./anchor-claims.js";
 import { Planner } from "./planner.js";
 import type { HoldReason } from "./planner.js";
 import { TxManager } from "./tx-manager.js";
@@ -78,6 +79,8 @@ export interface RelayOptions {
   readonly clock: Clock;
   /** Most batches in flight (sent, not mined) at once. */
   readonly maxInFlight?: number;
+  /** With several instances in one share group: claims of anchor copies (./anchor-claims.ts). */
+  readonly anchorClaims?: AnchorClaims;
 }
 
 /**
@@ -109,6 +112,7 @@ export class Relay {
       clock: o.clock,
       from: o.wallet.address,
       events: this.events,
+      ...(o.anchorClaims === undefined ? {} : { anchorClaims: o.anchorClaims }),
     });
     this.txManager = new TxManager({
       config: o.config,

@@ -576,6 +576,51 @@ export class Store {
   }
 
   /**
+   * Pending anchor copies whose hold ended by `now` (`relay_after` ≤ now), oldest first, at most `limit`: the items an
+   * instance claims before it relays them (oracle/relay/anchor-claims.ts).
+   */
+  dueAnchorCopies(now: number, limit: number): { id: number; deviceId: bigint; first: number; last: number }[] {
+    return this.cached(
+      `SELECT id, device_id, first_observed_at, last_observed_at FROM items
+       WHERE state = 'pending' AND relay_after IS NOT NULL AND relay_after <= ? ORDER BY relay_after, id LIMIT ?`,
+    )
+      .all(now, limit)
+      .map((r) => ({
+        id: Number(r.id),
+        deviceId: BigInt(str(r.device_id)),
+        first: Number(r.first_observed_at),
+        last: Number(r.last_observed_at),
+      }));
+  }
+
+  /**
+   * Holds the given pending anchor copies until `until` at least (their claim window, or a yield to another
+   * instance); a later hold is kept.
+   */
+  holdAnchorCopies(ids: readonly number[], until: number): void {
+    if (ids.length === 0) return;
+    this.transaction(() => {
+      this.cached(
+        `UPDATE items SET relay_after = MAX(relay_after, ?)
+         WHERE state = 'pending' AND relay_after IS NOT NULL AND id IN (SELECT value FROM json_each(?))`,
+      ).run(until, JSON.stringify(ids));
+    });
+  }
+
+  /**
+   * The pending anchor copies (still held or due) holding a reading of the device observed from `first` to `last`:
+   * those another instance's claim concerns.
+   */
+  anchorCopiesOf(deviceId: bigint, first: number, last: number): number[] {
+    return this.cached(
+      `SELECT DISTINCT i.id AS id FROM observations o JOIN items i ON i.id = o.item_id
+       WHERE o.device_id = ? AND o.observed_at BETWEEN ? AND ? AND i.state = 'pending' AND i.relay_after IS NOT NULL`,
+    )
+      .all(deviceId.toString(), first, last)
+      .map((r) => Number(r.id));
+  }
+
+  /**
    * Items of the given devices in batches still in flight (state `batched`: sent or mined, not confirmed), in
    * observation order: the relay's own readings the chain will hold once those batches are mined (in nonce order).
    */

@@ -8,16 +8,17 @@
  * - `abi/<Contract>.json`: the ABI of every contract, library and interface under contracts/, from artifacts/.
  * - `artifacts/<Contract>.json` and `ignition/index.js`: the suite's deployable artifacts and its Hardhat Ignition
  *   module (scripts/packages/contracts-ignition.ts, bundled), for projects that deploy the suite themselves.
- * - `deployments/<network>.json`: the committed address books (deployments/, localhost excluded).
+ * - `deployments/<network>.json`: the public networks' address books (deployments/, local chains excluded).
  * - `README.md` (contracts/README.md) and a generated package.json.
  *
  * The contracts are built first when needed (scripts/lib/ensure-build.ts).
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { basename, join, relative } from "node:path";
+import { join, relative } from "node:path";
 
 import { build } from "esbuild";
 
+import { publicAddressBooks } from "../build-sdk.js";
 import { REPO_ROOT, ensureContractsBuilt } from "../lib/ensure-build.js";
 import { SUITE_ARTIFACTS } from "./contracts-ignition.js";
 
@@ -251,14 +252,14 @@ function artifactFiles(dir: string): string[] {
   return files.sort();
 }
 
-/** The committed address books: every deployments/<network>.json but a local node's. */
+/** The public networks' address books (deployments/, as `npm run build:sdk` selects them), validated. */
 function copyDeployments(from: string, to: string): string[] {
-  const names = existsSync(from)
-    ? readdirSync(from).filter((f) => f.endsWith(".json") && basename(f, ".json") !== "localhost")
-    : [];
-  if (names.length > 0) mkdirSync(to, { recursive: true });
-  for (const name of names) cpSync(join(from, name), join(to, name));
-  return names;
+  const books = publicAddressBooks(from);
+  if (books.length > 0) mkdirSync(to, { recursive: true });
+  for (const { name, deployment } of books) {
+    writeFileSync(join(to, `${name}.json`), `${JSON.stringify(deployment, null, 2)}\n`);
+  }
+  return books.map((b) => b.name);
 }
 
 const USAGE = `Usage: npm run build:contracts-package

@@ -27,13 +27,7 @@
  * apart (acknowledged to their device within that second before a kill); any other loss fails the drill. A reading
  * lost so stops its device's chain on chain, so the later configurations' on-chain checks are skipped then.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { userInfo } from "node:os";
 
 import { expect } from "chai";
 import { connectAsync } from "mqtt";
@@ -47,14 +41,13 @@ import { encodeMqttPayload, mqttReadingsTopic } from "../../sdk/protocol/index.j
 import type { SignedItem } from "../../sdk/protocol/index.js";
 import {
   deployWorld,
-  freePort,
   mosquittoAvailable,
   onchainReadingCount,
   reading,
   readingsCarried,
   startChain,
   startLoggedOracle,
-  tempDir,
+  startMosquitto,
   waitFor,
 } from "./support.js";
 import type { ConfigOverrides, Device, NodeHandle, World } from "./support.js";
@@ -74,79 +67,6 @@ const CONFIGS = ["a", "d", "b", "c"] as const;
 /** Mosquitto's autosave_interval (1 s) and a margin: a SIGKILL loses what it acknowledged in that window. */
 const SAVE_WINDOW_MS = 1_500;
 type ConfigName = (typeof CONFIGS)[number];
-
-/** Mosquitto with persistence on, restartable on the same port and persistence directory, by SIGTERM or SIGKILL. */
-class Broker {
-  private child: ChildProcess | undefined;
-  private constructor(
-    readonly port: number,
-    private readonly conf: string,
-  ) {}
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  static async start(): Promise<Broker> {
-    const dir = tempDir("coldchain-restart-");
-    const port = await freePort();
-    const conf = join(dir, "mosquitto.conf");
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        "allow_anonymous true",
-        "persistence true",
-        `persistence_location ${dir}/`,
-        // Saved every second: a SIGKILL loses at most what the broker acknowledged in the second before it.
-        "autosave_interval 1",
-        "max_queued_messages 0",
-        "max_inflight_messages 100",
-        "persistent_client_expiration 7d",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        `user ${userInfo().username}`,
-        "",
-      ].join("\n"),
-    );
-    const broker = new Broker(port, conf);
-    await broker.launch();
-    return broker;
-  }
-
-  async launch(): Promise<void> {
-    const proc = spawn("mosquitto", ["-c", this.conf], { stdio: ["ignore", "pipe", "pipe"] });
-    this.child = proc;
-    let log = "";
-    proc.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));
-    // Listening: a TCP connect succeeds (mosquitto logs "running" too, but only at log_type information).
-    await waitFor(
-      "mosquitto to listen",
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}: ${log}`);
-        try {
-          const probe = await connectAsync(this.url, { reconnectPeriod: 0, connectTimeout: 500, protocolVersion: 5 });
-          await probe.endAsync();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      10,
-    );
-  }
-
-  async halt(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
-    const proc = this.child;
-    if (proc === undefined || proc.exitCode !== null) return;
-    const exited = once(proc, "exit");
-    proc.kill(signal);
-    await exited;
-  }
-}
 
 /**
  * A device: publishes its signed readings one every PERIOD_MS whatever the broker does (QoS 1, not waiting for
@@ -307,7 +227,7 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
     instances: ConfigOverrides[],
     expectOnChain: boolean,
   ): Promise<{ outcome: Outcome; oracles: Oracle[] }> => {
-    const broker = await Broker.start();
+    const broker = await startMosquitto();
     const firstBlock = await node.provider.getBlockNumber();
     const started = await Promise.all(
       instances.map((extra) =>
@@ -333,8 +253,8 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
         await new Promise((resolve) => setTimeout(resolve, RESTART_EVERY_MS));
         const signal = FULL && r % 2 === 1 ? "SIGKILL" : "SIGTERM";
         if (signal === "SIGKILL") killedAt.push(Date.now());
-        await broker.halt(signal);
-        await broker.launch();
+        await broker.stop(signal);
+        await broker.restart();
         restartedAt.push(Date.now());
       }
       await publishing;
@@ -468,7 +388,7 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
     } finally {
       await Promise.all(devices.map((d) => d.close()));
       await Promise.all(oracles.map((o) => o.stop()));
-      await broker.halt();
+      await broker.stop();
     }
   };
 
@@ -518,7 +438,7 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
   });
 
   it("intake paused (the store cannot write) closes the anchor too: nothing taken meanwhile, all stored after resume; stop is bounded", async () => {
-    const broker = await Broker.start();
+    const broker = await startMosquitto();
     const { oracle } = await startLoggedOracle(w, node, broker.url, {
       mqtt: { connections: 2, reconnectPeriodMs: 200 },
       verify: { maxFutureSkewSeconds: 3_600 },
@@ -553,7 +473,7 @@ describe("oracle: zero readings lost across Mosquitto restarts with shared subsc
       console.log(`      stop with an anchor session: ${stopMs} ms, failed parts: [${oracle.stopFailures.join(", ")}]`);
       expect(oracle.stopFailures).to.deep.equal([]);
       expect(stopMs).to.be.lessThan(STOP_LIMITS_MS.mqtt + STOP_LIMITS_MS.threads + STOP_LIMITS_MS.http * 3);
-      await broker.halt();
+      await broker.stop();
     }
   });
 });

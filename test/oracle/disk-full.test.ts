@@ -18,10 +18,7 @@
  *   why it waits and does not connect to the broker (no reconnect loop);
  * - recovery: the time from freeing space to every reading stored.
  */
-import { spawnSync } from "node:child_process";
-import { closeSync, openSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 
 import { expect } from "chai";
 
@@ -31,17 +28,19 @@ import {
   INTERVAL_SECONDS,
   Publisher,
   deployWorld,
+  fillableDisk,
   freePort,
   fundedOracleKey,
   oracleConfig,
   reading,
   startAedes,
   startChain,
+  storeCounts,
+  storeSizeMb,
   tempDir,
   waitFor,
-  storeCounts,
 } from "./support.js";
-import type { AedesHandle, NodeHandle, World } from "./support.js";
+import type { AedesHandle, FillableDisk, NodeHandle, World } from "./support.js";
 
 const DEVICES = 4;
 /** Readings per device before the disk fills, and while it is full. */
@@ -50,72 +49,11 @@ const WHILE_FULL = 40;
 /** Seconds over which the readings of the full period are published. */
 const FULL_PUBLISH_SECONDS = 8;
 
-/** How the disk is made full: a real tmpfs with a filler file (root), or SQLite's max_page_count. */
-interface Disk {
-  readonly mode: "tmpfs" | "max_page_count";
-  readonly dir: string;
-  readonly storePath: string;
-  cleanup(): void;
-}
-
-/** A tmpfs of `sizeMb` on a fresh directory, or undefined when this process may not mount one. */
-function mountTmpfs(sizeMb: number): Disk | undefined {
-  const dir = tempDir("coldchain-fulldisk-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${sizeMb}m`, "tmpfs", dir], { stdio: "ignore" });
-  if (mounted.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return undefined;
-  }
-  return {
-    mode: "tmpfs",
-    dir,
-    storePath: join(dir, "oracle.db"),
-    cleanup() {
-      spawnSync("umount", ["-l", dir], { stdio: "ignore" });
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Fills the filesystem of `dir` to its last byte with one file; returns its path. */
-function fill(dir: string): string {
-  const path = join(dir, "filler");
-  const fd = openSync(path, "w");
-  try {
-    for (const size of [1 << 20, 1 << 16, 4096, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0xff);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (error) {
-          if ((error as { code?: string }).code === "ENOSPC") break;
-          throw error;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return path;
-}
-
-/** The store's size in MB (page count × page size), as SQLite counts it for max_page_count. */
-function storeSizeMb(path: string): number {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const pages = Number(db.prepare("PRAGMA page_count").get()?.page_count);
-    const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
-    return (pages * pageSize) / (1024 * 1024);
-  } finally {
-    db.close();
-  }
-}
-
 describe("fault drill: the store's disk full (a real oracle process)", function () {
   this.timeout(300_000);
   let node: NodeHandle;
   let broker: AedesHandle;
-  let disk: Disk | undefined;
+  let disk: FillableDisk | undefined;
   const processes: OracleProcess[] = [];
 
   before(async () => {
@@ -128,20 +66,13 @@ describe("fault drill: the store's disk full (a real oracle process)", function 
   });
 
   it("reports the full disk as itself, acknowledges nothing it did not store, waits saying why after a restart, and loses nothing once space is freed", async () => {
-    // ORACLE_TEST_FULL_DISK=max_page_count forces the fallback (to try it as root).
-    disk = (process.env.ORACLE_TEST_FULL_DISK === "max_page_count" ? undefined : mountTmpfs(16)) ?? {
-      mode: "max_page_count",
-      dir: tempDir(),
-      storePath: "",
-      cleanup() {},
-    };
+    disk = fillableDisk("coldchain-fulldisk-");
     if (disk.mode === "max_page_count") {
-      disk = { ...disk, storePath: join(disk.dir, "oracle.db") };
       console.warn("    (no tmpfs: not root? The disk is made full with SQLite's max_page_count instead.)");
     } else {
       console.log("    (the store is on a 16 MB tmpfs, filled to its last byte)");
     }
-    const storePath = disk.storePath;
+    const storePath = join(disk.dir, "oracle.db");
     const w: World = await deployWorld(node, DEVICES, 8100n);
     const span = (BEFORE + WHILE_FULL + 2) * INTERVAL_SECONDS;
     await node.provider.send("evm_increaseTime", [span]);
@@ -190,9 +121,8 @@ describe("fault drill: the store's disk full (a real oracle process)", function 
     await waitFor("the first readings recorded", () => storeCounts(storePath).recorded === DEVICES * BEFORE, 60_000);
 
     // 2. The disk fills up.
-    let filler: string | undefined;
     if (disk.mode === "tmpfs") {
-      filler = fill(disk.dir);
+      disk.fill();
     } else {
       expect((await oracle.stop()).code).to.equal(0);
       oracle = await start({ maxSizeMb: storeSizeMb(storePath) });
@@ -229,8 +159,8 @@ describe("fault drill: the store's disk full (a real oracle process)", function 
 
     // 4. Space is freed: everything published while the disk was full reaches the store, then the chain.
     const freedAt = Date.now();
-    if (filler !== undefined) {
-      unlinkSync(filler);
+    if (disk.mode === "tmpfs") {
+      disk.free();
     } else {
       expect((await oracle.stop()).code).to.equal(0);
       oracle = await start();

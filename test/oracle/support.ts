@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -116,6 +116,8 @@ export function mosquittoAvailable(): boolean {
 }
 
 export interface MosquittoHandle extends BrokerHandle {
+  /** Stops it with SIGTERM (it saves its persistence file first) or SIGKILL (it loses what it did not autosave). */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
   /** Starts it again on the same port and persistence directory. */
   restart(): Promise<void>;
 }
@@ -132,6 +134,7 @@ export async function startMosquitto(): Promise<MosquittoHandle> {
       "allow_anonymous true",
       "persistence true",
       `persistence_location ${dir}/`,
+      // Saved every second: a SIGKILL loses at most what the broker acknowledged in the second before it.
       "autosave_interval 1",
       "max_queued_messages 0",
       "max_inflight_messages 100",
@@ -157,11 +160,11 @@ export async function startMosquitto(): Promise<MosquittoHandle> {
       throw error;
     }
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const proc = child;
     if (proc === undefined || proc.exitCode !== null) return;
     const exited = once(proc, "exit");
-    proc.kill("SIGTERM");
+    proc.kill(signal);
     await exited;
   };
   await launch();
@@ -755,4 +758,71 @@ export function readingsCarried(calldata: string): string[] {
           (_, i) => `${item.window.deviceId}:${item.window.firstObservedAt + i * item.window.intervalSeconds}`,
         ),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full disk
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A disk that can be made full: a real 16 MB tmpfs on a fresh directory, filled to its last byte by one file (root:
+ * mounting takes CAP_SYS_ADMIN), or, when this process may not mount one (or ORACLE_TEST_FULL_DISK=max_page_count),
+ * a plain directory whose store the caller caps with SQLite's max_page_count (`store.maxSizeMb`, see
+ * {@link storeSizeMb}).
+ */
+export interface FillableDisk {
+  readonly mode: "tmpfs" | "max_page_count";
+  readonly dir: string;
+  fill(): void;
+  free(): void;
+  cleanup(): void;
+}
+
+export function fillableDisk(prefix: string): FillableDisk {
+  const dir = tempDir(prefix);
+  const forced = process.env.ORACLE_TEST_FULL_DISK === "max_page_count";
+  const mounted =
+    !forced && spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir], { stdio: "ignore" }).status === 0;
+  const filler = join(dir, "filler");
+  return {
+    mode: mounted ? "tmpfs" : "max_page_count",
+    dir,
+    fill() {
+      const fd = openSync(filler, "w");
+      try {
+        for (const size of [1 << 20, 1 << 16, 4096, 512, 1]) {
+          const chunk = Buffer.alloc(size, 0xff);
+          for (;;) {
+            try {
+              writeSync(fd, chunk);
+            } catch (error) {
+              if ((error as { code?: string }).code === "ENOSPC") break;
+              throw error;
+            }
+          }
+        }
+      } finally {
+        closeSync(fd);
+      }
+    },
+    free() {
+      unlinkSync(filler);
+    },
+    cleanup() {
+      if (mounted) spawnSync("umount", ["-l", dir], { stdio: "ignore" });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The store's size in MB (page count × page size) as SQLite counts it for max_page_count. */
+export function storeSizeMb(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const pages = Number(db.prepare("PRAGMA page_count").get()?.page_count);
+    const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
+    return (pages * pageSize) / (1024 * 1024);
+  } finally {
+    db.close();
+  }
 }

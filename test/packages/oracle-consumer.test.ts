@@ -3,7 +3,7 @@
  * installed from its tarball into a fresh project in the temporary directory, where plain Node runs its bins (no
  * tsx, no build). `npx coldchain-oracle --help` and `npx coldchain --help` answer; then the installed
  * `coldchain-oracle` relays for real: a `hardhat node` child with the suite deployed and a device on a started
- * shipment (its address book in COLDCHAIN_DEPLOYMENTS_DIR), the embedded aedes broker on 127.0.0.1, a config file
+ * shipment (its address book in ./deployments of the working directory), the embedded aedes broker on 127.0.0.1, a config file
  * as docs/operations.md shows it (`chain.deployment`) and the signing key in a Hardhat keystore (§2: the user's
  * default keystore file, its password from ORACLE_KEYSTORE_PASSWORD). Readings the device publishes over MQTT end
  * up on chain, the installed `coldchain show` reads them back, and SIGTERM stops the oracle with exit code 0.
@@ -173,7 +173,7 @@ describe("@coldchain/oracle from its tarball", function () {
           {
             oracleId: "consumer-test",
             mqtt: { url: broker.url },
-            // The address book names the chain id, ColdChain and the first registry block (docs/operations.md §12).
+            // ./deployments/localhost.json names the chain id, ColdChain and the first registry block.
             chain: {
               deployment: "localhost",
               rpcUrls: [node.url],
@@ -198,7 +198,7 @@ describe("@coldchain/oracle from its tarball", function () {
         env: node22Env({
           XDG_CONFIG_HOME: configHome,
           ORACLE_KEYSTORE_PASSWORD: KEYSTORE_PASSWORD,
-          COLDCHAIN_DEPLOYMENTS_DIR: deploymentsDir,
+          COLDCHAIN_DEPLOYMENTS_DIR: undefined, // the default: ./deployments
         }),
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -256,7 +256,7 @@ describe("@coldchain/oracle from its tarball", function () {
           ["--no-install", "coldchain", "show", "--network", "localhost", "--id", String(w.shipmentId), "--json"],
           {
             cwd: project,
-            env: node22Env({ COLDCHAIN_DEPLOYMENTS_DIR: deploymentsDir, COLDCHAIN_LOCALHOST_URL: node.url }),
+            env: node22Env({ COLDCHAIN_LOCALHOST_URL: node.url, COLDCHAIN_DEPLOYMENTS_DIR: undefined }),
             timeoutMs: 60_000,
           },
         ),

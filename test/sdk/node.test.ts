@@ -1,15 +1,10 @@
 /**
  * The SDK as users meet it, on a real `hardhat node`: `npm run deploy` into a temporary COLDCHAIN_DEPLOYMENTS_DIR
- * and a shipment driven over JSON-RPC (test/sdk/scenario.ts), then
- *
- * - the read commands `show` and `export-epcis` as child processes (`node --import tsx cli/main.ts …`), checked
- *   against the SDK and GS1's schema;
- * - docs/integration.md: every fenced ```ts block starting with `// example: <name>` is written to a file inside the
- *   repository (so `coldchain/sdk` resolves through package.json "exports", as in a dApp; in a temporary
- *   `.doc-examples-*` directory at the root, outside `test/` so mocha never collects it) and run with
- *   `node --import tsx`: the code in the document is the code tested.
+ * and a shipment driven over JSON-RPC (test/sdk/scenario.ts), then the read commands `show` and `export-epcis` as
+ * child processes (`node --import tsx cli/main.ts …`), checked against the SDK and GS1's schema. The examples of
+ * docs/integration.md run against the packed package in test/packages/sdk-consumer.test.ts.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { Ajv } from "ajv";
@@ -17,53 +12,13 @@ import addFormatsModule from "ajv-formats";
 import { expect } from "chai";
 
 import { connectSuite, ethereumPartyUri, shipmentHistory } from "../../sdk/index.js";
-import { REPO_ROOT, runScript } from "../support/node.js";
+import { runScript } from "../support/node.js";
 import type { ScriptResult } from "../support/node.js";
 import { startScenarioNode } from "./scenario.js";
 import type { Scenario, ScenarioNode } from "./scenario.js";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const DOC = join(REPO_ROOT, "docs", "integration.md");
-
-/** The doc's runnable examples by name, in document order. */
-export function extractExamples(markdown: string): Map<string, string> {
-  const examples = new Map<string, string>();
-  for (const match of markdown.matchAll(/^```ts\n(\/\/ example: ([a-z0-9-]+)\n[\s\S]*?)^```$/gm)) {
-    const [, code, name] = match;
-    if (code !== undefined && name !== undefined) examples.set(name, code);
-  }
-  return examples;
-}
-
-/** What each example must print (a regexp per line it must contain). */
-const EXPECTED: Record<string, RegExp[]> = {
-  "read-state": [
-    /^shipment 1 is Rejected, held by 0x90F79bf6EB2c4f870365E785982E1f101E93b906$/m,
-    /^readings 60, 4\.5 \.\. 30 °C$/m,
-    // MKT and time out of range per logger (protocol v2 judges both per device).
-    /^logger 21: MKT \d+(\.\d+)? °C over [\d.]+ h, 4200 s out of range$/m,
-    /^logger 22: MKT 4\.5 °C over [\d.]+ h, 0 s out of range$/m,
-    /^0x70997970C51812dc3A010C7d01b50e0d17dc79C8: \d+ s out of range, breaches: AbsoluteLimit, SingleExcursion$/m,
-  ],
-  history: [
-    /^read blocks \d+\.\.\d+ \(\d+\/\d+\)$/m,
-    /^custody 2: 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 -> 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC in tx 0x[0-9a-f]{64}$/m,
-    /^breach AbsoluteLimit charged to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 \(period 1\)$/m,
-    /^60 readings, 1 skipped, 1 excursions$/m,
-    /^relay noise \(not evidence\): 1 unauthenticated skips$/m,
-    /^device 22: 30 points, 0 gaps, band 2\.\.8 °C$/m,
-  ],
-  "decode-events": [/^ReadingsRecorded shipment 1 device 21: last 5 °C$/m, /^decoded 60 readings from \d+ events$/m],
-  "sign-readings": [/^signatures verify: true$/m, /^batch of \d+ bytes: 0 accepted, 3 skipped$/m],
-  epcis: [
-    / commissioning active$/m,
-    / transporting in_transit$/m,
-    / receiving in_progress$/m,
-    / inspecting non_conformant$/m,
-  ],
-};
-
-describe("SDK, read commands and docs on a hardhat node", function () {
+describe("SDK and read commands on a hardhat node", function () {
   this.timeout(120_000);
   let world: ScenarioNode;
   let scenario: Scenario;
@@ -154,35 +109,5 @@ describe("SDK, read commands and docs on a hardhat node", function () {
     const noId = await cli("export-epcis");
     expect(noId.code).to.equal(2);
     expect(noId.stderr).to.match(/missing --id/);
-  });
-
-  describe("docs/integration.md examples", () => {
-    const examples = extractExamples(readFileSync(DOC, "utf8"));
-    let dir: string;
-
-    before(() => {
-      // Inside the repository, so that `coldchain/sdk` resolves to this package (self-reference via "exports").
-      dir = mkdtempSync(join(REPO_ROOT, ".doc-examples-"));
-    });
-
-    after(() => {
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    });
-
-    it("has the documented examples", () => {
-      expect([...examples.keys()]).to.deep.equal(Object.keys(EXPECTED));
-    });
-
-    for (const [name, patterns] of Object.entries(EXPECTED)) {
-      it(`runs the "${name}" example`, async () => {
-        const code = examples.get(name);
-        expect(code, `no example "${name}" in docs/integration.md`).to.be.a("string");
-        const file = join(dir, `${name}.ts`);
-        writeFileSync(file, code ?? "");
-        const result: ScriptResult = await runScript(file.slice(REPO_ROOT.length + 1), [], world.env);
-        expect(result.code, `${result.stdout}\n${result.stderr}`).to.equal(0);
-        for (const pattern of patterns) expect(result.stdout, result.stdout).to.match(pattern);
-      });
-    }
   });
 });
