@@ -11,9 +11,25 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { buildContractsPackage } from "../../scripts/packages/build-contracts.js";
+import { PACKAGE_PRAGMA, buildContractsPackage } from "../../scripts/packages/build-contracts.js";
 import { expectSuccess, freshProject, kB, lockedVersion, npmInstall, pack, run } from "./consumer-project.js";
 import type { Tarball } from "./consumer-project.js";
+
+/** The lowest version of the packaged interfaces' pragma (`^0.8.24`). */
+const PRAGMA_FLOOR = "0.8.24";
+
+/** Compiles the installed interfaces with solc-js `solc-floor` (standard JSON); prints its version, errors, sources. */
+const FLOOR_COMPILE_MJS = `import { readFileSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const solc = createRequire(import.meta.url)("solc-floor");
+const dir = "node_modules/@coldchain/contracts/interfaces";
+const sources = Object.fromEntries(readdirSync(dir).map((f) => [f, { content: readFileSync(dir + "/" + f, "utf8") }]));
+const settings = { outputSelection: { "*": { "*": ["abi"] } } };
+const out = JSON.parse(solc.compile(JSON.stringify({ language: "Solidity", sources, settings })));
+const errors = (out.errors ?? []).filter((e) => e.severity === "error").map((e) => e.formattedMessage);
+console.log(JSON.stringify({ version: solc.version(), errors, compiled: Object.keys(out.contracts ?? {}).sort() }));
+`;
 
 const INTERFACES = ["IShipments", "IReadingsInbox", "IDeviceRegistry", "IP256Verifier"] as const;
 
@@ -81,7 +97,8 @@ describe("@coldchain/contracts from its tarball", function () {
       "ethers",
       "typescript",
     ].map((name) => `${name}@${lockedVersion(name)}`);
-    await npmInstall(project, [...locked, `solc@${solcVersion}`, tarball.path]);
+    // And the lowest compiler of the interfaces' pragma range, under another name.
+    await npmInstall(project, [...locked, `solc@${solcVersion}`, `solc-floor@npm:solc@${PRAGMA_FLOOR}`, tarball.path]);
     writeFileSync(
       join(project, "hardhat.config.ts"),
       `import { createRequire } from "node:module";
@@ -112,6 +129,7 @@ export default defineConfig({
   });
 
   it("ships the interfaces with a pragma range, ABIs, the suite's artifacts and Ignition module, the README, and nothing else", () => {
+    expect(PACKAGE_PRAGMA).to.equal(`pragma solidity ^${PRAGMA_FLOOR};`);
     for (const name of INTERFACES) {
       expect(tarball.files).to.include(`interfaces/${name}.sol`);
       expect(tarball.files).to.include(`abi/${name}.json`);
@@ -132,7 +150,7 @@ export default defineConfig({
         join(project, "node_modules", "@coldchain", "contracts", "interfaces", `${name}.sol`),
         "utf8",
       );
-      expect(source).to.match(/^pragma solidity \^0\.8\.24;$/m);
+      expect(source).to.include(`\n${PACKAGE_PRAGMA}\n`);
     }
   });
 
@@ -166,6 +184,19 @@ export default defineConfig({
       expect(packaged.length, `${name}'s packaged ABI`).to.be.greaterThan(0);
       expect(sortAbi(compiled ?? []), `${name}'s ABI from solc ${solcVersion}`).to.deep.equal(sortAbi(packaged));
     }
+  });
+
+  it(`compiles the interfaces with ${PRAGMA_FLOOR}, the lowest compiler their pragma accepts`, async () => {
+    writeFileSync(join(project, "floor.mjs"), FLOOR_COMPILE_MJS);
+    const result = expectSuccess(await run(process.execPath, ["floor.mjs"], { cwd: project }), "node floor.mjs");
+    const { version, errors, compiled } = JSON.parse(result.stdout) as {
+      version: string;
+      errors: string[];
+      compiled: string[];
+    };
+    expect(version).to.match(new RegExp(`^${PRAGMA_FLOOR.replaceAll(".", "\\.")}\\+`));
+    expect(errors).to.deep.equal([]);
+    expect(compiled).to.deep.equal(INTERFACES.map((name) => `${name}.sol`).sort());
   });
 
   it("deploys the suite with the package's Ignition module, in a project that does not compile it", async () => {
