@@ -31,7 +31,7 @@ import { REPO_ROOT, ensureContractsBuilt } from "../lib/ensure-build.js";
 export const ORACLE_PACKAGE_DIR = join(REPO_ROOT, "dist", "packages", "oracle");
 
 /** Where the bundled code goes, relative to the package root (two levels deep: see above). */
-export const CODE_DIR = join("dist", "node");
+export const CODE_DIR = "dist/node";
 
 /** The bins and the worker threads' entries, by output name. */
 const ENTRIES = {
@@ -79,15 +79,12 @@ export async function buildOraclePackage(
     target: "node22",
     packages: "external",
     chunkNames: "chunk-[hash]",
-    // cli/main.ts runs when it is the process's entry (`if (import.meta.main)`); it is only ever imported as the
-    // `coldchain` bin, and import.meta.main needs Node 22.18.
-    define: { "import.meta.main": "true" },
     sourcemap: "linked",
     sourcesContent: false,
     legalComments: "none",
     metafile: true,
     logLevel: "warning",
-    plugins: [await networksPlugin(), bundledDeploymentsPlugin(books)],
+    plugins: [mainBlocksPlugin(), await networksPlugin(), bundledDeploymentsPlugin(books)],
   });
 
   for (const bin of Object.keys(BINS)) {
@@ -171,6 +168,32 @@ async function networksPlugin(): Promise<Plugin> {
         return { path: "hardhat-networks", namespace: "coldchain-networks" };
       });
       bundle.onLoad({ filter: /.*/, namespace: "coldchain-networks" }, () => ({ contents, loader: "js" }));
+    },
+  };
+}
+
+/**
+ * `if (import.meta.main)` blocks (a module's own command line): once bundled, every module of the CLI sits in the
+ * entry file, where import.meta.main is true. So the condition is fixed at build time: `true` in cli/main.ts, the
+ * `coldchain` bin (which on Node < 22.18, without import.meta.main, would otherwise do nothing), `false` elsewhere
+ * (scripts/lib/ensure-build.ts would build the contracts on every start).
+ */
+function mainBlocksPlugin(): Plugin {
+  return {
+    name: "coldchain-main-blocks",
+    setup(bundle) {
+      bundle.onLoad({ filter: /\.ts$/ }, (args) => {
+        const source = readFileSync(args.path, "utf8");
+        if (!source.includes("import.meta.main")) return undefined;
+        const isCli = relative(REPO_ROOT, args.path) === join("cli", "main.ts");
+        const replaced = source.replaceAll("if (import.meta.main) {", `if (${isCli}) {`);
+        if (replaced.includes("import.meta.main")) {
+          throw new Error(
+            `${relative(REPO_ROOT, args.path)} uses import.meta.main other than as \`if (import.meta.main) {\``,
+          );
+        }
+        return { contents: replaced, loader: "ts" };
+      });
     },
   };
 }

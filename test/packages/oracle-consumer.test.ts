@@ -262,6 +262,7 @@ describe("@coldchain/oracle from its tarball", function () {
         ),
         "npx coldchain show",
       );
+      expect(show.stderr, "the installed CLI has no contracts to build").to.equal("");
       const shown = JSON.parse(show.stdout) as {
         state: { shipmentId: string; status: string; condition: { readingCount: number } };
       };
