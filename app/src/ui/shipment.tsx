@@ -7,6 +7,7 @@ import { Actions } from "./actions.js";
 import { TemperatureChart } from "./chart.js";
 import { Badge, formatTime, Party, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
+import { ReportButton } from "./report-button.js";
 import type { WalletConnection } from "./wallet.js";
 
 export interface ShipmentPageProps {
@@ -143,6 +144,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
         </div>
       </dl>
 
+      <ReportButton reader={reader} state={state} ctx={ctx} />
       <TemperatureChart model={model} segments={segments} ctx={ctx} onDrawn={onDrawn} />
 
       <section aria-labelledby="liability-title">
