@@ -434,7 +434,7 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
 
     before(async () => {
       project = newProject(work, "node-app");
-      await npmInstall(project, [tarball, `ethers@${ethersVersion}`]);
+      await npmInstall(project, [tarball, `ethers@${ethersVersion}`, `pdf-lib@${lockedVersion("pdf-lib")}`]);
       mkdirSync(join(project, "deployments"));
       copyFileSync(join(world.dir, "localhost.json"), join(project, "deployments", "localhost.json"));
       writeFileSync(join(project, "deployments", "broken.json"), "{ not json");
@@ -469,10 +469,16 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       expect(files.filter((p) => p.endsWith(".node") || p.endsWith(".wasm"))).to.deep.equal([]);
       const manifest = JSON.parse(
         readFileSync(join(project, "node_modules", "@coldchain", "sdk", "package.json"), "utf8"),
-      ) as { peerDependencies: Record<string, string>; dependencies: Record<string, string> };
-      expect(Object.keys(manifest.peerDependencies)).to.deep.equal(["ethers"]);
-      // pdf-lib for the temperature report's entry (@coldchain/sdk/report) only: the main entry never imports it.
-      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "pdf-lib", "zod"]);
+      ) as {
+        peerDependencies: Record<string, string>;
+        peerDependenciesMeta: Record<string, { optional?: boolean }>;
+        dependencies: Record<string, string>;
+      };
+      // pdf-lib for the temperature report's entry (@coldchain/sdk/report) only: an optional peer, installed by the
+      // projects that make reports (this one does); the main entry never imports it.
+      expect(Object.keys(manifest.peerDependencies).sort()).to.deep.equal(["ethers", "pdf-lib"]);
+      expect(manifest.peerDependenciesMeta).to.deep.equal({ "pdf-lib": { optional: true } });
+      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "zod"]);
     });
 
     it("has a browser-safe main entry: no Node built-in anywhere in its import graph", () => {
@@ -579,6 +585,8 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       }
       project = newProject(work, "vite-app");
       await npmInstall(project, [tarball, `ethers@${ethersVersion}`, `vite@${lockedVersion("vite")}`]);
+      // A dApp that makes no reports does not get the PDF library (an optional peer of @coldchain/sdk/report).
+      expect(existsSync(join(project, "node_modules", "pdf-lib")), "pdf-lib installed unasked").to.equal(false);
       writeFileSync(join(project, "vite.config.js"), VITE_CONFIG);
       writeFileSync(join(project, "index.html"), VITE_HTML);
       writeFileSync(join(project, "main.js"), VITE_MAIN);
