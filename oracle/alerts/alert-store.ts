@@ -90,9 +90,9 @@ export class AlertStore {
   }
 
   setCursor(itemId: number): void {
-    this.stmt("INSERT INTO alert_meta (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
-      String(itemId),
-    );
+    this.stmt(
+      "INSERT INTO alert_meta (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(String(itemId));
   }
 
   /** The newest item id of the oracle's store (0 when empty). */
@@ -121,7 +121,10 @@ export class AlertStore {
   deviceStates(): { deviceId: bigint; state: DeviceAlertState }[] {
     return this.stmt("SELECT device_id, state FROM alert_devices")
       .all()
-      .map((r) => ({ deviceId: BigInt(r.device_id as string), state: JSON.parse(r.state as string) as DeviceAlertState }));
+      .map((r) => ({
+        deviceId: BigInt(r.device_id as string),
+        state: JSON.parse(r.state as string) as DeviceAlertState,
+      }));
   }
 
   /**
@@ -227,7 +230,9 @@ export class AlertStore {
 
   /** Pending outbox rows and the creation time of the oldest. */
   outboxStats(): { pending: number; oldestCreatedAt: number | undefined } {
-    const row = this.stmt("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM alert_outbox WHERE state = 'pending'").get();
+    const row = this.stmt(
+      "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM alert_outbox WHERE state = 'pending'",
+    ).get();
     return {
       pending: Number(row?.n ?? 0),
       oldestCreatedAt: row?.oldest === null || row?.oldest === undefined ? undefined : Number(row.oldest),
@@ -271,4 +276,3 @@ export class AlertStore {
     return s;
   }
 }
-

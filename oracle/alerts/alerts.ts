@@ -63,7 +63,11 @@ export class Alerts {
     });
     this.delivery = new AlertDelivery({
       alerts: this.store,
-      webhooks: a.webhooks.map((w, i) => ({ url: w.url, timeoutMs: w.timeoutMs, secret: deps.webhookSecrets[i] ?? "" })),
+      webhooks: a.webhooks.map((w, i) => ({
+        url: w.url,
+        timeoutMs: w.timeoutMs,
+        secret: deps.webhookSecrets[i] ?? "",
+      })),
       publish: a.mqtt ? deps.publish : undefined,
       mqttTimeoutMs: a.mqttTimeoutMs,
       retryMinMs: a.retry.minMs,

@@ -128,7 +128,13 @@ export class AlertDelivery {
       this.o.alerts.retryLater(entry.seq, entry.sink, this.o.clock() + waitMs, messageOf(error));
       this.o.metrics.deliveries.inc({ sink: kind, outcome: "retry" });
       this.o.log.warn(
-        { alertId: entry.alertId, sink: entry.sink, attempts: entry.attempts + 1, retryInMs: waitMs, err: messageOf(error) },
+        {
+          alertId: entry.alertId,
+          sink: entry.sink,
+          attempts: entry.attempts + 1,
+          retryInMs: waitMs,
+          err: messageOf(error),
+        },
         "alert delivery failed; retrying",
       );
       return;

@@ -80,7 +80,7 @@ export class AlertEvaluator {
   private async run(): Promise<void> {
     while (!this.stopped) {
       this.notified = false;
-      let progressed = false;
+      let progressed: boolean;
       try {
         progressed = await this.evaluateSome();
         if (!progressed && this.o.clock() - this.lastGapCheck >= this.o.gapCheckIntervalMs) await this.checkSilence();

@@ -60,7 +60,9 @@ export class AlertStream {
     const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get("lastEventId") ?? undefined;
     const resumeFrom = given === undefined ? undefined : Number(given);
     if (resumeFrom !== undefined && (!Number.isSafeInteger(resumeFrom) || resumeFrom < 0)) {
-      res.writeHead(400, { ...cors, "content-type": "text/plain" }).end("Last-Event-ID must be an alert seq (integer)\n");
+      res
+        .writeHead(400, { ...cors, "content-type": "text/plain" })
+        .end("Last-Event-ID must be an alert seq (integer)\n");
       return true;
     }
     res.writeHead(200, {
@@ -75,7 +77,8 @@ export class AlertStream {
     if (resumeFrom !== undefined) {
       const newest = this.o.alerts.lastSeq();
       const from = Math.max(resumeFrom, newest - this.o.replayLimit);
-      for (const alert of this.o.alerts.alertsAfter(from, this.o.replayLimit)) this.send(client, alert.seq, alert.payload);
+      for (const alert of this.o.alerts.alertsAfter(from, this.o.replayLimit))
+        this.send(client, alert.seq, alert.payload);
     }
     this.clients.add(client);
     req.on("close", () => this.clients.delete(client));

@@ -314,7 +314,7 @@ export const ORACLE_CONFIG_SCHEMA = z
               })
               .strict()
               .refine((w) => (w.secret === undefined) !== (w.secretEnv === undefined), {
-                message: "set secret ({ from: \"env\", name } or { from: \"keystore\", key }) or secretEnv, exactly one",
+                message: 'set secret ({ from: "env", name } or { from: "keystore", key }) or secretEnv, exactly one',
               }),
           )
           .max(16)
@@ -324,7 +324,11 @@ export const ORACLE_CONFIG_SCHEMA = z
           .object({
             /** Back-off of a failed delivery: first wait, and longest (doubling, with jitter). */
             minMs: z.number().int().min(10).default(1_000),
-            maxMs: z.number().int().min(10).default(5 * 60_000),
+            maxMs: z
+              .number()
+              .int()
+              .min(10)
+              .default(5 * 60_000),
             /** A delivery not done this long after its alert was raised is given up (marked failed, counted). */
             giveUpAfterMs: z
               .number()
