@@ -55,6 +55,8 @@ export class AlertDelivery {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private readonly abort = new AbortController();
+  /** Deliveries in flight, by alert seq and sink. */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly o: DeliveryOptions) {
     this.webhooks = new Map(o.webhooks.map((w) => [webhookSink(w.url), w]));
@@ -85,23 +87,40 @@ export class AlertDelivery {
     const timer = setTimeout(() => this.abort.abort(new Error("the oracle is stopping")), STOP_GRACE_MS);
     try {
       await this.loop;
+      await Promise.all(this.inFlight.values());
     } finally {
       clearTimeout(timer);
     }
   }
 
+  /**
+   * Keeps up to `concurrency` deliveries in flight, each on its own: a slow or unreachable webhook holds only its
+   * own rows, never the MQTT sink's or another webhook's.
+   */
   private async run(): Promise<void> {
     while (!this.stopped) {
       this.notified = false;
       const now = this.o.clock();
-      const due = this.o.alerts.due(now, this.o.concurrency);
-      if (due.length > 0) {
-        await Promise.all(due.map((entry) => this.deliver(entry)));
-        continue;
+      const room = this.o.concurrency - this.inFlight.size;
+      let started = 0;
+      if (room > 0) {
+        for (const entry of this.o.alerts.due(now, room + this.inFlight.size)) {
+          const key = `${entry.seq}|${entry.sink}`;
+          if (this.inFlight.has(key) || started >= room) continue;
+          started++;
+          this.inFlight.set(
+            key,
+            this.deliver(entry).finally(() => {
+              this.inFlight.delete(key);
+              this.wake?.();
+            }),
+          );
+        }
       }
-      if (this.notified) continue;
-      const next = this.o.alerts.nextDueAt();
-      await this.sleep(next === undefined ? 60_000 : Math.max(10, next - now));
+      if (this.notified || (started > 0 && started === room)) continue;
+      // Rows in flight are still "due" in the store: wait for one to finish (it wakes us), or for the next due row.
+      const next = this.inFlight.size > 0 ? undefined : this.o.alerts.nextDueAt();
+      await this.sleep(next === undefined ? (this.inFlight.size > 0 ? 250 : 60_000) : Math.max(10, next - now));
     }
   }
 

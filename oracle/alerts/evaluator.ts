@@ -22,6 +22,13 @@ import type { AlertPayload } from "./payload.js";
 import { evaluateReading, silentGap } from "./rules.js";
 import type { DeviceAlertState, RuleReading } from "./rules.js";
 
+/** What a run of items raised, not yet committed. */
+interface Pending {
+  readonly alerts: { payload: AlertPayload; deviceId: bigint; keyObservedAt: number }[];
+  readonly states: Map<bigint, DeviceAlertState>;
+  cursor: number | undefined;
+}
+
 /** Items evaluated per read of the store. */
 const ITEMS_PER_READ = 256;
 
@@ -99,32 +106,42 @@ export class AlertEvaluator {
     }
   }
 
-  /** Evaluates the next items after the cursor; false when there were none. */
+  /**
+   * Evaluates the next items after the cursor and commits what they raised, the devices' states and the new cursor in
+   * one transaction (one write per read of the store, not per item: the intake's writer shares the file). False when
+   * there were none. When a context cannot be read, what came before is committed and the error thrown.
+   */
   private async evaluateSome(): Promise<boolean> {
     const cursor = this.o.alerts.cursor() ?? 0;
     const items = this.o.alerts.itemsAfter(cursor, ITEMS_PER_READ);
-    for (const item of items) {
-      if (this.stopped) break;
-      await this.evaluateItem(item);
+    const pending: Pending = { alerts: [], states: new Map(), cursor: undefined };
+    try {
+      for (const item of items) {
+        if (this.stopped) break;
+        await this.evaluateItem(item, pending);
+        pending.cursor = item.id;
+      }
+    } finally {
+      if (pending.cursor !== undefined) {
+        this.raise(
+          this.o.alerts.commit(pending.alerts, pending.states, this.o.sinks(), this.o.clock(), pending.cursor),
+        );
+      }
     }
     return items.length > 0;
   }
 
-  private async evaluateItem(item: EvaluatedItem): Promise<void> {
+  private async evaluateItem(item: EvaluatedItem, pending: Pending): Promise<void> {
     const readings = this.readingsOf(item);
     const context = readings.length === 0 ? undefined : await this.o.contexts.of(item.deviceId);
-    if (context === undefined) {
-      this.o.alerts.commit([], new Map(), [], this.o.clock(), item.id);
-      return;
-    }
+    if (context === undefined) return;
     const now = this.o.clock();
-    let state: DeviceAlertState | undefined = this.o.alerts.deviceState(item.deviceId);
-    const alerts: { payload: AlertPayload; deviceId: bigint; keyObservedAt: number }[] = [];
+    let state = pending.states.get(item.deviceId) ?? this.o.alerts.deviceState(item.deviceId);
     for (const reading of readings) {
       const { raised, next } = evaluateReading(state, context.limits, context.shipmentId, reading, item.receivedAt);
       state = next;
       for (const r of raised) {
-        alerts.push({
+        pending.alerts.push({
           deviceId: item.deviceId,
           keyObservedAt: r.keyObservedAt,
           payload: alertPayload(
@@ -135,9 +152,7 @@ export class AlertEvaluator {
         });
       }
     }
-    const states = new Map<bigint, DeviceAlertState>();
-    if (state !== undefined) states.set(item.deviceId, state);
-    this.raise(this.o.alerts.commit(alerts, states, this.o.sinks(), now, item.id));
+    if (state !== undefined) pending.states.set(item.deviceId, state);
   }
 
   /** The readings of a stored item (a window: each sample), as the rules see them. */
