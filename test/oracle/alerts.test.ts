@@ -15,7 +15,7 @@ import { Wallet } from "ethers";
 import { connectAsync } from "mqtt";
 import type { MqttClient } from "mqtt";
 
-import { ALERT_ID_HEADER, SIGNATURE_HEADER, verifyAlertSignature } from "../../oracle/alerts/alerts.js";
+import { ALERT_ID_HEADER, AlertStore, SIGNATURE_HEADER, verifyAlertSignature } from "../../oracle/alerts/alerts.js";
 import type { AlertPayload } from "../../oracle/alerts/alerts.js";
 import { parseConfig } from "../../oracle/config/index.js";
 import type { OracleConfig } from "../../oracle/config/index.js";
@@ -26,13 +26,16 @@ import { VACCINE_PROFILE, createShipment, registerDevice } from "../support/depl
 import {
   Publisher,
   deployWorld,
+  freePort,
   fundedOracleKey,
   oracleConfig,
   startAedes,
   startChain,
+  tempDir,
   testLogger,
   waitFor,
 } from "./support.js";
+import { OracleProcess } from "./oracle-process.js";
 import type { AedesHandle, Device, NodeHandle, World } from "./support.js";
 
 const SECRET = "test-webhook-secret-0123456789";
@@ -424,6 +427,71 @@ describe("oracle real-time alerts (aedes, in-process chain, webhook receiver, SS
     } finally {
       await device.close();
       await oracle.stop();
+      await receiver.stop();
+    }
+  });
+
+  it("an oracle process killed (SIGKILL) mid-delivery: the restarted one delivers the rest, nothing twice", async () => {
+    const w = await deployWorld(node, 2, 4000n);
+    const receiver = await Receiver.start();
+    process.env.ALERTS_TEST_WEBHOOK_SECRET = SECRET; // the child reads the webhook's secret from its environment
+    const config: OracleConfig = { ...alertsConfig(w, node, broker, receiver), log: { level: "info" } };
+    const key = await fundedOracleKey(node);
+    const dir = tempDir("coldchain-alerts-");
+    const port = await freePort();
+    const [d0, d1] = w.devices as [Device, Device];
+    const t = w.startedAt - 1000;
+    const a = new Logger_(w, d0);
+    const b = new Logger_(w, d1);
+    const first = `${w.shipmentId}-${d0.id}-${t}-excursion_started`;
+    const second = `${w.shipmentId}-${d1.id}-${t + 60}-excursion_started`;
+    let refuse = true;
+    receiver.fail = (id) => refuse && id === second;
+    const device = await Publisher.connect(broker.url);
+    let child = OracleProcess.start(config, dir, key, port, "alerts-1");
+    try {
+      await child.waitForLog(/oracle running/);
+      await device.publish(a.reading(t, 1200));
+      await device.publish(b.reading(t, 500));
+      await device.publish(b.reading(t + 60, 1300));
+      await waitFor("the first alert acknowledged", () => receiver.acknowledged().includes(first));
+      await waitFor(
+        "the second refused twice",
+        () =>
+          count(
+            receiver.requests.map((r) => r.id),
+            second,
+          ) >= 2,
+      );
+      await child.stop("SIGKILL");
+      const before = receiver.requests.length;
+      // Published while no oracle runs (the broker keeps it for the oracle's session): d0 still out of band.
+      await device.publish(a.reading(t + 60, 1250));
+      refuse = false;
+      child = OracleProcess.start(config, dir, key, port, "alerts-2");
+      await child.waitForLog(/oracle running/);
+      await waitFor("the second alert acknowledged after the restart", () => receiver.acknowledged().includes(second));
+      const alerts = new AlertStore(config.store.path, "NORMAL");
+      try {
+        await waitFor("the reading published meanwhile evaluated", () => {
+          const counts = alerts.outboxCounts();
+          return counts.pending === 0 && alerts.cursor() !== undefined && alerts.cursor() === alerts.newestItemId();
+        });
+        expect(
+          alerts
+            .all()
+            .map((x) => x.id)
+            .sort(),
+        ).to.deep.equal([first, second].sort());
+      } finally {
+        alerts.close();
+      }
+      expect(count(receiver.acknowledged(), first)).to.equal(1);
+      expect(count(receiver.acknowledged(), second)).to.equal(1);
+      expect(receiver.requests.slice(before).map((r) => r.id)).to.not.include(first);
+    } finally {
+      await device.close();
+      await child.stop("SIGTERM");
       await receiver.stop();
     }
   });
