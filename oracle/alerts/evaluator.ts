@@ -97,7 +97,8 @@ export class AlertEvaluator {
         const waitMs = backoffMs(this.failures, this.o.retryMinMs, this.o.retryMaxMs);
         this.o.log.warn(
           { err: messageOf(error), retryInMs: waitMs },
-          "alert evaluation paused: the shipment context could not be read (intake goes on; alerts follow when the chain answers)",
+          "alert evaluation paused (the chain could not be read for a shipment context, or the store could not write); " +
+            "intake goes on, and the alerts follow when it works again",
         );
         await this.sleep(waitMs, false);
         continue;
