@@ -14,6 +14,7 @@ import type { AlertStore, OutboxEntry } from "./alert-store.js";
 import type { AlertMetrics } from "./metrics.js";
 import { alertTopic } from "./payload.js";
 import { ALERT_ID_HEADER, SIGNATURE_HEADER, signAlert } from "./signature.js";
+import { Sleeper } from "../sleeper.js";
 
 /** The outbox sink of the MQTT topic. */
 export const MQTT_SINK = "mqtt";
@@ -50,7 +51,7 @@ const STOP_GRACE_MS = 1_000;
 
 export class AlertDelivery {
   private readonly webhooks: Map<string, Webhook>;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private notified = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -78,12 +79,12 @@ export class AlertDelivery {
   /** New rows in the outbox: send them now. */
   notify(): void {
     this.notified = true;
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.stop();
     const timer = setTimeout(() => this.abort.abort(new Error("the oracle is stopping")), STOP_GRACE_MS);
     try {
       await this.loop;
@@ -112,7 +113,7 @@ export class AlertDelivery {
             key,
             this.deliver(entry).finally(() => {
               this.inFlight.delete(key);
-              this.wake?.();
+              this.sleeper.wake();
             }),
           );
         }
@@ -120,7 +121,7 @@ export class AlertDelivery {
       if (this.notified || (started > 0 && started === room)) continue;
       // Rows in flight are still "due" in the store: wait for one to finish (it wakes us), or for the next due row.
       const next = this.inFlight.size > 0 ? undefined : this.o.alerts.nextDueAt();
-      await this.sleep(next === undefined ? (this.inFlight.size > 0 ? 250 : 60_000) : Math.max(10, next - now));
+      await this.sleeper.sleep(next === undefined ? (this.inFlight.size > 0 ? 250 : 60_000) : Math.max(10, next - now));
     }
   }
 
@@ -195,18 +196,5 @@ export class AlertDelivery {
     // The answer's body is not needed; read it so the connection is reused.
     await response.arrayBuffer().catch(() => undefined);
     if (!response.ok) throw new Error(`HTTP ${response.status} from ${new URL(webhook.url).host}`);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 }

@@ -21,6 +21,7 @@ import { alertPayload } from "./payload.js";
 import type { AlertPayload } from "./payload.js";
 import { evaluateReading, silentGap } from "./rules.js";
 import type { DeviceAlertState, RuleReading } from "./rules.js";
+import { Sleeper } from "../sleeper.js";
 
 /** What a run of items raised, not yet committed. */
 interface Pending {
@@ -52,7 +53,7 @@ export interface EvaluatorOptions {
 }
 
 export class AlertEvaluator {
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private notified = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -75,12 +76,12 @@ export class AlertEvaluator {
   /** Something was stored: evaluate it now. */
   notify(): void {
     this.notified = true;
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.stop();
     await this.loop;
   }
 
@@ -100,10 +101,10 @@ export class AlertEvaluator {
           "alert evaluation paused (the chain could not be read for a shipment context, or the store could not write); " +
             "intake goes on, and the alerts follow when it works again",
         );
-        await this.sleep(waitMs, false);
+        await this.sleeper.sleep(waitMs, false);
         continue;
       }
-      if (!progressed && !this.notified) await this.sleep(this.o.gapCheckIntervalMs, true);
+      if (!progressed && !this.notified) await this.sleeper.sleep(this.o.gapCheckIntervalMs, true);
     }
   }
 
@@ -227,18 +228,5 @@ export class AlertEvaluator {
       );
     }
     this.o.onRaised(stored);
-  }
-
-  private sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = wakeable ? done : () => (this.stopped ? done() : undefined);
-    });
   }
 }
