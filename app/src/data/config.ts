@@ -17,6 +17,8 @@ export interface AppConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Milliseconds between polls for a new block. */
   readonly pollMs: number;
+  /** An oracle's alert stream (`http://<oracle>:<port>/alerts`, Server-Sent Events); empty = no live alerts. */
+  readonly alertsUrl: string;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -25,6 +27,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   explorerUrl: "",
   labels: {},
   pollMs: 2000,
+  alertsUrl: "",
 };
 
 /** Merges a `config.json` value and the query string over the defaults; throws on a malformed config. */
@@ -50,6 +53,7 @@ export function resolveConfig(json: unknown, search: string): AppConfig {
     explorerUrl: str("explorerUrl", ""),
     labels,
     pollMs,
+    alertsUrl: params.get("alerts") ?? str("alertsUrl", DEFAULT_CONFIG.alertsUrl),
   };
 }
 
