@@ -4,7 +4,9 @@ import { expect } from "chai";
 import { temperatureTimeline } from "../../sdk/index.js";
 import type { HistoryReading, ShipmentHistory, ShipmentState, TemperatureProfile } from "../../sdk/index.js";
 import { resolveConfig } from "../../app/src/data/config.js";
-import { HandoverFormatError, decodeHandover, encodeHandover } from "../../app/src/data/handover.js";
+import { HandoverError, encodeHandover, readHandover } from "../../app/src/data/handover.js";
+import type { HandoverTarget } from "../../app/src/data/handover.js";
+import { TEST_HANDOVER_TEXT } from "../../sdk/protocol/index.js";
 import {
   buildChartModel,
   custodySegments,
@@ -300,14 +302,47 @@ describe("app data shaping", function () {
     });
   });
 
-  describe("signed handover text", function () {
-    it("round-trips and rejects malformed text with a clear message", function () {
-      const h = { shipmentId: 3n, custodian: CARRIER, nonce: 2n, deadline: 99n, signature: "0x" + "ab".repeat(65) };
-      expect(decodeHandover(encodeHandover(h))).to.deep.equal(h);
-      expect(() => decodeHandover("hello")).to.throw(HandoverFormatError, /paste it unchanged/);
-      const bad = JSON.parse(encodeHandover(h)) as Record<string, unknown>;
-      expect(() => decodeHandover(JSON.stringify({ ...bad, signature: "0x12" }))).to.throw(/65 bytes/);
-      expect(() => decodeHandover(JSON.stringify({ ...bad, nonce: 2 }))).to.throw(/"nonce"/);
+  describe("signed handover text (one format with the CLI)", function () {
+    const COLDCHAIN = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const deploymentOf = (chainId: number, coldChain: string): HandoverTarget => ({
+      chainId,
+      contracts: { ColdChain: { address: coldChain } },
+    });
+    const h = {
+      domain: { chainId: 31337n, verifyingContract: COLDCHAIN },
+      acceptance: { shipmentId: 3n, custodian: CARRIER, nonce: 2n, deadline: 99n },
+      signature: "0x" + "ab".repeat(65),
+    };
+
+    it("reads what the CLI writes (the protocol's vector) and round-trips its own text", function () {
+      const local = deploymentOf(31337, COLDCHAIN);
+      const vector = readHandover(TEST_HANDOVER_TEXT, local);
+      expect(vector.acceptance.shipmentId).to.equal(7n);
+      expect(vector.domain.chainId).to.equal(31337n);
+      const text = encodeHandover(h);
+      expect(text).to.match(/^coldchain:handover:v1:[A-Za-z0-9_-]{174}$/);
+      expect(readHandover(text, local)).to.deep.equal(h);
+      // a line break from a mail client does not matter
+      expect(readHandover(`${text.slice(0, 60)}\n  ${text.slice(60)}`, local)).to.deep.equal(h);
+    });
+
+    it("refuses another chain or contract, the old JSON and malformed text with a clear message", function () {
+      const text = encodeHandover(h);
+      expect(() => readHandover(text, deploymentOf(11155111, COLDCHAIN)))
+        .to.throw(HandoverError, /signed for chain 31337, ColdChain 0x5FbDB.*not for chain 11155111/)
+        .with.property("code", "HANDOVER_WRONG_DOMAIN");
+      expect(() => readHandover(text, deploymentOf(31337, "0x" + "c0".repeat(20))))
+        .to.throw(HandoverError, /check the network/)
+        .with.property("code", "HANDOVER_WRONG_DOMAIN");
+      const legacy = JSON.stringify({ format: "coldchain-handover/1", shipmentId: "3", custodian: CARRIER });
+      expect(() => readHandover(legacy, deploymentOf(31337, COLDCHAIN)))
+        .to.throw(HandoverError, /old handover text .* ask the next custodian to sign again/)
+        .with.property("code", "HANDOVER_LEGACY_FORMAT");
+      expect(() => readHandover("hello", deploymentOf(31337, COLDCHAIN))).to.throw(
+        /must start with "coldchain:handover:v1:"/,
+      );
+      expect(() => readHandover(text.slice(0, -10), deploymentOf(31337, COLDCHAIN))).to.throw(/cut off\?/);
+      expect(() => readHandover(text.slice(0, -3) + "!!!", deploymentOf(31337, COLDCHAIN))).to.throw(/not base64url/);
     });
   });
 

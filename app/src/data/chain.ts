@@ -26,6 +26,7 @@ import type {
 } from "../../../sdk/index.js";
 import { shipmentRow } from "./shaping.js";
 import type { ShipmentRow } from "./shaping.js";
+import { deploymentDomain } from "./handover.js";
 import type { SignedHandover } from "./handover.js";
 
 export interface ShipmentView {
@@ -213,20 +214,18 @@ export class ChainWriter {
   /** The next custodian signs a one-transaction handover for the current custodian to submit. */
   async signAcceptance(id: bigint, nonce: bigint, deadline: bigint): Promise<SignedHandover> {
     const custodian = await this.signer.getAddress();
-    const domain = {
-      chainId: BigInt(this.deployment.chainId),
-      verifyingContract: this.deployment.contracts.ColdChain.address,
-    };
+    const domain = deploymentDomain(this.deployment);
     const acceptance = { shipmentId: id, custodian, nonce, deadline };
     const signature = await signCustodyAcceptance(this.signer, domain, acceptance);
-    return { ...acceptance, signature };
+    return { domain, acceptance, signature };
   }
 
-  /** The current custodian submits a pasted signed handover. */
+  /** The current custodian submits a pasted signed handover (read with `readHandover`, which checks its domain). */
   async transferWithSignature(h: SignedHandover): Promise<string> {
     const cc = this.suite.coldChain;
-    await cc.transferCustodyWithSignature.staticCall(h.shipmentId, h.custodian, h.deadline, h.signature);
-    return await this.mined(cc.transferCustodyWithSignature(h.shipmentId, h.custodian, h.deadline, h.signature));
+    const { shipmentId, custodian, deadline } = h.acceptance;
+    await cc.transferCustodyWithSignature.staticCall(shipmentId, custodian, deadline, h.signature);
+    return await this.mined(cc.transferCustodyWithSignature(shipmentId, custodian, deadline, h.signature));
   }
 
   async release(id: bigint): Promise<string> {

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { ChainWriter, describeError } from "../data/chain.js";
 import type { ChainReader, ShipmentView } from "../data/chain.js";
-import { decodeHandover, encodeHandover } from "../data/handover.js";
+import { assertHandoverSigner, encodeHandover, readHandover } from "../data/handover.js";
 import { partyName } from "./format.js";
 import type { Labels } from "./format.js";
 import type { WalletConnection } from "./wallet.js";
@@ -131,7 +131,17 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
             class="stack"
             onSubmit={(e) => {
               e.preventDefault();
-              void run("Signed handover", () => writer.transferWithSignature(decodeHandover(pasted)));
+              void run("Signed handover", async () => {
+                // Refuses a handover for another chain or deployment, another shipment, or signed by someone else.
+                const h = readHandover(pasted, reader.deployment);
+                if (h.acceptance.shipmentId !== id) {
+                  throw new Error(
+                    `this signed handover is for shipment #${h.acceptance.shipmentId}, not #${id}; open that shipment`,
+                  );
+                }
+                if ((await reader.provider.getCode(h.acceptance.custodian)) === "0x") assertHandoverSigner(h);
+                return await writer.transferWithSignature(h);
+              });
             }}
           >
             <label>
