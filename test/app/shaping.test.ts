@@ -8,13 +8,25 @@ import { HandoverError, encodeHandover, readHandover } from "../../app/src/data/
 import type { HandoverTarget } from "../../app/src/data/handover.js";
 import { TEST_HANDOVER_TEXT } from "../../sdk/protocol/index.js";
 import {
+  decisionOf,
+  formatCelsius,
+  formatRange,
+  profileRules,
+  reasonWords,
+  referenceText,
+  verdictWords,
+} from "../../app/src/data/words.js";
+import { encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import {
   buildChartModel,
   custodySegments,
   downsample,
   formatAge,
   formatDuration,
+  markerLanes,
   matchesFilter,
   shipmentRow,
+  sortRows,
   sparklinePoints,
   statusBadge,
 } from "../../app/src/data/shaping.js";
@@ -215,7 +227,7 @@ describe("app data shaping", function () {
       ]);
       expect(m.breaches).to.have.length(1);
       expect(m.breaches[0]?.at).to.equal(T0 + 4800);
-      expect(m.breaches[0]?.label).to.match(/^SingleExcursion: /);
+      expect(m.breaches[0]?.label).to.match(/^Excursion too long: /);
       expect(m.breaches[0]?.custodian).to.equal(CARRIER);
       expect(m.yMin).to.be.at.most(2 - 1);
       expect(m.yMax).to.be.at.least(9.5 + 1);
@@ -281,6 +293,54 @@ describe("app data shaping", function () {
       expect(statusBadge("Rejected")).to.equal("rejected");
     });
 
+    it("carries reference, verdict, liable party and decision; filters by verdict and name, sorts by them", function () {
+      const { history, state } = fixture();
+      const withRef = {
+        ...state,
+        externalRef: encodeBytes32String("SSCC 2"),
+        liability: [
+          { custodian: SHIPPER, periods: [0], excursionSeconds: 0, breaches: [], heldSeconds: 3000 },
+          {
+            custodian: CARRIER,
+            periods: [1],
+            excursionSeconds: 4000,
+            breaches: ["SingleExcursion" as const],
+            heldSeconds: 5000,
+          },
+        ],
+      };
+      const rejected = {
+        blockNumber: 9,
+        logIndex: 0,
+        transactionHash: TX(9),
+        at: T0 + 9000,
+        by: RECEIVER,
+        kind: "rejected" as const,
+        reasonCode: encodeBytes32String("TEMPERATURE_EXCURSION"),
+      };
+      const breached = shipmentRow(withRef, temperatureTimeline(history), [rejected]);
+      expect(breached.reference).to.equal("SSCC 2");
+      expect(breached.range).to.equal("2 °C to 8 °C");
+      expect(breached.verdict).to.equal("Breached: excursion too long");
+      expect(breached.liable).to.deep.equal([CARRIER]);
+      expect(breached.decision?.reason).to.equal("temperature excursion (TEMPERATURE_EXCURSION)");
+      const clean = {
+        ...shipmentRow(
+          { ...state, shipmentId: 9n, liability: [], condition: { ...state.condition, breaches: [] } },
+          undefined,
+        ),
+        breached: false,
+      };
+      const names = (a: string) => (a === CARRIER ? "carrier" : "");
+      expect(matchesFilter(breached, "all", "", "compliant")).to.equal(false);
+      expect(matchesFilter(clean, "all", "", "compliant")).to.equal(true);
+      expect(matchesFilter(breached, "all", "CARR", "all", names)).to.equal(true);
+      expect(sortRows([breached, clean], "newest").map((r) => r.shipmentId)).to.deep.equal([9n, state.shipmentId]);
+      expect(sortRows([clean, breached], "verdict").map((r) => r.shipmentId)).to.deep.equal([state.shipmentId, 9n]);
+      expect(sortRows([clean, breached], "reference").map((r) => r.reference)).to.deep.equal(["SSCC 2", undefined]);
+      expect(sortRows([clean, breached], "liable", names)[0]).to.equal(breached);
+    });
+
     it("downsamples 10,000 values to bucket means and draws sparkline points in the box", function () {
       const values = Array.from({ length: 10_000 }, (_, i) => (i < 5000 ? 4 : 6));
       const d = downsample(values, 50);
@@ -299,6 +359,82 @@ describe("app data shaping", function () {
       expect(formatAge(100, 100 + 7200)).to.equal("2 h ago");
       expect(formatDuration(4200)).to.equal("1 h 10 min");
       expect(formatDuration(30)).to.equal("30 s");
+    });
+  });
+
+  describe("words", function () {
+    it("writes temperatures with a true minus sign and ranges with 'to'", function () {
+      expect(formatCelsius(-5000)).to.equal("\u221250 °C");
+      expect(formatCelsius(512)).to.equal("5.12 °C");
+      expect(formatCelsius(-50)).to.equal("\u22120.5 °C");
+      expect(formatCelsius(0)).to.equal("0 °C");
+      expect(formatRange(-5000, -1500)).to.equal("\u221250 °C to \u221215 °C");
+    });
+
+    it("rounds durations to the minute, so a period of 10 h minus a second reads 10 h", function () {
+      expect(formatDuration(35_999)).to.equal("10 h");
+      expect(formatDuration(35_940)).to.equal("9 h 59 min");
+      expect(formatDuration(26 * 3600 + 5 * 60)).to.equal("1 d 2 h 5 min");
+      expect(formatDuration(59)).to.equal("59 s");
+    });
+
+    it("says 'off' for a rule that is off and 'a breach at' for one that is on", function () {
+      const rules = Object.fromEntries(
+        profileRules({ ...PROFILE, maxCumulativeExcursionSeconds: 0, mktEnabled: false }).map((r) => [r.rule, r.value]),
+      );
+      expect(rules["Total excursion per logger"]).to.equal("off");
+      expect(rules["Mean kinetic temperature per logger"]).to.equal("off");
+      expect(rules["One excursion"]).to.match(/^a breach at \d/);
+    });
+
+    it("reads the verdict, references and reasons in words; a hash is said to be one", function () {
+      expect(verdictWords([])).to.equal("Compliant");
+      expect(verdictWords(["SingleExcursion", "Freeze"])).to.equal("Breached: excursion too long, frozen too long");
+      expect(referenceText(encodeBytes32String("SSCC 106141411234567897"))).to.equal("SSCC 106141411234567897");
+      expect(referenceText(keccak256(toUtf8Bytes("SSCC 1")))).to.equal(undefined);
+      expect(reasonWords(encodeBytes32String("TEMPERATURE_EXCURSION"))).to.equal(
+        "temperature excursion (TEMPERATURE_EXCURSION)",
+      );
+      expect(reasonWords(encodeBytes32String("box crushed"))).to.equal("box crushed");
+      expect(reasonWords(keccak256(toUtf8Bytes("a long reason")))).to.match(/^unreadable code 0x/);
+      const event = { blockNumber: 9, logIndex: 0, transactionHash: TX(9), at: 1000, by: RECEIVER };
+      const d = decisionOf([
+        { ...event, kind: "delivered" },
+        { ...event, kind: "rejected", reasonCode: encodeBytes32String("DAMAGED") },
+      ]);
+      expect(d).to.include({
+        kind: "rejected",
+        by: RECEIVER,
+        at: 1000,
+        reason: "goods or packaging damaged (DAMAGED)",
+      });
+      expect(decisionOf([{ ...event, kind: "delivered" }])).to.equal(undefined);
+    });
+  });
+
+  describe("breach markers", function () {
+    it("puts markers that would overlap into separate lanes, and far apart ones in one lane", function () {
+      const text = "⚠ Excursion too long";
+      expect(
+        markerLanes([
+          { x: 100, text },
+          { x: 110, text },
+          { x: 120, text },
+        ]),
+      ).to.deep.equal([0, 1, 2]);
+      expect(
+        markerLanes([
+          { x: 100, text },
+          { x: 600, text },
+        ]),
+      ).to.deep.equal([0, 0]);
+      expect(
+        markerLanes([
+          { x: 600, text },
+          { x: 100, text },
+          { x: 105, text },
+        ]),
+      ).to.deep.equal([0, 0, 1]);
     });
   });
 

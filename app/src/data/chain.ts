@@ -3,7 +3,7 @@
  * with `getLogsPaged`), a shipment's state (`readShipment`), history (`shipmentHistory`) and chart series
  * (`temperatureTimeline`), the profiles, role checks, and the actions a connected wallet may take.
  */
-import { JsonRpcProvider, ZeroAddress, keccak256, toUtf8Bytes } from "ethers";
+import { JsonRpcProvider, ZeroAddress, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { ContractTransactionResponse, Provider, Signer } from "ethers";
 
 import {
@@ -88,7 +88,7 @@ export class ChainReader {
       readShipment(this.suite, shipmentId),
       shipmentHistory(this.suite, shipmentId),
     ]);
-    return shipmentRow(state, temperatureTimeline(history));
+    return shipmentRow(state, temperatureTimeline(history), history.lifecycle);
   }
 
   async rows(ids: readonly bigint[]): Promise<ShipmentRow[]> {
@@ -172,7 +172,7 @@ export class ChainWriter {
       profileId: input.profileId,
       deviceIds: [...input.deviceIds],
       plannedStartAt: 0,
-      externalRef: keccak256(toUtf8Bytes(input.reference)),
+      externalRef: referenceBytes32(input.reference),
     };
     // The chain refuses a device whose owner has not approved this shipper; say so, naming the owner.
     const shipper = await this.signer.getAddress();
@@ -233,11 +233,32 @@ export class ChainWriter {
     return await this.mined(this.suite.coldChain.release(id));
   }
 
+  /** Rejects with a reason code stored as readable bytes32 text (at most 31 bytes, refused otherwise). */
   async reject(id: bigint, reason: string): Promise<string> {
-    const code = keccak256(toUtf8Bytes(reason));
+    const code = reasonCode(reason);
     await this.suite.coldChain.reject.staticCall(id, code);
     return await this.mined(this.suite.coldChain.reject(id, code));
   }
+}
+
+/**
+ * A shipment reference as the chain's bytes32: the text itself when it fits in 31 bytes (readable by everyone, as
+ * `cli shipment create --ref` stores it), else its keccak256 hash (only who knows the text can match it).
+ */
+export function referenceBytes32(reference: string): string {
+  const text = reference.trim();
+  if (text === "") return ZeroHash;
+  return toUtf8Bytes(text).length <= 31 ? encodeBytes32String(text) : keccak256(toUtf8Bytes(text));
+}
+
+/** A rejection reason code as bytes32 text; refuses an empty or too long one instead of hashing it unreadably. */
+export function reasonCode(reason: string): string {
+  const text = reason.trim();
+  if (text === "") throw new Error("give a rejection reason");
+  if (toUtf8Bytes(text).length > 31) {
+    throw new Error(`the rejection reason "${text}" is longer than 31 bytes; use a code such as TEMPERATURE_EXCURSION`);
+  }
+  return encodeBytes32String(text);
 }
 
 /** A readable one-line message for a failed call: the contract's custom error by name when it has one. */

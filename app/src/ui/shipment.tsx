@@ -2,11 +2,25 @@
 import { useMemo } from "preact/hooks";
 
 import type { ChainReader, ShipmentView } from "../data/chain.js";
-import { BREACH_TEXT, buildChartModel, custodySegments, formatDuration, statusBadge } from "../data/shaping.js";
+import { buildChartModel, custodySegments, statusBadge } from "../data/shaping.js";
+import {
+  BREACH_TEXT,
+  BREACH_WORDS,
+  breachWords,
+  decisionOf,
+  formatCelsius,
+  formatDuration,
+  formatRange,
+  profileRules,
+  reasonWords,
+  referenceText,
+  verdictWords,
+} from "../data/words.js";
 import { Actions } from "./actions.js";
 import { TemperatureChart } from "./chart.js";
 import { Badge, formatTime, Party, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
+import { productOf } from "./list.js";
 import type { WalletConnection } from "./wallet.js";
 
 export interface ShipmentPageProps {
@@ -37,11 +51,25 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
   const c = state.condition;
   const p = state.profile;
   const gaps = model.gaps;
-  const liable = state.liability.filter((l) => l.breaches.length > 0);
+  const decision = decisionOf(history.lifecycle);
+  const reference = referenceText(state.externalRef);
+  const firstBreach = [...history.breaches].sort((a, b) => a.observedAt - b.observedAt)[0];
+  const liableLine = state.liability
+    .filter((l) => l.breaches.length > 0)
+    .map(
+      (l) =>
+        `${partyName(l.custodian, ctx)} (${l.breaches.map((b) => BREACH_WORDS[b]).join(", ")}; held it ` +
+        `${formatDuration(l.heldSeconds)}, ${formatDuration(l.excursionSeconds)} out of range)`,
+    )
+    .join("; ");
   const events = [
     ...history.lifecycle.map((e) => ({
       ...e,
-      text: `${LIFECYCLE_TEXT[e.kind] ?? e.kind}${e.to !== undefined ? ` to ${partyName(e.to, ctx)}` : ""}`,
+      text:
+        `${LIFECYCLE_TEXT[e.kind] ?? e.kind}${e.to !== undefined ? ` to ${partyName(e.to, ctx)}` : ""}` +
+        (e.deadline !== undefined && e.deadline > 0 ? ` (valid until ${formatTime(e.deadline)})` : "") +
+        (e.kind === "released" || e.kind === "rejected" ? ` by ${partyName(e.by, ctx)}` : "") +
+        (e.kind === "rejected" ? `: ${reasonWords(e.reasonCode)}` : ""),
     })),
     ...history.custody.map((h) => ({
       ...h,
@@ -62,12 +90,43 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
         {c.breaches.length > 0 ? <Badge badge="breached" /> : null}
       </h1>
       <p class="verdict" data-testid="verdict">
-        {c.breaches.length === 0
-          ? `Compliant so far: ${c.readingCount} readings, all rules met.`
-          : `Breached: ${c.breaches.map((b) => `${b} (${BREACH_TEXT[b]})`).join("; ")}. ${
-              c.firstBreach === undefined ? "" : `First: ${c.firstBreach} at ${formatTime(c.firstBreachAt)}. `
-            }Liable: ${liable.map((l) => partyName(l.custodian, ctx)).join(", ") || "—"}.`}
+        {c.breaches.length === 0 ? (
+          <>
+            Compliant{state.deliveredAt > 0 ? "" : " so far"}: {c.readingCount} readings, every rule met.
+          </>
+        ) : (
+          <>
+            <span class="bad">{verdictWords(c.breaches)}.</span>{" "}
+            {firstBreach === undefined ? null : (
+              <span data-testid="first-breach">
+                First breach: {BREACH_WORDS[firstBreach.reason]} at {formatTime(firstBreach.observedAt)}, device{" "}
+                {firstBreach.deviceId.toString()}, while {partyName(firstBreach.custodian, ctx)} held it.{" "}
+              </span>
+            )}
+            <span data-testid="liable">Liable: {liableLine === "" ? "nobody" : liableLine}.</span>
+          </>
+        )}
       </p>
+      <div
+        class={`decision-box${decision === undefined ? "" : ` ${decision.kind}`}`}
+        data-testid="decision"
+        role="status"
+      >
+        <strong>QA decision: </strong>
+        {decision === undefined ? (
+          state.deliveredAt > 0 ? (
+            "awaiting the receiver's or QA's release or rejection."
+          ) : (
+            "none yet (the shipment is not delivered)."
+          )
+        ) : (
+          <>
+            {decision.kind} by <Party address={decision.by} ctx={ctx} /> on {formatTime(decision.at)}
+            {decision.kind === "rejected" ? <>; reason: {decision.reason}</> : null} (
+            <TxLink hash={decision.transactionHash} ctx={ctx} />)
+          </>
+        )}
+      </div>
       <dl class="facts">
         <div>
           <dt>Shipper</dt>
@@ -88,49 +147,23 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
           </dd>
         </div>
         <div>
-          <dt>Profile</dt>
-          <dd>
-            #{state.profileId}: {p.minCentiC / 100}–{p.maxCentiC / 100} °C, limits {p.absoluteMinCentiC / 100} /{" "}
-            {p.absoluteMaxCentiC / 100} °C, single excursion ≤ {formatDuration(p.maxSingleExcursionSeconds)}, total ≤{" "}
-            {formatDuration(p.maxCumulativeExcursionSeconds)}
+          <dt>Product, reference</dt>
+          <dd data-testid="product">
+            {productOf({ reference, range: formatRange(p.minCentiC, p.maxCentiC), profileId: state.profileId }, ctx)}
+            {", "}
+            {reference ?? (
+              <span class="muted" title={state.externalRef}>
+                {/^0x0+$/.test(state.externalRef) ? "no reference" : "hashed reference"}
+              </span>
+            )}
           </dd>
         </div>
         <div>
           <dt>Readings</dt>
           <dd>
             {c.readingCount}
-            {c.hasTemperature ? `, min ${(c.minCentiC ?? 0) / 100} °C, max ${(c.maxCentiC ?? 0) / 100} °C` : ""}
-          </dd>
-        </div>
-        <div>
-          <dt>MKT per logger</dt>
-          <dd data-testid="mkt">
-            {/* Each logger's own MKT: pooled over loggers that travelled together it would count logger-time. */}
-            {state.devices.every((d) => d.evidence.mktCentiC === undefined)
-              ? "not yet known"
-              : state.devices
-                  .map((d) =>
-                    d.evidence.mktCentiC === undefined
-                      ? `device ${d.deviceId}: not yet known`
-                      : `device ${d.deviceId}: ${(d.evidence.mktCentiC / 100).toFixed(2)} °C over ${formatDuration(
-                          d.evidence.mktSeconds,
-                        )}`,
-                  )
-                  .join("; ")}
-            {p.mktEnabled ? ` (limit ${p.mktLimitCentiC / 100} °C each)` : ""}
-          </dd>
-        </div>
-        <div>
-          <dt>Excursion time per logger</dt>
-          <dd data-testid="excursion">
-            {state.devices
-              .map((d) => `device ${d.deviceId}: ${formatDuration(d.evidence.cumulativeExcursionSeconds)}`)
-              .join("; ")}
-            {` (total allowed ${formatDuration(p.maxCumulativeExcursionSeconds)} each); longest run ${formatDuration(
-              c.longestExcursionSeconds,
-            )}`}
-            {c.excursionDevices > 0
-              ? `; ${c.excursionDevices} logger${c.excursionDevices === 1 ? "" : "s"} out of range now`
+            {c.hasTemperature
+              ? `, lowest ${formatCelsius(c.minCentiC ?? 0)}, highest ${formatCelsius(c.maxCentiC ?? 0)}`
               : ""}
           </dd>
         </div>
@@ -139,9 +172,74 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
           <dd>
             created {formatTime(state.createdAt)}, started {formatTime(state.startedAt)}, delivered{" "}
             {formatTime(state.deliveredAt)}
+            {state.startedAt > 0 ? (
+              <>
+                {" "}
+                (trip {formatDuration((state.deliveredAt > 0 ? state.deliveredAt : now) - state.startedAt)}
+                {state.deliveredAt > 0 ? "" : " so far"})
+              </>
+            ) : null}
           </dd>
         </div>
       </dl>
+
+      <section aria-labelledby="profile-title">
+        <h2 id="profile-title">Rules (profile #{state.profileId})</h2>
+        <div class="table-wrap">
+          <table data-testid="profile">
+            <tbody>
+              {profileRules(p).map((r) => (
+                <tr key={r.rule}>
+                  <th scope="row">{r.rule}</th>
+                  <td>{r.value}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <h3>Per logger</h3>
+        <div class="table-wrap">
+          {/* Each logger's own MKT over its own readings: pooled over loggers that travelled together it would count
+              logger-time ("over 52 h" for two loggers on a 26 h trip). */}
+          <table data-testid="loggers">
+            <thead>
+              <tr>
+                <th scope="col">Logger</th>
+                <th scope="col">Mean kinetic temperature</th>
+                <th scope="col">Time out of range</th>
+                <th scope="col">Breaches</th>
+              </tr>
+            </thead>
+            <tbody>
+              {state.devices.map((d) => (
+                <tr key={d.deviceId.toString()} data-testid={`logger-${d.deviceId}`}>
+                  <th scope="row">Device {d.deviceId.toString()}</th>
+                  <td data-testid="mkt">
+                    {d.evidence.mktCentiC === undefined
+                      ? "not yet known"
+                      : `${formatCelsius(d.evidence.mktCentiC)} over ${formatDuration(d.evidence.mktSeconds)}`}
+                    {p.mktEnabled ? ` (limit ${formatCelsius(p.mktLimitCentiC)})` : ""}
+                  </td>
+                  <td>
+                    {formatDuration(d.evidence.cumulativeExcursionSeconds)}
+                    {p.maxCumulativeExcursionSeconds > 0
+                      ? ` (a breach at ${formatDuration(p.maxCumulativeExcursionSeconds)})`
+                      : ""}
+                  </td>
+                  <td>{d.evidence.breaches.length === 0 ? "none" : d.evidence.breaches.map(breachWords).join(", ")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <p class="small">
+          Longest excursion so far: {formatDuration(c.longestExcursionSeconds)}
+          {c.excursionDevices > 0
+            ? `; ${c.excursionDevices} logger${c.excursionDevices === 1 ? " is" : "s are"} out of range now`
+            : ""}
+          .
+        </p>
+      </section>
 
       <TemperatureChart model={model} segments={segments} ctx={ctx} onDrawn={onDrawn} />
 
@@ -155,6 +253,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                 <th scope="col">Custodian</th>
                 <th scope="col">From</th>
                 <th scope="col">Until</th>
+                <th scope="col">Held</th>
                 <th scope="col">Excursion</th>
                 <th scope="col">Breaches (liable)</th>
                 <th scope="col">Handover tx</th>
@@ -163,14 +262,19 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
             <tbody>
               {segments.map((s) => (
                 <tr key={s.index} class={s.liable ? "liable" : undefined}>
-                  <td>{s.index}</td>
+                  <td>{s.index + 1}</td>
                   <td>
                     <Party address={s.custodian} ctx={ctx} />
                   </td>
                   <td>{formatTime(s.from)}</td>
                   <td>{s.current ? "now" : formatTime(s.to)}</td>
+                  <td>{formatDuration(Math.max(0, s.to - s.from))}</td>
                   <td>{formatDuration(s.excursionSeconds)}</td>
-                  <td>{s.breaches.length === 0 ? "none" : s.breaches.join(", ")}</td>
+                  <td>
+                    {s.breaches.length === 0
+                      ? "none"
+                      : `⚠ liable: ${s.breaches.map((b) => BREACH_WORDS[b]).join(", ")}`}
+                  </td>
                   <td>{s.transactionHash === undefined ? "—" : <TxLink hash={s.transactionHash} ctx={ctx} />}</td>
                 </tr>
               ))}
@@ -183,7 +287,9 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
             <li key={l.custodian}>
               <Party address={l.custodian} ctx={ctx} />: held {formatDuration(l.heldSeconds)}, excursion{" "}
               {formatDuration(l.excursionSeconds)}
-              {l.breaches.length > 0 ? <strong class="bad"> — liable for {l.breaches.join(", ")}</strong> : null}
+              {l.breaches.length > 0 ? (
+                <strong class="bad"> — ⚠ liable for: {l.breaches.map((b) => BREACH_WORDS[b]).join(", ")}</strong>
+              ) : null}
             </li>
           ))}
         </ul>
@@ -197,18 +303,20 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
           <ul data-testid="breaches">
             {model.breaches.map((b, i) => (
               <li key={i}>
-                <strong>{b.reason}</strong>: {BREACH_TEXT[b.reason]} — at {formatTime(b.at)}, device{" "}
-                {b.deviceId.toString()}, custodian {partyName(b.custodian, ctx)} (period {b.periodIndex}),{" "}
-                <TxLink hash={b.transactionHash} ctx={ctx}>
-                  tx
-                </TxLink>
+                <strong>{breachWords(b.reason)}</strong> at {formatTime(b.at)}: {BREACH_TEXT[b.reason]}; device{" "}
+                {b.deviceId.toString()}, custodian {partyName(b.custodian, ctx)} (custody period {b.periodIndex + 1});{" "}
+                <TxLink hash={b.transactionHash} ctx={ctx} />
               </li>
             ))}
           </ul>
         )}
         <h3>Missing data</h3>
         {gaps.length === 0 ? (
-          <p>No gap longer than the profile allows ({p.maxGapIntervals} intervals).</p>
+          <p>
+            {p.maxGapIntervals === 0
+              ? "No gap drawn (the missing-readings rule is off)."
+              : `No gap longer than the profile allows (${p.maxGapIntervals} intervals).`}
+          </p>
         ) : (
           <ul>
             {gaps.map((g, i) => (
@@ -232,7 +340,8 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
               {d.evidence.breaches.length > 0 ? (
                 <strong class="bad">
                   {" "}
-                  — breaches {d.evidence.breaches.join(", ")} (period {d.evidence.breachPeriod})
+                  — breaches: {d.evidence.breaches.map((b) => BREACH_WORDS[b]).join(", ")} (custody period{" "}
+                  {d.evidence.breachPeriod + 1})
                 </strong>
               ) : null}
               {d.revokedAtBlock > 0 ? <strong class="bad"> — revoked at block {d.revokedAtBlock}</strong> : null}
@@ -246,11 +355,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
         <ul class="events">
           {events.map((e) => (
             <li key={`${e.blockNumber}-${e.logIndex}`}>
-              {formatTime(e.at)} — {e.text} (block {e.blockNumber},{" "}
-              <TxLink hash={e.transactionHash} ctx={ctx}>
-                tx
-              </TxLink>
-              )
+              {formatTime(e.at)} — {e.text} (block {e.blockNumber}, <TxLink hash={e.transactionHash} ctx={ctx} />)
             </li>
           ))}
         </ul>
