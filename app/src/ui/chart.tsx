@@ -13,6 +13,7 @@ import type { ChartModel, CustodySegment } from "../data/shaping.js";
 import { BREACH_WORDS, breachWords, formatCelsius, formatDuration, formatRange } from "../data/words.js";
 import { formatTime, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
+import type { BreachReasonName } from "../../../sdk/index.js";
 
 /**
  * Logger lines: colours of the Okabe–Ito colour-blind-safe palette with distinct hues (blue, vermillion, black,
@@ -26,6 +27,30 @@ export const SERIES_STYLES: readonly { color: string; dash: number[]; name: stri
   { color: "#56B4E9", dash: [14, 5], name: "long dash" },
   { color: "#8C6D00", dash: [4, 2, 4, 6], name: "double dash" },
 ];
+
+/** Short words of each breach kind for the markers above the plot (the full words are in their label). */
+const BREACH_MARKER_WORDS: Readonly<Record<BreachReasonName, string>> = {
+  None: "No breach",
+  AbsoluteLimit: "Absolute limit",
+  SingleExcursion: "Excursion too long",
+  CumulativeExcursion: "Total excursion",
+  Freeze: "Frozen too long",
+  MissingData: "Readings missing",
+  DeviceFault: "Logger fault",
+  MktExceeded: "MKT too high",
+};
+
+/** Time-axis labels in UTC like the rest of the page: "14:30", with the date under the first tick of each day. */
+function utcTicks(splits: number[]): string[] {
+  let lastDay = "";
+  return splits.map((t) => {
+    const iso = new Date(t * 1000).toISOString();
+    const day = iso.slice(0, 10);
+    const label = day === lastDay ? iso.slice(11, 16) : `${iso.slice(11, 16)}\n${day}`;
+    lastDay = day;
+    return label;
+  });
+}
 
 export interface ChartProps {
   readonly model: ChartModel;
@@ -118,7 +143,10 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
       width,
       height: width < 600 ? 240 : 320,
       scales: { x: { time: true, min: model.xMin, max: model.xMax }, y: { range: [model.yMin, model.yMax] } },
-      axes: [{}, { label: "°C", values: (_u, vals) => vals.map((v) => formatCelsius(Math.round(v * 100))), size: 64 }],
+      axes: [
+        { label: "time (UTC)", values: (_u, splits) => utcTicks(splits), size: 56 },
+        { label: "°C", values: (_u, vals) => vals.map((v) => formatCelsius(Math.round(v * 100))), size: 64 },
+      ],
       series: [
         { label: "time" },
         ...model.series.map((s, i) => {
@@ -134,7 +162,7 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
     const place = (u: uPlot) => {
       const plotWidth = u.over.clientWidth;
       const placed = model.breaches.map((b, i) => {
-        const text = `⚠ ${breachWords(b.reason)}`;
+        const text = `⚠ ${BREACH_MARKER_WORDS[b.reason]}`;
         const half = markerWidth(text) / 2;
         return {
           // keep the label inside the plot
@@ -179,7 +207,7 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
     };
   }, [model]);
 
-  const narrow = (seg: CustodySegment) => box !== undefined && seg.width * box.width < 120;
+  const px = (seg: CustodySegment) => (box === undefined ? Infinity : seg.width * box.width);
   return (
     <figure class="chart" aria-labelledby="chart-caption">
       <figcaption id="chart-caption">
@@ -259,13 +287,18 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
           <div
             key={s.index}
             role="listitem"
-            class={`segment${s.liable ? " liable" : ""}${s.current ? " current" : ""}`}
+            class={`segment${s.liable ? " liable" : ""}${s.current ? " current" : ""}${px(s) < 24 ? " tiny" : ""}`}
             style={{ left: `${(s.left * 100).toFixed(3)}%`, width: `${(s.width * 100).toFixed(3)}%` }}
             title={`${s.index + 1}. ${partyName(s.custodian, ctx)}: ${formatTime(s.from)} to ${s.current ? "now" : formatTime(s.to)}; excursion ${formatDuration(s.excursionSeconds)}${s.liable ? `; liable for: ${s.breaches.map((b) => BREACH_WORDS[b]).join(", ")}` : ""}`}
           >
-            {s.liable ? <span class="segment-liable">⚠ liable </span> : null}
-            <span class="segment-number">{s.index + 1}</span>
-            {narrow(s) ? null : <span class="segment-name"> {partyName(s.custodian, ctx)}</span>}
+            {/* Narrow periods show their number (the list under the timeline names them); "liable" comes first. */}
+            {px(s) < 24 ? null : (
+              <>
+                {s.liable ? <span class="segment-liable">⚠ liable </span> : null}
+                <span class="segment-number">{s.index + 1}</span>
+                {px(s) < 120 ? null : <span class="segment-name"> {partyName(s.custodian, ctx)}</span>}
+              </>
+            )}
             {s.transactionHash !== undefined ? (
               <span class="sr-only">
                 {" "}

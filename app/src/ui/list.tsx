@@ -89,48 +89,57 @@ export function ShipmentList({ rows, error, now, ctx, account }: ShipmentListPro
     <section aria-labelledby="list-title">
       <h1 id="list-title">Shipments</h1>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Status{" "}
-          <select value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value as StatusFilter)}>
+        <span class="field">
+          <label for="filter-status">Status</label>
+          <select
+            id="filter-status"
+            value={status}
+            onChange={(e) => setStatus((e.target as HTMLSelectElement).value as StatusFilter)}
+          >
             {STATUS_FILTERS.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Verdict{" "}
-          <select value={verdict} onChange={(e) => setVerdict((e.target as HTMLSelectElement).value as VerdictFilter)}>
+        </span>
+        <span class="field">
+          <label for="filter-verdict">Verdict</label>
+          <select
+            id="filter-verdict"
+            value={verdict}
+            onChange={(e) => setVerdict((e.target as HTMLSelectElement).value as VerdictFilter)}
+          >
             <option value="all">all</option>
             <option value="breached">breached</option>
             <option value="compliant">compliant</option>
           </select>
-        </label>
-        <label>
-          Party (name or address){" "}
+        </span>
+        <span class="field">
+          <label for="filter-party">Party (name or address)</label>
           <input
+            id="filter-party"
             type="search"
             value={party}
             placeholder="carrier, 0x…"
             onInput={(e) => setParty((e.target as HTMLInputElement).value)}
           />
-        </label>
+        </span>
         {account !== undefined ? (
           <button type="button" class="secondary" onClick={() => setParty(account)}>
             Mine
           </button>
         ) : null}
-        <label>
-          Sort by{" "}
-          <select value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value as SortKey)}>
+        <span class="field">
+          <label for="sort-by">Sort by</label>
+          <select id="sort-by" value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value as SortKey)}>
             {SORTS.map((s) => (
               <option key={s.key} value={s.key}>
                 {s.label}
               </option>
             ))}
           </select>
-        </label>
+        </span>
       </form>
       {error !== undefined ? (
         <p class="error" role="alert">

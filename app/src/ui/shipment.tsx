@@ -218,7 +218,13 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                     {d.evidence.mktCentiC === undefined
                       ? "not yet known"
                       : `${formatCelsius(d.evidence.mktCentiC)} over ${formatDuration(d.evidence.mktSeconds)}`}
-                    {p.mktEnabled ? ` (limit ${formatCelsius(p.mktLimitCentiC)})` : ""}
+                    {!p.mktEnabled
+                      ? " (no MKT rule)"
+                      : d.evidence.mktSeconds < p.mktMinCoverageSeconds
+                        ? ` (limit ${formatCelsius(p.mktLimitCentiC)}, judged once ${formatDuration(
+                            p.mktMinCoverageSeconds,
+                          )} are covered)`
+                        : ` (limit ${formatCelsius(p.mktLimitCentiC)})`}
                   </td>
                   <td>
                     {formatDuration(d.evidence.cumulativeExcursionSeconds)}
@@ -226,7 +232,11 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                       ? ` (a breach at ${formatDuration(p.maxCumulativeExcursionSeconds)})`
                       : ""}
                   </td>
-                  <td>{d.evidence.breaches.length === 0 ? "none" : d.evidence.breaches.map(breachWords).join(", ")}</td>
+                  <td>
+                    {d.evidence.breaches.length === 0
+                      ? "none"
+                      : d.evidence.breaches.map((b) => BREACH_WORDS[b]).join(", ")}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -256,7 +266,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                 <th scope="col">Held</th>
                 <th scope="col">Excursion</th>
                 <th scope="col">Breaches (liable)</th>
-                <th scope="col">Handover tx</th>
+                <th scope="col">Handover transaction</th>
               </tr>
             </thead>
             <tbody>
