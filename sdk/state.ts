@@ -17,6 +17,8 @@ import {
   shipmentStatusName,
 } from "./names.js";
 import type { BreachReasonName, DeviceKeyTypeName, ShipmentStatusName } from "./names.js";
+import { shipmentVerdict } from "./verdict.js";
+import type { ShipmentVerdict } from "./verdict.js";
 
 /** A rule profile with plain numbers (temperatures in centi-°C, durations in seconds). */
 export interface TemperatureProfile {
@@ -162,6 +164,14 @@ export interface ShipmentState {
   readonly pendingOffer: { readonly to: string; readonly deadline: number } | undefined;
 }
 
+/**
+ * What {@link readShipment} returns: the state and its verdict from the state alone ({@link shipmentVerdict};
+ * pass the shipment's history to `shipmentVerdict` for each breach's time and logger and the decider).
+ */
+export interface ShipmentStateWithVerdict extends ShipmentState {
+  readonly verdict: ShipmentVerdict;
+}
+
 /** Raised when the shipment does not exist in the deployment. */
 export class ShipmentNotFoundError extends Error {
   override readonly name = "ShipmentNotFoundError";
@@ -232,13 +242,14 @@ export function toDeviceEvidence(e: {
 
 /**
  * The full current state of `shipmentId`: status, parties, profile, devices (each with its own evidence: MKT and
- * cumulative excursion per logger), condition (with the pooled MKT), custody chain and liability per custodian. Throws {@link ShipmentNotFoundError} for an unknown id.
+ * cumulative excursion per logger), condition (with the pooled MKT), custody chain and liability per custodian, and
+ * the verdict in words (`verdict`). Throws {@link ShipmentNotFoundError} for an unknown id.
  */
 export async function readShipment(
   suite: ColdChainSuite,
   shipmentId: bigint | number,
   options: ReadShipmentOptions = {},
-): Promise<ShipmentState> {
+): Promise<ShipmentStateWithVerdict> {
   const id = BigInt(shipmentId);
   const provider = suite.runner.provider;
   if (provider == null) throw new Error("the suite's runner has no provider");
@@ -339,7 +350,7 @@ export async function readShipment(
     };
   });
 
-  return {
+  const state: ShipmentState = {
     shipmentId: id,
     blockNumber,
     status: shipmentStatusName(info.status),
@@ -362,4 +373,5 @@ export async function readShipment(
     liability,
     pendingOffer: offer.to === ZERO_ADDRESS ? undefined : { to: offer.to, deadline: Number(offer.deadline) },
   };
+  return { ...state, verdict: shipmentVerdict(state) };
 }
