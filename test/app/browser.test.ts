@@ -24,7 +24,7 @@ import type { BrowserContext, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
 import { decodeHandover } from "../../cli/handover.js";
-import { connectSuite, readShipment } from "../../sdk/index.js";
+import { connectSuite, encodeDecisionReason, readShipment } from "../../sdk/index.js";
 import type { ServedApp } from "../../app/serve.js";
 import { parseDeployment } from "../../sdk/deployment.js";
 import type { Deployment } from "../../sdk/deployment.js";
@@ -39,8 +39,12 @@ import type { HardhatNode } from "../support/node.js";
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts");
 const BIG_READINGS = 10_000;
-/** "2026-12-07 03:10 UTC", how the dashboard writes a time. */
-const asDate = (unix: number) => new Date(unix * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+/** "2026-12-07 03:10 UTC" (or with seconds), how the dashboard writes a time. */
+const asDate = (unix: number, seconds = false) =>
+  new Date(unix * 1000)
+    .toISOString()
+    .replace("T", " ")
+    .slice(0, seconds ? 19 : 16) + " UTC";
 const PRODUCT = "Influenza vaccine, 40 cartons";
 /** Saves a screenshot into the artifacts folder and prints its path. */
 async function shot(target: Page | ReturnType<Page["locator"]>, name: string, what: string): Promise<void> {
@@ -177,7 +181,7 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
   await relay([windowOf(2, 10, range(10, 30).map(warm), 300, faulty)]);
   await handover(carrier!, receiver!, breached);
   // The receiver's QA rejects it with a reason code (readable bytes32 text).
-  await mine(cc(receiver!).reject(breached, encodeBytes32String("TEMPERATURE_EXCURSION")));
+  await mine(cc(receiver!).reject(breached, encodeDecisionReason("TEMPERATURE_BREACH")));
 
   // 10,000 readings a minute apart: 40 windows of 250, ten per batch.
   const bigEnd = t(BIG_READINGS, 60);
@@ -318,16 +322,14 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     const breachedRow = page.getByTestId(`shipment-row-${seeded.breached}`);
     expect(await breachedRow.getByTestId("reference").innerText()).to.equal("SSCC 000000000000000002");
     expect(await breachedRow.getByTestId("product").innerText()).to.equal(PRODUCT);
-    expect(await breachedRow.getByTestId("verdict").innerText())
-      .to.contain("Breached")
-      .and.contain(`Excursion too long, ${firstBreachAt}`)
-      .and.contain("also temperature beyond the absolute limits")
-      .and.contain("also logger fault or tampering");
+    expect(await breachedRow.getByTestId("verdict").innerText()).to.equal(
+      `Breached\nfirst: Single excursion, ${firstBreachAt}; also Absolute limit; also Device fault`,
+    );
     expect(await breachedRow.getByTestId("liable").innerText()).to.match(/^carrier/);
     expect(await breachedRow.getByTestId("status").innerText())
-      .to.match(/rejected/)
+      .to.match(/^rejected/)
       .and.match(
-        /rejected by receiver, \d{4}-\d\d-\d\d \d\d:\d\d UTC: temperature excursion \(TEMPERATURE_EXCURSION\)/,
+        /rejected by receiver, \d{4}-\d\d-\d\d \d\d:\d\d UTC: Temperature outside the allowed range \(excursion or absolute limit\) \(TEMPERATURE_BREACH\)$/,
       );
     const compliantRow = page.getByTestId(`shipment-row-${seeded.compliant}`);
     expect(await compliantRow.getByTestId("verdict").innerText()).to.equal("Compliant");
@@ -373,25 +375,26 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     await marker.first().waitFor();
     const verdict = await page.getByTestId("verdict").innerText();
     expect(verdict)
-      .to.contain("Breached: temperature beyond the absolute limits, excursion too long, logger fault or tampering.")
-      .and.contain(
-        `First breach: excursion too long at ${asDate(state.condition.firstBreachAt)}, device 2, while carrier held it.`,
+      .to.contain(
+        "Rejected — breached: Single excursion, Absolute limit, Device fault — liable: carrier — reason: " +
+          "Temperature outside the allowed range (excursion or absolute limit).",
       )
+      .and.contain(
+        "First breach: Single excursion: outside 2 °C to 8 °C for 1 h or more at a stretch — at " +
+          `${asDate(state.condition.firstBreachAt, true)} — on logger 2 — out of range from `,
+      )
+      .and.contain("— liable: carrier (custody period 1).")
       .and.match(
-        /Liable: carrier \(temperature beyond the absolute limits, excursion too long, logger fault or tampering; held it \d+ h/,
+        /Liable: carrier for Absolute limit, Single excursion, Device fault \(held it 1 h 40 min, 1 h 10 min out of range\)/,
       );
     expect(await page.getByTestId("decision").innerText()).to.match(
-      /^QA decision: rejected by receiver .* on \d{4}-\d\d-\d\d \d\d:\d\d UTC; reason: temperature excursion \(TEMPERATURE_EXCURSION\) \(tx 0x[0-9a-f]{4}…[0-9a-f]{4}\)$/,
+      /^QA decision: rejected by receiver at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(block \d+, tx 0x[0-9a-f]{64}\) — reason: TEMPERATURE_BREACH — Temperature outside the allowed range \(excursion or absolute limit\)\.$/,
     );
     expect(await page.getByTestId("product").innerText()).to.equal(`${PRODUCT}, SSCC 000000000000000002`);
 
     // three breach markers, in words, none covering another
     expect(await marker.count()).to.equal(3);
-    expect(await marker.allInnerTexts()).to.have.members([
-      "⚠ Excursion too long",
-      "⚠ Absolute limit",
-      "⚠ Logger fault",
-    ]);
+    expect(await marker.allInnerTexts()).to.have.members(["⚠ Single excursion", "⚠ Absolute limit", "⚠ Device fault"]);
     expect(await marker.first().getAttribute("aria-label")).to.match(/custodian carrier/);
     expect(await marker.first().getAttribute("tabindex")).to.equal("0");
     const boxes = await Promise.all((await marker.all()).map(async (m) => (await m.boundingBox())!));
@@ -417,14 +420,14 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     const periods = await page.getByTestId("custody-legend").locator("li").allInnerTexts();
     expect(periods).to.have.length(3);
     expect(periods[1]).to.match(
-      /^carrier: .* UTC to .* UTC \(\d+ h( \d+ min)?\) — ⚠ liable for: temperature beyond the absolute limits, excursion too long, logger fault/,
+      /^carrier: .* UTC to .* UTC \(\d+ h( \d+ min)?\) — ⚠ liable for: Absolute limit, Single excursion, Device fault$/,
     );
     expect(periods[2]).to.match(/^receiver: /);
     // the rules in words: a rule that is off says "off"; no dangling "tx"; ranges with a true minus sign
     const profile = await page.getByTestId("profile").innerText();
     expect(profile)
-      .to.contain("Absolute limits\t−5 °C to 25 °C")
-      .and.contain("Freezing\ta breach at 1 h at or below −0.5 °C");
+      .to.contain("Absolute limit\tbelow −5 °C or above 25 °C")
+      .and.contain("Freeze\tat or below −0.5 °C for 1 h or more");
     const body = await page.locator("main").innerText();
     const bareTx = /.{0,40}\btx\b(?! 0x).{0,20}/.exec(body);
     expect(bareTx?.[0], 'every "tx" names its transaction').to.equal(undefined);

@@ -7,15 +7,7 @@ import { resolveConfig } from "../../app/src/data/config.js";
 import { HandoverError, encodeHandover, readHandover } from "../../app/src/data/handover.js";
 import type { HandoverTarget } from "../../app/src/data/handover.js";
 import { TEST_HANDOVER_TEXT } from "../../sdk/protocol/index.js";
-import {
-  decisionOf,
-  formatCelsius,
-  formatRange,
-  profileRules,
-  reasonWords,
-  referenceText,
-  verdictWords,
-} from "../../app/src/data/words.js";
+import { formatDate, formatRange, profileRules, referenceText } from "../../app/src/data/words.js";
 import { encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import {
   buildChartModel,
@@ -227,7 +219,7 @@ describe("app data shaping", function () {
       ]);
       expect(m.breaches).to.have.length(1);
       expect(m.breaches[0]?.at).to.equal(T0 + 4800);
-      expect(m.breaches[0]?.label).to.match(/^Excursion too long: /);
+      expect(m.breaches[0]?.label).to.match(/^Single excursion: outside 2 °C to 8 °C/);
       expect(m.breaches[0]?.custodian).to.equal(CARRIER);
       expect(m.yMin).to.be.at.most(2 - 1);
       expect(m.yMax).to.be.at.least(9.5 + 1);
@@ -313,17 +305,29 @@ describe("app data shaping", function () {
         blockNumber: 9,
         logIndex: 0,
         transactionHash: TX(9),
+        blockTime: T0 + 9000,
         at: T0 + 9000,
         by: RECEIVER,
         kind: "rejected" as const,
-        reasonCode: encodeBytes32String("TEMPERATURE_EXCURSION"),
+        reasonCode: encodeBytes32String("TEMPERATURE_BREACH"),
       };
-      const breached = shipmentRow(withRef, temperatureTimeline(history), [rejected]);
+      const decided = {
+        ...withRef,
+        status: "Rejected" as const,
+        decidedAt: T0 + 9000,
+        rejectionCode: encodeBytes32String("TEMPERATURE_BREACH"),
+      };
+      const breached = shipmentRow(decided, temperatureTimeline(history), {
+        ...history,
+        lifecycle: [...history.lifecycle, rejected],
+      });
       expect(breached.reference).to.equal("SSCC 2");
       expect(breached.range).to.equal("2 °C to 8 °C");
-      expect(breached.verdict).to.equal("Breached: excursion too long");
+      expect(breached.verdict).to.equal("breached");
+      expect(breached.summary).to.match(/^Rejected — breached: Single excursion — liable: 0x2222…2222/);
       expect(breached.liable).to.deep.equal([CARRIER]);
-      expect(breached.decision?.reason).to.equal("temperature excursion (TEMPERATURE_EXCURSION)");
+      expect(breached.decision).to.include({ outcome: "rejected", by: RECEIVER });
+      expect(breached.decision?.reason?.code).to.equal("TEMPERATURE_BREACH");
       const clean = {
         ...shipmentRow(
           { ...state, shipmentId: 9n, liability: [], condition: { ...state.condition, breaches: [] } },
@@ -362,53 +366,31 @@ describe("app data shaping", function () {
     });
   });
 
-  describe("words", function () {
-    it("writes temperatures with a true minus sign and ranges with 'to'", function () {
-      expect(formatCelsius(-5000)).to.equal("\u221250 °C");
-      expect(formatCelsius(512)).to.equal("5.12 °C");
-      expect(formatCelsius(-50)).to.equal("\u22120.5 °C");
-      expect(formatCelsius(0)).to.equal("0 °C");
+  describe("words (the SDK's, adapted to the page)", function () {
+    it("writes ranges with a true minus sign and 'to', times as dates to the minute", function () {
       expect(formatRange(-5000, -1500)).to.equal("\u221250 °C to \u221215 °C");
+      expect(formatDate(1767225600)).to.equal("2026-01-01 00:00 UTC");
+      expect(formatDate(0)).to.equal("—");
     });
 
     it("rounds durations to the minute, so a period of 10 h minus a second reads 10 h", function () {
       expect(formatDuration(35_999)).to.equal("10 h");
       expect(formatDuration(35_940)).to.equal("9 h 59 min");
-      expect(formatDuration(26 * 3600 + 5 * 60)).to.equal("1 d 2 h 5 min");
-      expect(formatDuration(59)).to.equal("59 s");
     });
 
-    it("says 'off' for a rule that is off and 'a breach at' for one that is on", function () {
+    it("says 'off' for a rule that is off and gives the rule in words when it is on", function () {
       const rules = Object.fromEntries(
         profileRules({ ...PROFILE, maxCumulativeExcursionSeconds: 0, mktEnabled: false }).map((r) => [r.rule, r.value]),
       );
-      expect(rules["Total excursion per logger"]).to.equal("off");
-      expect(rules["Mean kinetic temperature per logger"]).to.equal("off");
-      expect(rules["One excursion"]).to.match(/^a breach at \d/);
+      expect(rules["Cumulative excursion"]).to.equal("off");
+      expect(rules["MKT exceeded"]).to.equal("off");
+      expect(rules["Single excursion"]).to.match(/^outside 2 °C to 8 °C for \d+ (h|min)/);
+      expect(rules["Allowed range"]).to.equal("2 °C to 8 °C");
     });
 
-    it("reads the verdict, references and reasons in words; a hash is said to be one", function () {
-      expect(verdictWords([])).to.equal("Compliant");
-      expect(verdictWords(["SingleExcursion", "Freeze"])).to.equal("Breached: excursion too long, frozen too long");
+    it("reads a reference stored as text; a hash is said to be one", function () {
       expect(referenceText(encodeBytes32String("SSCC 106141411234567897"))).to.equal("SSCC 106141411234567897");
       expect(referenceText(keccak256(toUtf8Bytes("SSCC 1")))).to.equal(undefined);
-      expect(reasonWords(encodeBytes32String("TEMPERATURE_EXCURSION"))).to.equal(
-        "temperature excursion (TEMPERATURE_EXCURSION)",
-      );
-      expect(reasonWords(encodeBytes32String("box crushed"))).to.equal("box crushed");
-      expect(reasonWords(keccak256(toUtf8Bytes("a long reason")))).to.match(/^unreadable code 0x/);
-      const event = { blockNumber: 9, logIndex: 0, transactionHash: TX(9), at: 1000, by: RECEIVER };
-      const d = decisionOf([
-        { ...event, kind: "delivered" },
-        { ...event, kind: "rejected", reasonCode: encodeBytes32String("DAMAGED") },
-      ]);
-      expect(d).to.include({
-        kind: "rejected",
-        by: RECEIVER,
-        at: 1000,
-        reason: "goods or packaging damaged (DAMAGED)",
-      });
-      expect(decisionOf([{ ...event, kind: "delivered" }])).to.equal(undefined);
     });
   });
 

@@ -9,6 +9,7 @@ import type { ContractTransactionResponse, Provider, Signer } from "ethers";
 import {
   connectSuite,
   deploymentStartBlock,
+  encodeDecisionReason,
   getLogsPaged,
   readShipment,
   shipmentHistory,
@@ -88,7 +89,7 @@ export class ChainReader {
       readShipment(this.suite, shipmentId),
       shipmentHistory(this.suite, shipmentId),
     ]);
-    return shipmentRow(state, temperatureTimeline(history), history.lifecycle);
+    return shipmentRow(state, temperatureTimeline(history), history);
   }
 
   async rows(ids: readonly bigint[]): Promise<ShipmentRow[]> {
@@ -233,9 +234,9 @@ export class ChainWriter {
     return await this.mined(this.suite.coldChain.release(id));
   }
 
-  /** Rejects with a reason code stored as readable bytes32 text (at most 31 bytes, refused otherwise). */
+  /** Rejects with one of the documented reason codes (`DECISION_REASONS`), stored as readable bytes32 text. */
   async reject(id: bigint, reason: string): Promise<string> {
-    const code = reasonCode(reason);
+    const code = encodeDecisionReason(reason);
     await this.suite.coldChain.reject.staticCall(id, code);
     return await this.mined(this.suite.coldChain.reject(id, code));
   }
@@ -249,16 +250,6 @@ export function referenceBytes32(reference: string): string {
   const text = reference.trim();
   if (text === "") return ZeroHash;
   return toUtf8Bytes(text).length <= 31 ? encodeBytes32String(text) : keccak256(toUtf8Bytes(text));
-}
-
-/** A rejection reason code as bytes32 text; refuses an empty or too long one instead of hashing it unreadably. */
-export function reasonCode(reason: string): string {
-  const text = reason.trim();
-  if (text === "") throw new Error("give a rejection reason");
-  if (toUtf8Bytes(text).length > 31) {
-    throw new Error(`the rejection reason "${text}" is longer than 31 bytes; use a code such as TEMPERATURE_EXCURSION`);
-  }
-  return encodeBytes32String(text);
 }
 
 /** A readable one-line message for a failed call: the contract's custom error by name when it has one. */

@@ -5,7 +5,6 @@
  */
 import type {
   BreachReasonName,
-  LifecycleEvent,
   ShipmentHistory,
   ShipmentState,
   ShipmentStatusName,
@@ -42,7 +41,7 @@ export interface BreachMarker {
   /** Observation time of the reading that breached (unix seconds). */
   readonly at: number;
   readonly reason: BreachReasonName;
-  /** Human text: "SingleExcursion: excursion longer than allowed". */
+  /** The rule it broke, in the SDK's words: "Single excursion: outside 2 °C to 8 °C for 1 h or more at a stretch". */
   readonly label: string;
   readonly custodian: string;
   readonly periodIndex: number;
@@ -71,19 +70,11 @@ export interface ChartModel {
   readonly readingCount: number;
 }
 
-import {
-  BREACH_TEXT,
-  breachWords,
-  decisionOf,
-  formatDuration,
-  formatRange,
-  liableParties,
-  referenceText,
-  verdictWords,
-} from "./words.js";
-import type { Decision } from "./words.js";
+import { shipmentVerdict, CONDITION_WORDS } from "../../../sdk/index.js";
+import type { VerdictDecision, VerdictHistory } from "../../../sdk/index.js";
+import { breachRuleText, formatDuration, formatRange, liableParties, referenceText } from "./words.js";
 
-export { BREACH_TEXT, formatDuration };
+export { formatDuration };
 
 /** "Device 7" */
 export function deviceLabel(deviceId: bigint): string {
@@ -154,7 +145,7 @@ export function buildChartModel(history: ShipmentHistory, timeline: TemperatureT
     breaches: history.breaches.map((b) => ({
       at: b.observedAt,
       reason: b.reason,
-      label: `${breachWords(b.reason)}: ${BREACH_TEXT[b.reason]}`,
+      label: breachRuleText(b.reason, p),
       custodian: b.custodian,
       periodIndex: b.periodIndex,
       deviceId: b.deviceId,
@@ -271,24 +262,31 @@ export interface ShipmentRow {
   /** The allowed range of the rule profile, in words ("2 °C to 8 °C"). */
   readonly range: string;
   readonly profileId: number;
-  /** "Compliant" / "Breached: excursion too long". */
+  /** The condition in the SDK's words: "compliant", "breached", "no temperature evaluated yet". */
   readonly verdict: string;
+  /** The SDK's one-line verdict: "Rejected — breached: Single excursion — liable: carrier — reason: …". */
+  readonly summary: string;
   /** The first breach and its observation time (0 while compliant). */
   readonly firstBreach: BreachReasonName | undefined;
   readonly firstBreachAt: number;
   /** Custodians liable for the recorded breaches, in custody order. */
   readonly liable: readonly string[];
   /** The QA decision, undefined while undecided. */
-  readonly decision: Decision | undefined;
+  readonly decision: VerdictDecision | undefined;
 }
 
-/** A list row from a shipment's state, its lifecycle events (for the decision) and (for the sparkline) its timeline. */
+/**
+ * A list row from a shipment's state, its history (for the verdict's breach times and the decider) and (for the
+ * sparkline) its timeline; `names` gives parties' display names for the verdict's summary.
+ */
 export function shipmentRow(
   state: ShipmentState,
   timeline: TemperatureTimeline | undefined,
-  lifecycle: readonly LifecycleEvent[] = [],
+  history?: VerdictHistory,
+  names?: (address: string) => string,
 ): ShipmentRow {
   const first = timeline?.devices[0];
+  const verdict = shipmentVerdict(state, history, names);
   return {
     shipmentId: state.shipmentId,
     badge: statusBadge(state.status),
@@ -308,11 +306,12 @@ export function shipmentRow(
     reference: referenceText(state.externalRef),
     range: formatRange(state.profile.minCentiC, state.profile.maxCentiC),
     profileId: state.profileId,
-    verdict: verdictWords(state.condition.breaches),
+    verdict: CONDITION_WORDS[verdict.condition],
+    summary: verdict.summary,
     firstBreach: state.condition.firstBreach,
     firstBreachAt: state.condition.firstBreachAt,
     liable: liableParties(state),
-    decision: decisionOf(lifecycle),
+    decision: verdict.decision,
   };
 }
 

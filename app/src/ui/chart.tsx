@@ -10,10 +10,9 @@ import "uplot/dist/uPlot.min.css";
 
 import { markerLanes, markerWidth } from "../data/shaping.js";
 import type { ChartModel, CustodySegment } from "../data/shaping.js";
-import { BREACH_WORDS, breachWords, formatCelsius, formatDuration, formatRange } from "../data/words.js";
+import { BREACH_KIND_WORDS, breachKinds, formatCelsius, formatDuration, formatRange } from "../data/words.js";
 import { formatTime, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
-import type { BreachReasonName } from "../../../sdk/index.js";
 
 /**
  * Logger lines: colours of the Okabe–Ito colour-blind-safe palette with distinct hues (blue, vermillion, black,
@@ -27,18 +26,6 @@ export const SERIES_STYLES: readonly { color: string; dash: number[]; name: stri
   { color: "#56B4E9", dash: [14, 5], name: "long dash" },
   { color: "#8C6D00", dash: [4, 2, 4, 6], name: "double dash" },
 ];
-
-/** Short words of each breach kind for the markers above the plot (the full words are in their label). */
-const BREACH_MARKER_WORDS: Readonly<Record<BreachReasonName, string>> = {
-  None: "No breach",
-  AbsoluteLimit: "Absolute limit",
-  SingleExcursion: "Excursion too long",
-  CumulativeExcursion: "Total excursion",
-  Freeze: "Frozen too long",
-  MissingData: "Readings missing",
-  DeviceFault: "Logger fault",
-  MktExceeded: "MKT too high",
-};
 
 /** Time-axis labels in UTC like the rest of the page: "14:30", with the date under the first tick of each day. */
 function utcTicks(splits: number[]): string[] {
@@ -162,16 +149,14 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
     const place = (u: uPlot) => {
       const plotWidth = u.over.clientWidth;
       const placed = model.breaches.map((b, i) => {
-        const text = `⚠ ${BREACH_MARKER_WORDS[b.reason]}`;
+        const text = `⚠ ${BREACH_KIND_WORDS[b.reason]}`;
         const half = markerWidth(text) / 2;
         return {
           // keep the label inside the plot
           x: Math.min(Math.max(u.valToPos(b.at, "x"), half), Math.max(half, plotWidth - half)),
           key: `${b.transactionHash}-${i}`,
           text,
-          title:
-            `${breachWords(b.reason)} (${b.reason}): ${formatTime(b.at)}, device ${b.deviceId}, custodian ` +
-            `${partyName(b.custodian, ctx)}`,
+          title: `${b.label}; at ${formatTime(b.at)}, device ${b.deviceId}, custodian ${partyName(b.custodian, ctx)}`,
         };
       });
       const lanes = markerLanes(placed);
@@ -289,13 +274,13 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
             role="listitem"
             class={`segment${s.liable ? " liable" : ""}${s.current ? " current" : ""}${px(s) < 24 ? " tiny" : ""}`}
             style={{ left: `${(s.left * 100).toFixed(3)}%`, width: `${(s.width * 100).toFixed(3)}%` }}
-            title={`${s.index + 1}. ${partyName(s.custodian, ctx)}: ${formatTime(s.from)} to ${s.current ? "now" : formatTime(s.to)}; excursion ${formatDuration(s.excursionSeconds)}${s.liable ? `; liable for: ${s.breaches.map((b) => BREACH_WORDS[b]).join(", ")}` : ""}`}
+            title={`period ${s.index}: ${partyName(s.custodian, ctx)}: ${formatTime(s.from)} to ${s.current ? "now" : formatTime(s.to)}; excursion ${formatDuration(s.excursionSeconds)}${s.liable ? `; liable for: ${breachKinds(s.breaches)}` : ""}`}
           >
             {/* Narrow periods show their number (the list under the timeline names them); "liable" comes first. */}
             {px(s) < 24 ? null : (
               <>
                 {s.liable ? <span class="segment-liable">⚠ liable </span> : null}
-                <span class="segment-number">{s.index + 1}</span>
+                <span class="segment-number">{s.index}</span>
                 {px(s) < 120 ? null : <span class="segment-name"> {partyName(s.custodian, ctx)}</span>}
               </>
             )}
@@ -310,12 +295,10 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
       </div>
       <ol class="custody-legend" data-testid="custody-legend" aria-label="Custody periods">
         {segments.map((s) => (
-          <li key={s.index} class={s.liable ? "liable" : undefined} value={s.index + 1}>
+          <li key={s.index} class={s.liable ? "liable" : undefined} value={s.index}>
             <strong>{partyName(s.custodian, ctx)}</strong>: {formatTime(s.from)} to{" "}
             {s.current ? "now" : formatTime(s.to)} ({formatDuration(Math.max(0, s.to - s.from))})
-            {s.liable ? (
-              <strong class="bad"> — ⚠ liable for: {s.breaches.map((b) => BREACH_WORDS[b]).join(", ")}</strong>
-            ) : null}
+            {s.liable ? <strong class="bad"> — ⚠ liable for: {breachKinds(s.breaches)}</strong> : null}
           </li>
         ))}
       </ol>

@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 
 import { formatAge, matchesFilter, sortRows, sparklinePoints } from "../data/shaping.js";
 import type { ShipmentRow, SortKey, StatusFilter, VerdictFilter } from "../data/shaping.js";
-import { BREACH_WORDS, breachWords, formatDate } from "../data/words.js";
+import { BREACH_KIND_WORDS, formatDate } from "../data/words.js";
 import { Badge, Party, partyName } from "./format.js";
 import type { Labels } from "./format.js";
 
@@ -59,11 +59,13 @@ export function productOf(row: Pick<ShipmentRow, "reference" | "range" | "profil
 
 function Decision({ row, ctx }: { row: ShipmentRow; ctx: Labels }) {
   const d = row.decision;
-  if (d === undefined) return row.badge === "delivered" ? <span class="muted">awaiting QA decision</span> : null;
+  if (d === undefined) return row.badge === "delivered" ? <span class="muted">awaiting the QA decision</span> : null;
   return (
     <span class="decision">
-      {d.kind} by {partyName(d.by, ctx)}, {formatDate(d.at)}
-      {d.kind === "rejected" ? `: ${d.reason}` : ""}
+      {d.outcome}
+      {d.by === undefined ? "" : ` by ${partyName(d.by, ctx)}`}, {formatDate(d.at.unix)}
+      {d.reason === undefined ? "" : `: ${d.reason.text} (${d.reason.code})`}
+      {d.note === undefined ? "" : `; note: "${d.note}"`}
     </span>
   );
 }
@@ -181,13 +183,15 @@ export function ShipmentList({ rows, error, now, ctx, account }: ShipmentListPro
                   </th>
                   <td data-testid="product">{productOf(r, ctx)}</td>
                   <td data-testid="verdict">
-                    <strong class={r.breached ? "bad" : "good"}>{r.breached ? "Breached" : "Compliant"}</strong>
+                    <strong class={r.breached ? "bad" : "good"}>
+                      {r.verdict.charAt(0).toUpperCase() + r.verdict.slice(1)}
+                    </strong>
                     {r.firstBreach !== undefined ? (
                       <div class="small">
-                        {breachWords(r.firstBreach)}, {formatDate(r.firstBreachAt)}
+                        first: {BREACH_KIND_WORDS[r.firstBreach]}, {formatDate(r.firstBreachAt)}
                         {r.breaches
                           .filter((b) => b !== r.firstBreach)
-                          .map((b) => `; also ${BREACH_WORDS[b]}`)
+                          .map((b) => `; also ${BREACH_KIND_WORDS[b]}`)
                           .join("")}
                       </div>
                     ) : null}

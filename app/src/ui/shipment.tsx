@@ -3,19 +3,8 @@ import { useMemo } from "preact/hooks";
 
 import type { ChainReader, ShipmentView } from "../data/chain.js";
 import { buildChartModel, custodySegments, statusBadge } from "../data/shaping.js";
-import {
-  BREACH_TEXT,
-  BREACH_WORDS,
-  breachWords,
-  decisionOf,
-  formatCelsius,
-  formatDuration,
-  formatRange,
-  profileRules,
-  reasonWords,
-  referenceText,
-  verdictWords,
-} from "../data/words.js";
+import { breachText, decisionText, decodeDecisionReason, shipmentVerdict, STAGE_WORDS } from "../../../sdk/index.js";
+import { breachKinds, formatCelsius, formatDuration, formatRange, profileRules, referenceText } from "../data/words.js";
 import { Actions } from "./actions.js";
 import { TemperatureChart } from "./chart.js";
 import { Badge, formatTime, Party, partyName, TxLink } from "./format.js";
@@ -51,17 +40,15 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
   const c = state.condition;
   const p = state.profile;
   const gaps = model.gaps;
-  const decision = decisionOf(history.lifecycle);
+  const names = (address: string) => partyName(address, ctx);
+  const verdict = useMemo(() => shipmentVerdict(state, history, names), [state, history, ctx]);
+  const decision = verdict.decision;
   const reference = referenceText(state.externalRef);
-  const firstBreach = [...history.breaches].sort((a, b) => a.observedAt - b.observedAt)[0];
-  const liableLine = state.liability
-    .filter((l) => l.breaches.length > 0)
-    .map(
-      (l) =>
-        `${partyName(l.custodian, ctx)} (${l.breaches.map((b) => BREACH_WORDS[b]).join(", ")}; held it ` +
-        `${formatDuration(l.heldSeconds)}, ${formatDuration(l.excursionSeconds)} out of range)`,
-    )
-    .join("; ");
+  const firstBreach = verdict.breaches[0];
+  const reasonOf = (code: string | undefined) => {
+    const r = code === undefined ? undefined : decodeDecisionReason(code);
+    return r === undefined ? "no reason given" : `${r.text} (${r.code})`;
+  };
   const events = [
     ...history.lifecycle.map((e) => ({
       ...e,
@@ -69,7 +56,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
         `${LIFECYCLE_TEXT[e.kind] ?? e.kind}${e.to !== undefined ? ` to ${partyName(e.to, ctx)}` : ""}` +
         (e.deadline !== undefined && e.deadline > 0 ? ` (valid until ${formatTime(e.deadline)})` : "") +
         (e.kind === "released" || e.kind === "rejected" ? ` by ${partyName(e.by, ctx)}` : "") +
-        (e.kind === "rejected" ? `: ${reasonWords(e.reasonCode)}` : ""),
+        (e.kind === "rejected" ? `: ${reasonOf(e.reasonCode)}` : ""),
     })),
     ...history.custody.map((h) => ({
       ...h,
@@ -90,42 +77,34 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
         {c.breaches.length > 0 ? <Badge badge="breached" /> : null}
       </h1>
       <p class="verdict" data-testid="verdict">
-        {c.breaches.length === 0 ? (
-          <>
-            Compliant{state.deliveredAt > 0 ? "" : " so far"}: {c.readingCount} readings, every rule met.
-          </>
-        ) : (
-          <>
-            <span class="bad">{verdictWords(c.breaches)}.</span>{" "}
-            {firstBreach === undefined ? null : (
-              <span data-testid="first-breach">
-                First breach: {BREACH_WORDS[firstBreach.reason]} at {formatTime(firstBreach.observedAt)}, device{" "}
-                {firstBreach.deviceId.toString()}, while {partyName(firstBreach.custodian, ctx)} held it.{" "}
-              </span>
-            )}
-            <span data-testid="liable">Liable: {liableLine === "" ? "nobody" : liableLine}.</span>
-          </>
+        <span class={verdict.condition === "breached" ? "bad" : undefined} data-testid="summary">
+          {verdict.summary}.
+        </span>
+        {firstBreach === undefined ? null : (
+          <span data-testid="first-breach"> First breach: {breachText(firstBreach, names)}.</span>
+        )}
+        {verdict.liable.length === 0 ? null : (
+          <span data-testid="liable">
+            {" "}
+            Liable:{" "}
+            {verdict.liable
+              .map(
+                (l) =>
+                  `${names(l.party)} for ${breachKinds(l.breaches)} (held it ${formatDuration(l.heldSeconds)}, ` +
+                  `${formatDuration(l.excursionSeconds)} out of range)`,
+              )
+              .join("; ")}
+            .
+          </span>
         )}
       </p>
       <div
-        class={`decision-box${decision === undefined ? "" : ` ${decision.kind}`}`}
+        class={`decision-box${decision === undefined ? "" : ` ${decision.outcome}`}`}
         data-testid="decision"
         role="status"
       >
         <strong>QA decision: </strong>
-        {decision === undefined ? (
-          state.deliveredAt > 0 ? (
-            "awaiting the receiver's or QA's release or rejection."
-          ) : (
-            "none yet (the shipment is not delivered)."
-          )
-        ) : (
-          <>
-            {decision.kind} by <Party address={decision.by} ctx={ctx} /> on {formatTime(decision.at)}
-            {decision.kind === "rejected" ? <>; reason: {decision.reason}</> : null} (
-            <TxLink hash={decision.transactionHash} ctx={ctx} />)
-          </>
-        )}
+        {decision === undefined ? `none yet (${STAGE_WORDS[verdict.stage]}).` : `${decisionText(decision, names)}.`}
       </div>
       <dl class="facts">
         <div>
@@ -232,11 +211,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                       ? ` (a breach at ${formatDuration(p.maxCumulativeExcursionSeconds)})`
                       : ""}
                   </td>
-                  <td>
-                    {d.evidence.breaches.length === 0
-                      ? "none"
-                      : d.evidence.breaches.map((b) => BREACH_WORDS[b]).join(", ")}
-                  </td>
+                  <td>{d.evidence.breaches.length === 0 ? "none" : breachKinds(d.evidence.breaches)}</td>
                 </tr>
               ))}
             </tbody>
@@ -272,7 +247,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
             <tbody>
               {segments.map((s) => (
                 <tr key={s.index} class={s.liable ? "liable" : undefined}>
-                  <td>{s.index + 1}</td>
+                  <td>{s.index}</td>
                   <td>
                     <Party address={s.custodian} ctx={ctx} />
                   </td>
@@ -280,11 +255,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
                   <td>{s.current ? "now" : formatTime(s.to)}</td>
                   <td>{formatDuration(Math.max(0, s.to - s.from))}</td>
                   <td>{formatDuration(s.excursionSeconds)}</td>
-                  <td>
-                    {s.breaches.length === 0
-                      ? "none"
-                      : `⚠ liable: ${s.breaches.map((b) => BREACH_WORDS[b]).join(", ")}`}
-                  </td>
+                  <td>{s.breaches.length === 0 ? "none" : `⚠ liable: ${breachKinds(s.breaches)}`}</td>
                   <td>{s.transactionHash === undefined ? "—" : <TxLink hash={s.transactionHash} ctx={ctx} />}</td>
                 </tr>
               ))}
@@ -297,9 +268,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
             <li key={l.custodian}>
               <Party address={l.custodian} ctx={ctx} />: held {formatDuration(l.heldSeconds)}, excursion{" "}
               {formatDuration(l.excursionSeconds)}
-              {l.breaches.length > 0 ? (
-                <strong class="bad"> — ⚠ liable for: {l.breaches.map((b) => BREACH_WORDS[b]).join(", ")}</strong>
-              ) : null}
+              {l.breaches.length > 0 ? <strong class="bad"> — ⚠ liable for: {breachKinds(l.breaches)}</strong> : null}
             </li>
           ))}
         </ul>
@@ -307,15 +276,19 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
 
       <section aria-labelledby="breaches-title">
         <h2 id="breaches-title">Breaches</h2>
-        {model.breaches.length === 0 ? (
+        {verdict.breaches.length === 0 ? (
           <p>None.</p>
         ) : (
           <ul data-testid="breaches">
-            {model.breaches.map((b, i) => (
+            {verdict.breaches.map((b, i) => (
               <li key={i}>
-                <strong>{breachWords(b.reason)}</strong> at {formatTime(b.at)}: {BREACH_TEXT[b.reason]}; device{" "}
-                {b.deviceId.toString()}, custodian {partyName(b.custodian, ctx)} (custody period {b.periodIndex + 1});{" "}
-                <TxLink hash={b.transactionHash} ctx={ctx} />
+                {breachText(b, names)}
+                {b.transactionHash === undefined ? null : (
+                  <>
+                    {" "}
+                    (<TxLink hash={b.transactionHash} ctx={ctx} />)
+                  </>
+                )}
               </li>
             ))}
           </ul>
@@ -350,8 +323,7 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
               {d.evidence.breaches.length > 0 ? (
                 <strong class="bad">
                   {" "}
-                  — breaches: {d.evidence.breaches.map((b) => BREACH_WORDS[b]).join(", ")} (custody period{" "}
-                  {d.evidence.breachPeriod + 1})
+                  — breaches: {breachKinds(d.evidence.breaches)} (custody period {d.evidence.breachPeriod})
                 </strong>
               ) : null}
               {d.revokedAtBlock > 0 ? <strong class="bad"> — revoked at block {d.revokedAtBlock}</strong> : null}
