@@ -420,9 +420,10 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     const periods = await page.getByTestId("custody-legend").locator("li").allInnerTexts();
     expect(periods).to.have.length(3);
     expect(periods[1]).to.match(
-      /^carrier: .* UTC to .* UTC \(\d+ h( \d+ min)?\) — ⚠ liable for: Absolute limit, Single excursion, Device fault$/,
+      /^Period 1: carrier, .* UTC to .* UTC \(\d+ h( \d+ min)?\) — ⚠ liable for: Absolute limit, Single excursion, Device fault$/,
     );
-    expect(periods[2]).to.match(/^receiver: /);
+    expect(periods[0]).to.match(/^Period 0: shipper, /);
+    expect(periods[2]).to.match(/^Period 2: receiver, /);
     // the rules in words: a rule that is off says "off"; no dangling "tx"; ranges with a true minus sign
     const profile = await page.getByTestId("profile").innerText();
     expect(profile)

@@ -293,15 +293,15 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
           </div>
         ))}
       </div>
-      <ol class="custody-legend" data-testid="custody-legend" aria-label="Custody periods">
+      <ul class="custody-legend" data-testid="custody-legend" aria-label="Custody periods">
         {segments.map((s) => (
-          <li key={s.index} class={s.liable ? "liable" : undefined} value={s.index}>
-            <strong>{partyName(s.custodian, ctx)}</strong>: {formatTime(s.from)} to{" "}
+          <li key={s.index} class={s.liable ? "liable" : undefined}>
+            Period {s.index}: <strong>{partyName(s.custodian, ctx)}</strong>, {formatTime(s.from)} to{" "}
             {s.current ? "now" : formatTime(s.to)} ({formatDuration(Math.max(0, s.to - s.from))})
             {s.liable ? <strong class="bad"> — ⚠ liable for: {breachKinds(s.breaches)}</strong> : null}
           </li>
         ))}
-      </ol>
+      </ul>
     </figure>
   );
 }
