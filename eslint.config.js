@@ -13,6 +13,7 @@ export default tseslint.config(
       "bench/results/",
       "app/dist/",
       "sdk/dist/",
+      "dist/",
     ],
   },
   js.configs.recommended,

@@ -1,5 +1,5 @@
 /**
- * `npm run build:sdk`: the `@coldchain/sdk` package in `sdk/` — compiled ESM and `.d.ts` of its three entries and
+ * `npm run build:sdk`: the `@coldchain/sdk` package in `sdk/` — compiled ESM and `.d.ts` of its four entries and
  * everything they import (the TypeChain bindings of types/ethers-contracts included) into `sdk/dist/`, plus the
  * address books of the public networks we deploy to (`deployments/<network>.json`, local and development chains
  * left out) as `dist/deployments/*.json` and inside the module that loads them by name, and the ABIs connectSuite

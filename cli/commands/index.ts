@@ -8,6 +8,7 @@ import { deviceCommands } from "./device.js";
 import { domainCommand } from "./domain.js";
 import { exportEpcisCommand } from "./export-epcis.js";
 import { profileCommands } from "./profile.js";
+import { reportCommand } from "./report.js";
 import { roleCommands } from "./role.js";
 import { shipmentCommands } from "./shipment.js";
 import { showCommand } from "./show.js";
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   ...custodyCommands,
   ...roleCommands,
   showCommand,
+  reportCommand,
   exportEpcisCommand,
   domainCommand,
 ];

@@ -13,6 +13,7 @@
  * `scripts/deploy.ts` checks the deployer's admin role on chain first and hands missing grants to the admin.
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import type { ArgumentType, Artifact, ContractOptions } from "@nomicfoundation/ignition-core";
 import { ZeroHash, getAddress, id } from "ethers";
 
 /** Module id: the prefix of every future id in the journal. */
@@ -66,24 +67,37 @@ export function suiteRoleGrants(roles: SuiteRoles): RoleGrant[] {
   return grants;
 }
 
+/** What the module deploys: the suite's contracts and its linked library. */
+export type SuiteArtifactName =
+  "DeviceRegistry" | "MktTable" | "P256Fallback" | "ShipmentBook" | "ColdChain" | "ColdChainLens";
+
 /**
  * The suite's module for `deployer` (the account that sends every transaction) and `roles`. The result holds
- * one contract future per suite contract (named as in `SUITE_CONTRACTS`).
+ * one contract future per suite contract (named as in `SUITE_CONTRACTS`). The contracts come from the Hardhat
+ * project's own artifacts by name, or from `artifacts` (@coldchain/contracts' module, in a project that does not
+ * compile them); the future ids are the same either way.
  */
-export function buildColdChainModule(deployer: string, roles: SuiteRoles) {
+export function buildColdChainModule(
+  deployer: string,
+  roles: SuiteRoles,
+  artifacts?: Readonly<Record<SuiteArtifactName, Artifact>>,
+) {
   const deployerAddress = getAddress(deployer);
   const admin = getAddress(roles.admin);
   return buildModule(SUITE_MODULE_ID, (m) => {
-    const registry = m.contract("DeviceRegistry", [deployerAddress]);
-    const mktTable = m.contract("MktTable", []);
-    const p256Fallback = m.contract("P256Fallback", []);
+    const deploy = (name: SuiteArtifactName, args: ArgumentType[], options?: ContractOptions) =>
+      artifacts === undefined ? m.contract(name, args, options) : m.contract(name, artifacts[name], args, options);
+    const registry = deploy("DeviceRegistry", [deployerAddress]);
+    const mktTable = deploy("MktTable", []);
+    const p256Fallback = deploy("P256Fallback", []);
     // ShipmentBook is a linked library (profile checks, shipment creation): its code lives outside ColdChain,
     // which stays under EIP-170's 24,576 bytes.
-    const shipmentBook = m.library("ShipmentBook");
-    const coldChain = m.contract("ColdChain", [deployerAddress, registry, mktTable, p256Fallback], {
+    const shipmentBook =
+      artifacts === undefined ? m.library("ShipmentBook") : m.library("ShipmentBook", artifacts.ShipmentBook);
+    const coldChain = deploy("ColdChain", [deployerAddress, registry, mktTable, p256Fallback], {
       libraries: { ShipmentBook: shipmentBook },
     });
-    const lens = m.contract("ColdChainLens", [coldChain]);
+    const lens = deploy("ColdChainLens", [coldChain]);
 
     const contracts = { DeviceRegistry: registry, ColdChain: coldChain } as const;
     const handover: ReturnType<typeof m.call>[] = [];

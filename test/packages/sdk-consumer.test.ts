@@ -96,6 +96,11 @@ const EXPECTED: Record<string, RegExp[]> = {
     / receiving in_progress$/m,
     / inspecting non_conformant$/m,
   ],
+  report: [
+    /^BREACHED · REJECTED at block \d+, digest 0x[0-9a-f]{64}$/m,
+    /^Liable: Polar Freight \(carrier\) 0x709979… for absolute limit, single excursion \(held the shipment /m,
+    /^\d+ bytes, starts with %PDF-$/m,
+  ],
 };
 
 /** Versions of what the temporary projects install: this repository's lockfile. */
@@ -466,7 +471,8 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
         readFileSync(join(project, "node_modules", "@coldchain", "sdk", "package.json"), "utf8"),
       ) as { peerDependencies: Record<string, string>; dependencies: Record<string, string> };
       expect(Object.keys(manifest.peerDependencies)).to.deep.equal(["ethers"]);
-      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "zod"]);
+      // pdf-lib for the temperature report's entry (@coldchain/sdk/report) only: the main entry never imports it.
+      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "pdf-lib", "zod"]);
     });
 
     it("has a browser-safe main entry: no Node built-in anywhere in its import graph", () => {
@@ -484,6 +490,10 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
             : ["@noble/curves/nist.js", "@noble/curves/secp256k1.js", "ethers"],
         );
       }
+      // The report entry is browser-safe too, and the only one that loads the PDF library.
+      const report = importGraph(join(dist, "report", "index.js"));
+      expect(report.bare.filter((s) => s.startsWith("node:") || isBuiltin(s))).to.deep.equal([]);
+      expect(report.bare).to.include("pdf-lib");
       // The check can fail: the Node entry's graph reads files.
       expect(importGraph(join(dist, "node", "index.js")).bare).to.include("node:fs");
     });

@@ -88,6 +88,9 @@ describe("first run on a fresh clone", function () {
       ["simulate", /Usage: npm run simulate/],
       ["oracle", /usage: coldchain-oracle/],
       ["oracle:broker", /usage: npm run oracle:broker[\s\S]*--port <n>/],
+      ["build:sdk", /usage: npm run build:sdk/],
+      ["build:contracts-package", /Usage: npm run build:contracts-package/],
+      ["build:oracle-package", /Usage: npm run build:oracle-package/],
     ] as const) {
       it(`npm run ${script} -- --help prints the usage, exits 0 and builds nothing`, async () => {
         const run = await runNode([...scriptCommand(script), "--help"], clone);

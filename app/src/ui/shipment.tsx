@@ -10,6 +10,7 @@ import { TemperatureChart } from "./chart.js";
 import { Badge, formatTime, Party, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
 import { productOf } from "./list.js";
+import { ReportButton } from "./report-button.js";
 import type { WalletConnection } from "./wallet.js";
 
 export interface ShipmentPageProps {
@@ -161,6 +162,8 @@ export function ShipmentPage({ view, now, reader, wallet, ctx, onChanged, onDraw
           </dd>
         </div>
       </dl>
+
+      <ReportButton reader={reader} state={state} ctx={ctx} />
 
       <section aria-labelledby="profile-title">
         <h2 id="profile-title">Rules (profile #{state.profileId})</h2>
