@@ -403,6 +403,14 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
         const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
         expect(apart, `markers overlap: ${JSON.stringify([a, b])}`).to.equal(true);
       }
+    // hovering the plot reads the value under the cursor; away from it, nothing (not "--")
+    const readout = page.getByTestId("cursor-readout");
+    expect(await readout.innerText()).to.equal("");
+    await page.locator(".u-over").hover();
+    await page.getByText(/UTC — Device 2: /).waitFor({ timeout: 5000 });
+    expect(await readout.innerText()).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC — Device 2: \d+(\.\d+)? °C$/);
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
     // the legend names the logger and says what each shading means (no empty live legend)
     const legend = await page.getByTestId("chart-legend").innerText();
     expect(legend).to.contain("Device 2").and.contain("allowed range 2 °C to 8 °C").and.contain("−5 °C to 25 °C");

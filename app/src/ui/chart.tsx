@@ -116,6 +116,7 @@ function bandsPlugin(model: ChartModel): uPlot.Plugin {
 
 export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
+  const readout = useRef<HTMLParagraphElement>(null);
   const [box, setBox] = useState<PlotBox | undefined>(undefined);
 
   useEffect(() => {
@@ -167,9 +168,28 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
         markers: placed.map((m, i) => ({ ...m, lane: lanes[i] ?? 0 })),
       });
     };
+    // The values under the cursor, written straight into the DOM (no re-render per mouse move); empty otherwise.
+    const showCursor = (u: uPlot) => {
+      const out = readout.current;
+      if (out === null) return;
+      const idx = u.cursor.idx;
+      const t = idx == null ? undefined : model.x[idx];
+      if (idx == null || t === undefined) {
+        out.textContent = "";
+        return;
+      }
+      const values = model.series
+        .map((s) => {
+          const v = s.values[idx];
+          return typeof v === "number" ? `${s.label}: ${formatCelsius(Math.round(v * 100))}` : undefined;
+        })
+        .filter((v) => v !== undefined);
+      out.textContent = values.length === 0 ? "" : `${formatTime(t)} — ${values.join(", ")}`;
+    };
     opts.hooks = {
       ready: [place],
       setSize: [place],
+      setCursor: [showCursor],
       draw: [
         () => {
           if (drawn) return;
@@ -223,6 +243,7 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
       <div class="plot-wrap">
         <div ref={host} class="plot" data-testid="chart" data-readings={model.readingCount} />
       </div>
+      <p class="cursor-readout small" ref={readout} data-testid="cursor-readout" />
       <ul class="chart-legend" data-testid="chart-legend" aria-label="Chart legend">
         {model.series.map((s, i) => {
           const style = SERIES_STYLES[i % SERIES_STYLES.length]!;
