@@ -15,6 +15,7 @@ import { EventEmitter, once } from "node:events";
 
 import { Wallet, getAddress } from "ethers";
 
+import { Alerts } from "./alerts/alerts.js";
 import { RpcPool } from "./chain.js";
 import type { OracleConfig, OracleSecrets } from "./config/index.js";
 import { messageOf } from "./errors.js";
@@ -72,6 +73,8 @@ export const STOP_LIMITS_MS = {
   /** The signature workers and the store writer thread (stopped together). */
   threads: 1_500,
   http: 500,
+  /** The alerts' evaluator and deliveries in flight (abandoned after 1 s: they stay due in the outbox). */
+  alerts: 1_500,
 } as const;
 
 /**
@@ -94,6 +97,8 @@ export class Oracle {
   /** Whether the store can write (pauses intake while it cannot). */
   readonly storeHealth: StoreHealth;
   readonly wallet: Wallet;
+  /** Real-time alerts (`alerts.enabled`; oracle/alerts/). */
+  readonly alerts: Alerts | undefined;
   private readonly http: HttpServer;
   private readonly verifyPool: VerifyPool | undefined;
   private readonly storeWriter: StoreWriter | undefined;
@@ -226,7 +231,10 @@ export class Oracle {
       metrics: this.metrics,
       log: this.log.child({ module: "intake" }),
       clock,
-      onStored: () => this.relay.notify(),
+      onStored: () => {
+        this.relay.notify();
+        this.alerts?.notify();
+      },
       ...(deps.observationClock === undefined ? {} : { observationClock: deps.observationClock }),
       signatureCheck,
       ...(this.storeWriter === undefined ? {} : { insertItems: this.storeWriter.insertItems }),
@@ -269,7 +277,25 @@ export class Oracle {
     this.relay.events.on("tick", (tick) => {
       if (!tick.ok) this.storeHealth.failed(tick.error, "relay");
     });
-    this.http = new HttpServer(this.metrics, () => this.health(), this.log.child({ module: "http" }));
+    if (config.alerts.enabled) {
+      this.alerts = new Alerts({
+        config,
+        webhookSecrets: secrets.webhookSecrets ?? [],
+        store: this.store,
+        rpc: this.rpc,
+        registry: this.metrics.registry,
+        publish: (topic, payload) => this.ingest.publish(topic, payload),
+        log: this.log.child({ module: "alerts" }),
+        clock,
+      });
+    }
+    const alerts = this.alerts;
+    this.http = new HttpServer(
+      this.metrics,
+      () => this.health(),
+      this.log.child({ module: "http" }),
+      alerts === undefined ? undefined : (req, res) => alerts.handleHttp(req, res),
+    );
   }
 
   /** Starts the relay (resuming from the store), the HTTP endpoints, then MQTT intake. */
@@ -294,6 +320,7 @@ export class Oracle {
     void this.rpc.checkChains(); // every endpoint's chain id, so a misconfigured one is reported at once
     this.relay.start();
     this.setAside.start();
+    this.alerts?.start();
     if (this.config.http.enabled) this.httpPort = await this.http.start(this.config.http.host, this.config.http.port);
     if (!this.storeHealth.check()) {
       // Restarted on a full disk (or another store failure): say why nothing happens, and wait for the store.
@@ -352,6 +379,8 @@ export class Oracle {
         this.rpc.abort();
       }, STOP_LIMITS_MS.rpcGrace);
       void relay.then(() => clearTimeout(rpcGrace));
+      // Alerts first (their MQTT sink needs the connection): deliveries in flight end or are abandoned, kept due.
+      await part("alerts", () => this.alerts?.stop(), STOP_LIMITS_MS.alerts);
       await part("mqtt", () => this.ingest.stop(), STOP_LIMITS_MS.mqtt);
       await part("set-aside retrier", () => this.setAside.stop(), STOP_LIMITS_MS.threads);
       await Promise.all([

@@ -288,6 +288,80 @@ export const ORACLE_CONFIG_SCHEMA = z
       })
       .strict()
       .default({}),
+    alerts: z
+      .object({
+        /**
+         * Real-time alerts (docs/operations.md, "Real-time alerts"): each accepted reading is judged against its
+         * shipment's profile; an excursion, a freeze, a gap or a device fault is published at once. Off by default.
+         */
+        enabled: z.boolean().default(false),
+        /** Publish alerts on `coldchain/v1/alerts/<shipmentId>` (QoS 1, not retained) over the oracle's connection. */
+        mqtt: z.boolean().default(true),
+        /** How long an MQTT publish waits for the broker's PUBACK before it is retried. */
+        mqttTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+        /** Receivers of signed POSTs (HMAC-SHA256, header X-Coldchain-Signature). */
+        webhooks: z
+          .array(
+            z
+              .object({
+                url: url.refine((u) => /^https?:/i.test(u), "an http:// or https:// URL"),
+                /** The HMAC secret: `{ from: "env", name }` or `{ from: "keystore", key, … }`. */
+                secret: SECRET_SOURCE_SCHEMA.optional(),
+                /** Short form of `secret: { from: "env", name }`. */
+                secretEnv: z.string().min(1).optional(),
+                /** An answer not received this fast counts as a failure (retried). */
+                timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+              })
+              .strict()
+              .refine((w) => (w.secret === undefined) !== (w.secretEnv === undefined), {
+                message: 'set secret ({ from: "env", name } or { from: "keystore", key }) or secretEnv, exactly one',
+              }),
+          )
+          .max(16)
+          .refine((ws) => new Set(ws.map((w) => w.url)).size === ws.length, "each webhook URL at most once")
+          .default([]),
+        retry: z
+          .object({
+            /** Back-off of a failed delivery: first wait, and longest (doubling, with jitter). */
+            minMs: z.number().int().min(10).default(1_000),
+            maxMs: z
+              .number()
+              .int()
+              .min(10)
+              .default(5 * 60_000),
+            /** A delivery not done this long after its alert was raised is given up (marked failed, counted). */
+            giveUpAfterMs: z
+              .number()
+              .int()
+              .min(1_000)
+              .default(24 * 3600_000),
+          })
+          .strict()
+          .refine((r) => r.minMs <= r.maxMs, "alerts.retry.minMs must not exceed alerts.retry.maxMs")
+          .default({}),
+        /** Deliveries in flight at once. */
+        deliveryConcurrency: z.number().int().min(1).max(256).default(16),
+        /** Devices whose shipment context (shipment, custodian, profile limits) is cached, and for how long. */
+        contextCacheSize: z.number().int().min(1).max(1_000_000).default(10_000),
+        contextTtlMs: z.number().int().min(0).default(30_000),
+        /** How often silent devices are looked for (kind `gap`). */
+        gapCheckIntervalMs: z.number().int().min(50).default(5_000),
+        /** `GET /alerts` on the HTTP server: Server-Sent Events for dashboards. */
+        sse: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** `Access-Control-Allow-Origin` of the stream (the dashboard's origin; "*" lets any page read it). */
+            corsOrigin: z.string().min(1).default("*"),
+            maxClients: z.number().int().min(1).max(10_000).default(100),
+            /** Alerts a resuming client (Last-Event-ID) receives at most from the store. */
+            replayLimit: z.number().int().min(0).max(100_000).default(1_000),
+            heartbeatMs: z.number().int().min(1_000).default(15_000),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
       .strict()

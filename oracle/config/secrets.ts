@@ -19,6 +19,13 @@ import type { OracleConfig, SecretSource } from "./schema.js";
 export interface OracleSecrets {
   readonly privateKey: string;
   readonly mqttPassword: string | undefined;
+  /** The HMAC secrets of `alerts.webhooks`, in order (absent: no webhooks). */
+  readonly webhookSecrets?: readonly string[];
+}
+
+/** The source of each webhook's HMAC secret (`alerts.webhooks[i].secret`, else the variable `secretEnv`). */
+export function webhookSecretSources(config: OracleConfig): SecretSource[] {
+  return config.alerts.webhooks.map((w) => w.secret ?? { from: "env", name: w.secretEnv ?? "" });
 }
 
 /** The source of the signing key: `signer.privateKey`, else the environment variable `signer.privateKeyEnv`. */
@@ -104,9 +111,22 @@ export function readSecrets(
     );
   }
   const mqttPassword = read("mqtt.password", mqttPasswordSource(config));
+  const webhookSecrets = webhookSecretSources(config).map((source, i) => {
+    const secret = read(`alerts.webhooks[${i}].secret`, source);
+    if (secret === undefined || secret.length < 16) {
+      throw new OracleError(
+        "SECRET_MISSING",
+        source.from === "env"
+          ? `alerts.webhooks[${i}]: set ${source.name} to the webhook's HMAC secret (at least 16 characters)`
+          : `alerts.webhooks[${i}].secret: the value of "${source.key}" in the keystore is shorter than 16 characters`,
+      );
+    }
+    return secret;
+  });
   return {
     privateKey: rawKey.startsWith("0x") ? rawKey : `0x${rawKey}`,
     mqttPassword,
+    ...(webhookSecrets.length === 0 ? {} : { webhookSecrets }),
   };
 }
 
@@ -123,7 +143,7 @@ export async function promptKeystorePasswords(
 ): Promise<KeystorePasswords> {
   const passwords: Record<string, string> = {};
   if (!interactive) return passwords;
-  for (const source of [signerKeySource(config), mqttPasswordSource(config)]) {
+  for (const source of [signerKeySource(config), mqttPasswordSource(config), ...webhookSecretSources(config)]) {
     if (source.from !== "keystore" || source.dev || env[source.passwordEnv] !== undefined) continue;
     const path = keystorePathOf(source, env);
     passwords[path] ??= await ask(`Password of the Hardhat keystore ${path}: `);

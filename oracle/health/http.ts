@@ -8,7 +8,7 @@
  * fee).
  */
 import { createServer } from "node:http";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 import { messageOf } from "../errors.js";
@@ -55,12 +55,15 @@ export class HttpServer {
     private readonly metrics: OracleMetrics,
     private readonly health: () => Health,
     private readonly log: Logger,
+    /** Further routes (the alerts' `GET /alerts`): returns true when it handled the request. */
+    private readonly routes?: (req: IncomingMessage, res: ServerResponse) => boolean,
   ) {}
 
   /** Listens; resolves with the bound port. */
   async start(host: string, port: number): Promise<number> {
     const server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
+      if (this.routes?.(req, res) === true) return;
       if (req.method === "GET" && path === "/metrics") {
         this.metrics.registry.metrics().then(
           (text) => {

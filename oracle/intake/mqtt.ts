@@ -530,6 +530,17 @@ export class Ingest {
   }
 
   /**
+   * Publishes a message on the first intake connection, QoS 1, not retained (the alerts' MQTT sink,
+   * oracle/alerts/delivery.ts); resolves on the broker's PUBACK. Rejects at once when not connected (the outbox
+   * retries later), so that nothing waits in mqtt.js's queue across a stop.
+   */
+  async publish(topic: string, payload: string): Promise<void> {
+    const client = this.clients[0];
+    if (client === undefined || !client.connected || this.stopped) throw new Error("not connected to the MQTT broker");
+    await client.publishAsync(topic, payload, { qos: 1, retain: false });
+  }
+
+  /**
    * Publishes a claim of anchor copies (oracle/relay/anchor-claims.ts) on the fence topic, where every instance's anchor
    * receives it. Not published (no anchor, or the broker refuses it): the claim window passes all the same.
    */

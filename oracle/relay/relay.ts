@@ -32,6 +32,7 @@ import { RateLimitedLog } from "../log-limit.js";
 import type { OracleMetrics } from "../health/metrics.js";
 import type { Clock, DeviceCache } from "../verification/registry.js";
 import type { Store } from "../store/store.js";
+import { Sleeper } from "../sleeper.js";
 import type { AnchorClaims } from "./anchor-claims.js";
 import { Planner } from "./planner.js";
 import type { HoldReason } from "./planner.js";
@@ -96,7 +97,7 @@ export class Relay {
   readonly txManager: TxManager;
   private stopping = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private failures = 0;
   private readonly limited: RateLimitedLog;
   private lastTickOkAt = 0;
@@ -135,18 +136,19 @@ export class Relay {
   /** Finishes the current tick and stops; batches in flight stay in the store and resume at the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.sleeper.stop();
     await this.loop;
   }
 
   /** Wakes the loop now (the store can write again: no need to wait out the back-off). */
   poke(): void {
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   /** Called when readings were stored: wakes the loop when a full batch is waiting. */
   notify(): void {
-    if (this.o.store.pendingReadings() - this.planner.heldReadings >= this.o.config.batch.maxReadings) this.wake?.();
+    if (this.o.store.pendingReadings() - this.planner.heldReadings >= this.o.config.batch.maxReadings)
+      this.sleeper.wake();
   }
 
   /** Readings pending in the store but held back: a retryable skip (CustodyPending, SequenceGap, FutureTimestamp) or an anchor copy within its hold (mqtt.anchorHoldMs). */
@@ -189,23 +191,11 @@ export class Relay {
         );
         this.events.emit("tick", { ok: false, error });
       }
-      if (!this.stopping) await this.sleep(delay);
+      await this.sleeper.sleep(delay);
     }
     this.limited.flush();
     this.txManager.flush();
     this.o.log.info("relay stopped");
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 
   /** One pass; returns the delay before the next. */

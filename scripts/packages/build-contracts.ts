@@ -21,6 +21,7 @@ import { build } from "esbuild";
 import { publicAddressBooks } from "../build-sdk.js";
 import { REPO_ROOT, ensureContractsBuilt } from "../lib/ensure-build.js";
 import { SUITE_ARTIFACTS } from "./contracts-ignition.js";
+import { lockedVersion } from "../lib/lockfile.js";
 
 /** The pragma of the packaged interfaces (the repository's compiler must satisfy it). */
 export const PACKAGE_PRAGMA = "pragma solidity ^0.8.24;";
@@ -42,16 +43,6 @@ interface Artifact {
   deployedBytecode: string;
   linkReferences: object;
   deployedLinkReferences: object;
-}
-
-/** The lockfile's version of an installed package. */
-function lockedVersion(name: string): string {
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) as {
-    packages: Record<string, { version?: string }>;
-  };
-  const version = lock.packages[`node_modules/${name}`]?.version;
-  if (version === undefined) throw new Error(`${name} is not in package-lock.json`);
-  return version;
 }
 
 /** Builds the package folder; returns its path. */

@@ -4,10 +4,11 @@
  * with versions pinned to the repository's lockfile, and running commands there under this Node (22).
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+export { lockedVersion } from "../../scripts/lib/lockfile.js";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -115,16 +116,6 @@ export async function npmInstall(project: string, specs: readonly string[]): Pro
     }),
     `npm install ${specs.join(" ")}`,
   );
-}
-
-/** The version of `name` the repository's package-lock.json installs. */
-export function lockedVersion(name: string): string {
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) as {
-    packages: Record<string, { version?: string }>;
-  };
-  const version = lock.packages[`node_modules/${name}`]?.version;
-  if (version === undefined) throw new Error(`${name} is not in package-lock.json`);
-  return version;
 }
 
 /** "21.2 kB" style sizes for the test's report lines. */

@@ -17,7 +17,6 @@
  * copy of it renamed to "sepolia" (kept), so loading a bundled network by name is exercised too.
  * Prints the tarball's size and file count and the bundle's size. Chromium parts skip without /usr/bin/chromium.
  */
-import { spawn } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -34,7 +33,7 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { isBuiltin } from "node:module";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, extname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 import { expect } from "chai";
@@ -50,6 +49,7 @@ import {
   DeviceRegistry__factory,
 } from "../../types/ethers-contracts/index.js";
 import { REPO_ROOT } from "../support/node.js";
+import { lockedVersion, node22Env, npmInstall, run } from "./consumer-project.js";
 import { startScenarioNode } from "../sdk/scenario.js";
 import type { ScenarioNode } from "../sdk/scenario.js";
 
@@ -102,62 +102,6 @@ const EXPECTED: Record<string, RegExp[]> = {
     /^\d+ bytes, starts with %PDF-$/m,
   ],
 };
-
-/** Versions of what the temporary projects install: this repository's lockfile. */
-function lockedVersion(name: string): string {
-  const lock = JSON.parse(readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) as {
-    packages: Record<string, { version?: string }>;
-  };
-  const version = lock.packages[`node_modules/${name}`]?.version;
-  if (version === undefined) throw new Error(`${name} is not in package-lock.json`);
-  return version;
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `command args` in `cwd` and collects its output; rejects after `timeoutMs`. */
-function run(command: string, args: readonly string[], cwd: string, timeoutMs = 120_000, env = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd,
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")} timed out after ${timeoutMs} ms:\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
-
-/** npm run with this Node 22 (npm under another Node skips packages whose `engines` want 22). */
-function npm(args: readonly string[], cwd: string): Promise<Run> {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    const candidate = join(dir, "npm");
-    if (!existsSync(candidate)) continue;
-    const real = realpathSync(candidate);
-    if (real.endsWith("npm-cli.js")) return run(process.execPath, [real, ...args], cwd, 180_000);
-  }
-  return run("npm", args, cwd, 180_000);
-}
-
-async function npmInstall(cwd: string, specs: readonly string[]): Promise<void> {
-  const r = await npm(["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", ...specs], cwd);
-  expect(r.code, `npm install ${specs.join(" ")}\n${r.stdout}\n${r.stderr}`).to.equal(0);
-}
 
 /** Whether `node_modules/<path>` (a package.json) is a package's own manifest, not a nested folder's. */
 function isPackageRoot(path: string): boolean {
@@ -378,7 +322,7 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
     const built = await buildSdk({ deploymentsDir: books, outDir: join(work, "package"), say: () => undefined });
     expect(built.networks).to.deep.equal(["sepolia"]);
 
-    const packed = await npm(["pack", "--json", "--pack-destination", work, built.packageDir], work);
+    const packed = await run("npm", ["pack", "--json", "--pack-destination", work, built.packageDir], { cwd: work });
     expect(packed.code, packed.stderr).to.equal(0);
     const [info] = JSON.parse(packed.stdout) as {
       filename: string;
@@ -434,7 +378,7 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
 
     before(async () => {
       project = newProject(work, "node-app");
-      await npmInstall(project, [tarball, `ethers@${ethersVersion}`]);
+      await npmInstall(project, [tarball, `ethers@${ethersVersion}`, `pdf-lib@${lockedVersion("pdf-lib")}`]);
       mkdirSync(join(project, "deployments"));
       copyFileSync(join(world.dir, "localhost.json"), join(project, "deployments", "localhost.json"));
       writeFileSync(join(project, "deployments", "broken.json"), "{ not json");
@@ -469,10 +413,16 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       expect(files.filter((p) => p.endsWith(".node") || p.endsWith(".wasm"))).to.deep.equal([]);
       const manifest = JSON.parse(
         readFileSync(join(project, "node_modules", "@coldchain", "sdk", "package.json"), "utf8"),
-      ) as { peerDependencies: Record<string, string>; dependencies: Record<string, string> };
-      expect(Object.keys(manifest.peerDependencies)).to.deep.equal(["ethers"]);
-      // pdf-lib for the temperature report's entry (@coldchain/sdk/report) only: the main entry never imports it.
-      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "pdf-lib", "zod"]);
+      ) as {
+        peerDependencies: Record<string, string>;
+        peerDependenciesMeta: Record<string, { optional?: boolean }>;
+        dependencies: Record<string, string>;
+      };
+      // pdf-lib for the temperature report's entry (@coldchain/sdk/report) only: an optional peer, installed by the
+      // projects that make reports (this one does); the main entry never imports it.
+      expect(Object.keys(manifest.peerDependencies).sort()).to.deep.equal(["ethers", "pdf-lib"]);
+      expect(manifest.peerDependenciesMeta).to.deep.equal({ "pdf-lib": { optional: true } });
+      expect(Object.keys(manifest.dependencies).sort()).to.deep.equal(["@noble/curves", "zod"]);
     });
 
     it("has a browser-safe main entry: no Node built-in anywhere in its import graph", () => {
@@ -500,7 +450,11 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
 
     it("a plain ESM script (`node script.mjs`) reads the shipment with the project's own address book", async () => {
       writeFileSync(join(project, "script.mjs"), NODE_SCRIPT);
-      const r = await run(process.execPath, ["script.mjs"], project, 60_000, { RPC_URL: world.node.url });
+      const r = await run(process.execPath, ["script.mjs"], {
+        cwd: project,
+        timeoutMs: 60_000,
+        env: node22Env({ RPC_URL: world.node.url }),
+      });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stderr).to.equal("");
       const lines = r.stdout.trim().split("\n");
@@ -539,7 +493,11 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
     for (const [name, patterns] of Object.entries(EXPECTED)) {
       it(`runs the "${name}" example with node`, async () => {
         expect(examples.has(name), `no example "${name}" in docs/integration.md`).to.equal(true);
-        const r = await run(process.execPath, [`${name}.ts`], project, 60_000, { COLDCHAIN_RPC_URL: world.node.url });
+        const r = await run(process.execPath, [`${name}.ts`], {
+          cwd: project,
+          timeoutMs: 60_000,
+          env: node22Env({ COLDCHAIN_RPC_URL: world.node.url }),
+        });
         expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
         for (const pattern of patterns) expect(r.stdout, r.stdout).to.match(pattern);
       });
@@ -563,7 +521,7 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       };
       writeFileSync(join(project, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
       const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
-      const r = await run(process.execPath, [tsc, "-p", "tsconfig.json"], project);
+      const r = await run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: project });
       expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
     });
   });
@@ -579,16 +537,16 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
       }
       project = newProject(work, "vite-app");
       await npmInstall(project, [tarball, `ethers@${ethersVersion}`, `vite@${lockedVersion("vite")}`]);
+      // A dApp that makes no reports does not get the PDF library (an optional peer of @coldchain/sdk/report).
+      expect(existsSync(join(project, "node_modules", "pdf-lib")), "pdf-lib installed unasked").to.equal(false);
       writeFileSync(join(project, "vite.config.js"), VITE_CONFIG);
       writeFileSync(join(project, "index.html"), VITE_HTML);
       writeFileSync(join(project, "main.js"), VITE_MAIN);
       mkdirSync(join(project, "public", "deployments"), { recursive: true });
       copyFileSync(join(world.dir, "localhost.json"), join(project, "public", "deployments", "localhost.json"));
-      const r = await run(
-        process.execPath,
-        [join(project, "node_modules", "vite", "bin", "vite.js"), "build"],
-        project,
-      );
+      const r = await run(process.execPath, [join(project, "node_modules", "vite", "bin", "vite.js"), "build"], {
+        cwd: project,
+      });
       expect(r.code, `${r.stdout}\n${r.stderr}`).to.equal(0);
     });
 
