@@ -92,10 +92,7 @@ export type VerdictState = Pick<
 >;
 
 /** The history events the verdict refines itself with (a {@link ShipmentHistory} fits). */
-export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions"> & {
-  /** Notes recorded with decisions (`DecisionNoted`), matched to the decision by transaction. */
-  readonly decisionNotes?: readonly { readonly transactionHash: string; readonly note: string }[];
-};
+export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions">;
 
 /** A breach kind's short name: "Missing data". */
 export const BREACH_KIND_WORDS: Readonly<Record<BreachReasonName, string>> = {
@@ -256,10 +253,7 @@ export function shipmentVerdict(
   if (state.status === "Released" || state.status === "Rejected") {
     const outcome = state.status === "Released" ? "released" : "rejected";
     const event = history?.lifecycle.find((e) => e.kind === outcome);
-    const note =
-      event === undefined
-        ? undefined
-        : history?.decisionNotes?.find((n) => n.transactionHash === event.transactionHash)?.note;
+    const note = event?.note;
     decision = {
       outcome,
       at: time(state.decidedAt),
@@ -339,4 +333,28 @@ export function decisionText(
   if (decision.reason !== undefined) parts.push(`reason: ${decision.reason.code} — ${decision.reason.text}`);
   if (decision.note !== undefined) parts.push(`note: "${decision.note}"`);
   return parts.join(" — ");
+}
+
+/**
+ * A rule profile in words, one line per rule, disabled rules said to be off: "Allowed range: 2 °C to 8 °C",
+ * "Single excursion: off", "Freeze: at or below −0.5 °C for 30 min or more is a breach", …
+ */
+export function describeProfile(profile: TemperatureProfile): string[] {
+  const range = formatCelsiusRange(profile.minCentiC, profile.maxCentiC);
+  const on = (seconds: number, text: string): string => (seconds === 0 ? "off" : text);
+  return [
+    `Allowed range: ${range}`,
+    `Absolute limits: a reading below ${formatCelsius(profile.absoluteMinCentiC)} or above ${formatCelsius(profile.absoluteMaxCentiC)} is a breach`,
+    `Single excursion: ${on(profile.maxSingleExcursionSeconds, `outside the range for ${formatDuration(profile.maxSingleExcursionSeconds)} or more at a stretch is a breach`)}`,
+    `Cumulative excursion: ${on(profile.maxCumulativeExcursionSeconds, `outside the range for ${formatDuration(profile.maxCumulativeExcursionSeconds)} or more in total on one logger is a breach`)}`,
+    `Freeze: ${on(profile.maxFreezeSeconds, `at or below ${formatCelsius(profile.freezeCentiC)} for ${formatDuration(profile.maxFreezeSeconds)} or more is a breach`)}`,
+    `Missing data: ${on(profile.maxGapIntervals, `a gap of more than ${profile.maxGapIntervals} reading intervals is a breach`)}`,
+    `Device fault: ${on(profile.faultFlagMask, `a reading with a fault flag (mask 0x${profile.faultFlagMask.toString(16)}) is a breach`)}`,
+    `MKT: ${
+      profile.mktEnabled
+        ? `a logger's mean kinetic temperature above ${formatCelsius(profile.mktLimitCentiC)} is a breach once it covers ${formatDuration(profile.mktMinCoverageSeconds)}`
+        : "off"
+    }`,
+    `Adaptation: ${profile.adaptationSeconds === 0 ? "none" : `readings in the first ${formatDuration(profile.adaptationSeconds)} after the start are not judged`}`,
+  ];
 }
