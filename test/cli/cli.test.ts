@@ -214,6 +214,35 @@ describe("npm run cli (hardhat node)", function () {
     expect(onChain.minCentiC).to.equal(BigInt(PROFILE_PRESETS["crt-15-25"].minCentiC));
     expect(onChain.mktLimitCentiC).to.equal(2400n);
 
+    // Temperatures in degrees: in a file, and as options over a preset; the dry run prints °C.
+    const degreesPath = join(dir, "degrees.yaml");
+    writeFileSync(degreesPath, 'extends: vaccine-2-8\nminC: 3\nmaxC: "7 °C"\nfreezeC: -0.5\n');
+    const fromDegrees = await runJson(ADMIN, "profile", "create", "--profile", degreesPath);
+    const degreesOnChain = await coldChain.profile(BigInt(fromDegrees.profileId as string));
+    expect([degreesOnChain.minCentiC, degreesOnChain.maxCentiC, degreesOnChain.freezeCentiC]).to.deep.equal([
+      300n,
+      700n,
+      -50n,
+    ]);
+    const blockBefore = await provider.getBlockNumber();
+    const dry = await run(
+      ADMIN,
+      "profile",
+      "create",
+      "--profile",
+      "vaccine-2-8",
+      "--min",
+      "2.5",
+      "--max",
+      "7.5°C",
+      "--dry-run",
+    );
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    expect(dry.stdout).to.include("  Allowed range: 2.5 °C to 7.5 °C\n");
+    expect(dry.stdout).to.include("  Freeze: at or below \u22120.5 °C for 1 h or more is a breach\n");
+    expect(dry.stdout).to.match(/^minCentiC: 250 \(2\.5 °C\)$/m);
+    expect(dry.stdout).to.match(/^freezeCentiC: -50 \(\u22120\.5 °C\)$/m);
+
     const preset = await runJson(ADMIN, "profile", "create", "--profile", "who-10-day-type1");
     expect((await coldChain.profile(BigInt(preset.profileId as string))).maxCumulativeExcursionSeconds).to.equal(
       36000n,
@@ -619,6 +648,49 @@ describe("npm run cli (hardhat node)", function () {
         /range\.json is not a valid profile: minCentiC must be below maxCentiC$/,
       ),
     );
+    // Degrees typed where centi-degrees are expected: refused with the values meant.
+    const degreesAsCenti = join(dir, "degrees.json");
+    writeFileSync(degreesAsCenti, JSON.stringify({ extends: "vaccine-2-8", minCentiC: -2, maxCentiC: 8 }));
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", degreesAsCenti, "--network", "localhost", "--account", "0"]),
+        2,
+        /degrees\.json is not a valid profile: minCentiC: -2, maxCentiC: 8 reads as \u22120\.02 °C to 0\.08 °C \(centi-degrees: hundredths of a °C\); did you mean minCentiC: -200, maxCentiC: 800 \(or, in degrees, minC: -2, maxC: 8\)\?$/,
+      ),
+    );
+    const both = join(dir, "both.yaml");
+    writeFileSync(both, "extends: vaccine-2-8\nminC: 2\nminCentiC: 200\n");
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", both, "--network", "localhost", "--account", "0"]),
+        2,
+        /both\.yaml is not a valid profile: give minC \(°C\) or minCentiC \(centi-°C\), not both$/,
+      ),
+    );
+    for (const [option, value, pattern] of [
+      ["--max", "46°F", /^error: --max: "46°F": give the temperature in °C$/],
+      ["--min", "2.125", /^error: --min: "2\.125": at most two decimals/],
+      ["--min", "9", /^error: the profile with the °C options is not valid: minCentiC must be below maxCentiC$/],
+    ] as const) {
+      checks.push(
+        fails(
+          cli([
+            "profile",
+            "create",
+            "--profile",
+            "vaccine-2-8",
+            option,
+            value,
+            "--network",
+            "localhost",
+            "--account",
+            "0",
+          ]),
+          2,
+          pattern,
+        ),
+      );
+    }
     const unknownKey = join(dir, "typo.json");
     writeFileSync(unknownKey, JSON.stringify({ extends: "vaccine-2-8", maxCelsius: 8 }));
     checks.push(
