@@ -34,9 +34,12 @@ export interface VerdictBreach {
    * for the shipment's first breach). Undefined when the state alone does not say.
    */
   readonly at: VerdictTime | undefined;
-  /** Start of the out-of-range run the breach ended (range and absolute-limit kinds, from the history's readings). */
+  /**
+   * From the history's readings: the start of the out-of-range run the breach belongs to (range, absolute-limit and
+   * freeze kinds), or of the gap (MissingData: the logger's previous reading; unknown when the gap began at the start).
+   */
   readonly runStartedAt: VerdictTime | undefined;
-  /** Length of that run (seconds), when known. */
+  /** Length of that run or gap (seconds), when known. */
   readonly runSeconds: number | undefined;
   /** The logger whose reading broke the rule (history only). */
   readonly deviceId: bigint | undefined;
@@ -92,7 +95,7 @@ export type VerdictState = Pick<
 >;
 
 /** The history events the verdict refines itself with (a {@link ShipmentHistory} fits). */
-export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions">;
+export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions" | "readings">;
 
 /** A breach kind's short name: "Missing data". */
 export const BREACH_KIND_WORDS: Readonly<Record<BreachReasonName, string>> = {
@@ -173,7 +176,26 @@ function runOf(excursions: readonly Excursion[], deviceId: bigint, observedAt: n
   return excursions.find((e) => e.deviceId === deviceId && e.startedAt <= observedAt && observedAt <= e.endedAt);
 }
 
-const RUN_KINDS: ReadonlySet<BreachReasonName> = new Set(["AbsoluteLimit", "SingleExcursion", "CumulativeExcursion"]);
+const RUN_KINDS: ReadonlySet<BreachReasonName> = new Set([
+  "AbsoluteLimit",
+  "SingleExcursion",
+  "CumulativeExcursion",
+  "Freeze",
+]);
+
+/** The gap a MissingData breach closed: from the logger's previous reading before `observedAt` to it. */
+function gapOf(
+  readings: VerdictHistory["readings"],
+  deviceId: bigint,
+  observedAt: number,
+): { from: number; seconds: number } | undefined {
+  let previous: number | undefined;
+  for (const r of readings) {
+    if (r.deviceId !== deviceId || r.observedAt >= observedAt) continue;
+    if (previous === undefined || r.observedAt > previous) previous = r.observedAt;
+  }
+  return previous === undefined ? undefined : { from: previous, seconds: observedAt - previous };
+}
 
 /** Shortens an address for a summary line: "0x1234…abcd". */
 export function shortAddress(address: string): string {
@@ -195,13 +217,18 @@ export function shipmentVerdict(
   let breaches: VerdictBreach[];
   if (history !== undefined) {
     breaches = history.breaches.map((b): VerdictBreach => {
-      const run = RUN_KINDS.has(b.reason) ? runOf(history.excursions, b.deviceId, b.observedAt) : undefined;
+      const run = RUN_KINDS.has(b.reason)
+        ? runOf(history.excursions, b.deviceId, b.observedAt)
+        : b.reason === "MissingData"
+          ? gapOf(history.readings, b.deviceId, b.observedAt)
+          : undefined;
+      const from = run === undefined ? undefined : "startedAt" in run ? run.startedAt : run.from;
       return {
         kind: b.reason,
         rule: breachRuleText(b.reason, state.profile),
         at: time(b.observedAt),
-        runStartedAt: run === undefined ? undefined : time(run.startedAt),
-        runSeconds: run?.durationSeconds,
+        runStartedAt: from === undefined ? undefined : time(from),
+        runSeconds: run === undefined ? undefined : "durationSeconds" in run ? run.durationSeconds : run.seconds,
         deviceId: b.deviceId,
         periodIndex: b.periodIndex,
         liable: b.custodian,
@@ -309,8 +336,9 @@ export function breachText(
   if (breach.at !== undefined) parts.push(`at ${formatDateTime(breach.at.unix, { timeZone })}`);
   if (breach.deviceId !== undefined) parts.push(`on logger ${breach.deviceId}`);
   if (breach.runStartedAt !== undefined && breach.runSeconds !== undefined) {
+    const what = breach.kind === "MissingData" ? "no reading" : "out of range";
     parts.push(
-      `out of range from ${formatDateTime(breach.runStartedAt.unix, { timeZone })} for ${formatDuration(breach.runSeconds)}`,
+      `${what} from ${formatDateTime(breach.runStartedAt.unix, { timeZone })} for ${formatDuration(breach.runSeconds)}`,
     );
   }
   parts.push(`liable: ${names(breach.liable)} (custody period ${breach.periodIndex})`);
