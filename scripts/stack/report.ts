@@ -519,7 +519,7 @@ export function formatReport(report: StackReport): string {
       const kinds = mine.map((k) => BREACH_KIND_WORDS[k as keyof typeof BREACH_KIND_WORDS] ?? k);
       lines.push(
         `  ${name(p.custodian).padEnd(32)} since ${formatDateTime(Date.parse(p.since) / 1000)}  ` +
-          `excursion ${formatDuration(s.excursionSecondsByCustodian[p.custodian] ?? 0).padStart(9)}  ` +
+          `excursion ${formatDuration(s.excursionSecondsByCustodian[p.custodian] ?? 0).padStart(10)}  ` +
           `breaches: ${kinds.length > 0 ? `${kinds.join(", ")} (liable)` : "none"}`,
       );
     }
