@@ -32,6 +32,8 @@ export interface ServeAppOptions {
   readonly rpcUrl?: string;
   /** Display names of known addresses (address → name), shown instead of bare addresses. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** Product names by shipment reference (the text on chain, e.g. an SSCC), shown in the list and on the page. */
+  readonly products?: Readonly<Record<string, string>>;
   /** Block explorer base URL for transaction links. */
   readonly explorerUrl?: string;
   /** Milliseconds between the app's polls for a new block; default 2000. */
@@ -103,6 +105,7 @@ export async function serveApp(options: ServeAppOptions): Promise<ServedApp> {
     rpcUrl: options.rpcUrl === undefined ? "" : "rpc",
     explorerUrl: options.explorerUrl ?? "",
     labels: options.labels ?? {},
+    products: options.products ?? {},
     pollMs: options.pollMs ?? 2000,
     alertsUrl: options.alertsUrl ?? "",
   });

@@ -10,6 +10,7 @@ import { HDNodeWallet, JsonRpcProvider, Network, Wallet, isHexString } from "eth
 
 import { DeploymentError, SUITE_CONTRACTS } from "../sdk/deployment.js";
 import type { Deployment } from "../sdk/deployment.js";
+import { formatCelsius, formatDateTime } from "../sdk/format.js";
 import { loadDeployment } from "../sdk/node/deployment.js";
 import { exitQuietlyOnClosedPipe } from "../scripts/lib/closed-pipe.js";
 import { BuildError, ensureContractsBuilt } from "../scripts/lib/ensure-build.js";
@@ -249,6 +250,21 @@ function redact(url: string): string {
   return url.replace(/\/[A-Za-z0-9_-]{20,}/g, "/***").replace(/\?.*$/, "?***");
 }
 
+/** Fields that hold unix seconds: printed with the date beside them ("deadline: 1796612400 (2026-12-07 03:00:00 UTC)"). */
+const TIME_FIELDS = /^(deadline|.*At)$/;
+/** Fields that hold centi-°C: printed with °C beside them ("minCentiC: 200 (2 °C)"). */
+const CENTI_FIELDS = /CentiC$/;
+
+function humanValue(key: string, v: unknown): string {
+  if (typeof v === "bigint" || typeof v === "number") {
+    if (TIME_FIELDS.test(key) && Number(v) > 0) return `${v} (${formatDateTime(Number(v))})`;
+    if (CENTI_FIELDS.test(key)) return `${v} (${formatCelsius(Number(v))})`;
+    return String(v);
+  }
+  if (typeof v === "string" || typeof v === "boolean") return String(v);
+  return String(JSON.stringify(v, jsonReplacer));
+}
+
 function createPrinter(json: boolean): Printer {
   return {
     line: (text) => {
@@ -261,7 +277,7 @@ function createPrinter(json: boolean): Printer {
         process.stdout.write(`${text}\n`);
       } else if (typeof value === "object" && value !== null) {
         for (const [key, v] of Object.entries(value)) {
-          process.stdout.write(`${key}: ${typeof v === "object" ? JSON.stringify(v, jsonReplacer) : String(v)}\n`);
+          process.stdout.write(`${key}: ${humanValue(key, v)}\n`);
         }
       } else {
         process.stdout.write(`${String(value)}\n`);

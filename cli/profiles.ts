@@ -2,6 +2,9 @@
  * Temperature profiles for `profile create` and `shipment create`: named presets, and profile files (YAML or
  * JSON) validated with zod. Field names are those of `IShipments.TemperatureProfile`, units in the names
  * (centi-degrees Celsius, seconds). A file may start from a preset (`extends: vaccine-2-8`) and override fields.
+ * Temperatures may also be given in degrees (`minC: 2`, `maxC: "8 °C"`): converted to centi-degrees here. Centi
+ * fields whose values are clearly degrees (`minCentiC: -2, maxCentiC: 8`: a band of 0.1 °C) are refused with the
+ * values meant.
  */
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
@@ -9,6 +12,7 @@ import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
+import { TemperatureInputError, formatCelsius, parseCelsius } from "../sdk/format.js";
 import type { TemperatureProfile } from "../sdk/state.js";
 import { usageError } from "./command.js";
 
@@ -130,13 +134,65 @@ const PROFILE_FIELDS = {
   mktEnabled: z.boolean(),
 };
 
-/** A profile file: every field, or `extends: <preset>` plus the fields that differ. */
+/** The temperature fields that may be given in degrees, by their degree name: `minC: 2` is `minCentiC: 200`. */
+export const DEGREE_FIELDS = {
+  minC: "minCentiC",
+  maxC: "maxCentiC",
+  absoluteMinC: "absoluteMinCentiC",
+  absoluteMaxC: "absoluteMaxCentiC",
+  freezeC: "freezeCentiC",
+  mktLimitC: "mktLimitCentiC",
+} as const satisfies Record<string, keyof TemperatureProfile>;
+
+export type DegreeField = keyof typeof DEGREE_FIELDS;
+type CentiField = (typeof DEGREE_FIELDS)[DegreeField];
+const CENTI_FIELDS = Object.values(DEGREE_FIELDS);
+
+/** A profile file: every field, or `extends: <preset>` plus the fields that differ; temperatures in centi or degrees. */
 export const PROFILE_FILE_SCHEMA = z
   .object({
     extends: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).optional(),
     ...Object.fromEntries(Object.entries(PROFILE_FIELDS).map(([k, v]) => [k, v.optional()])),
+    ...Object.fromEntries(Object.keys(DEGREE_FIELDS).map((k) => [k, z.union([z.number(), z.string()]).optional()])),
   })
   .strict();
+
+/**
+ * Centi-degrees from degrees typed in a file or on the command line (`2`, `-0.5`, `"8 °C"`); a usage error naming
+ * `what` for anything else.
+ */
+export function degreesToCenti(value: number | string, what: string): number {
+  try {
+    return parseCelsius(value);
+  } catch (error) {
+    if (error instanceof TemperatureInputError) usageError(`${what}: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * When the centi-degree fields a person wrote (`given`) look like degrees — every one non-zero under 100 in size,
+ * and the resulting band narrower than 1 °C or the profile invalid — the message that says what was probably meant.
+ */
+export function degreesTypedAsCenti(
+  given: Partial<Record<CentiField, number>>,
+  profile: TemperatureProfile,
+): string | undefined {
+  const entries = Object.entries(given) as [CentiField, number][];
+  const nonZero = entries.filter(([, v]) => v !== 0);
+  if (nonZero.length === 0 || nonZero.some(([, v]) => Math.abs(v) >= 100)) return undefined;
+  const band = profile.maxCentiC - profile.minCentiC;
+  if (band >= 100 && checkProfile(profile) === undefined) return undefined;
+  const written = entries.map(([k, v]) => `${k}: ${v}`).join(", ");
+  const meant = entries.map(([k, v]) => `${k}: ${v * 100}`).join(", ");
+  const degrees = entries
+    .map(([k, v]) => `${Object.keys(DEGREE_FIELDS).find((d) => DEGREE_FIELDS[d as DegreeField] === k)}: ${v}`)
+    .join(", ");
+  return (
+    `${written} reads as ${formatCelsius(profile.minCentiC)} to ${formatCelsius(profile.maxCentiC)} ` +
+    `(centi-degrees: hundredths of a °C); did you mean ${meant} (or, in degrees, ${degrees})?`
+  );
+}
 
 /** The same checks as `ShipmentBook.validateProfile` (on chain), as messages that name the field. */
 export function checkProfile(p: TemperatureProfile): string | undefined {
@@ -163,12 +219,30 @@ export function parseProfile(value: unknown, source: string): TemperatureProfile
     const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `;
     usageError(`${source} is not a valid profile: ${where}${issue?.message ?? "invalid"}; see docs/deploying.md`);
   }
-  const { extends: base, ...fields } = parsed.data as { extends?: PresetName } & Partial<TemperatureProfile>;
+  const { extends: base, ...all } = parsed.data as { extends?: PresetName } & Partial<TemperatureProfile> &
+    Partial<Record<DegreeField, number | string>>;
+  const fields: Partial<Record<keyof TemperatureProfile, unknown>> = {};
+  const givenCenti: Partial<Record<CentiField, number>> = {};
+  for (const [key, value] of Object.entries(all)) {
+    if (value === undefined) continue;
+    if (Object.hasOwn(DEGREE_FIELDS, key)) {
+      const centiKey = DEGREE_FIELDS[key as DegreeField];
+      if (all[centiKey] !== undefined) {
+        usageError(`${source} is not a valid profile: give ${key} (°C) or ${centiKey} (centi-°C), not both`);
+      }
+      fields[centiKey] = degreesToCenti(value as number | string, `${source}: ${key}`);
+    } else {
+      fields[key as keyof TemperatureProfile] = value;
+      if ((CENTI_FIELDS as readonly string[]).includes(key)) givenCenti[key as CentiField] = value as number;
+    }
+  }
   const missing = Object.keys(PROFILE_FIELDS).filter((k) => fields[k as keyof TemperatureProfile] === undefined);
   if (base === undefined && missing.length > 0) {
     usageError(`${source} is not a valid profile: missing ${missing.join(", ")} (or add \`extends: <preset>\`)`);
   }
   const profile = { ...(base === undefined ? {} : PROFILE_PRESETS[base]), ...fields } as TemperatureProfile;
+  const suspicious = degreesTypedAsCenti(givenCenti, profile);
+  if (suspicious !== undefined) usageError(`${source} is not a valid profile: ${suspicious}`);
   const problem = checkProfile(profile);
   if (problem !== undefined) usageError(`${source} is not a valid profile: ${problem}`);
   return profile;

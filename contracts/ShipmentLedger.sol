@@ -100,6 +100,23 @@ abstract contract ShipmentLedger is IShipments, AccessControl, Pausable, EIP712 
         ShipmentBook.decide(_requireShipment(shipmentId), shipmentId, false, reasonCode, hasRole(QA_ROLE, msg.sender));
     }
 
+    /// @inheritdoc IShipments
+    function decideWithNote(
+        uint64 shipmentId,
+        bool release_,
+        bytes32 reasonCode,
+        string calldata note
+    ) external whenNotPaused {
+        ShipmentBook.decideWithNote(
+            _requireShipment(shipmentId),
+            shipmentId,
+            release_,
+            reasonCode,
+            note,
+            hasRole(QA_ROLE, msg.sender)
+        );
+    }
+
     // ---------------------------------------------------------------- custody
 
     /// @inheritdoc IShipments

@@ -45,9 +45,9 @@ export function formatCelsiusRange(minCentiC: number, maxCentiC: number, options
 
 /**
  * A duration in words, rounded to the nearest unit shown (never down: 35,999 s is "10 h", not "9 h 59 min").
- * Under a minute: seconds ("45 s"); under an hour: minutes and seconds ("12 min 30 s"); under a day: hours and
- * minutes ("25 h 30 min" is shown as "1 d 1 h 30 min"); from a day on: days, hours, minutes. Zero parts are left
- * out ("10 h", "2 d").
+ * Under a minute: seconds ("45 s"); under an hour: minutes and seconds ("12 min 30 s"); from an hour on: hours and
+ * minutes ("25 h 45 min"; in hours, as stability budgets and transport times are stated, never days). Zero parts
+ * are left out ("10 h", "5 min").
  */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) throw new RangeError(`not a duration: ${String(seconds)}`);
@@ -60,14 +60,9 @@ export function formatDuration(seconds: number): string {
     return sec === 0 ? `${min} min` : `${min} min ${sec} s`;
   }
   const totalMin = Math.round(seconds / 60);
-  const days = Math.floor(totalMin / 1440);
-  const hours = Math.floor((totalMin % 1440) / 60);
+  const hours = Math.floor(totalMin / 60);
   const min = totalMin % 60;
-  const parts: string[] = [];
-  if (days > 0) parts.push(`${days} d`);
-  if (hours > 0) parts.push(`${hours} h`);
-  if (min > 0) parts.push(`${min} min`);
-  return parts.join(" ");
+  return min === 0 ? `${hours} h` : `${hours} h ${min} min`;
 }
 
 /** A duration limit where 0 means the rule is off (the contracts' convention): "off" or the duration. */

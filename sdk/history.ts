@@ -71,8 +71,10 @@ export interface LifecycleEvent extends EventRef {
   readonly to?: string;
   /** Offer deadline (unix seconds). */
   readonly deadline?: number;
-  /** Rejection reason code (bytes32 hex). */
+  /** Rejection reason code (bytes32 hex); `decodeDecisionReason` (sdk/reasons.ts) puts it in words. */
   readonly reasonCode?: string;
+  /** The decider's free-text note on a release or rejection (`DecisionNoted` of the same transaction). */
+  readonly note?: string;
 }
 
 /** A custody period's start: `from` is the zero address for the shipper's first period (index 0). */
@@ -271,6 +273,7 @@ const SHIPMENT_EVENTS = [
   "ShipmentReleased",
   "ShipmentRejected",
   "ShipmentCancelled",
+  "DecisionNoted",
   "ReadingsRecorded",
   "WindowRecorded",
   "BreachRecorded",
@@ -582,6 +585,15 @@ function handleShipmentEvent(
     case "ShipmentCancelled":
       lifecycle.push({ ...r, kind: "cancelled", at: r.blockTime, by: a.by as string });
       break;
+    case "DecisionNoted": {
+      // Emitted right after the decision's event, in the same transaction.
+      const i = lifecycle.findLastIndex(
+        (e) => e.transactionHash === r.transactionHash && (e.kind === "released" || e.kind === "rejected"),
+      );
+      const decision = lifecycle[i];
+      if (decision !== undefined) lifecycle[i] = { ...decision, note: a.note as string };
+      break;
+    }
     case "ReadingsRecorded":
       for (const reading of expandReadings({ deviceId: a.deviceId as bigint, readings: a.readings as string })) {
         readings.push({ ...rr, ...reading, tempC: reading.tempCentiC / 100, source: "readings" });

@@ -34,9 +34,12 @@ export interface VerdictBreach {
    * for the shipment's first breach). Undefined when the state alone does not say.
    */
   readonly at: VerdictTime | undefined;
-  /** Start of the out-of-range run the breach ended (range and absolute-limit kinds, from the history's readings). */
+  /**
+   * From the history's readings: the start of the out-of-range run the breach belongs to (range, absolute-limit and
+   * freeze kinds), or of the gap (MissingData: the logger's previous reading; unknown when the gap began at the start).
+   */
   readonly runStartedAt: VerdictTime | undefined;
-  /** Length of that run (seconds), when known. */
+  /** Length of that run or gap (seconds), when known. */
   readonly runSeconds: number | undefined;
   /** The logger whose reading broke the rule (history only). */
   readonly deviceId: bigint | undefined;
@@ -92,10 +95,7 @@ export type VerdictState = Pick<
 >;
 
 /** The history events the verdict refines itself with (a {@link ShipmentHistory} fits). */
-export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions"> & {
-  /** Notes recorded with decisions (`DecisionNoted`), matched to the decision by transaction. */
-  readonly decisionNotes?: readonly { readonly transactionHash: string; readonly note: string }[];
-};
+export type VerdictHistory = Pick<ShipmentHistory, "breaches" | "lifecycle" | "excursions" | "readings">;
 
 /** A breach kind's short name: "Missing data". */
 export const BREACH_KIND_WORDS: Readonly<Record<BreachReasonName, string>> = {
@@ -176,7 +176,26 @@ function runOf(excursions: readonly Excursion[], deviceId: bigint, observedAt: n
   return excursions.find((e) => e.deviceId === deviceId && e.startedAt <= observedAt && observedAt <= e.endedAt);
 }
 
-const RUN_KINDS: ReadonlySet<BreachReasonName> = new Set(["AbsoluteLimit", "SingleExcursion", "CumulativeExcursion"]);
+const RUN_KINDS: ReadonlySet<BreachReasonName> = new Set([
+  "AbsoluteLimit",
+  "SingleExcursion",
+  "CumulativeExcursion",
+  "Freeze",
+]);
+
+/** The gap a MissingData breach closed: from the logger's previous reading before `observedAt` to it. */
+function gapOf(
+  readings: VerdictHistory["readings"],
+  deviceId: bigint,
+  observedAt: number,
+): { from: number; seconds: number } | undefined {
+  let previous: number | undefined;
+  for (const r of readings) {
+    if (r.deviceId !== deviceId || r.observedAt >= observedAt) continue;
+    if (previous === undefined || r.observedAt > previous) previous = r.observedAt;
+  }
+  return previous === undefined ? undefined : { from: previous, seconds: observedAt - previous };
+}
 
 /** Shortens an address for a summary line: "0x1234…abcd". */
 export function shortAddress(address: string): string {
@@ -198,13 +217,18 @@ export function shipmentVerdict(
   let breaches: VerdictBreach[];
   if (history !== undefined) {
     breaches = history.breaches.map((b): VerdictBreach => {
-      const run = RUN_KINDS.has(b.reason) ? runOf(history.excursions, b.deviceId, b.observedAt) : undefined;
+      const run = RUN_KINDS.has(b.reason)
+        ? runOf(history.excursions, b.deviceId, b.observedAt)
+        : b.reason === "MissingData"
+          ? gapOf(history.readings, b.deviceId, b.observedAt)
+          : undefined;
+      const from = run === undefined ? undefined : "startedAt" in run ? run.startedAt : run.from;
       return {
         kind: b.reason,
         rule: breachRuleText(b.reason, state.profile),
         at: time(b.observedAt),
-        runStartedAt: run === undefined ? undefined : time(run.startedAt),
-        runSeconds: run?.durationSeconds,
+        runStartedAt: from === undefined ? undefined : time(from),
+        runSeconds: run === undefined ? undefined : "durationSeconds" in run ? run.durationSeconds : run.seconds,
         deviceId: b.deviceId,
         periodIndex: b.periodIndex,
         liable: b.custodian,
@@ -256,10 +280,7 @@ export function shipmentVerdict(
   if (state.status === "Released" || state.status === "Rejected") {
     const outcome = state.status === "Released" ? "released" : "rejected";
     const event = history?.lifecycle.find((e) => e.kind === outcome);
-    const note =
-      event === undefined
-        ? undefined
-        : history?.decisionNotes?.find((n) => n.transactionHash === event.transactionHash)?.note;
+    const note = event?.note;
     decision = {
       outcome,
       at: time(state.decidedAt),
@@ -315,8 +336,9 @@ export function breachText(
   if (breach.at !== undefined) parts.push(`at ${formatDateTime(breach.at.unix, { timeZone })}`);
   if (breach.deviceId !== undefined) parts.push(`on logger ${breach.deviceId}`);
   if (breach.runStartedAt !== undefined && breach.runSeconds !== undefined) {
+    const what = breach.kind === "MissingData" ? "no reading" : "out of range";
     parts.push(
-      `out of range from ${formatDateTime(breach.runStartedAt.unix, { timeZone })} for ${formatDuration(breach.runSeconds)}`,
+      `${what} from ${formatDateTime(breach.runStartedAt.unix, { timeZone })} for ${formatDuration(breach.runSeconds)}`,
     );
   }
   parts.push(`liable: ${names(breach.liable)} (custody period ${breach.periodIndex})`);
@@ -339,4 +361,28 @@ export function decisionText(
   if (decision.reason !== undefined) parts.push(`reason: ${decision.reason.code} — ${decision.reason.text}`);
   if (decision.note !== undefined) parts.push(`note: "${decision.note}"`);
   return parts.join(" — ");
+}
+
+/**
+ * A rule profile in words, one line per rule, disabled rules said to be off: "Allowed range: 2 °C to 8 °C",
+ * "Single excursion: off", "Freeze: at or below −0.5 °C for 30 min or more is a breach", …
+ */
+export function describeProfile(profile: TemperatureProfile): string[] {
+  const range = formatCelsiusRange(profile.minCentiC, profile.maxCentiC);
+  const on = (seconds: number, text: string): string => (seconds === 0 ? "off" : text);
+  return [
+    `Allowed range: ${range}`,
+    `Absolute limits: a reading below ${formatCelsius(profile.absoluteMinCentiC)} or above ${formatCelsius(profile.absoluteMaxCentiC)} is a breach`,
+    `Single excursion: ${on(profile.maxSingleExcursionSeconds, `outside the range for ${formatDuration(profile.maxSingleExcursionSeconds)} or more at a stretch is a breach`)}`,
+    `Cumulative excursion: ${on(profile.maxCumulativeExcursionSeconds, `outside the range for ${formatDuration(profile.maxCumulativeExcursionSeconds)} or more in total on one logger is a breach`)}`,
+    `Freeze: ${on(profile.maxFreezeSeconds, `at or below ${formatCelsius(profile.freezeCentiC)} for ${formatDuration(profile.maxFreezeSeconds)} or more is a breach`)}`,
+    `Missing data: ${on(profile.maxGapIntervals, `a gap of more than ${profile.maxGapIntervals} reading intervals is a breach`)}`,
+    `Device fault: ${on(profile.faultFlagMask, `a reading with a fault flag (mask 0x${profile.faultFlagMask.toString(16)}) is a breach`)}`,
+    `MKT: ${
+      profile.mktEnabled
+        ? `a logger's mean kinetic temperature above ${formatCelsius(profile.mktLimitCentiC)} is a breach once it covers ${formatDuration(profile.mktMinCoverageSeconds)}`
+        : "off"
+    }`,
+    `Adaptation: ${profile.adaptationSeconds === 0 ? "none" : `readings in the first ${formatDuration(profile.adaptationSeconds)} after the start are not judged`}`,
+  ];
 }

@@ -31,8 +31,14 @@ import { network } from "hardhat";
 import {
   calldataGas,
   calldataTokens,
+  assertHandoverSigner,
   computeTestVectors,
   CUSTODY_ACCEPTANCE_TYPE,
+  decodeHandover,
+  encodeHandover,
+  HANDOVER_LENGTH,
+  HandoverError,
+  handoverSigner,
   CUSTODY_ACCEPTANCE_TYPES,
   custodyAcceptanceDigest,
   custodyAcceptanceTypedData,
@@ -102,6 +108,7 @@ import {
   TEST_ALT_DOMAIN,
   TEST_CUSTODY_ACCEPTANCE,
   TEST_DOMAIN,
+  TEST_HANDOVER_TEXT,
   TEST_NEGATIVE_READING,
   TEST_P256_PRIVATE_KEY,
   TEST_P256_PUBLIC_KEY,
@@ -1351,6 +1358,58 @@ describe("protocol: golden test vectors", () => {
       verifySecp256k1(alt.reading.digest, TEST_VECTORS.reading.secp256k1Signature, TEST_SECP256K1_ADDRESS),
     ).to.equal(false);
     expect(verifyP256(TEST_VECTORS.window.digest, alt.window.p256Signature, TEST_P256_PUBLIC_KEY)).to.equal(false);
+  });
+
+  it("the signed handover text (§2.6): the vector, its fields, and the refusals", () => {
+    const vector = {
+      domain: TEST_DOMAIN,
+      acceptance: TEST_CUSTODY_ACCEPTANCE,
+      signature: TEST_VECTORS.custodyAcceptance.signature,
+    };
+    expect(encodeHandover(vector)).to.equal(TEST_HANDOVER_TEXT);
+    expect(TEST_HANDOVER_TEXT)
+      .to.have.length(HANDOVER_LENGTH)
+      .and.match(/^coldchain:handover:v1:[A-Za-z0-9_-]{174}$/);
+    expect(decodeHandover(TEST_HANDOVER_TEXT, TEST_DOMAIN)).to.deep.equal(vector);
+    expect(handoverSigner(vector)).to.equal(TEST_SECP256K1_ADDRESS);
+    expect(() => assertHandoverSigner(vector)).to.not.throw();
+    // The byte layout of docs/protocol.md: chainId u64 ‖ contract ‖ shipmentId u64 ‖ custodian ‖ nonce u32 ‖ deadline u40 ‖ sig.
+    const bytes = Buffer.from(TEST_HANDOVER_TEXT.slice("coldchain:handover:v1:".length), "base64url");
+    expect(hexlify(bytes)).to.equal(
+      [
+        "0x",
+        zeroPadValue(toBeHex(31337), 8).slice(2),
+        TEST_DOMAIN.verifyingContract.slice(2).toLowerCase(),
+        zeroPadValue(toBeHex(7), 8).slice(2),
+        TEST_SECP256K1_ADDRESS.slice(2).toLowerCase(),
+        "00000001",
+        zeroPadValue(toBeHex(1767312000), 5).slice(2),
+        TEST_VECTORS.custodyAcceptance.signature.slice(2),
+      ].join(""),
+    );
+    const code = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).to.be.instanceOf(HandoverError);
+        return (error as HandoverError).code;
+      }
+      throw new Error("expected a HandoverError");
+    };
+    expect(code(() => decodeHandover(TEST_HANDOVER_TEXT, TEST_ALT_DOMAIN))).to.equal("HANDOVER_WRONG_DOMAIN");
+    expect(code(() => decodeHandover('{"format":"coldchain-handover/1"}'))).to.equal("HANDOVER_LEGACY_FORMAT");
+    expect(code(() => decodeHandover(TEST_HANDOVER_TEXT.slice(0, -4)))).to.equal("HANDOVER_MALFORMED");
+    expect(code(() => encodeHandover({ ...vector, acceptance: { ...vector.acceptance, nonce: 1n << 32n } }))).to.equal(
+      "HANDOVER_FIELD_RANGE",
+    );
+    const tampered = { ...vector, acceptance: { ...vector.acceptance, deadline: vector.acceptance.deadline + 1n } };
+    expect(code(() => assertHandoverSigner(tampered))).to.equal("HANDOVER_SIGNER_MISMATCH");
+  });
+
+  it("docs/protocol.md carries the signed handover vector", () => {
+    const doc = readFileSync(new URL("../docs/protocol.md", import.meta.url), "utf8");
+    expect(doc).to.contain(TEST_HANDOVER_TEXT);
+    expect(renderTestVectorsMarkdown(TEST_VECTORS)).to.contain(TEST_HANDOVER_TEXT);
   });
 
   it("docs/protocol.md lists the contract's event topics and error selector", () => {

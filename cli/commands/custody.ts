@@ -14,7 +14,7 @@ import {
   sendTransaction,
 } from "../command.js";
 import type { Command } from "../command.js";
-import { HandoverFormatError, decodeHandover, encodeHandover, handoverSigner } from "../handover.js";
+import { HandoverError, assertHandoverSigner, decodeHandover, encodeHandover } from "../handover.js";
 import { deadlineFromNow, loadShipment, requireCustodian, shipmentId, statusName } from "./shipment.js";
 
 const offer: Command = {
@@ -106,37 +106,32 @@ const handover: Command = {
   usage: "--signed <coldchain:handover:v1:…>",
   options: { signed: { type: "string" } },
   async run(ctx, args) {
+    const domain = {
+      chainId: BigInt(ctx.deployment.chainId),
+      verifyingContract: ctx.deployment.contracts.ColdChain.address,
+    };
     let signed;
     try {
-      signed = decodeHandover(requireString(args, "signed"));
+      // Refuses a handover signed for another chain or ColdChain deployment (the domain is inside the text).
+      signed = decodeHandover(requireString(args, "signed"), domain);
     } catch (error) {
-      if (error instanceof HandoverFormatError) {
+      if (error instanceof HandoverError && error.code === "HANDOVER_WRONG_DOMAIN") {
+        throw new CliError(`${error.message} (--network ${ctx.network})`, EXIT_USAGE);
+      }
+      if (error instanceof HandoverError) {
         throw new CliError(`--signed is not a valid handover string: ${error.message}`, EXIT_USAGE);
       }
       throw error;
     }
-    const { domain, acceptance, signature } = signed;
-    if (
-      domain.chainId !== BigInt(ctx.deployment.chainId) ||
-      domain.verifyingContract !== ctx.deployment.contracts.ColdChain.address
-    ) {
-      throw new CliError(
-        `the handover was signed for chain ${domain.chainId} / ${domain.verifyingContract}, not ${ctx.network}'s ` +
-          `ColdChain; check --network`,
-        EXIT_USAGE,
-      );
-    }
+    const { acceptance, signature } = signed;
     // A contract-wallet custodian (ERC-1271) signs through its own code: the contract checks it with
     // SignatureChecker, so only the staticCall below can tell. An EOA's signature is checked here first.
     if ((await ctx.provider.getCode(acceptance.custodian)) === "0x") {
-      let recovered: string;
       try {
-        recovered = handoverSigner(signed);
-      } catch {
-        throw new CliError("the handover signature is malformed (not a valid r‖s‖v); ask for a new one", EXIT_USAGE);
-      }
-      if (recovered.toLowerCase() !== acceptance.custodian.toLowerCase()) {
-        throw new CliError("the handover signature does not match its custodian; ask for a new one", EXIT_USAGE);
+        assertHandoverSigner(signed);
+      } catch (error) {
+        if (error instanceof HandoverError) throw new CliError(error.message, EXIT_USAGE);
+        throw error;
       }
     }
     const id = acceptance.shipmentId;

@@ -1,6 +1,7 @@
 /**
  * `shipment create | start | deliver | release | reject`. Each checks the caller's role or party on chain first
- * and says what is wrong before anything is sent.
+ * and says what is wrong before anything is sent. A rejection names a documented reason code (sdk/reasons.ts) and
+ * a decision may carry a free-text note (`decideWithNote`, event `DecisionNoted`).
  */
 import { encodeBytes32String, isHexString, keccak256, toUtf8Bytes } from "ethers";
 
@@ -20,6 +21,13 @@ import {
   usageError,
 } from "../command.js";
 import type { Command, CommandArgs, CommandContext } from "../command.js";
+import {
+  DECISION_REASONS,
+  DECISION_REASON_CODES,
+  DecisionReasonError,
+  checkDecisionNote,
+  encodeDecisionReason,
+} from "../../sdk/reasons.js";
 import { PRESET_NAMES, resolveProfile } from "../profiles.js";
 import { approveShipperCommand } from "./device.js";
 import { createProfile, findProfileId } from "./profile.js";
@@ -242,44 +250,116 @@ async function requireDecider(ctx: CommandContext, id: bigint, account: string):
   });
 }
 
+/** The checked `--note`, or undefined without one; a usage error for a note the contract would refuse. */
+function noteOf(args: CommandArgs): string | undefined {
+  const text = optionalString(args, "note");
+  if (text === undefined) return undefined;
+  try {
+    return checkDecisionNote(text);
+  } catch (error) {
+    if (error instanceof DecisionReasonError) usageError(`--note: ${error.message}`);
+    throw error;
+  }
+}
+
+/** The bytes32 of `--reason <CODE>`: a documented code only, never a hash. */
+function reasonOf(args: CommandArgs): { code: string; raw: string } {
+  const code = requireString(args, "reason").trim();
+  const bytes = toUtf8Bytes(code).length;
+  if (bytes > 31) {
+    usageError(
+      `--reason: "${code}" is ${bytes} bytes; a reason code is at most 31 bytes and is never hashed; ` +
+        `use one of ${DECISION_REASON_CODES.join(", ")} and put free text in --note`,
+    );
+  }
+  try {
+    return { code, raw: encodeDecisionReason(code) };
+  } catch (error) {
+    if (error instanceof DecisionReasonError) {
+      usageError(`--reason: unknown reason code "${code}"; use one of ${DECISION_REASON_CODES.join(", ")}`);
+    }
+    throw error;
+  }
+}
+
+const REASON_LIST = DECISION_REASON_CODES.map((code) => `  ${code.padEnd(18)} ${DECISION_REASONS[code]}`).join("\n");
+
 const release: Command = {
   name: ["shipment", "release"],
-  summary: "release a delivered shipment (receiver or QA_ROLE)",
-  usage: "--id <shipmentId>",
-  options: { id: { type: "string" } },
+  summary: "release a delivered shipment (receiver or QA_ROLE), optionally with a note",
+  usage: `--id <shipmentId> [--note "<text, at most 280 bytes>"]
+
+The note is recorded on chain with the decision (event DecisionNoted) and shown by \`show\`.`,
+  options: { id: { type: "string" }, note: { type: "string" } },
   async run(ctx, args) {
     const id = shipmentId(args);
+    const note = noteOf(args);
     const signer = await ctx.signer();
     await requireDecider(ctx, id, signer.address);
     const coldChain = ctx.contracts.coldChain.connect(signer);
-    const outcome = await sendTransaction(ctx, {
-      label: `release(${id})`,
-      staticCall: () => coldChain.release.staticCall(id),
-      estimateGas: () => coldChain.release.estimateGas(id),
-      send: () => coldChain.release(id),
+    const zero = `0x${"00".repeat(32)}`;
+    const outcome =
+      note === undefined
+        ? await sendTransaction(ctx, {
+            label: `release(${id})`,
+            staticCall: () => coldChain.release.staticCall(id),
+            estimateGas: () => coldChain.release.estimateGas(id),
+            send: () => coldChain.release(id),
+          })
+        : await sendTransaction(ctx, {
+            label: `decideWithNote(${id}, release)`,
+            staticCall: () => coldChain.decideWithNote.staticCall(id, true, zero, note),
+            estimateGas: () => coldChain.decideWithNote.estimateGas(id, true, zero, note),
+            send: () => coldChain.decideWithNote(id, true, zero, note),
+          });
+    ctx.out.result({
+      shipmentId: id,
+      decision: "Released",
+      ...(note === undefined ? {} : { note }),
+      ...outcomeFields(outcome),
     });
-    ctx.out.result({ shipmentId: id, decision: "Released", ...outcomeFields(outcome) });
   },
 };
 
 const reject: Command = {
   name: ["shipment", "reject"],
-  summary: "reject a delivered shipment with a reason code (receiver or QA_ROLE)",
-  usage: "--id <shipmentId> --reason <text ≤ 31 bytes or 0x bytes32>",
-  options: { id: { type: "string" }, reason: { type: "string" } },
+  summary: "reject a delivered shipment with a documented reason code (receiver or QA_ROLE), optionally with a note",
+  usage: `--id <shipmentId> --reason <CODE> [--note "<text, at most 280 bytes>"]
+
+Reason codes (stored on chain as short text, shown in words by \`show\`):
+${REASON_LIST}
+The note is recorded on chain with the decision (event DecisionNoted).`,
+  options: { id: { type: "string" }, reason: { type: "string" }, note: { type: "string" } },
   async run(ctx, args) {
     const id = shipmentId(args);
-    const reason = toBytes32(requireString(args, "reason"));
+    const reason = reasonOf(args);
+    const note = noteOf(args);
     const signer = await ctx.signer();
     await requireDecider(ctx, id, signer.address);
     const coldChain = ctx.contracts.coldChain.connect(signer);
-    const outcome = await sendTransaction(ctx, {
-      label: `reject(${id})`,
-      staticCall: () => coldChain.reject.staticCall(id, reason),
-      estimateGas: () => coldChain.reject.estimateGas(id, reason),
-      send: () => coldChain.reject(id, reason),
+    const outcome =
+      note === undefined
+        ? await sendTransaction(ctx, {
+            label: `reject(${id}, ${reason.code})`,
+            staticCall: () => coldChain.reject.staticCall(id, reason.raw),
+            estimateGas: () => coldChain.reject.estimateGas(id, reason.raw),
+            send: () => coldChain.reject(id, reason.raw),
+          })
+        : await sendTransaction(ctx, {
+            label: `decideWithNote(${id}, reject ${reason.code})`,
+            staticCall: () => coldChain.decideWithNote.staticCall(id, false, reason.raw, note),
+            estimateGas: () => coldChain.decideWithNote.estimateGas(id, false, reason.raw, note),
+            send: () => coldChain.decideWithNote(id, false, reason.raw, note),
+          });
+    ctx.out.result({
+      shipmentId: id,
+      decision: "Rejected",
+      reasonCode: reason.raw,
+      reason: reason.code,
+      reasonText: DECISION_REASONS[reason.code as keyof typeof DECISION_REASONS],
+      ...(note === undefined ? {} : { note }),
+      ...outcomeFields(outcome),
     });
-    ctx.out.result({ shipmentId: id, decision: "Rejected", reasonCode: reason, ...outcomeFields(outcome) });
   },
 };
 

@@ -1,29 +1,31 @@
 /**
- * `show --id <shipmentId>`: a shipment's status, parties, condition, each logger's own evidence (its MKT and
- * cumulative excursion: the per-device rules judge these), custody chain and liability per custodian, as tables or
- * (`--json`) as the SDK's `ShipmentState` plus a history summary. Reads only.
+ * `show --id <shipmentId>`: a shipment's verdict in words (status, each breach with its time, logger and liable
+ * custodian, the QA decision with its decider, time, reason and note), then its parties, profile in words,
+ * condition, each logger's own evidence (its MKT and cumulative excursion: the per-device rules judge these),
+ * custody chain and liability per custodian, as tables or (`--json`) as the SDK's `ShipmentState` (with its
+ * `verdict`) plus the history and the verdict refined by it. Reads only.
  */
+import { formatCelsius, formatCelsiusRange, formatDateTime, formatDuration } from "../../sdk/format.js";
 import { runSharesOf, shipmentHistory } from "../../sdk/history.js";
 import { readShipment, ShipmentNotFoundError } from "../../sdk/state.js";
+import type { ShipmentStateWithVerdict } from "../../sdk/state.js";
+import { breachText, decisionText, describeProfile, shipmentVerdict, STAGE_WORDS } from "../../sdk/verdict.js";
+import type { ShipmentVerdict } from "../../sdk/verdict.js";
 import type { DeviceKeyEvent, RunShare, ShipmentHistory, ShipmentState } from "../../sdk/index.js";
 import { CliError } from "../command.js";
 import type { Command, CommandContext } from "../command.js";
 import { shipmentId } from "./shipment.js";
 
+/** A date and time in UTC ("2026-12-07 03:00:00 UTC"), "-" for 0 (not yet). */
 function time(seconds: number): string {
-  return seconds === 0 ? "-" : new Date(seconds * 1000).toISOString().replace(".000Z", "Z");
+  return seconds === 0 ? "-" : formatDateTime(seconds);
 }
 
 function celsius(centiC: number | undefined): string {
-  return centiC === undefined ? "-" : `${(centiC / 100).toFixed(2)} °C`;
+  return centiC === undefined ? "-" : formatCelsius(centiC, { decimals: 2 });
 }
 
-function duration(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(s).padStart(2, "0")}s` : `${s}s`;
-}
+const duration = formatDuration;
 
 /** Minutes of a run share, to one decimal where it is not whole. */
 function minutes(seconds: number): string {
@@ -70,11 +72,33 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
+/** The verdict in words: one summary line, then each breach, the liable parties and the decision. */
+export function formatVerdict(verdict: ShipmentVerdict, names: (address: string) => string = (a) => a): string[] {
+  const out = [`Verdict: ${verdict.summary}`];
+  if (verdict.breaches.length > 0) {
+    out.push("Breaches in words:");
+    for (const b of verdict.breaches) out.push(`  - ${breachText(b, names)}`);
+  }
+  for (const l of verdict.liable) {
+    out.push(
+      `Liable: ${names(l.party)} held the shipment for ${formatDuration(l.heldSeconds)}, ` +
+        `${formatDuration(l.excursionSeconds)} of excursion charged (${l.breaches.join(", ")})`,
+    );
+  }
+  out.push(
+    verdict.decision === undefined
+      ? `Decision: none (${STAGE_WORDS[verdict.stage]})`
+      : `Decision: ${decisionText(verdict.decision, names)}`,
+  );
+  return out;
+}
+
 /** The human-readable report of `show`. */
 export function formatShipment(state: ShipmentState, history: ShipmentHistory | undefined): string {
   const c = state.condition;
   const out: string[] = [];
   out.push(`Shipment ${state.shipmentId}: ${state.status}`);
+  out.push(...formatVerdict(shipmentVerdict(state, history)), "");
   out.push(
     formatTable(
       ["field", "value"],
@@ -83,7 +107,8 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
         ["receiver", state.receiver],
         ["owner", state.owner],
         ["custodian", state.custodian],
-        ["profile", `#${state.profileId} (${celsius(state.profile.minCentiC)} .. ${celsius(state.profile.maxCentiC)})`],
+        ["profile", `#${state.profileId} (${formatCelsiusRange(state.profile.minCentiC, state.profile.maxCentiC)})`],
+        ...describeProfile(state.profile).map((line) => ["", line]),
         ["devices", state.devices.map((d) => `${d.deviceId} (${d.keyType}, ${d.intervalSeconds}s)`).join(", ")],
         // Under the devices: their key rotations and revocations while the shipment was open.
         ...(history?.deviceKeyEvents ?? []).map((e) => ["", deviceKeyEventLine(e)]),
@@ -91,6 +116,9 @@ export function formatShipment(state: ShipmentState, history: ShipmentHistory | 
         ["started", time(state.startedAt)],
         ["delivered", time(state.deliveredAt)],
         ["decided", time(state.decidedAt)],
+        ...(state.pendingOffer === undefined
+          ? []
+          : [["custody offer", `to ${state.pendingOffer.to} until ${time(state.pendingOffer.deadline)}`]]),
       ],
     ),
   );
@@ -207,7 +235,7 @@ async function connect(ctx: CommandContext) {
   return connectSuite(ctx.deployment, ctx.provider);
 }
 
-async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentState> {
+async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentStateWithVerdict> {
   const suite = await connect(ctx);
   try {
     return await readShipment(suite, id);
@@ -221,7 +249,8 @@ async function loadState(ctx: CommandContext, id: bigint): Promise<ShipmentState
 
 export const showCommand: Command = {
   name: ["show"],
-  summary: "show a shipment: status, parties, condition, each logger's MKT and excursion, custody chain, liability",
+  summary:
+    "show a shipment: the verdict in words, parties, profile, condition, each logger's MKT and excursion, custody, liability",
   usage: `--id <shipmentId> [--no-history] [--from-block <n>] [--max-range <blocks>]
 
 The condition's figures are the shipment's (longest excursion of any logger, loggers out of range now, breaches
@@ -233,7 +262,10 @@ whose device signature verified are listed; the others, which anyone can cause, 
 single-excursion or freeze run that began under an earlier custodian is followed by each custodian's share
 ("run shared: ..."; history.runShares in --json). Key rotations and revocations of the shipment's devices while it
 was open are listed under the devices ("key rotated ..., valid from ...", "distrusted from ... by ...";
-history.deviceKeyEvents in --json). --json prints { state, history } with bigints as decimal strings.`,
+history.deviceKeyEvents in --json). The verdict comes first, in words: the status, each breach with its time
+(UTC), logger and liable custodian, the liable parties and the QA decision with its decider, time, reason code in
+words and note. --json prints { state, history, verdict } with bigints as decimal strings (verdict: the SDK's
+shipmentVerdict(state, history); state.verdict is the same from the state alone).`,
   options: {
     id: { type: "string" },
     "no-history": { type: "boolean", default: false },
@@ -245,7 +277,10 @@ history.deviceKeyEvents in --json). --json prints { state, history } with bigint
     const state = await loadState(ctx, id);
     const history =
       args.values["no-history"] === true ? undefined : await readHistory(ctx, id, args.values, state.blockNumber);
-    ctx.out.result({ state, history }, formatShipment(state, history));
+    // With the history, the verdict knows each breach's time and logger and the decider: `verdict` is that one
+    // (state.verdict, from the state alone, stays as readShipment gives it).
+    const verdict = history === undefined ? state.verdict : shipmentVerdict(state, history);
+    ctx.out.result({ state, history, verdict }, formatShipment(state, history));
   },
 };
 

@@ -141,6 +141,10 @@ interface IShipments {
     error CustodyHistoryFull(uint64 shipmentId);
     /// @notice The caller is neither the receiver nor holds QA_ROLE.
     error ShipmentNotReceiverOrQa(uint64 shipmentId, address caller);
+    /// @notice A decision note is empty or longer than `maxLength` bytes (ShipmentBook.MAX_DECISION_NOTE_BYTES).
+    error ShipmentNoteLengthInvalid(uint64 shipmentId, uint256 length, uint256 maxLength);
+    /// @notice A noted rejection names no reason code (the zero word), or a noted release names one.
+    error ShipmentReasonInvalid(uint64 shipmentId, bytes32 reasonCode);
 
     /// @notice A rule profile was created.
     event ProfileCreated(uint32 indexed profileId, address indexed creator, TemperatureProfile profile);
@@ -175,6 +179,9 @@ interface IShipments {
     event ShipmentReleased(uint64 indexed shipmentId, address indexed by);
     /// @notice The receiver or QA rejected the goods, with a business reason code.
     event ShipmentRejected(uint64 indexed shipmentId, address indexed by, bytes32 reasonCode);
+    /// @notice The decider's free-text note on the release or rejection emitted just before it, in the same
+    /// transaction (UTF-8, at most 280 bytes). Not stored: readers take it from this event.
+    event DecisionNoted(uint64 indexed shipmentId, address indexed by, string note);
     /// @notice The shipment was cancelled; its devices are free again.
     event ShipmentCancelled(uint64 indexed shipmentId, address indexed by);
 
@@ -215,7 +222,15 @@ interface IShipments {
     function release(uint64 shipmentId) external;
 
     /// @notice Rejects a delivered shipment with a reason code. Receiver or QA role.
+    /// @param reasonCode a short ASCII code as bytes32 text, e.g. "MISSING_DATA" (docs/protocol.md lists them)
     function reject(uint64 shipmentId, bytes32 reasonCode) external;
+
+    /// @notice {release} (`release_` true, `reasonCode` 0) or {reject} (`release_` false, a non-zero `reasonCode`)
+    /// with the decider's free-text note, emitted as {DecisionNoted} right after the decision's event. Receiver or
+    /// QA role, like {release} and {reject}; reverts with {ShipmentNoteLengthInvalid} for an empty note or one
+    /// over 280 bytes of UTF-8, and with {ShipmentReasonInvalid} for a rejection without a reason code or a release
+    /// with one.
+    function decideWithNote(uint64 shipmentId, bool release_, bytes32 reasonCode, string calldata note) external;
 
     /// @notice Cancels a created or in-transit shipment. Current custodian or admin (reverts with
     /// {CustodyNotCustodian}). Readings observed up to the cancellation are still recorded; the devices of a

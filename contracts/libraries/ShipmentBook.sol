@@ -30,6 +30,9 @@ library ShipmentBook {
     /// observed before the cancellation can still be recorded (a logger's offline backlog) and no new shipment
     /// can take them in the meantime.
     uint256 internal constant CANCELLED_DEVICE_HOLD_SECONDS = 7 days;
+    /// @notice Longest free-text note a decision carries, in bytes of UTF-8 (a few sentences; bounds the event's
+    /// gas to about 2,300 for the data).
+    uint256 internal constant MAX_DECISION_NOTE_BYTES = 280;
 
     /// @dev slot 0: shipper (160) | status (8) | profileId (32) | startedAt (40)      = 240 bits
     ///      slot 1: receiver (160) | deliveredAt (40) | decidedAt (40)               = 240 bits
@@ -265,11 +268,43 @@ library ShipmentBook {
     }
 
     /// @notice Releases (`reasonCode` 0 and `release`) or rejects a delivered shipment, for its receiver or QA
-    /// (`byQa`).
+    /// (`byQa`). With `noted`, the decider's `note` (1 to MAX_DECISION_NOTE_BYTES bytes) is emitted as
+    /// {IShipments.DecisionNoted} right after the decision's event, and a rejection needs a reason code.
+    function decideWithNote(
+        Shipment storage s,
+        uint64 shipmentId,
+        bool release,
+        bytes32 reasonCode,
+        string calldata note,
+        bool byQa
+    ) external {
+        _decide(s, shipmentId, release, reasonCode, note, true, byQa);
+    }
+
+    /// @notice {decideWithNote} without a note (`release` and `reject`).
     function decide(Shipment storage s, uint64 shipmentId, bool release, bytes32 reasonCode, bool byQa) external {
+        _decide(s, shipmentId, release, reasonCode, "", false, byQa);
+    }
+
+    function _decide(
+        Shipment storage s,
+        uint64 shipmentId,
+        bool release,
+        bytes32 reasonCode,
+        string memory note,
+        bool noted,
+        bool byQa
+    ) private {
         if (msg.sender != s.receiver && !byQa) revert IShipments.ShipmentNotReceiverOrQa(shipmentId, msg.sender);
         if (s.status != IShipments.ShipmentStatus.Delivered)
             revert IShipments.ShipmentWrongStatus(shipmentId, s.status);
+        if (noted) {
+            uint256 length = bytes(note).length;
+            if (length == 0 || length > MAX_DECISION_NOTE_BYTES) {
+                revert IShipments.ShipmentNoteLengthInvalid(shipmentId, length, MAX_DECISION_NOTE_BYTES);
+            }
+            if (release != (reasonCode == 0)) revert IShipments.ShipmentReasonInvalid(shipmentId, reasonCode);
+        }
         s.decidedAt = SafeCast.toUint40(block.timestamp);
         if (release) {
             s.status = IShipments.ShipmentStatus.Released;
@@ -279,6 +314,7 @@ library ShipmentBook {
             s.rejectionCode = reasonCode;
             emit IShipments.ShipmentRejected(shipmentId, msg.sender, reasonCode);
         }
+        if (noted) emit IShipments.DecisionNoted(shipmentId, msg.sender, note);
     }
 
     /// @notice Emits {IReadingsInbox.BreachRunShared} for every custody period a run [runStart, runEnd) spans, when

@@ -21,6 +21,7 @@ import {
   TEST_WINDOW,
 } from "../../sdk/protocol/test-vectors.js";
 import type { ReadingVector, SignatureVector, TestVectorValues } from "../../sdk/protocol/test-vectors.js";
+import { encodeHandover } from "../../sdk/protocol/handover.js";
 import type { Reading } from "../../sdk/protocol/types.js";
 
 /** Markdown for the given (recomputed) vectors. */
@@ -110,6 +111,14 @@ ${table([
   row("digest", v.custodyAcceptance.digest),
   row("signature", v.custodyAcceptance.signature),
 ])}
+
+### Signed handover
+
+The custody acceptance above as the handover text (§2.6) the next custodian gives the current one:
+
+\`\`\`
+${encodeHandover({ domain: TEST_DOMAIN, acceptance: TEST_CUSTODY_ACCEPTANCE, signature: v.custodyAcceptance.signature })}
+\`\`\`
 
 ### Another domain
 

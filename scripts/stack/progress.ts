@@ -8,9 +8,15 @@ export interface ProgressFigures {
   readonly totalSimSeconds: number;
   readonly published: number;
   readonly onChain: number;
+  /** Messages the oracle dropped ({@link totalDropped} of its drops by reason; the report's total is the same). */
   readonly dropped: number;
   readonly batches: number;
   readonly gasUsed: bigint;
+}
+
+/** Messages dropped, over all reasons: the one count the progress line and the report's totals both show. */
+export function totalDropped(droppedByReason: Readonly<Record<string, number>>): number {
+  return Object.values(droppedByReason).reduce((a, b) => a + b, 0);
 }
 
 export function formatSimTime(seconds: number): string {
@@ -26,7 +32,7 @@ export function formatProgress(f: ProgressFigures): string {
   const perReading = f.onChain > 0 ? Number(f.gasUsed / BigInt(f.onChain)).toLocaleString("en-US") : "-";
   return (
     `sim ${formatSimTime(f.simSeconds)} (${String(pct).padStart(3)}%)  published ${f.published}  ` +
-    `on-chain ${f.onChain}  dropped ${f.dropped}  batches ${f.batches}  gas/reading ${perReading}`
+    `on-chain ${f.onChain}  dropped ${f.dropped} messages  batches ${f.batches}  gas/reading ${perReading}`
   );
 }
 

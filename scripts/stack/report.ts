@@ -5,18 +5,23 @@
  * oracle says it dropped. A disagreement is listed under `crossCheck.problems` and fails the run.
  *
  * MKT is shown per logger, as the contract judges it (`deviceEvidence`): pooled over loggers that travelled
- * together it would count logger-time (two loggers on a 26 h trip make "MKT over 52 h").
+ * together it would count logger-time (two loggers on a 26 h trip make "MKT over 52 h"). Each shipment's verdict is
+ * the SDK's (`shipmentVerdict`): every breach in words with its time, logger and liable custodian, the liable
+ * parties with their time, and the decision with its reason in words.
  */
-import { decodeBytes32String, getAddress } from "ethers";
+import { getAddress } from "ethers";
 import type { JsonRpcProvider } from "ethers";
 
 import type { ColdChainSuite } from "../../sdk/contracts.js";
 import { shipmentHistory } from "../../sdk/history.js";
 import type { ShipmentHistory } from "../../sdk/history.js";
 import { isRetryableSkip } from "../../sdk/names.js";
+import { formatCelsius, formatDateTime, formatDuration } from "../../sdk/format.js";
 import { readShipment } from "../../sdk/state.js";
 import type { ShipmentState } from "../../sdk/state.js";
+import { BREACH_KIND_WORDS, breachText, shipmentVerdict } from "../../sdk/verdict.js";
 import { PARTY_NAMES } from "./plan.js";
+import { totalDropped } from "./progress.js";
 import { FLAG_SENSOR_FAULT, onchainMktOfReadings } from "../../sdk/protocol/index.js";
 import type { Custodian, PartyRole, ShipmentPlan } from "./plan.js";
 import type { BendAttempt } from "./world.js";
@@ -64,15 +69,40 @@ export interface ShipmentReport {
   readonly mktByLogger: readonly LoggerMkt[];
   /** The profile's MKT limit, null when its MKT rule is off. */
   readonly mktLimitCentiC: number | null;
-  readonly breaches: readonly { reason: string; custodian: string; custodianAddress: string }[];
+  /** The verdict in one line, parties by name (`ShipmentVerdict.summary`). */
+  readonly verdict: string;
+  /**
+   * Each breach: its kind, the custodian liable (role and address), and, from the SDK's verdict, when (observation
+   * time of the reading that broke the rule, ISO), on which logger, and the breach in words (`text`).
+   */
+  readonly breaches: readonly {
+    reason: string;
+    custodian: string;
+    custodianAddress: string;
+    at: string;
+    deviceId: string;
+    text: string;
+  }[];
+  /** The parties answerable for a breach, with the time they held the shipment and the excursion charged to them. */
+  readonly liable: readonly { custodian: string; heldSeconds: number; excursionSeconds: number; breaches: string[] }[];
   readonly excursionSecondsByCustodian: Readonly<Record<string, number>>;
   readonly custody: readonly { custodian: string; address: string; since: string }[];
   /** Gas of the oracle's transactions that recorded the shipment's readings (shared by readings). */
   readonly gasUsed: string;
   /** Per reading the oracle recorded. */
   readonly gasPerReading: number | null;
-  /** The receiver's (or QA's) decision as recorded on chain, or null while undecided. */
-  readonly decision: { kind: string; by: string; at: string; reasonCode: string | null } | null;
+  /**
+   * The receiver's (or QA's) decision as recorded on chain, or null while undecided: the reason code as text and
+   * in words (`reason`), and the decider's note.
+   */
+  readonly decision: {
+    kind: string;
+    by: string;
+    at: string;
+    reasonCode: string | null;
+    reason: string | null;
+    note: string | null;
+  } | null;
 }
 
 export interface StackReport {
@@ -185,10 +215,15 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       gas += (Number(txGas) * n) / (readingsPerTx.get(hash) ?? n);
       relayed += n;
     }
-    const breaches = history.breaches.map((b) => ({
-      reason: b.reason,
-      custodian: roleOf(b.custodian),
-      custodianAddress: b.custodian,
+    const nameOf = (address: string): string => PARTY_NAMES[roleOf(address) as PartyRole] ?? address;
+    const verdict = shipmentVerdict(state, history, nameOf);
+    const breaches = verdict.breaches.map((b) => ({
+      reason: b.kind,
+      custodian: roleOf(b.liable),
+      custodianAddress: b.liable,
+      at: b.at?.iso ?? "",
+      deviceId: b.deviceId?.toString() ?? "",
+      text: breachText(b, nameOf),
     }));
     const excursion: Record<string, number> = {};
     for (const l of state.liability) excursion[roleOf(l.custodian)] = l.excursionSeconds;
@@ -324,7 +359,14 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       maxCentiC: state.condition.maxCentiC ?? null,
       mktByLogger,
       mktLimitCentiC: state.profile.mktEnabled ? state.profile.mktLimitCentiC : null,
+      verdict: verdict.summary,
       breaches,
+      liable: verdict.liable.map((l) => ({
+        custodian: roleOf(l.party),
+        heldSeconds: l.heldSeconds,
+        excursionSeconds: l.excursionSeconds,
+        breaches: [...l.breaches],
+      })),
       excursionSecondsByCustodian: excursion,
       custody: state.custody.map((p) => ({
         custodian: roleOf(p.custodian),
@@ -333,7 +375,17 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
       })),
       gasUsed: Math.round(gas).toString(),
       gasPerReading: relayed > 0 ? Math.round(gas / relayed) : null,
-      decision: decisionOf(history),
+      decision:
+        verdict.decision === undefined
+          ? null
+          : {
+              kind: verdict.decision.outcome,
+              by: verdict.decision.by ?? "",
+              at: verdict.decision.at.iso,
+              reasonCode: verdict.decision.reason?.code ?? null,
+              reason: verdict.decision.reason?.text ?? null,
+              note: verdict.decision.note ?? null,
+            },
     };
   });
 
@@ -405,38 +457,14 @@ export async function buildReport(input: ReportInput): Promise<StackReport> {
   };
 }
 
-/** The release or rejection of a shipment, from its history. */
-function decisionOf(history: ShipmentHistory): ShipmentReport["decision"] {
-  const event = history.lifecycle.find((e) => e.kind === "released" || e.kind === "rejected");
-  if (event === undefined) return null;
-  return {
-    kind: event.kind,
-    by: event.by,
-    at: new Date(event.at * 1000).toISOString(),
-    reasonCode: event.reasonCode === undefined ? null : decodeReasonCode(event.reasonCode),
-  };
-}
-
-function decodeReasonCode(code: string): string {
-  try {
-    return decodeBytes32String(code);
-  } catch {
-    return code;
-  }
-}
-
-const c = (centi: number | null): string => (centi === null ? "n/a" : `${(centi / 100).toFixed(2)} °C`);
-const minutes = (seconds: number): string => `${Math.round(seconds / 60)} min`;
-const hoursMinutes = (seconds: number): string => {
-  const m = Math.round(seconds / 60);
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
-};
+const c = (centi: number | null): string => (centi === null ? "n/a" : formatCelsius(centi, { decimals: 2 }));
 
 /** "101: 6.13 °C over 25 h 30 min, 102: … (limit 8.00 °C)": each logger's own MKT, as the rule judges it. */
 function formatMkt(s: ShipmentReport): string {
   const loggers = s.mktByLogger
     .map(
-      (l) => `${l.deviceId}: ${l.mktCentiC === null ? "n/a" : `${c(l.mktCentiC)} over ${hoursMinutes(l.mktSeconds)}`}`,
+      (l) =>
+        `${l.deviceId}: ${l.mktCentiC === null ? "n/a" : `${c(l.mktCentiC)} over ${formatDuration(l.mktSeconds)}`}`,
     )
     .join(", ");
   return `${loggers} (${s.mktLimitCentiC === null ? "no MKT limit" : `limit ${c(s.mktLimitCentiC)}`})`;
@@ -456,13 +484,24 @@ export function formatReport(report: StackReport): string {
   const lines: string[] = [];
   for (const s of report.shipments) {
     lines.push("", `== shipment ${s.id}: ${s.title}`);
+    const name = (role: string): string => PARTY_NAMES[role as PartyRole] ?? role;
     lines.push(`status            ${s.status}`);
+    lines.push(`verdict           ${s.verdict}`);
     if (s.decision !== null) {
-      const who =
-        PARTY_NAMES[s.custody.find((p) => p.address === s.decision?.by)?.custodian as PartyRole] ?? s.decision.by;
+      const who = name(s.custody.find((p) => p.address === s.decision?.by)?.custodian ?? s.decision.by);
+      const at = formatDateTime(Date.parse(s.decision.at) / 1000);
       lines.push(
-        `decision          ${s.decision.kind} by ${who} at ${s.decision.at}` +
-          (s.decision.reasonCode === null ? "" : ` (reason ${s.decision.reasonCode})`),
+        `decision          ${s.decision.kind} by ${who} at ${at}` +
+          (s.decision.reasonCode === null ? "" : ` — reason ${s.decision.reasonCode}: ${s.decision.reason ?? ""}`) +
+          (s.decision.note === null ? "" : ` — note: "${s.decision.note}"`),
+      );
+    }
+    for (const [i, b] of s.breaches.entries())
+      lines.push(`${i === 0 ? "breaches          " : " ".repeat(18)}${b.text}`);
+    for (const [i, l] of s.liable.entries()) {
+      lines.push(
+        `${i === 0 ? "liable            " : " ".repeat(18)}${name(l.custodian)}: held ${formatDuration(l.heldSeconds)}, ` +
+          `excursion ${formatDuration(l.excursionSeconds)}, ${l.breaches.map((k) => BREACH_KIND_WORDS[k as keyof typeof BREACH_KIND_WORDS] ?? k).join(", ")}`,
       );
     }
     lines.push(`readings          ${s.readingsOnChain} on-chain`);
@@ -476,11 +515,12 @@ export function formatReport(report: StackReport): string {
     for (const p of s.custody) {
       if (seen.has(p.custodian)) continue;
       seen.add(p.custodian);
-      const name = PARTY_NAMES[p.custodian as PartyRole] ?? p.custodian;
-      const mine = s.breaches.filter((b) => b.custodian === p.custodian).map((b) => b.reason);
+      const mine = [...new Set(s.breaches.filter((b) => b.custodian === p.custodian).map((b) => b.reason))];
+      const kinds = mine.map((k) => BREACH_KIND_WORDS[k as keyof typeof BREACH_KIND_WORDS] ?? k);
       lines.push(
-        `  ${name.padEnd(32)} since ${p.since}  excursion ${minutes(s.excursionSecondsByCustodian[p.custodian] ?? 0).padStart(7)}  ` +
-          `breaches: ${mine.length > 0 ? [...new Set(mine)].join(", ") : "none"}`,
+        `  ${name(p.custodian).padEnd(32)} since ${formatDateTime(Date.parse(p.since) / 1000)}  ` +
+          `excursion ${formatDuration(s.excursionSecondsByCustodian[p.custodian] ?? 0).padStart(10)}  ` +
+          `breaches: ${kinds.length > 0 ? `${kinds.join(", ")} (liable)` : "none"}`,
       );
     }
   }
@@ -489,9 +529,22 @@ export function formatReport(report: StackReport): string {
     `readings          ${report.readingsPublished} published, ${report.readingsOnChain} on-chain` +
       (report.readingsByOtherRelayers > 0 ? ` (${report.readingsByOtherRelayers} recorded by another relayer)` : ""),
   );
-  const rejected = Object.entries(report.readingsRejected).filter(([, n]) => n > 0);
+  // The oracle's drops in messages, from the same count as the progress line (`totalDropped`), with the readings
+  // those messages carried; then what the contract refused, in readings.
+  const messages = Object.entries(report.messagesRejected).filter(([, n]) => n > 0);
+  const byOracle = Object.entries(report.readingsRejected).filter(([r, n]) => n > 0 && !r.includes(":"));
+  const byContract = Object.entries(report.readingsRejected).filter(([r, n]) => n > 0 && r.includes(":"));
+  const droppedReadings = byOracle.reduce((a, [, n]) => a + n, 0);
   lines.push(
-    `rejected          ${rejected.length === 0 ? "none" : rejected.map(([r, n]) => `${r} ${n}`).join(", ")} (readings)`,
+    `dropped           ${totalDropped(report.messagesRejected)} messages by the oracle` +
+      (messages.length === 0
+        ? ""
+        : `: ${messages.map(([r, n]) => `${r} ${n}`).join(", ")} (${droppedReadings} readings in them: ` +
+          `${byOracle.map(([r, n]) => `${r} ${n}`).join(", ")})`),
+  );
+  lines.push(
+    `refused           ${byContract.length === 0 ? "none" : byContract.map(([r, n]) => `${r} ${n}`).join(", ")} ` +
+      "(readings, by the contract)",
   );
   lines.push(
     `gas               ${Number(report.gasUsed).toLocaleString("en-US")} in ${report.batches} batches, ` +

@@ -6,18 +6,22 @@
 import { writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
-import { Wallet, encodeBytes32String, getAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { Wallet, getAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import hre from "hardhat";
 
 import { ensureAppBuilt, serveApp } from "../../app/serve.js";
 import { connectSuite } from "../../sdk/contracts.js";
+import { formatDateTime } from "../../sdk/format.js";
+import { breachReasonName } from "../../sdk/names.js";
+import { checkDecisionNote, encodeDecisionReason, reasonCodeForBreach } from "../../sdk/reasons.js";
+import { BREACH_KIND_WORDS } from "../../sdk/verdict.js";
 import { saveDeployment } from "../../sdk/node/deployment.js";
 import { StackFleet } from "./fleet.js";
 import { choosePort, startLocalChain } from "./local-chain.js";
 import type { PortChoice } from "./local-chain.js";
 import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "./plan.js";
 import type { PartyRole } from "./plan.js";
-import { ProgressLine } from "./progress.js";
+import { ProgressLine, totalDropped } from "./progress.js";
 import { buildReport, formatReport } from "./report.js";
 import { startBroker, startOracle } from "./services.js";
 import {
@@ -183,7 +187,7 @@ export async function run(
     totalSimSeconds: scenarioSeconds,
     published: fleet.published(),
     onChain: relayed.onChain + relayed.alreadyOnChain,
-    dropped: Object.values(dropped).reduce((a, b) => a + b, 0),
+    dropped: totalDropped(dropped),
     batches: relayed.batches,
     gasUsed: relayed.gasUsed,
   });
@@ -303,8 +307,16 @@ export async function run(
       if (Number(state.status) !== 3) continue; // Delivered
       const condition = await suite.coldChain.condition(id);
       const receiver = suite.coldChain.connect(parties.receiver);
-      const tx = condition.breachFlags === 0n ? await receiver.release(id) : await receiver.reject(id, REJECTION_CODE);
-      await tx.wait();
+      if (condition.breachFlags === 0n) {
+        await (await receiver.release(id)).wait();
+        continue;
+      }
+      // The reason names the first breach's kind (a MissingData breach is MISSING_DATA, not a temperature breach),
+      // and the note says when it happened.
+      const first = breachReasonName(condition.firstBreach);
+      const note = `first breach: ${BREACH_KIND_WORDS[first]} at ${formatDateTime(Number(condition.firstBreachAt))}`;
+      const code = encodeDecisionReason(reasonCodeForBreach(first));
+      await (await receiver.decideWithNote(id, false, code, checkDecisionNote(note))).wait();
     }
   });
 
@@ -352,9 +364,6 @@ export async function run(
   }
   return report.crossCheck.ok ? 0 : 1;
 }
-
-/** bytes32 reason code of the receiver's rejection. */
-const REJECTION_CODE = encodeBytes32String("TEMPERATURE_BREACH");
 
 function hours(seconds: number): string {
   const h = Math.floor(seconds / 3600);

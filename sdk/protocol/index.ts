@@ -7,6 +7,7 @@ export * from "./constants.js";
 export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./events.js";
+export * from "./handover.js";
 export * from "./mkt.js";
 export * from "./mqtt.js";
 export * from "./samples.js";

@@ -1,10 +1,14 @@
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real `hardhat node`:
  * deploy the suite with `npm run deploy` into a temporary deployments dir, seed demo data (a compliant shipment
- * in transit, a breached one delivered after two handovers, and one with 10,000 readings), build and serve the
- * app, then open the list, open the breached shipment (breach marker, liable custodian in the custody timeline),
- * render the 10,000-reading shipment (`npm run bench:app` times it into bench/results/app.json), hand a shipment over with a
- * test wallet injected into the page, and see the list update. Screenshots go to test/app/artifacts/.
+ * in transit, a breached one delivered after two handovers and rejected by the receiver with a reason, and one with
+ * 10,000 readings), build and serve the app, then check what a QA manager must see: on the list, each shipment's
+ * product, reference, verdict in words with the breach time, liable party and decision (sorted and filtered by
+ * them); on the breached shipment, the verdict, the breach time, the liable party and the decision reason in text,
+ * breach markers that do not cover each other, the legend, "liable" readable in the custody timeline. Then render
+ * the 10,000-reading shipment (`npm run bench:app` times it into bench/results/app.json), hand a shipment over with
+ * a test wallet injected into the page, and see the list update. Screenshots go to test/app/artifacts/ (untracked:
+ * the root .gitignore's `artifacts/`); their paths are printed.
  *
  * Skipped with a message when /usr/bin/chromium is absent (`apt-get install chromium`).
  */
@@ -13,12 +17,14 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { JsonRpcProvider, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { JsonRpcSigner } from "ethers";
 import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
+import { decodeHandover } from "../../cli/handover.js";
+import { connectSuite, encodeDecisionReason, readShipment } from "../../sdk/index.js";
 import type { ServedApp } from "../../app/serve.js";
 import { parseDeployment } from "../../sdk/deployment.js";
 import type { Deployment } from "../../sdk/deployment.js";
@@ -33,6 +39,19 @@ import type { HardhatNode } from "../support/node.js";
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts");
 const BIG_READINGS = 10_000;
+/** "2026-12-07 03:10 UTC" (or with seconds), how the dashboard writes a time. */
+const asDate = (unix: number, seconds = false) =>
+  new Date(unix * 1000)
+    .toISOString()
+    .replace("T", " ")
+    .slice(0, seconds ? 19 : 16) + " UTC";
+const PRODUCT = "Influenza vaccine, 40 cartons";
+/** Saves a screenshot into the artifacts folder and prints its path. */
+async function shot(target: Page | ReturnType<Page["locator"]>, name: string, what: string): Promise<void> {
+  const path = join(ARTIFACTS, name);
+  await target.screenshot({ path, ...("goto" in target ? { fullPage: true } : {}) });
+  console.log(`    screenshot: ${path} (${what})`);
+}
 
 interface PagePerf {
   readings: number;
@@ -87,14 +106,15 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
     await mine(registry.registerSecp256k1Device(BigInt(i + 1), await s.getAddress(), intervals[i] as number, address));
   }
   const receiverAddress = await receiver!.getAddress();
-  const create = async (device: bigint, ref: string): Promise<bigint> => {
+  // References as the CLI and the dashboard store them: readable bytes32 text (the 10,000-reading one as a hash).
+  const create = async (device: bigint, ref: string, hashed = false): Promise<bigint> => {
     const params = {
       receiver: receiverAddress,
       owner: receiverAddress,
       profileId: 1,
       deviceIds: [device],
       plannedStartAt: 0,
-      externalRef: keccak256(toUtf8Bytes(ref)),
+      externalRef: hashed ? keccak256(toUtf8Bytes(ref)) : encodeBytes32String(ref),
     };
     const id = await cc(s).createShipment.staticCall(params);
     await mine(cc(s).createShipment(params));
@@ -103,7 +123,7 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
   };
   const compliant = await create(1n, "SSCC 000000000000000001");
   const breached = await create(2n, "SSCC 000000000000000002");
-  const big = await create(3n, "SSCC 000000000000000003");
+  const big = await create(3n, "SSCC 000000000000000003", true);
   const start = await now();
   // 300 s loggers start after the adaptation time; the 60 s logger at once (its gap limit is 3 minutes).
   const t = (i: number, interval = 300) => start + (interval === 60 ? 60 : 600) + i * interval;
@@ -111,7 +131,13 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
   // Each logger's counter and the time of the last reading it took: its next window names that one.
   const seqs = [0, 0, 0];
   const lastAt = [0, 0, 0];
-  const windowOf = (device: number, from: number, temps: number[], interval: number): SignedItem => {
+  const windowOf = (
+    device: number,
+    from: number,
+    temps: number[],
+    interval: number,
+    flags: (i: number) => number = () => 0,
+  ): SignedItem => {
     const item = signWindow(
       domain,
       {
@@ -119,7 +145,7 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
         firstSequence: seqs[device - 1]! + 1,
         firstObservedAt: t(from, interval),
         intervalSeconds: interval,
-        samples: temps.map((c) => ({ tempCentiC: c, flags: 0 })),
+        samples: temps.map((c, k) => ({ tempCentiC: c, flags: flags(from + k) })),
         previousObservedAt: lastAt[device - 1]!,
       },
       keys[device - 1]!,
@@ -133,8 +159,11 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
     await mine(cc(from).offerCustody(id, await to.getAddress(), (await now()) + 3600));
     await mine(cc(to).acceptCustody(id));
   };
-  // The breached story: 5 °C, the carrier's leg warms to 9.5 °C for 70 minutes (single excursion > 60 min).
-  const warm = (i: number) => (i >= 12 && i < 26 ? 950 : 480 + (i % 4) * 10);
+  // The breached story: 5 °C, the carrier's leg warms to 9.5 °C for over an hour (single excursion ≥ 60 min at
+  // reading 24), then 26 °C (beyond the absolute limit, reading 25) with a sensor fault (reading 26): three breaches
+  // ten minutes apart, whose markers used to be drawn on top of each other.
+  const warm = (i: number) => (i === 25 ? 2600 : i >= 12 && i < 27 ? 950 : 480 + (i % 4) * 10);
+  const faulty = (i: number) => (i === 26 ? 0x01 : 0);
   const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
   await setTime(t(10));
   await relay([
@@ -149,8 +178,10 @@ async function seed(provider: JsonRpcProvider, deployment: Deployment): Promise<
   await handover(shipper!, carrier!, breached);
   await handover(shipper!, carrier!, compliant);
   await setTime(t(30));
-  await relay([windowOf(2, 10, range(10, 30).map(warm), 300)]);
+  await relay([windowOf(2, 10, range(10, 30).map(warm), 300, faulty)]);
   await handover(carrier!, receiver!, breached);
+  // The receiver's QA rejects it with a reason code (readable bytes32 text).
+  await mine(cc(receiver!).reject(breached, encodeDecisionReason("TEMPERATURE_BREACH")));
 
   // 10,000 readings a minute apart: 40 windows of 250, ten per batch.
   const bigEnd = t(BIG_READINGS, 60);
@@ -188,6 +219,8 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
   let walletAccount = "";
   /** Uncaught errors in the page: none expected. */
   const pageErrors: string[] = [];
+  /** Responses with an error status (a favicon 404, …): none expected. */
+  const failedRequests: string[] = [];
 
   before(async function () {
     if (!existsSync(CHROMIUM)) {
@@ -218,6 +251,7 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
       distDir: join(dir, "dist"),
       pollMs: 500,
       labels: { [shipper]: "shipper", [carrier]: "carrier", [hub]: "hub", [receiver]: "receiver" },
+      products: { "SSCC 000000000000000002": PRODUCT },
     });
     mkdirSync(ARTIFACTS, { recursive: true });
     context = await chromium.launchPersistentContext(join(dir, "profile"), {
@@ -265,6 +299,9 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     });
     page = await context.newPage();
     page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("response", (response) => {
+      if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`);
+    });
   });
 
   after(async () => {
@@ -275,56 +312,155 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("lists the shipments with status badges, custodians and sparklines", async () => {
+  it("lists each shipment with product, reference, verdict and breach time, liable party and decision; sorts and filters", async () => {
+    const state = await readShipment(connectSuite(deployment, provider!), seeded.breached);
+    const firstBreachAt = asDate(state.condition.firstBreachAt);
     await page.goto(app!.url);
     const rows = page.getByTestId("shipments").locator("tbody tr");
     await rows.first().waitFor();
     expect(await rows.count()).to.equal(3);
     const breachedRow = page.getByTestId(`shipment-row-${seeded.breached}`);
-    expect(await breachedRow.innerText())
-      .to.match(/delivered/)
-      .and.match(/breached/)
-      .and.match(/receiver/);
+    expect(await breachedRow.getByTestId("reference").innerText()).to.equal("SSCC 000000000000000002");
+    expect(await breachedRow.getByTestId("product").innerText()).to.equal(PRODUCT);
+    expect(await breachedRow.getByTestId("verdict").innerText()).to.equal(
+      `Breached\nfirst: Single excursion, ${firstBreachAt}; also Absolute limit; also Device fault`,
+    );
+    expect(await breachedRow.getByTestId("liable").innerText()).to.match(/^carrier/);
+    expect(await breachedRow.getByTestId("status").innerText())
+      .to.match(/^rejected/)
+      .and.match(
+        /rejected by receiver, \d{4}-\d\d-\d\d \d\d:\d\d UTC: Temperature outside the allowed range \(excursion or absolute limit\) \(TEMPERATURE_BREACH\)$/,
+      );
     const compliantRow = page.getByTestId(`shipment-row-${seeded.compliant}`);
+    expect(await compliantRow.getByTestId("verdict").innerText()).to.equal("Compliant");
+    expect(await compliantRow.getByTestId("liable").innerText()).to.equal("none");
+    expect(await compliantRow.getByTestId("product").innerText()).to.equal("2 °C to 8 °C goods (profile #1)");
     expect(await compliantRow.innerText())
       .to.match(/in transit/)
-      .and.match(/carrier/)
-      .and.not.match(/breached/);
+      .and.match(/carrier/);
+    expect(await page.getByTestId(`shipment-row-${seeded.big}`).getByTestId("reference").innerText()).to.equal(
+      "hashed reference",
+    );
     expect(await page.locator("svg.spark").count()).to.equal(3);
-    // filter by status
-    await page.getByLabel("Status").selectOption("breached");
+    // sort: newest first by default; by verdict the breached one comes first
+    const firstId = async () => (await rows.first().getAttribute("data-testid"))?.replace("shipment-row-", "");
+    expect(await firstId()).to.equal(seeded.big.toString());
+    await page.getByLabel("Sort by", { exact: true }).selectOption("verdict");
+    expect(await firstId()).to.equal(seeded.breached.toString());
+    await shot(
+      page,
+      "list.png",
+      "the list sorted by verdict: product, reference, verdict with breach time, liable party, decision",
+    );
+    await page.getByLabel("Sort by", { exact: true }).selectOption("newest");
+    // filter by status, by verdict and by a party's name
+    await page.getByLabel("Status", { exact: true }).selectOption("breached");
     expect(await rows.count()).to.equal(1);
-    await page.getByLabel("Status").selectOption("all");
-    await page.screenshot({ path: join(ARTIFACTS, "list.png"), fullPage: true });
+    await page.getByLabel("Status", { exact: true }).selectOption("all");
+    await page.getByLabel("Verdict", { exact: true }).selectOption("compliant");
+    expect(await rows.count()).to.equal(2);
+    await page.getByLabel("Verdict", { exact: true }).selectOption("all");
+    await page.getByLabel("Party (name or address)", { exact: true }).fill("carrier");
+    expect(await rows.count()).to.equal(2);
+    await page.getByLabel("Party (name or address)", { exact: true }).fill("");
+    expect(await page.locator("body").innerText()).to.not.match(/\b1[6-9]\d{8}\b/, "no Unix seconds");
   });
 
-  it("shows the breached shipment: breach marker on the chart, the carrier liable in the custody timeline", async () => {
+  it("shows the breached shipment: verdict, breach time, liable party and decision reason in words, readable chart", async () => {
+    const state = await readShipment(connectSuite(deployment, provider!), seeded.breached);
     // by keyboard: focus the shipment's link and press Enter
     await page.getByRole("link", { name: `#${seeded.breached}`, exact: true }).focus();
     await page.keyboard.press("Enter");
     const marker = page.getByTestId("breach-marker");
     await marker.first().waitFor();
-    expect(await marker.first().innerText()).to.contain("SingleExcursion");
+    const verdict = await page.getByTestId("verdict").innerText();
+    expect(verdict)
+      .to.contain(
+        "Rejected — breached: Single excursion, Absolute limit, Device fault — liable: carrier — reason: " +
+          "Temperature outside the allowed range (excursion or absolute limit).",
+      )
+      .and.contain(
+        "First breach: Single excursion: outside 2 °C to 8 °C for 1 h or more at a stretch — at " +
+          `${asDate(state.condition.firstBreachAt, true)} — on logger 2 — out of range from `,
+      )
+      .and.contain("— liable: carrier (custody period 1).")
+      .and.match(
+        /Liable: carrier for Absolute limit, Single excursion, Device fault \(held it 1 h 40 min, 1 h 10 min out of range\)/,
+      );
+    expect(await page.getByTestId("decision").innerText()).to.match(
+      /^QA decision: rejected by receiver at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(block \d+, tx 0x[0-9a-f]{64}\) — reason: TEMPERATURE_BREACH — Temperature outside the allowed range \(excursion or absolute limit\)\.$/,
+    );
+    expect(await page.getByTestId("product").innerText()).to.equal(`${PRODUCT}, SSCC 000000000000000002`);
+
+    // three breach markers, in words, none covering another
+    expect(await marker.count()).to.equal(3);
+    expect(await marker.allInnerTexts()).to.have.members(["⚠ Single excursion", "⚠ Absolute limit", "⚠ Device fault"]);
     expect(await marker.first().getAttribute("aria-label")).to.match(/custodian carrier/);
     expect(await marker.first().getAttribute("tabindex")).to.equal("0");
+    const boxes = await Promise.all((await marker.all()).map(async (m) => (await m.boundingBox())!));
+    for (const [i, a] of boxes.entries())
+      for (const b of boxes.slice(i + 1)) {
+        const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+        expect(apart, `markers overlap: ${JSON.stringify([a, b])}`).to.equal(true);
+      }
+    // hovering the plot reads the value under the cursor; away from it, nothing (not "--")
+    const readout = page.getByTestId("cursor-readout");
+    expect(await readout.innerText()).to.equal("");
+    await page.locator(".u-over").hover();
+    await page.getByText(/UTC — Device 2: /).waitFor({ timeout: 5000 });
+    expect(await readout.innerText()).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC — Device 2: \d+(\.\d+)? °C$/);
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+    // the legend names the logger and says what each shading means (no empty live legend)
+    const legend = await page.getByTestId("chart-legend").innerText();
+    expect(legend).to.contain("Device 2").and.contain("allowed range 2 °C to 8 °C").and.contain("−5 °C to 25 °C");
+    expect(legend).to.not.contain("--");
+    // "liable" is readable in the timeline (not cut off) and in the custody legend under it
     const timeline = page.getByTestId("custody-timeline");
     const liable = timeline.locator(".segment.liable");
     expect(await liable.count()).to.equal(1);
-    expect(await liable.innerText())
-      .to.match(/carrier/)
-      .and.match(/liable/);
+    const segmentBox = (await liable.boundingBox())!;
+    const wordBox = (await liable.locator(".segment-liable").boundingBox())!;
+    expect(wordBox.x + wordBox.width, '"liable" fits in its segment').to.be.at.most(
+      segmentBox.x + segmentBox.width + 0.5,
+    );
     expect(await timeline.locator(".segment").count()).to.equal(3);
-    expect(await page.getByTestId("verdict").innerText()).to.match(/Breached: SingleExcursion.*Liable: carrier/);
+    const periods = await page.getByTestId("custody-legend").locator("li").allInnerTexts();
+    expect(periods).to.have.length(3);
+    expect(periods[1]).to.match(
+      /^Period 1: carrier, .* UTC to .* UTC \(\d+ h( \d+ min)?\) — ⚠ liable for: Absolute limit, Single excursion, Device fault$/,
+    );
+    expect(periods[0]).to.match(/^Period 0: shipper, /);
+    expect(periods[2]).to.match(/^Period 2: receiver, /);
+    // the rules in words: a rule that is off says "off"; no dangling "tx"; ranges with a true minus sign
+    const profile = await page.getByTestId("profile").innerText();
+    expect(profile)
+      .to.contain("Absolute limit\tbelow −5 °C or above 25 °C")
+      .and.contain("Freeze\tat or below −0.5 °C for 1 h or more");
+    const body = await page.locator("main").innerText();
+    const bareTx = /.{0,40}\btx\b(?! 0x).{0,20}/.exec(body);
+    expect(bareTx?.[0], 'every "tx" names its transaction').to.equal(undefined);
+    expect(body).to.not.match(/\b1[6-9]\d{8}\b/, "no Unix seconds");
     expect(await page.locator("canvas").count()).to.be.greaterThan(0);
-    await page.screenshot({ path: join(ARTIFACTS, "shipment-breached.png"), fullPage: true });
+    await shot(
+      page,
+      "shipment-breached.png",
+      "the breached shipment: verdict, first breach time, liable carrier, rejection reason",
+    );
+    await shot(
+      page.locator("figure.chart"),
+      "shipment-breached-chart.png",
+      "chart: three breach markers in lanes, legend, custody timeline with liable period",
+    );
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: join(ARTIFACTS, "shipment-breached-phone.png"), fullPage: true });
+    await shot(page, "shipment-breached-phone.png", "the breached shipment at phone width (390 px)");
     const overflow = await page.evaluate(() => {
       const g = globalThis as unknown as PageGlobals;
       return g.document.documentElement.scrollWidth - g.innerWidth;
     });
     expect(overflow, "no horizontal scrolling at phone width").to.be.at.most(0);
     await page.setViewportSize({ width: 1280, height: 900 });
+    expect(failedRequests, "no failed requests (favicon, …)").to.deep.equal([]);
   });
 
   it(`renders a shipment with ${BIG_READINGS.toLocaleString("en")} readings`, async () => {
@@ -343,7 +479,7 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
       runs.push(perf!);
     }
     expect(await page.getByTestId("chart").getAttribute("data-readings")).to.equal(String(BIG_READINGS));
-    await page.screenshot({ path: join(ARTIFACTS, "shipment-10k.png"), fullPage: true });
+    await shot(page, "shipment-10k.png", `the ${BIG_READINGS.toLocaleString("en")}-reading shipment`);
     const median = [...runs].sort((a, b) => a.totalMs - b.totalMs)[1] as PagePerf;
     const figure = {
       description:
@@ -389,7 +525,7 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     await page.getByTestId("wallet-account").waitFor();
     await page.getByRole("button", { name: "Accept custody" }).click();
     await actions.locator(".ok").waitFor();
-    await page.screenshot({ path: join(ARTIFACTS, "handover.png"), fullPage: true });
+    await shot(page, "handover.png", "custody accepted by the hub with the injected wallet");
 
     await page.getByRole("link", { name: "← All shipments" }).click();
     const row = page.getByTestId(`shipment-row-${seeded.compliant}`);
@@ -410,7 +546,7 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     await (await cc.connect(await provider!.getSigner(3)).acceptCustody(seeded.compliant)).wait();
     await row.getByText("delivered").waitFor({ timeout: 10_000 });
     expect(await page.getByTestId("block").innerText()).to.not.equal(before);
-    await page.screenshot({ path: join(ARTIFACTS, "list-after-handover.png"), fullPage: true });
+    await shot(page, "list-after-handover.png", "the list updated live after a handover made elsewhere");
   });
 
   it("hands over in one transaction with a signed acceptance pasted into the page", async () => {
@@ -428,7 +564,13 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     const signedBox = actions.getByLabel(/Give this to shipper/);
     await signedBox.waitFor();
     const signed = await signedBox.inputValue();
-    expect(signed).to.match(/coldchain-handover\/1/);
+    // The one handover format (the CLI's): the CLI's own decoder reads it, for this deployment's chain and contract.
+    expect(signed).to.match(/^coldchain:handover:v1:[A-Za-z0-9_-]{174}$/);
+    const decoded = decodeHandover(signed, {
+      chainId: BigInt(deployment.chainId),
+      verifyingContract: deployment.contracts.ColdChain.address,
+    });
+    expect(decoded.acceptance).to.include({ shipmentId: seeded.big, custodian: hub });
 
     walletAccount = shipper;
     await page.reload();
@@ -436,7 +578,8 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     await actions.getByLabel("Paste a signed handover from the next custodian").fill(signed);
     await actions.getByRole("button", { name: "Hand over with signature" }).click();
     await actions.locator(".ok").waitFor();
-    await page.getByTestId("custody-timeline").getByText("hub").waitFor({ timeout: 10_000 });
+    // The hub's period has just begun: its segment is narrow (a number), the legend under it names the hub.
+    await page.getByTestId("custody-legend").getByText("hub").waitFor({ timeout: 10_000 });
     expect(pageErrors, "uncaught errors in the page").to.deep.equal([]);
   });
 });

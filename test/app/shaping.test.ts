@@ -4,15 +4,21 @@ import { expect } from "chai";
 import { temperatureTimeline } from "../../sdk/index.js";
 import type { HistoryReading, ShipmentHistory, ShipmentState, TemperatureProfile } from "../../sdk/index.js";
 import { resolveConfig } from "../../app/src/data/config.js";
-import { HandoverFormatError, decodeHandover, encodeHandover } from "../../app/src/data/handover.js";
+import { HandoverError, encodeHandover, readHandover } from "../../app/src/data/handover.js";
+import type { HandoverTarget } from "../../app/src/data/handover.js";
+import { TEST_HANDOVER_TEXT } from "../../sdk/protocol/index.js";
+import { formatDate, formatRange, profileRules, referenceText } from "../../app/src/data/words.js";
+import { encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import {
   buildChartModel,
   custodySegments,
   downsample,
   formatAge,
   formatDuration,
+  markerLanes,
   matchesFilter,
   shipmentRow,
+  sortRows,
   sparklinePoints,
   statusBadge,
 } from "../../app/src/data/shaping.js";
@@ -213,7 +219,7 @@ describe("app data shaping", function () {
       ]);
       expect(m.breaches).to.have.length(1);
       expect(m.breaches[0]?.at).to.equal(T0 + 4800);
-      expect(m.breaches[0]?.label).to.match(/^SingleExcursion: /);
+      expect(m.breaches[0]?.label).to.match(/^Single excursion: outside 2 °C to 8 °C/);
       expect(m.breaches[0]?.custodian).to.equal(CARRIER);
       expect(m.yMin).to.be.at.most(2 - 1);
       expect(m.yMax).to.be.at.least(9.5 + 1);
@@ -279,6 +285,66 @@ describe("app data shaping", function () {
       expect(statusBadge("Rejected")).to.equal("rejected");
     });
 
+    it("carries reference, verdict, liable party and decision; filters by verdict and name, sorts by them", function () {
+      const { history, state } = fixture();
+      const withRef = {
+        ...state,
+        externalRef: encodeBytes32String("SSCC 2"),
+        liability: [
+          { custodian: SHIPPER, periods: [0], excursionSeconds: 0, breaches: [], heldSeconds: 3000 },
+          {
+            custodian: CARRIER,
+            periods: [1],
+            excursionSeconds: 4000,
+            breaches: ["SingleExcursion" as const],
+            heldSeconds: 5000,
+          },
+        ],
+      };
+      const rejected = {
+        blockNumber: 9,
+        logIndex: 0,
+        transactionHash: TX(9),
+        blockTime: T0 + 9000,
+        at: T0 + 9000,
+        by: RECEIVER,
+        kind: "rejected" as const,
+        reasonCode: encodeBytes32String("TEMPERATURE_BREACH"),
+      };
+      const decided = {
+        ...withRef,
+        status: "Rejected" as const,
+        decidedAt: T0 + 9000,
+        rejectionCode: encodeBytes32String("TEMPERATURE_BREACH"),
+      };
+      const breached = shipmentRow(decided, temperatureTimeline(history), {
+        ...history,
+        lifecycle: [...history.lifecycle, rejected],
+      });
+      expect(breached.reference).to.equal("SSCC 2");
+      expect(breached.range).to.equal("2 °C to 8 °C");
+      expect(breached.verdict).to.equal("breached");
+      expect(breached.summary).to.match(/^Rejected — breached: Single excursion — liable: 0x2222…2222/);
+      expect(breached.liable).to.deep.equal([CARRIER]);
+      expect(breached.decision).to.include({ outcome: "rejected", by: RECEIVER });
+      expect(breached.decision?.reason?.code).to.equal("TEMPERATURE_BREACH");
+      const clean = {
+        ...shipmentRow(
+          { ...state, shipmentId: 9n, liability: [], condition: { ...state.condition, breaches: [] } },
+          undefined,
+        ),
+        breached: false,
+      };
+      const names = (a: string) => (a === CARRIER ? "carrier" : "");
+      expect(matchesFilter(breached, "all", "", "compliant")).to.equal(false);
+      expect(matchesFilter(clean, "all", "", "compliant")).to.equal(true);
+      expect(matchesFilter(breached, "all", "CARR", "all", names)).to.equal(true);
+      expect(sortRows([breached, clean], "newest").map((r) => r.shipmentId)).to.deep.equal([9n, state.shipmentId]);
+      expect(sortRows([clean, breached], "verdict").map((r) => r.shipmentId)).to.deep.equal([state.shipmentId, 9n]);
+      expect(sortRows([clean, breached], "reference").map((r) => r.reference)).to.deep.equal(["SSCC 2", undefined]);
+      expect(sortRows([clean, breached], "liable", names)[0]).to.equal(breached);
+    });
+
     it("downsamples 10,000 values to bucket means and draws sparkline points in the box", function () {
       const values = Array.from({ length: 10_000 }, (_, i) => (i < 5000 ? 4 : 6));
       const d = downsample(values, 50);
@@ -300,14 +366,101 @@ describe("app data shaping", function () {
     });
   });
 
-  describe("signed handover text", function () {
-    it("round-trips and rejects malformed text with a clear message", function () {
-      const h = { shipmentId: 3n, custodian: CARRIER, nonce: 2n, deadline: 99n, signature: "0x" + "ab".repeat(65) };
-      expect(decodeHandover(encodeHandover(h))).to.deep.equal(h);
-      expect(() => decodeHandover("hello")).to.throw(HandoverFormatError, /paste it unchanged/);
-      const bad = JSON.parse(encodeHandover(h)) as Record<string, unknown>;
-      expect(() => decodeHandover(JSON.stringify({ ...bad, signature: "0x12" }))).to.throw(/65 bytes/);
-      expect(() => decodeHandover(JSON.stringify({ ...bad, nonce: 2 }))).to.throw(/"nonce"/);
+  describe("words (the SDK's, adapted to the page)", function () {
+    it("writes ranges with a true minus sign and 'to', times as dates to the minute", function () {
+      expect(formatRange(-5000, -1500)).to.equal("\u221250 °C to \u221215 °C");
+      expect(formatDate(1767225600)).to.equal("2026-01-01 00:00 UTC");
+      expect(formatDate(0)).to.equal("—");
+    });
+
+    it("rounds durations to the minute, so a period of 10 h minus a second reads 10 h", function () {
+      expect(formatDuration(35_999)).to.equal("10 h");
+      expect(formatDuration(35_940)).to.equal("9 h 59 min");
+    });
+
+    it("says 'off' for a rule that is off and gives the rule in words when it is on", function () {
+      const rules = Object.fromEntries(
+        profileRules({ ...PROFILE, maxCumulativeExcursionSeconds: 0, mktEnabled: false }).map((r) => [r.rule, r.value]),
+      );
+      expect(rules["Cumulative excursion"]).to.equal("off");
+      expect(rules["MKT exceeded"]).to.equal("off");
+      expect(rules["Single excursion"]).to.match(/^outside 2 °C to 8 °C for \d+ (h|min)/);
+      expect(rules["Allowed range"]).to.equal("2 °C to 8 °C");
+    });
+
+    it("reads a reference stored as text; a hash is said to be one", function () {
+      expect(referenceText(encodeBytes32String("SSCC 106141411234567897"))).to.equal("SSCC 106141411234567897");
+      expect(referenceText(keccak256(toUtf8Bytes("SSCC 1")))).to.equal(undefined);
+    });
+  });
+
+  describe("breach markers", function () {
+    it("puts markers that would overlap into separate lanes, and far apart ones in one lane", function () {
+      const text = "⚠ Excursion too long";
+      expect(
+        markerLanes([
+          { x: 100, text },
+          { x: 110, text },
+          { x: 120, text },
+        ]),
+      ).to.deep.equal([0, 1, 2]);
+      expect(
+        markerLanes([
+          { x: 100, text },
+          { x: 600, text },
+        ]),
+      ).to.deep.equal([0, 0]);
+      expect(
+        markerLanes([
+          { x: 600, text },
+          { x: 100, text },
+          { x: 105, text },
+        ]),
+      ).to.deep.equal([0, 0, 1]);
+    });
+  });
+
+  describe("signed handover text (one format with the CLI)", function () {
+    const COLDCHAIN = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const deploymentOf = (chainId: number, coldChain: string): HandoverTarget => ({
+      chainId,
+      contracts: { ColdChain: { address: coldChain } },
+    });
+    const h = {
+      domain: { chainId: 31337n, verifyingContract: COLDCHAIN },
+      acceptance: { shipmentId: 3n, custodian: CARRIER, nonce: 2n, deadline: 99n },
+      signature: "0x" + "ab".repeat(65),
+    };
+
+    it("reads what the CLI writes (the protocol's vector) and round-trips its own text", function () {
+      const local = deploymentOf(31337, COLDCHAIN);
+      const vector = readHandover(TEST_HANDOVER_TEXT, local);
+      expect(vector.acceptance.shipmentId).to.equal(7n);
+      expect(vector.domain.chainId).to.equal(31337n);
+      const text = encodeHandover(h);
+      expect(text).to.match(/^coldchain:handover:v1:[A-Za-z0-9_-]{174}$/);
+      expect(readHandover(text, local)).to.deep.equal(h);
+      // a line break from a mail client does not matter
+      expect(readHandover(`${text.slice(0, 60)}\n  ${text.slice(60)}`, local)).to.deep.equal(h);
+    });
+
+    it("refuses another chain or contract, the old JSON and malformed text with a clear message", function () {
+      const text = encodeHandover(h);
+      expect(() => readHandover(text, deploymentOf(11155111, COLDCHAIN)))
+        .to.throw(HandoverError, /signed for chain 31337, ColdChain 0x5FbDB.*not for chain 11155111/)
+        .with.property("code", "HANDOVER_WRONG_DOMAIN");
+      expect(() => readHandover(text, deploymentOf(31337, "0x" + "c0".repeat(20))))
+        .to.throw(HandoverError, /check the network/)
+        .with.property("code", "HANDOVER_WRONG_DOMAIN");
+      const legacy = JSON.stringify({ format: "coldchain-handover/1", shipmentId: "3", custodian: CARRIER });
+      expect(() => readHandover(legacy, deploymentOf(31337, COLDCHAIN)))
+        .to.throw(HandoverError, /old handover text .* ask the next custodian to sign again/)
+        .with.property("code", "HANDOVER_LEGACY_FORMAT");
+      expect(() => readHandover("hello", deploymentOf(31337, COLDCHAIN))).to.throw(
+        /must start with "coldchain:handover:v1:"/,
+      );
+      expect(() => readHandover(text.slice(0, -10), deploymentOf(31337, COLDCHAIN))).to.throw(/cut off\?/);
+      expect(() => readHandover(text.slice(0, -3) + "!!!", deploymentOf(31337, COLDCHAIN))).to.throw(/not base64url/);
     });
   });
 

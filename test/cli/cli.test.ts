@@ -214,6 +214,35 @@ describe("npm run cli (hardhat node)", function () {
     expect(onChain.minCentiC).to.equal(BigInt(PROFILE_PRESETS["crt-15-25"].minCentiC));
     expect(onChain.mktLimitCentiC).to.equal(2400n);
 
+    // Temperatures in degrees: in a file, and as options over a preset; the dry run prints °C.
+    const degreesPath = join(dir, "degrees.yaml");
+    writeFileSync(degreesPath, 'extends: vaccine-2-8\nminC: 3\nmaxC: "7 °C"\nfreezeC: -0.5\n');
+    const fromDegrees = await runJson(ADMIN, "profile", "create", "--profile", degreesPath);
+    const degreesOnChain = await coldChain.profile(BigInt(fromDegrees.profileId as string));
+    expect([degreesOnChain.minCentiC, degreesOnChain.maxCentiC, degreesOnChain.freezeCentiC]).to.deep.equal([
+      300n,
+      700n,
+      -50n,
+    ]);
+    const blockBefore = await provider.getBlockNumber();
+    const dry = await run(
+      ADMIN,
+      "profile",
+      "create",
+      "--profile",
+      "vaccine-2-8",
+      "--min",
+      "2.5",
+      "--max",
+      "7.5°C",
+      "--dry-run",
+    );
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    expect(dry.stdout).to.include("  Allowed range: 2.5 °C to 7.5 °C\n");
+    expect(dry.stdout).to.include("  Freeze: at or below \u22120.5 °C for 1 h or more is a breach\n");
+    expect(dry.stdout).to.match(/^minCentiC: 250 \(2\.5 °C\)$/m);
+    expect(dry.stdout).to.match(/^freezeCentiC: -50 \(\u22120\.5 °C\)$/m);
+
     const preset = await runJson(ADMIN, "profile", "create", "--profile", "who-10-day-type1");
     expect((await coldChain.profile(BigInt(preset.profileId as string))).maxCumulativeExcursionSeconds).to.equal(
       36000n,
@@ -380,7 +409,7 @@ describe("npm run cli (hardhat node)", function () {
       1,
       /is neither the receiver of shipment \d+ .* nor holds QA_ROLE/,
     );
-    await run(RECEIVER, "shipment", "release", "--id", String(shipmentId));
+    await run(RECEIVER, "shipment", "release", "--id", String(shipmentId), "--note", "released after QA review");
     expect((await coldChain.shipment(shipmentId)).status).to.equal(4n); // Released
 
     // What the CLI did, read back through the SDK as an auditor would.
@@ -400,6 +429,7 @@ describe("npm run cli (hardhat node)", function () {
       "delivered",
       "released",
     ]);
+    expect(sdkHistory.lifecycle.at(-1)?.note).to.equal("released after QA review");
     expect(sdkHistory.custody.map((h) => [h.from, h.to])).to.deep.equal([
       [ZeroAddress, account(ADMIN).address], // creation: the shipper takes custody
       [account(ADMIN).address, carrier],
@@ -441,10 +471,68 @@ describe("npm run cli (hardhat node)", function () {
     await run(ADMIN, "shipment", "deliver", "--id", shipmentId);
     await run(RECEIVER, "custody", "accept", "--id", shipmentId);
     expect((await coldChain.shipment(BigInt(shipmentId))).status).to.equal(3n);
-    await run(RECEIVER, "shipment", "reject", "--id", shipmentId, "--reason", "excursion");
+    // Only documented reason codes, never a hash of free text; the note is checked before anything is sent.
+    await fails(
+      cli([
+        "shipment",
+        "reject",
+        "--id",
+        shipmentId,
+        "--reason",
+        "excursion",
+        "--network",
+        "localhost",
+        "--account",
+        "2",
+      ]),
+      2,
+      /^error: --reason: unknown reason code "excursion"; use one of TEMPERATURE_BREACH, FREEZE, MISSING_DATA, .*OTHER$/,
+    );
+    const long = "TEMPERATURE_EXCURSION_ON_THE_SECOND_LEG";
+    await fails(
+      cli(["shipment", "reject", "--id", shipmentId, "--reason", long, "--network", "localhost", "--account", "2"]),
+      2,
+      /^error: --reason: "TEMPERATURE_EXCURSION_ON_THE_SECOND_LEG" is 39 bytes; a reason code is at most 31 bytes and is never hashed; .* put free text in --note$/,
+    );
+    await fails(
+      cli([
+        ...["shipment", "reject", "--id", shipmentId, "--reason", "DAMAGED_PACKAGING", "--note", "x".repeat(281)],
+        ...["--network", "localhost", "--account", "2"],
+      ]),
+      2,
+      /^error: --note: the note is 281 bytes of UTF-8; at most 280$/,
+    );
+    const note = "two cartons crushed — photos in deviation report D-17";
+    const rejected = await runJson(
+      RECEIVER,
+      ...["shipment", "reject", "--id", shipmentId, "--reason", "DAMAGED_PACKAGING", "--note", note],
+    );
+    expect(rejected).to.include({ reason: "DAMAGED_PACKAGING", reasonText: "Packaging damaged", note });
     const info = await coldChain.shipment(BigInt(shipmentId));
     expect(info.status).to.equal(5n); // Rejected
-    expect(decodeBytes32String(info.rejectionCode)).to.equal("excursion");
+    expect(decodeBytes32String(info.rejectionCode)).to.equal("DAMAGED_PACKAGING");
+    const notes = await coldChain.queryFilter(coldChain.filters.DecisionNoted(BigInt(shipmentId)));
+    expect(notes.map((e) => [e.args.by, e.args.note])).to.deep.equal([[account(RECEIVER).address, note]]);
+
+    // show: the decision in words, with decider, date, reason and note; the same as data with --json.
+    const shown = await run(ADMIN, "show", "--id", shipmentId);
+    expect(shown.stdout).to.match(/^Verdict: Rejected — no temperature evaluated yet — reason: Packaging damaged$/m);
+    expect(shown.stdout).to.match(
+      new RegExp(
+        `^Decision: rejected by ${account(RECEIVER).address} at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC ` +
+          `\\(block \\d+, tx 0x[0-9a-f]{64}\\) — reason: DAMAGED_PACKAGING — Packaging damaged — note: "${note}"$`,
+        "m",
+      ),
+    );
+    const json = (await runJson(ADMIN, "show", "--id", shipmentId)) as {
+      state: { status: string; rejectionCode: string; verdict: { stage: string } };
+      verdict: { decision: { by: string; note: string; reason: { code: string; documented: boolean } } };
+    };
+    expect(json.state.status).to.equal("Rejected");
+    expect(json.state.rejectionCode).to.equal(info.rejectionCode);
+    expect(json.state.verdict.stage).to.equal("rejected");
+    expect(json.verdict.decision).to.deep.include({ by: account(RECEIVER).address, note });
+    expect(json.verdict.decision.reason).to.deep.include({ code: "DAMAGED_PACKAGING", documented: true });
   });
 
   it("checks roles before sending and says how to grant them", async () => {
@@ -560,6 +648,49 @@ describe("npm run cli (hardhat node)", function () {
         /range\.json is not a valid profile: minCentiC must be below maxCentiC$/,
       ),
     );
+    // Degrees typed where centi-degrees are expected: refused with the values meant.
+    const degreesAsCenti = join(dir, "degrees.json");
+    writeFileSync(degreesAsCenti, JSON.stringify({ extends: "vaccine-2-8", minCentiC: -2, maxCentiC: 8 }));
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", degreesAsCenti, "--network", "localhost", "--account", "0"]),
+        2,
+        /degrees\.json is not a valid profile: minCentiC: -2, maxCentiC: 8 reads as \u22120\.02 °C to 0\.08 °C \(centi-degrees: hundredths of a °C\); did you mean minCentiC: -200, maxCentiC: 800 \(or, in degrees, minC: -2, maxC: 8\)\?$/,
+      ),
+    );
+    const both = join(dir, "both.yaml");
+    writeFileSync(both, "extends: vaccine-2-8\nminC: 2\nminCentiC: 200\n");
+    checks.push(
+      fails(
+        cli(["profile", "create", "--profile", both, "--network", "localhost", "--account", "0"]),
+        2,
+        /both\.yaml is not a valid profile: give minC \(°C\) or minCentiC \(centi-°C\), not both$/,
+      ),
+    );
+    for (const [option, value, pattern] of [
+      ["--max", "46°F", /^error: --max: "46°F": give the temperature in °C$/],
+      ["--min", "2.125", /^error: --min: "2\.125": at most two decimals/],
+      ["--min", "9", /^error: the profile with the °C options is not valid: minCentiC must be below maxCentiC$/],
+    ] as const) {
+      checks.push(
+        fails(
+          cli([
+            "profile",
+            "create",
+            "--profile",
+            "vaccine-2-8",
+            option,
+            value,
+            "--network",
+            "localhost",
+            "--account",
+            "0",
+          ]),
+          2,
+          pattern,
+        ),
+      );
+    }
     const unknownKey = join(dir, "typo.json");
     writeFileSync(unknownKey, JSON.stringify({ extends: "vaccine-2-8", maxCelsius: 8 }));
     checks.push(

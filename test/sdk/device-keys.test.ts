@@ -12,6 +12,7 @@ import { formatShipment } from "../../cli/commands/show.js";
 import {
   connectSuite,
   encodeBatch,
+  formatDateTime,
   p256PublicKey,
   readShipment,
   shipmentHistory,
@@ -134,7 +135,7 @@ describe("SDK: a shipment's device key rotations and revocations (deviceKeyEvent
     const text = formatShipment(await readShipment(suite, id), history);
     const lines = text.split("\n");
     const devices = lines.findIndex((l) => l.startsWith("devices"));
-    const iso = (t: number): string => new Date(t * 1000).toISOString().replace(".000Z", "Z");
+    const iso = (t: number): string => formatDateTime(t); // show's dates: "2026-12-07 03:00:00 UTC"
     expect(lines[devices + 1]?.trim()).to.equal(
       `device ${ROTATED}: key rotated in block ${rotation.block} (key #2, secp256k1 ${rotation.signer}), valid from ` +
         `${iso(rotation.at)}; earlier readings verify under the previous key`,

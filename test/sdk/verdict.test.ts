@@ -57,8 +57,8 @@ function prng(seed: number): () => number {
 /** Reads a formatDuration text back to seconds. */
 function durationSeconds(text: string): number {
   let total = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+) (d|h|min|s)\b/g)) {
-    total += Number(n) * { d: 86400, h: 3600, min: 60, s: 1 }[unit as "d" | "h" | "min" | "s"];
+  for (const [, n, unit] of text.matchAll(/(\d+) (h|min|s)\b/g)) {
+    total += Number(n) * { h: 3600, min: 60, s: 1 }[unit as "h" | "min" | "s"];
   }
   return total;
 }
@@ -100,7 +100,8 @@ describe("SDK formatting helpers", () => {
     expect(formatDuration(36_000)).to.equal("10 h");
     expect(formatDuration(35_999)).to.equal("10 h");
     expect(formatDuration(35_940)).to.equal("9 h 59 min");
-    expect(formatDuration(93_600)).to.equal("1 d 2 h");
+    expect(formatDuration(93_600)).to.equal("26 h");
+    expect(formatDuration(92_700)).to.equal("25 h 45 min");
     expect(formatDuration(45)).to.equal("45 s");
     expect(formatDuration(750)).to.equal("12 min 30 s");
     expect(formatDuration(3599.9)).to.equal("1 h");
@@ -233,6 +234,39 @@ describe("SDK verdict from a state (pure)", () => {
     expect(v.decision).to.equal(undefined);
     expect(v.summary).to.equal("In transit — breached: Missing data — liable: 0xCarrier");
     expect(breachText(v.breaches[0]!)).to.include("liable: 0xCarrier").and.include("1970-01-01 01:10:00 UTC");
+  });
+
+  it("says when a MissingData gap began and how long it lasted, from the history's readings", () => {
+    const ref = { blockNumber: 7, blockTime: 9000, transactionHash: `0x${"ab".repeat(32)}`, logIndex: 0 };
+    const reading = (observedAt: number) => ({
+      ...ref,
+      deviceId: 301n,
+      sequence: observedAt,
+      observedAt,
+      tempCentiC: -2000,
+      tempC: -20,
+      flags: 0,
+      source: "readings" as const,
+    });
+    const v = shipmentVerdict(base, {
+      breaches: [
+        {
+          ...ref,
+          reason: "MissingData",
+          custodian: "0xCarrier",
+          periodIndex: 1,
+          deviceId: 301n,
+          sequence: 9,
+          observedAt: 4200 + 10_800,
+        },
+      ],
+      lifecycle: [],
+      excursions: [],
+      readings: [reading(3900), reading(4200), reading(4200 + 10_800), reading(900)],
+    });
+    expect(v.breaches[0]).to.deep.include({ deviceId: 301n, runSeconds: 10_800, blockNumber: 7 });
+    expect(v.breaches[0]?.runStartedAt?.unix).to.equal(4200);
+    expect(breachText(v.breaches[0]!)).to.include("on logger 301 — no reading from 1970-01-01 01:10:00 UTC for 3 h");
   });
 
   it("reads each status as its stage, and a record without breaches as compliant or no data", () => {

@@ -1,10 +1,13 @@
 /**
  * The text of the `npm start` report (scripts/stack/report.ts `formatReport`) for reports made up here: each
- * logger's own MKT instead of a pooled one, and how the attempts to bend a verdict read — refused with an error,
- * answered with skips (the reordered relay) and a verdict the cross-check confirms or not, or a defect.
+ * logger's own MKT instead of a pooled one, how the attempts to bend a verdict read — refused with an error,
+ * answered with skips (the reordered relay) and a verdict the cross-check confirms or not, or a defect —, the
+ * verdict in words with each breach's time, logger and liable party and the decision's reason in words, and the
+ * oracle's drops counted as the progress line counts them.
  */
 import { expect } from "chai";
 
+import { formatProgress, totalDropped } from "../../scripts/stack/progress.js";
 import { formatReport } from "../../scripts/stack/report.js";
 import type { ShipmentReport, StackReport } from "../../scripts/stack/report.js";
 
@@ -20,7 +23,9 @@ const shipment: ShipmentReport = {
     { deviceId: "202", mktCentiC: null, mktSeconds: 0 },
   ],
   mktLimitCentiC: 2500,
+  verdict: "Released — compliant",
   breaches: [],
+  liable: [],
   excursionSecondsByCustodian: {},
   custody: [],
   gasUsed: "1000",
@@ -66,7 +71,88 @@ function report(overrides: Partial<StackReport>): StackReport {
   };
 }
 
+/** Shipment 3 of the plan: a logger's uplink gap while Polar Freight held it, at −20 °C (no temperature breach). */
+const missingData: ShipmentReport = {
+  ...shipment,
+  id: "3",
+  title: "Frozen plasma, −25 °C to −15 °C",
+  status: "Rejected",
+  minCentiC: -2050,
+  maxCentiC: -1980,
+  verdict:
+    "Rejected — breached: Missing data — liable: Polar Freight (carrier) — reason: Temperature record incomplete (readings missing)",
+  breaches: [
+    {
+      reason: "MissingData",
+      custodian: "carrierA",
+      custodianAddress: "0x00000000000000000000000000000000000000ca",
+      at: "2026-12-07T09:15:00Z",
+      deviceId: "301",
+      text:
+        "Missing data: a gap of more than 4 reading intervals — at 2026-12-07 09:15:00 UTC — on logger 301 — " +
+        "liable: Polar Freight (carrier) (custody period 1)",
+    },
+  ],
+  liable: [{ custodian: "carrierA", heldSeconds: 36_000, excursionSeconds: 0, breaches: ["MissingData"] }],
+  excursionSecondsByCustodian: { shipper: 0, carrierA: 0 },
+  custody: [
+    { custodian: "shipper", address: "0x00000000000000000000000000000000000000aa", since: "2026-12-07T00:00:00.000Z" },
+    { custodian: "carrierA", address: "0x00000000000000000000000000000000000000ca", since: "2026-12-07T02:00:00.000Z" },
+    { custodian: "receiver", address: "0x00000000000000000000000000000000000000ee", since: "2026-12-08T02:00:00.000Z" },
+  ],
+  decision: {
+    kind: "rejected",
+    by: "0x00000000000000000000000000000000000000ee",
+    at: "2026-12-08T02:10:00Z",
+    reasonCode: "MISSING_DATA",
+    reason: "Temperature record incomplete (readings missing)",
+    note: "first breach: Missing data at 2026-12-07 09:15:00 UTC",
+  },
+};
+
 describe("npm start's report text", function () {
+  it("gives the verdict in words: each breach with time, logger and liable party, the decision's reason in words", function () {
+    const lines = formatReport(report({ shipments: [missingData] })).split("\n");
+    expect(lines).to.include(`verdict           ${missingData.verdict}`);
+    expect(lines).to.include(
+      "decision          rejected by St. Mary's Hospital (receiver) at 2026-12-08 02:10:00 UTC — reason MISSING_DATA: " +
+        'Temperature record incomplete (readings missing) — note: "first breach: Missing data at 2026-12-07 09:15:00 UTC"',
+    );
+    expect(lines).to.include(`breaches          ${missingData.breaches[0]?.text}`);
+    expect(lines).to.include("liable            Polar Freight (carrier): held 10 h, excursion 0 s, Missing data");
+    const carrier = lines.find((l) => l.startsWith("  Polar Freight (carrier)"));
+    expect(carrier).to.match(/since 2026-12-07 02:00:00 UTC .* breaches: Missing data \(liable\)$/);
+    expect(lines.find((l) => l.startsWith("  Northwind Pharma (shipper)"))).to.match(/breaches: none$/);
+    expect(lines.join("\n")).to.not.match(/TEMPERATURE_BREACH|-20\.|MissingData/);
+    expect(lines).to.include(`min / max         \u221220.50 °C / \u221219.80 °C`);
+  });
+
+  it("counts the oracle's dropped messages once, as the progress line does, with the readings they carried", function () {
+    const messagesRejected = { bad_signature: 4, unknown_device: 2, duplicate: 2 };
+    const text = formatReport(
+      report({
+        messagesRejected,
+        readingsRejected: { bad_signature: 4, unknown_device: 2, duplicate: 17, "contract:StaleSequence": 1 },
+      }),
+    );
+    expect(text).to.include(
+      "\ndropped           8 messages by the oracle: bad_signature 4, unknown_device 2, duplicate 2 " +
+        "(23 readings in them: bad_signature 4, unknown_device 2, duplicate 17)\n",
+    );
+    expect(text).to.include("\nrefused           contract:StaleSequence 1 (readings, by the contract)\n");
+    const progress = formatProgress({
+      simSeconds: 3600,
+      totalSimSeconds: 3600,
+      published: 10,
+      onChain: 10,
+      dropped: totalDropped(messagesRejected),
+      batches: 1,
+      gasUsed: 100n,
+    });
+    expect(progress).to.include("dropped 8 messages");
+    expect(formatReport(report({}))).to.include("\ndropped           0 messages by the oracle\n");
+  });
+
   it("shows each logger's own MKT over its own time and the profile's limit, no pooled MKT", function () {
     const text = formatReport(report({}));
     expect(text).to.include("\nmin / max         19.23 °C / 21.43 °C\n");

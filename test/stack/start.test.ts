@@ -10,7 +10,10 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
-import { SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "../../scripts/stack/plan.js";
+import { reasonCodeForBreach } from "../../sdk/reasons.js";
+import type { BreachReasonName } from "../../sdk/names.js";
+import { PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS, firstLateUpload } from "../../scripts/stack/plan.js";
+import type { PartyRole } from "../../scripts/stack/plan.js";
 import type { StackReport } from "../../scripts/stack/report.js";
 
 const REPO_ROOT = join(import.meta.dirname, "..", "..");
@@ -136,6 +139,43 @@ describe("npm start (the local stack)", function () {
         else expect(seconds, `${plan.title}: ${custodian}`).to.equal(0);
       }
     }
+  });
+
+  it("gives each breached shipment's verdict in words: breach times and loggers, liable parties, the reason from the breach kind", function () {
+    for (const [i, plan] of SHIPMENTS.entries()) {
+      const shipment = report.shipments[i];
+      expect(output).to.include(`\nverdict           ${shipment?.verdict}\n`);
+      if (plan.expectedBreaches.length === 0) continue;
+      for (const b of shipment?.breaches ?? []) {
+        expect(b.at, `${plan.title}: ${b.reason}`).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        expect(b.text)
+          .to.include(` on logger ${b.deviceId} `)
+          .and.include(`liable: ${PARTY_NAMES[b.custodian as PartyRole]}`);
+        expect(output).to.include(b.text);
+      }
+      // The rejection's reason names the kind of the earliest breach: a MissingData-only shipment is MISSING_DATA.
+      const first = shipment?.breaches[0]?.at;
+      const earliest = (shipment?.breaches ?? []).filter((b) => b.at === first).map((b) => b.reason);
+      expect(shipment?.decision?.reasonCode, plan.title).to.be.oneOf(
+        earliest.map((k) => reasonCodeForBreach(k as BreachReasonName)),
+      );
+      if (plan.expectedBreaches.every((b) => b.reason === "MissingData")) {
+        expect(shipment?.decision?.reasonCode, plan.title).to.equal("MISSING_DATA");
+      }
+      expect(shipment?.decision?.note).to.match(/^first breach: .+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+      expect(shipment?.liable.map((l) => l.custodian).sort()).to.deep.equal(
+        [...new Set(plan.expectedBreaches.map((b) => b.custodian as string))].sort(),
+      );
+    }
+    expect(output).to.match(/^liable {12}\S/m);
+    expect(output).to.not.include("TEMPERATURE_BREACH (");
+  });
+
+  it("counts the oracle's dropped messages once: the progress line and the totals agree", function () {
+    const total = Object.values(report.messagesRejected).reduce((a, b) => a + b, 0);
+    const progress = [...output.matchAll(/ dropped (\d+) messages /g)].map((m) => Number(m[1]));
+    expect(progress.at(-1), "the last progress line").to.equal(total);
+    expect(output).to.match(new RegExp(`^dropped {11}${total} messages by the oracle: `, "m"));
   });
 
   it("rejects every tampered message with the right reason", function () {

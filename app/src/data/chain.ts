@@ -3,12 +3,13 @@
  * with `getLogsPaged`), a shipment's state (`readShipment`), history (`shipmentHistory`) and chart series
  * (`temperatureTimeline`), the profiles, role checks, and the actions a connected wallet may take.
  */
-import { JsonRpcProvider, ZeroAddress, keccak256, toUtf8Bytes } from "ethers";
+import { JsonRpcProvider, ZeroAddress, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { ContractTransactionResponse, Provider, Signer } from "ethers";
 
 import {
   connectSuite,
   deploymentStartBlock,
+  encodeDecisionReason,
   getLogsPaged,
   readShipment,
   shipmentHistory,
@@ -26,6 +27,7 @@ import type {
 } from "../../../sdk/index.js";
 import { shipmentRow } from "./shaping.js";
 import type { ShipmentRow } from "./shaping.js";
+import { deploymentDomain } from "./handover.js";
 import type { SignedHandover } from "./handover.js";
 
 export interface ShipmentView {
@@ -87,7 +89,7 @@ export class ChainReader {
       readShipment(this.suite, shipmentId),
       shipmentHistory(this.suite, shipmentId),
     ]);
-    return shipmentRow(state, temperatureTimeline(history));
+    return shipmentRow(state, temperatureTimeline(history), history);
   }
 
   async rows(ids: readonly bigint[]): Promise<ShipmentRow[]> {
@@ -171,7 +173,7 @@ export class ChainWriter {
       profileId: input.profileId,
       deviceIds: [...input.deviceIds],
       plannedStartAt: 0,
-      externalRef: keccak256(toUtf8Bytes(input.reference)),
+      externalRef: referenceBytes32(input.reference),
     };
     // The chain refuses a device whose owner has not approved this shipper; say so, naming the owner.
     const shipper = await this.signer.getAddress();
@@ -213,20 +215,18 @@ export class ChainWriter {
   /** The next custodian signs a one-transaction handover for the current custodian to submit. */
   async signAcceptance(id: bigint, nonce: bigint, deadline: bigint): Promise<SignedHandover> {
     const custodian = await this.signer.getAddress();
-    const domain = {
-      chainId: BigInt(this.deployment.chainId),
-      verifyingContract: this.deployment.contracts.ColdChain.address,
-    };
+    const domain = deploymentDomain(this.deployment);
     const acceptance = { shipmentId: id, custodian, nonce, deadline };
     const signature = await signCustodyAcceptance(this.signer, domain, acceptance);
-    return { ...acceptance, signature };
+    return { domain, acceptance, signature };
   }
 
-  /** The current custodian submits a pasted signed handover. */
+  /** The current custodian submits a pasted signed handover (read with `readHandover`, which checks its domain). */
   async transferWithSignature(h: SignedHandover): Promise<string> {
     const cc = this.suite.coldChain;
-    await cc.transferCustodyWithSignature.staticCall(h.shipmentId, h.custodian, h.deadline, h.signature);
-    return await this.mined(cc.transferCustodyWithSignature(h.shipmentId, h.custodian, h.deadline, h.signature));
+    const { shipmentId, custodian, deadline } = h.acceptance;
+    await cc.transferCustodyWithSignature.staticCall(shipmentId, custodian, deadline, h.signature);
+    return await this.mined(cc.transferCustodyWithSignature(shipmentId, custodian, deadline, h.signature));
   }
 
   async release(id: bigint): Promise<string> {
@@ -234,11 +234,22 @@ export class ChainWriter {
     return await this.mined(this.suite.coldChain.release(id));
   }
 
+  /** Rejects with one of the documented reason codes (`DECISION_REASONS`), stored as readable bytes32 text. */
   async reject(id: bigint, reason: string): Promise<string> {
-    const code = keccak256(toUtf8Bytes(reason));
+    const code = encodeDecisionReason(reason);
     await this.suite.coldChain.reject.staticCall(id, code);
     return await this.mined(this.suite.coldChain.reject(id, code));
   }
+}
+
+/**
+ * A shipment reference as the chain's bytes32: the text itself when it fits in 31 bytes (readable by everyone, as
+ * `cli shipment create --ref` stores it), else its keccak256 hash (only who knows the text can match it).
+ */
+export function referenceBytes32(reference: string): string {
+  const text = reference.trim();
+  if (text === "") return ZeroHash;
+  return toUtf8Bytes(text).length <= 31 ? encodeBytes32String(text) : keccak256(toUtf8Bytes(text));
 }
 
 /** A readable one-line message for a failed call: the contract's custom error by name when it has one. */

@@ -17,6 +17,11 @@ export interface AppConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Milliseconds between polls for a new block. */
   readonly pollMs: number;
+  /**
+   * Product names by shipment reference (the text stored on chain, e.g. an SSCC), for the list and the page: the
+   * chain holds the reference, not what is in the box.
+   */
+  readonly products: Readonly<Record<string, string>>;
   /** An oracle's alert stream (`http://<oracle>:<port>/alerts`, Server-Sent Events); empty = no live alerts. */
   readonly alertsUrl: string;
 }
@@ -27,6 +32,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   explorerUrl: "",
   labels: {},
   pollMs: 2000,
+  products: {},
   alertsUrl: "",
 };
 
@@ -45,6 +51,13 @@ export function resolveConfig(json: unknown, search: string): AppConfig {
   const labels = Object.fromEntries(
     Object.entries(labelsRaw as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), String(v)]),
   );
+  const productsRaw = base.products ?? {};
+  if (typeof productsRaw !== "object" || productsRaw === null) {
+    throw new Error('config.json: "products" must be an object (reference → product name)');
+  }
+  const products = Object.fromEntries(
+    Object.entries(productsRaw as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+  );
   const pollMs = typeof base.pollMs === "number" && base.pollMs >= 250 ? base.pollMs : DEFAULT_CONFIG.pollMs;
   const params = new URLSearchParams(search);
   return {
@@ -53,6 +66,7 @@ export function resolveConfig(json: unknown, search: string): AppConfig {
     explorerUrl: str("explorerUrl", ""),
     labels,
     pollMs,
+    products,
     alertsUrl: params.get("alerts") ?? str("alertsUrl", DEFAULT_CONFIG.alertsUrl),
   };
 }

@@ -1,74 +1,36 @@
 /**
- * The signed handover string a next custodian gives the current one (copy/paste or a QR code): a one-line JSON
- * object with the EIP-712 `CustodyAcceptance` fields and the signature, which `transferCustodyWithSignature`
+ * The signed handover text a next custodian gives the current one (copy/paste or a QR code), in the one format the
+ * CLI uses too (`coldchain:handover:v1:…`, defined in sdk/protocol/handover.ts, docs/protocol.md §2.6): the
+ * EIP-712 `CustodyAcceptance`, the domain it was signed for, and the signature `transferCustodyWithSignature`
  * takes. Pure; unit-tested.
  */
-import { getAddress, isHexString } from "ethers";
+import {
+  assertHandoverDomain,
+  assertHandoverSigner,
+  decodeHandover,
+  encodeHandover,
+  HandoverError,
+} from "../../../sdk/protocol/index.js";
+import type { ColdChainDomain, SignedHandover } from "../../../sdk/protocol/index.js";
 
-export const HANDOVER_FORMAT = "coldchain-handover/1";
+export { assertHandoverDomain, assertHandoverSigner, decodeHandover, encodeHandover, HandoverError };
+export type { SignedHandover };
 
-export interface SignedHandover {
-  readonly shipmentId: bigint;
-  readonly custodian: string;
-  readonly nonce: bigint;
-  readonly deadline: bigint;
-  /** 65-byte r || s || v, 0x hex. */
-  readonly signature: string;
+/** What a handover is checked against: a deployment's chain id and ColdChain address. */
+export interface HandoverTarget {
+  readonly chainId: number;
+  readonly contracts: { readonly ColdChain: { readonly address: string } };
 }
 
-export function encodeHandover(h: SignedHandover): string {
-  return JSON.stringify({
-    format: HANDOVER_FORMAT,
-    shipmentId: h.shipmentId.toString(),
-    custodian: h.custodian,
-    nonce: h.nonce.toString(),
-    deadline: h.deadline.toString(),
-    signature: h.signature,
-  });
+/** The EIP-712 domain of a deployment's ColdChain (what a handover for it must name). */
+export function deploymentDomain(deployment: HandoverTarget): ColdChainDomain {
+  return { chainId: BigInt(deployment.chainId), verifyingContract: deployment.contracts.ColdChain.address };
 }
 
-/** Raised for a pasted text that is not a signed handover; the message says what is wrong. */
-export class HandoverFormatError extends Error {
-  override readonly name = "HandoverFormatError";
-}
-
-function bigintField(o: Record<string, unknown>, key: string): bigint {
-  const v = o[key];
-  if (typeof v !== "string" || !/^\d+$/.test(v)) {
-    throw new HandoverFormatError(`the signed handover's "${key}" must be a decimal string; paste the whole text`);
-  }
-  return BigInt(v);
-}
-
-export function decodeHandover(text: string): SignedHandover {
-  let o: unknown;
-  try {
-    o = JSON.parse(text.trim());
-  } catch {
-    throw new HandoverFormatError(
-      `not a signed handover (expected the ${HANDOVER_FORMAT} JSON the next custodian copied); paste it unchanged`,
-    );
-  }
-  if (typeof o !== "object" || o === null || (o as { format?: unknown }).format !== HANDOVER_FORMAT) {
-    throw new HandoverFormatError(`not a signed handover: "format" must be "${HANDOVER_FORMAT}"`);
-  }
-  const r = o as Record<string, unknown>;
-  const custodian = r.custodian;
-  let address: string;
-  try {
-    address = getAddress(String(custodian));
-  } catch {
-    throw new HandoverFormatError(`the signed handover's "custodian" is not an address: ${String(custodian)}`);
-  }
-  const signature = r.signature;
-  if (typeof signature !== "string" || !isHexString(signature, 65)) {
-    throw new HandoverFormatError('the signed handover\'s "signature" must be 65 bytes of 0x hex');
-  }
-  return {
-    shipmentId: bigintField(r, "shipmentId"),
-    custodian: address,
-    nonce: bigintField(r, "nonce"),
-    deadline: bigintField(r, "deadline"),
-    signature,
-  };
+/**
+ * Reads a pasted handover for `deployment`: refuses malformed text, the dashboard's old JSON, and a handover signed
+ * for another chain or ColdChain deployment, each with a message saying what to do ({@link HandoverError}).
+ */
+export function readHandover(text: string, deployment: HandoverTarget): SignedHandover {
+  return decodeHandover(text, deploymentDomain(deployment));
 }

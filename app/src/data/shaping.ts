@@ -41,7 +41,7 @@ export interface BreachMarker {
   /** Observation time of the reading that breached (unix seconds). */
   readonly at: number;
   readonly reason: BreachReasonName;
-  /** Human text: "SingleExcursion: excursion longer than allowed". */
+  /** The rule it broke, in the SDK's words: "Single excursion: outside 2 °C to 8 °C for 1 h or more at a stretch". */
   readonly label: string;
   readonly custodian: string;
   readonly periodIndex: number;
@@ -70,17 +70,11 @@ export interface ChartModel {
   readonly readingCount: number;
 }
 
-/** What each breach reason means, in a QA manager's words. */
-export const BREACH_TEXT: Readonly<Record<BreachReasonName, string>> = {
-  None: "no breach",
-  AbsoluteLimit: "temperature beyond the absolute limit",
-  SingleExcursion: "one excursion lasted longer than allowed",
-  CumulativeExcursion: "a logger's total excursion time above the allowance",
-  Freeze: "frozen longer than allowed",
-  MissingData: "readings missing for longer than allowed",
-  DeviceFault: "a logger reported a fault or tampering",
-  MktExceeded: "a logger's mean kinetic temperature above the limit",
-};
+import { shipmentVerdict, CONDITION_WORDS } from "../../../sdk/index.js";
+import type { VerdictDecision, VerdictHistory } from "../../../sdk/index.js";
+import { breachRuleText, formatDuration, formatRange, liableParties, referenceText } from "./words.js";
+
+export { formatDuration };
 
 /** "Device 7" */
 export function deviceLabel(deviceId: bigint): string {
@@ -151,7 +145,7 @@ export function buildChartModel(history: ShipmentHistory, timeline: TemperatureT
     breaches: history.breaches.map((b) => ({
       at: b.observedAt,
       reason: b.reason,
-      label: `${b.reason}: ${BREACH_TEXT[b.reason]}`,
+      label: breachRuleText(b.reason, p),
       custodian: b.custodian,
       periodIndex: b.periodIndex,
       deviceId: b.deviceId,
@@ -263,11 +257,36 @@ export interface ShipmentRow {
   readonly minC: number;
   readonly maxC: number;
   readonly externalRef: string;
+  /** The reference as text (an SSCC, …), undefined when the chain holds a hash. */
+  readonly reference: string | undefined;
+  /** The allowed range of the rule profile, in words ("2 °C to 8 °C"). */
+  readonly range: string;
+  readonly profileId: number;
+  /** The condition in the SDK's words: "compliant", "breached", "no temperature evaluated yet". */
+  readonly verdict: string;
+  /** The SDK's one-line verdict: "Rejected — breached: Single excursion — liable: carrier — reason: …". */
+  readonly summary: string;
+  /** The first breach and its observation time (0 while compliant). */
+  readonly firstBreach: BreachReasonName | undefined;
+  readonly firstBreachAt: number;
+  /** Custodians liable for the recorded breaches, in custody order. */
+  readonly liable: readonly string[];
+  /** The QA decision, undefined while undecided. */
+  readonly decision: VerdictDecision | undefined;
 }
 
-/** A list row from a shipment's state and (for the sparkline) its temperature timeline. */
-export function shipmentRow(state: ShipmentState, timeline: TemperatureTimeline | undefined): ShipmentRow {
+/**
+ * A list row from a shipment's state, its history (for the verdict's breach times and the decider) and (for the
+ * sparkline) its timeline; `names` gives parties' display names for the verdict's summary.
+ */
+export function shipmentRow(
+  state: ShipmentState,
+  timeline: TemperatureTimeline | undefined,
+  history?: VerdictHistory,
+  names?: (address: string) => string,
+): ShipmentRow {
   const first = timeline?.devices[0];
+  const verdict = shipmentVerdict(state, history, names);
   return {
     shipmentId: state.shipmentId,
     badge: statusBadge(state.status),
@@ -284,17 +303,78 @@ export function shipmentRow(state: ShipmentState, timeline: TemperatureTimeline 
     minC: state.profile.minCentiC / 100,
     maxC: state.profile.maxCentiC / 100,
     externalRef: state.externalRef,
+    reference: referenceText(state.externalRef),
+    range: formatRange(state.profile.minCentiC, state.profile.maxCentiC),
+    profileId: state.profileId,
+    verdict: CONDITION_WORDS[verdict.condition],
+    summary: verdict.summary,
+    firstBreach: state.condition.firstBreach,
+    firstBreachAt: state.condition.firstBreachAt,
+    liable: liableParties(state),
+    decision: verdict.decision,
   };
 }
 
-/** Whether a row passes the status filter and the party filter (an address, case-insensitive; empty = any). */
-export function matchesFilter(row: ShipmentRow, status: StatusFilter, party: string): boolean {
+/** Filter on the verdict: compliant or breached rows only. */
+export type VerdictFilter = "all" | "compliant" | "breached";
+
+/**
+ * Whether a row passes the status filter, the party filter (part of an address, case-insensitive, or of a party's
+ * name from `names`; empty = any) and the verdict filter.
+ */
+export function matchesFilter(
+  row: ShipmentRow,
+  status: StatusFilter,
+  party: string,
+  verdict: VerdictFilter = "all",
+  names: (address: string) => string = () => "",
+): boolean {
   if (status === "breached" ? !row.breached : status !== "all" && row.badge !== status) return false;
+  if (verdict === "breached" && !row.breached) return false;
+  if (verdict === "compliant" && row.breached) return false;
   const q = party.trim().toLowerCase();
   if (q === "") return true;
-  return [row.shipper, row.receiver, row.owner, row.custodian, ...row.custodians].some((a) =>
-    a.toLowerCase().includes(q),
+  return [row.shipper, row.receiver, row.owner, row.custodian, ...row.custodians, ...row.liable].some(
+    (a) => a.toLowerCase().includes(q) || names(a).toLowerCase().includes(q),
   );
+}
+
+/** Sort keys of the list. */
+export type SortKey = "newest" | "verdict" | "liable" | "status" | "reference";
+
+const STATUS_ORDER: readonly StatusBadge[] = [
+  "delivered",
+  "in transit",
+  "created",
+  "rejected",
+  "released",
+  "cancelled",
+];
+
+/**
+ * The rows sorted by `key` (stable; newest first within equal keys): "verdict" puts breached first (earliest breach
+ * first), "liable" by the liable party's name (unliable last), "status" delivered (awaiting a decision) first,
+ * "reference" alphabetically (hashed references last).
+ */
+export function sortRows(
+  rows: readonly ShipmentRow[],
+  key: SortKey,
+  names: (address: string) => string = (a) => a,
+): ShipmentRow[] {
+  const newest = (a: ShipmentRow, b: ShipmentRow) =>
+    a.shipmentId > b.shipmentId ? -1 : a.shipmentId < b.shipmentId ? 1 : 0;
+  const text = (a: string | undefined, b: string | undefined) =>
+    a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : a.localeCompare(b);
+  const liableName = (r: ShipmentRow) => (r.liable.length === 0 ? undefined : r.liable.map(names).join(", "));
+  const by: Record<SortKey, (a: ShipmentRow, b: ShipmentRow) => number> = {
+    newest: () => 0,
+    verdict: (a, b) =>
+      Number(b.breached) - Number(a.breached) || (a.breached && b.breached ? a.firstBreachAt - b.firstBreachAt : 0),
+    liable: (a, b) => text(liableName(a), liableName(b)),
+    status: (a, b) => STATUS_ORDER.indexOf(a.badge) - STATUS_ORDER.indexOf(b.badge),
+    reference: (a, b) => text(a.reference, b.reference),
+  };
+  return [...rows].sort((a, b) => by[key](a, b) || newest(a, b));
 }
 
 /** At most `points` values: the mean of each bucket (keeps the sparkline cheap for 10,000 readings). */
@@ -342,15 +422,30 @@ export function formatAge(observedAt: number, now: number): string {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-/** "1 h 10 min", "45 min", "30 s". */
-export function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  return h > 0 ? `${h} h${m > 0 ? ` ${m} min` : ""}` : `${m} min`;
-}
-
 /** "0x1234…abcd" */
 export function shortAddress(address: string): string {
   return address.length > 12 ? `${address.slice(0, 6)}…${address.slice(-4)}` : address;
+}
+
+/** Approximate width (px) of a breach marker's text at 12 px bold. */
+export const markerWidth = (text: string) => 20 + text.length * 7;
+const LANE_GAP_PX = 6;
+
+/**
+ * Lanes for breach markers so that none covers another: each marker (sorted by x) goes to the first lane whose last
+ * marker ends left of it. Returns the lane of each input marker.
+ */
+export function markerLanes(markers: readonly { x: number; text: string }[]): number[] {
+  const order = markers.map((m, i) => i).sort((a, b) => (markers[a]?.x ?? 0) - (markers[b]?.x ?? 0));
+  const ends: number[] = [];
+  const lanes = new Array<number>(markers.length).fill(0);
+  for (const i of order) {
+    const m = markers[i] as { x: number; text: string };
+    const half = markerWidth(m.text) / 2;
+    let lane = ends.findIndex((end) => end + LANE_GAP_PX <= m.x - half);
+    if (lane === -1) lane = ends.length;
+    ends[lane] = m.x + half;
+    lanes[i] = lane;
+  }
+  return lanes;
 }

@@ -3,7 +3,8 @@ import { useEffect, useState } from "preact/hooks";
 
 import { ChainWriter, describeError } from "../data/chain.js";
 import type { ChainReader, ShipmentView } from "../data/chain.js";
-import { decodeHandover, encodeHandover } from "../data/handover.js";
+import { assertHandoverSigner, encodeHandover, readHandover } from "../data/handover.js";
+import { DECISION_REASON_CODES, DECISION_REASONS, reasonCodeForBreach } from "../../../sdk/index.js";
 import { partyName } from "./format.js";
 import type { Labels } from "./format.js";
 import type { WalletConnection } from "./wallet.js";
@@ -29,7 +30,9 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
   const [to, setTo] = useState(state.receiver);
   const [pasted, setPasted] = useState("");
   const [signed, setSigned] = useState("");
-  const [reason, setReason] = useState("TEMPERATURE_EXCURSION");
+  // Suggest the documented code that names the shipment's first breach.
+  const first = state.condition.firstBreach;
+  const [reason, setReason] = useState<string>(first === undefined ? "OTHER" : reasonCodeForBreach(first));
   const account = wallet?.account;
 
   useEffect(() => {
@@ -131,7 +134,17 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
             class="stack"
             onSubmit={(e) => {
               e.preventDefault();
-              void run("Signed handover", () => writer.transferWithSignature(decodeHandover(pasted)));
+              void run("Signed handover", async () => {
+                // Refuses a handover for another chain or deployment, another shipment, or signed by someone else.
+                const h = readHandover(pasted, reader.deployment);
+                if (h.acceptance.shipmentId !== id) {
+                  throw new Error(
+                    `this signed handover is for shipment #${h.acceptance.shipmentId}, not #${id}; open that shipment`,
+                  );
+                }
+                if ((await reader.provider.getCode(h.acceptance.custodian)) === "0x") assertHandoverSigner(h);
+                return await writer.transferWithSignature(h);
+              });
             }}
           >
             <label>
@@ -199,7 +212,13 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
             >
               <label>
                 Rejection reason{" "}
-                <input required value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+                <select value={reason} onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+                  {DECISION_REASON_CODES.map((code) => (
+                    <option key={code} value={code}>
+                      {DECISION_REASONS[code]} ({code})
+                    </option>
+                  ))}
+                </select>
               </label>
               <button type="submit" class="danger" disabled={busy}>
                 Reject

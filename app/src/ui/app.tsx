@@ -45,7 +45,7 @@ export function App({ config, deployment }: { config: AppConfig; deployment: Dep
     if (window.ethereum !== undefined) return new ChainReader(deployment, new BrowserProvider(window.ethereum));
     return undefined;
   }, [config, deployment]);
-  const ctx: Labels = { labels: config.labels, explorerUrl: config.explorerUrl };
+  const ctx: Labels = { labels: config.labels, explorerUrl: config.explorerUrl, products: config.products };
   const [route, setRoute] = useState<Route>(parseRoute(location.hash));
   const [block, setBlock] = useState<number | undefined>(undefined);
   const [now, setNow] = useState(Math.floor(Date.now() / 1000));

@@ -8,12 +8,36 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
+import { markerLanes, markerWidth } from "../data/shaping.js";
 import type { ChartModel, CustodySegment } from "../data/shaping.js";
-import { formatDuration } from "../data/shaping.js";
+import { BREACH_KIND_WORDS, breachKinds, formatCelsius, formatDuration, formatRange } from "../data/words.js";
 import { formatTime, partyName, TxLink } from "./format.js";
 import type { Labels } from "./format.js";
 
-const COLORS = ["#1f5fbf", "#8a3ffc", "#00726b", "#a2191f"];
+/**
+ * Logger lines: colours of the Okabe–Ito colour-blind-safe palette with distinct hues (blue, vermillion, black,
+ * reddish purple, sky blue, yellow-brown), each with its own dash pattern so no two loggers differ by colour alone.
+ */
+export const SERIES_STYLES: readonly { color: string; dash: number[]; name: string }[] = [
+  { color: "#0072B2", dash: [], name: "solid" },
+  { color: "#D55E00", dash: [8, 4], name: "dashed" },
+  { color: "#000000", dash: [2, 3], name: "dotted" },
+  { color: "#CC79A7", dash: [10, 3, 2, 3], name: "dash-dot" },
+  { color: "#56B4E9", dash: [14, 5], name: "long dash" },
+  { color: "#8C6D00", dash: [4, 2, 4, 6], name: "double dash" },
+];
+
+/** Time-axis labels in UTC like the rest of the page: "14:30", with the date under the first tick of each day. */
+function utcTicks(splits: number[]): string[] {
+  let lastDay = "";
+  return splits.map((t) => {
+    const iso = new Date(t * 1000).toISOString();
+    const day = iso.slice(0, 10);
+    const label = day === lastDay ? iso.slice(11, 16) : `${iso.slice(11, 16)}\n${day}`;
+    lastDay = day;
+    return label;
+  });
+}
 
 export interface ChartProps {
   readonly model: ChartModel;
@@ -26,7 +50,8 @@ export interface ChartProps {
 interface PlotBox {
   left: number;
   width: number;
-  markers: { x: number; key: string; label: string; title: string }[];
+  lanes: number;
+  markers: { x: number; lane: number; key: string; text: string; title: string }[];
 }
 
 function bandsPlugin(model: ChartModel): uPlot.Plugin {
@@ -91,6 +116,7 @@ function bandsPlugin(model: ChartModel): uPlot.Plugin {
 
 export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
+  const readout = useRef<HTMLParagraphElement>(null);
   const [box, setBox] = useState<PlotBox | undefined>(undefined);
 
   useEffect(() => {
@@ -105,38 +131,65 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
       width,
       height: width < 600 ? 240 : 320,
       scales: { x: { time: true, min: model.xMin, max: model.xMax }, y: { range: [model.yMin, model.yMax] } },
-      axes: [{}, { label: "°C", values: (_u, vals) => vals.map((v) => `${v} °C`), size: 60 }],
+      axes: [
+        { label: "time (UTC)", values: (_u, splits) => utcTicks(splits), size: 56 },
+        { label: "°C", values: (_u, vals) => vals.map((v) => formatCelsius(Math.round(v * 100))), size: 64 },
+      ],
       series: [
         { label: "time" },
-        ...model.series.map((s, i) => ({
-          label: s.label,
-          stroke: COLORS[i % COLORS.length],
-          width: 1.5,
-          spanGaps: false,
-          value: (_u: uPlot, v: number | null) => (v == null ? "—" : `${v.toFixed(2)} °C`),
-        })),
+        ...model.series.map((s, i) => {
+          const style = SERIES_STYLES[i % SERIES_STYLES.length]!;
+          return { label: s.label, stroke: style.color, dash: style.dash, width: 1.75, spanGaps: false };
+        }),
       ],
-      legend: { live: true },
+      // The legend is drawn by the page (below): uPlot's live legend is empty until the cursor is over the plot.
+      legend: { show: false },
       plugins: [bandsPlugin(model)],
     };
     let drawn = false;
     const place = (u: uPlot) => {
       const plotWidth = u.over.clientWidth;
+      const placed = model.breaches.map((b, i) => {
+        const text = `⚠ ${BREACH_KIND_WORDS[b.reason]}`;
+        const half = markerWidth(text) / 2;
+        return {
+          // keep the label inside the plot
+          x: Math.min(Math.max(u.valToPos(b.at, "x"), half), Math.max(half, plotWidth - half)),
+          key: `${b.transactionHash}-${i}`,
+          text,
+          title: `${b.label}; at ${formatTime(b.at)}, device ${b.deviceId}, custodian ${partyName(b.custodian, ctx)}`,
+        };
+      });
+      const lanes = markerLanes(placed);
       setBox({
         left: u.over.offsetLeft,
         width: plotWidth,
-        markers: model.breaches.map((b, i) => ({
-          // keep the label inside the plot
-          x: Math.min(Math.max(u.valToPos(b.at, "x"), 48), Math.max(48, plotWidth - 48)),
-          key: `${b.transactionHash}-${i}`,
-          label: b.label,
-          title: `${b.label} — ${formatTime(b.at)}, device ${b.deviceId}, custodian ${partyName(b.custodian, ctx)}`,
-        })),
+        lanes: lanes.length === 0 ? 0 : Math.max(...lanes) + 1,
+        markers: placed.map((m, i) => ({ ...m, lane: lanes[i] ?? 0 })),
       });
+    };
+    // The values under the cursor, written straight into the DOM (no re-render per mouse move); empty otherwise.
+    const showCursor = (u: uPlot) => {
+      const out = readout.current;
+      if (out === null) return;
+      const idx = u.cursor.idx;
+      const t = idx == null ? undefined : model.x[idx];
+      if (idx == null || t === undefined) {
+        out.textContent = "";
+        return;
+      }
+      const values = model.series
+        .map((s) => {
+          const v = s.values[idx];
+          return typeof v === "number" ? `${s.label}: ${formatCelsius(Math.round(v * 100))}` : undefined;
+        })
+        .filter((v) => v !== undefined);
+      out.textContent = values.length === 0 ? "" : `${formatTime(t)} — ${values.join(", ")}`;
     };
     opts.hooks = {
       ready: [place],
       setSize: [place],
+      setCursor: [showCursor],
       draw: [
         () => {
           if (drawn) return;
@@ -159,47 +212,99 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
     };
   }, [model]);
 
+  const px = (seg: CustodySegment) => (box === undefined ? Infinity : seg.width * box.width);
   return (
     <figure class="chart" aria-labelledby="chart-caption">
       <figcaption id="chart-caption">
-        Temperature over time: green band {model.minC}–{model.maxC} °C allowed; red beyond the absolute limits (
-        {model.absoluteMinC} / {model.absoluteMaxC} °C); orange shading = excursion; hatched = missing data; dashed red
-        line = breach. {model.readingCount.toLocaleString("en")} readings.
+        Temperature over time, {model.readingCount.toLocaleString("en")} readings; allowed{" "}
+        {formatRange(Math.round(model.minC * 100), Math.round(model.maxC * 100))}; breaches are marked above the plot.
       </figcaption>
-      <div class="plot-wrap">
-        <div ref={host} class="plot" data-testid="chart" data-readings={model.readingCount} />
+      <div
+        class="marker-strip"
+        data-testid="breach-markers"
+        style={box === undefined ? undefined : { height: `${box.lanes * 1.6}rem` }}
+      >
         {box?.markers.map((m) => (
           <span
             key={m.key}
             class="breach-marker"
             data-testid="breach-marker"
-            style={{ left: `${box.left + m.x}px` }}
+            data-lane={m.lane}
+            style={{ left: `${box.left + m.x}px`, top: `${m.lane * 1.6}rem` }}
             tabIndex={0}
             role="img"
             aria-label={m.title}
             title={m.title}
           >
-            ⚠ {m.label.split(":")[0]}
+            {m.text}
           </span>
         ))}
       </div>
+      <div class="plot-wrap">
+        <div ref={host} class="plot" data-testid="chart" data-readings={model.readingCount} />
+      </div>
+      <p class="cursor-readout small" ref={readout} data-testid="cursor-readout" />
+      <ul class="chart-legend" data-testid="chart-legend" aria-label="Chart legend">
+        {model.series.map((s, i) => {
+          const style = SERIES_STYLES[i % SERIES_STYLES.length]!;
+          return (
+            <li key={s.deviceId.toString()}>
+              <svg width="34" height="10" aria-hidden="true">
+                <line
+                  x1="1"
+                  y1="5"
+                  x2="33"
+                  y2="5"
+                  stroke={style.color}
+                  stroke-width="2.5"
+                  stroke-dasharray={style.dash.join(" ")}
+                />
+              </svg>
+              {s.label} ({style.name} line)
+            </li>
+          );
+        })}
+        <li>
+          <span class="key key-band" aria-hidden="true" /> allowed range{" "}
+          {formatRange(Math.round(model.minC * 100), Math.round(model.maxC * 100))}
+        </li>
+        <li>
+          <span class="key key-limit" aria-hidden="true" /> beyond the absolute limits (
+          {formatRange(Math.round(model.absoluteMinC * 100), Math.round(model.absoluteMaxC * 100))})
+        </li>
+        <li>
+          <span class="key key-excursion" aria-hidden="true" /> excursion
+        </li>
+        <li>
+          <span class="key key-gap" aria-hidden="true" /> missing data
+        </li>
+        <li>
+          <span class="key key-breach" aria-hidden="true" /> breach (dashed line, labelled above)
+        </li>
+      </ul>
       <div
         class="custody-timeline"
         data-testid="custody-timeline"
         style={box === undefined ? undefined : { marginLeft: `${box.left}px`, width: `${box.width}px` }}
         role="list"
-        aria-label="Custody timeline (same time axis as the chart)"
+        aria-label="Custody timeline (same time axis as the chart); each period is listed in words below"
       >
         {segments.map((s) => (
           <div
             key={s.index}
             role="listitem"
-            class={`segment${s.liable ? " liable" : ""}${s.current ? " current" : ""}`}
+            class={`segment${s.liable ? " liable" : ""}${s.current ? " current" : ""}${px(s) < 24 ? " tiny" : ""}`}
             style={{ left: `${(s.left * 100).toFixed(3)}%`, width: `${(s.width * 100).toFixed(3)}%` }}
-            title={`${partyName(s.custodian, ctx)}: ${formatTime(s.from)} – ${s.current ? "now" : formatTime(s.to)}; excursion ${formatDuration(s.excursionSeconds)}${s.liable ? `; liable for ${s.breaches.join(", ")}` : ""}`}
+            title={`period ${s.index}: ${partyName(s.custodian, ctx)}: ${formatTime(s.from)} to ${s.current ? "now" : formatTime(s.to)}; excursion ${formatDuration(s.excursionSeconds)}${s.liable ? `; liable for: ${breachKinds(s.breaches)}` : ""}`}
           >
-            <span class="segment-name">{partyName(s.custodian, ctx)}</span>
-            {s.liable ? <span class="segment-liable"> liable</span> : null}
+            {/* Narrow periods show their number (the list under the timeline names them); "liable" comes first. */}
+            {px(s) < 24 ? null : (
+              <>
+                {s.liable ? <span class="segment-liable">⚠ liable </span> : null}
+                <span class="segment-number">{s.index}</span>
+                {px(s) < 120 ? null : <span class="segment-name"> {partyName(s.custodian, ctx)}</span>}
+              </>
+            )}
             {s.transactionHash !== undefined ? (
               <span class="sr-only">
                 {" "}
@@ -209,6 +314,15 @@ export function TemperatureChart({ model, segments, ctx, onDrawn }: ChartProps) 
           </div>
         ))}
       </div>
+      <ul class="custody-legend" data-testid="custody-legend" aria-label="Custody periods">
+        {segments.map((s) => (
+          <li key={s.index} class={s.liable ? "liable" : undefined}>
+            Period {s.index}: <strong>{partyName(s.custodian, ctx)}</strong>, {formatTime(s.from)} to{" "}
+            {s.current ? "now" : formatTime(s.to)} ({formatDuration(Math.max(0, s.to - s.from))})
+            {s.liable ? <strong class="bad"> — ⚠ liable for: {breachKinds(s.breaches)}</strong> : null}
+          </li>
+        ))}
+      </ul>
     </figure>
   );
 }

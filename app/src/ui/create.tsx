@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { ChainWriter, describeError } from "../data/chain.js";
 import type { ChainReader, ProfileEntry } from "../data/chain.js";
+import { formatDuration, formatRange } from "../data/words.js";
 import type { Labels } from "./format.js";
 import type { WalletConnection } from "./wallet.js";
 
@@ -101,7 +102,10 @@ export function CreateShipment({
           <select value={profileId} onChange={(e) => setProfileId(Number((e.target as HTMLSelectElement).value))}>
             {(profiles ?? []).map(({ profileId: id, profile: p }) => (
               <option key={id} value={id}>
-                #{id}: {p.minCentiC / 100}–{p.maxCentiC / 100} °C, excursion ≤ {p.maxSingleExcursionSeconds / 60} min
+                #{id}: {formatRange(p.minCentiC, p.maxCentiC)}, single excursion{" "}
+                {p.maxSingleExcursionSeconds === 0
+                  ? "off"
+                  : `a breach at ${formatDuration(p.maxSingleExcursionSeconds)}`}
               </option>
             ))}
           </select>
@@ -128,7 +132,7 @@ export function CreateShipment({
           <input required value={devices} onInput={(e) => setDevices((e.target as HTMLInputElement).value)} />
         </label>
         <label>
-          Reference (e.g. SSCC){" "}
+          Reference (e.g. an SSCC; up to 31 characters are stored as text, a longer one only as its hash){" "}
           <input value={reference} onInput={(e) => setReference((e.target as HTMLInputElement).value)} />
         </label>
         <button type="submit" disabled={busy || wallet === undefined || shipper !== true || profiles === undefined}>

@@ -7,6 +7,8 @@ import type { StatusBadge } from "../data/shaping.js";
 export interface Labels {
   readonly labels: Readonly<Record<string, string>>;
   readonly explorerUrl: string;
+  /** Product names by shipment reference (config.json "products"). */
+  readonly products?: Readonly<Record<string, string>>;
 }
 
 /** "carrier (0x1234…abcd)" when the address has a label, else the short address; full address in the title. */
@@ -29,8 +31,16 @@ export function partyName(address: string, ctx: Labels): string {
   return ctx.labels[address.toLowerCase()] ?? shortAddress(address);
 }
 
+/**
+ * A transaction: "tx 0x1234…abcd", a link to the explorer when one is configured, else the short hash with the full
+ * hash in its title (never a bare "tx" that leads nowhere).
+ */
 export function TxLink({ hash, ctx, children }: { hash: string; ctx: Labels; children?: ComponentChildren }) {
-  const text = children ?? <code>{shortAddress(hash)}</code>;
+  const text = (
+    <>
+      {children ?? "tx"} <code>{shortAddress(hash)}</code>
+    </>
+  );
   if (ctx.explorerUrl === "") {
     return (
       <span class="tx" title={`transaction ${hash}`}>
@@ -49,7 +59,4 @@ export function Badge({ badge }: { badge: StatusBadge | "breached" }) {
   return <span class={`badge badge-${badge.replace(" ", "-")}`}>{badge}</span>;
 }
 
-export function formatTime(unix: number): string {
-  if (unix === 0) return "—";
-  return new Date(unix * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
-}
+export { formatDate as formatTime } from "../data/words.js";
