@@ -38,6 +38,8 @@ export interface ServeAppOptions {
   readonly explorerUrl?: string;
   /** Milliseconds between the app's polls for a new block; default 2000. */
   readonly pollMs?: number;
+  /** An oracle's alert stream (`http://<oracle>:<port>/alerts`) for the "Live alerts" panel; omit for none. */
+  readonly alertsUrl?: string;
   /** Built files; default `app/dist`. */
   readonly distDir?: string;
 }
@@ -105,6 +107,7 @@ export async function serveApp(options: ServeAppOptions): Promise<ServedApp> {
     labels: options.labels ?? {},
     products: options.products ?? {},
     pollMs: options.pollMs ?? 2000,
+    alertsUrl: options.alertsUrl ?? "",
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -74,6 +74,12 @@ export interface StackOracleOptions {
   readonly startTimeoutMs?: number;
 }
 
+/** The oracle's alert stream for the dashboard (`serveApp({ alertsUrl })`): `GET /alerts` on its HTTP server. */
+export function oracleAlertsUrl(oracle: Oracle): string {
+  if (oracle.httpPort === undefined) throw new Error("the oracle's HTTP server is not running: no alert stream");
+  return `http://127.0.0.1:${oracle.httpPort}/alerts`;
+}
+
 export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
   const config = parseConfig({
     oracleId: o.oracleId,
@@ -90,7 +96,10 @@ export async function startOracle(o: StackOracleOptions): Promise<Oracle> {
     // A batch leaves after at most 4 s (wall clock; 80 simulated minutes at 1200x): fuller, cheaper batches.
     batch: { maxAgeMs: 4000 },
     store: { path: join(o.runDir, "oracle.db"), synchronous: "NORMAL" },
+    // 127.0.0.1 (the default host): /metrics, /health and the dashboard's live alerts (GET /alerts, CORS "*").
     http: { port: 0 },
+    // Real-time alerts on MQTT and GET /alerts; advisory, they change nothing the oracle relays.
+    alerts: { enabled: true },
     log: { level: o.logLevel },
   });
   const oracle = new Oracle(

@@ -22,6 +22,8 @@ export interface AppConfig {
    * chain holds the reference, not what is in the box.
    */
   readonly products: Readonly<Record<string, string>>;
+  /** An oracle's alert stream (`http://<oracle>:<port>/alerts`, Server-Sent Events); empty = no live alerts. */
+  readonly alertsUrl: string;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -31,6 +33,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   labels: {},
   pollMs: 2000,
   products: {},
+  alertsUrl: "",
 };
 
 /** Merges a `config.json` value and the query string over the defaults; throws on a malformed config. */
@@ -64,6 +67,7 @@ export function resolveConfig(json: unknown, search: string): AppConfig {
     labels,
     pollMs,
     products,
+    alertsUrl: params.get("alerts") ?? str("alertsUrl", DEFAULT_CONFIG.alertsUrl),
   };
 }
 

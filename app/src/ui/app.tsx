@@ -7,6 +7,7 @@ import type { ShipmentView } from "../data/chain.js";
 import type { AppConfig } from "../data/config.js";
 import type { ShipmentRow } from "../data/shaping.js";
 import type { Deployment } from "../../../sdk/index.js";
+import { LiveAlerts } from "./alerts.js";
 import { CreateShipment } from "./create.js";
 import type { Labels } from "./format.js";
 import { ShipmentList } from "./list.js";
@@ -190,6 +191,7 @@ export function App({ config, deployment }: { config: AppConfig; deployment: Dep
             {walletError}
           </p>
         ) : null}
+        {route.page === "list" ? <LiveAlerts alertsUrl={config.alertsUrl} ctx={ctx} /> : null}
         {reader === undefined ? (
           <p class="error" role="alert">
             No RPC URL configured and no wallet found: open the app with <code>?rpc=http://…</code> or put
