@@ -23,7 +23,7 @@ import { PARTY_ACCOUNTS, PARTY_NAMES, SCENARIO_HOURS, SHIPMENTS, firstLateUpload
 import type { PartyRole } from "./plan.js";
 import { ProgressLine, totalDropped } from "./progress.js";
 import { buildReport, formatReport } from "./report.js";
-import { startBroker, startOracle } from "./services.js";
+import { oracleAlertsUrl, startBroker, startOracle } from "./services.js";
 import {
   createWorld,
   deployWorldSuite,
@@ -354,6 +354,7 @@ export async function run(
         network: "local",
         rpcUrl: chain.url,
         labels,
+        alertsUrl: oracleAlertsUrl(oracle), // the Live alerts panel reads the oracle's GET /alerts
       });
     });
     stops.push(() => app.close());
