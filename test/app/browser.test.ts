@@ -24,7 +24,7 @@ import type { BrowserContext, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
 import { decodeHandover } from "../../cli/handover.js";
-import { connectSuite, encodeDecisionReason, readShipment } from "../../sdk/index.js";
+import { SHIPMENT_STATUSES, connectSuite, encodeDecisionReason, readShipment } from "../../sdk/index.js";
 import type { ServedApp } from "../../app/serve.js";
 import { parseDeployment } from "../../sdk/deployment.js";
 import type { Deployment } from "../../sdk/deployment.js";
@@ -547,6 +547,38 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
     await row.getByText("delivered").waitFor({ timeout: 10_000 });
     expect(await page.getByTestId("block").innerText()).to.not.equal(before);
     await shot(page, "list-after-handover.png", "the list updated live after a handover made elsewhere");
+  });
+
+  it("releases with a note from the dashboard (on chain, readable); a note over 280 bytes is refused before sending", async () => {
+    // The previous test delivered the compliant shipment to the receiver.
+    walletAccount = seeded.accounts.receiver;
+    await page.goto(`${app!.url}#/shipment/${seeded.compliant}`);
+    await page.reload();
+    await page.getByRole("button", { name: "Connect wallet" }).click();
+    await page.getByTestId("wallet-account").waitFor();
+    const actions = page.getByTestId("actions");
+    const cc = ColdChain__factory.connect(deployment.contracts.ColdChain.address, provider);
+    const blockBefore = await provider!.getBlockNumber();
+
+    // 100 characters of 3 bytes each: under the field's 280 characters, over the contract's 280 bytes.
+    await actions.getByLabel(/Note with the decision/).fill("€".repeat(100));
+    await actions.getByRole("button", { name: "Release", exact: true }).click();
+    await actions.locator(".error").waitFor();
+    expect(await actions.locator(".error").innerText()).to.match(/^Release failed: the note is 300 bytes/);
+    expect(await provider!.getBlockNumber(), "nothing sent").to.equal(blockBefore);
+    expect(SHIPMENT_STATUSES[Number((await cc.shipment(seeded.compliant)).status)]).to.equal("Delivered");
+
+    await actions.getByLabel(/Note with the decision/).fill("Seals intact, loggers read on arrival");
+    await actions.getByRole("button", { name: "Release", exact: true }).click();
+    await actions.locator(".ok").waitFor({ timeout: 10_000 });
+    expect(await actions.locator(".ok").innerText()).to.match(/Release: confirmed/);
+    await page
+      .getByTestId("decision")
+      .getByText(/note: "Seals intact, loggers read on arrival"/)
+      .waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("decision").innerText()).to.match(
+      /^QA decision: released by receiver at .* note: "Seals intact, loggers read on arrival"\.$/,
+    );
   });
 
   it("hands over in one transaction with a signed acceptance pasted into the page", async () => {

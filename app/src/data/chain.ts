@@ -7,6 +7,7 @@ import { JsonRpcProvider, ZeroAddress, ZeroHash, encodeBytes32String, keccak256,
 import type { ContractTransactionResponse, Provider, Signer } from "ethers";
 
 import {
+  checkDecisionNote,
   connectSuite,
   deploymentStartBlock,
   encodeDecisionReason,
@@ -229,16 +230,32 @@ export class ChainWriter {
     return await this.mined(cc.transferCustodyWithSignature(shipmentId, custodian, deadline, h.signature));
   }
 
-  async release(id: bigint): Promise<string> {
-    await this.suite.coldChain.release.staticCall(id);
-    return await this.mined(this.suite.coldChain.release(id));
+  /** Releases; with a note (free text, checked by `checkDecisionNote`), through `decideWithNote`. */
+  async release(id: bigint, note = ""): Promise<string> {
+    const cc = this.suite.coldChain;
+    if (note.trim() === "") {
+      await cc.release.staticCall(id);
+      return await this.mined(cc.release(id));
+    }
+    const text = checkDecisionNote(note);
+    await cc.decideWithNote.staticCall(id, true, ZeroHash, text);
+    return await this.mined(cc.decideWithNote(id, true, ZeroHash, text));
   }
 
-  /** Rejects with one of the documented reason codes (`DECISION_REASONS`), stored as readable bytes32 text. */
-  async reject(id: bigint, reason: string): Promise<string> {
+  /**
+   * Rejects with one of the documented reason codes (`DECISION_REASONS`), stored as readable bytes32 text; with a note
+   * (free text, emitted readably in `DecisionNoted`), through `decideWithNote`.
+   */
+  async reject(id: bigint, reason: string, note = ""): Promise<string> {
+    const cc = this.suite.coldChain;
     const code = encodeDecisionReason(reason);
-    await this.suite.coldChain.reject.staticCall(id, code);
-    return await this.mined(this.suite.coldChain.reject(id, code));
+    if (note.trim() === "") {
+      await cc.reject.staticCall(id, code);
+      return await this.mined(cc.reject(id, code));
+    }
+    const text = checkDecisionNote(note);
+    await cc.decideWithNote.staticCall(id, false, code, text);
+    return await this.mined(cc.decideWithNote(id, false, code, text));
   }
 }
 

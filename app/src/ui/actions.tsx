@@ -4,7 +4,12 @@ import { useEffect, useState } from "preact/hooks";
 import { ChainWriter, describeError } from "../data/chain.js";
 import type { ChainReader, ShipmentView } from "../data/chain.js";
 import { assertHandoverSigner, encodeHandover, readHandover } from "../data/handover.js";
-import { DECISION_REASON_CODES, DECISION_REASONS, reasonCodeForBreach } from "../../../sdk/index.js";
+import {
+  DECISION_REASON_CODES,
+  DECISION_REASONS,
+  MAX_DECISION_NOTE_BYTES,
+  reasonCodeForBreach,
+} from "../../../sdk/index.js";
 import { partyName } from "./format.js";
 import type { Labels } from "./format.js";
 import type { WalletConnection } from "./wallet.js";
@@ -33,6 +38,8 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
   // Suggest the documented code that names the shipment's first breach.
   const first = state.condition.firstBreach;
   const [reason, setReason] = useState<string>(first === undefined ? "OTHER" : reasonCodeForBreach(first));
+  // Free text recorded with the decision (on chain, readable: the DecisionNoted event); empty: none.
+  const [note, setNote] = useState("");
   const account = wallet?.account;
 
   useEffect(() => {
@@ -200,14 +207,24 @@ export function Actions({ view, reader, wallet, ctx, onDone }: ActionsProps) {
       {state.status === "Delivered" ? (
         mayDecide ? (
           <div class="stack">
-            <button type="button" disabled={busy} onClick={() => void run("Release", () => writer.release(id))}>
+            <label>
+              Note with the decision (optional, at most {MAX_DECISION_NOTE_BYTES} bytes, public on chain){" "}
+              <input
+                type="text"
+                name="decision-note"
+                value={note}
+                maxLength={MAX_DECISION_NOTE_BYTES}
+                onInput={(e) => setNote((e.target as HTMLInputElement).value)}
+              />
+            </label>
+            <button type="button" disabled={busy} onClick={() => void run("Release", () => writer.release(id, note))}>
               Release
             </button>
             <form
               class="stack"
               onSubmit={(e) => {
                 e.preventDefault();
-                void run("Reject", () => writer.reject(id, reason));
+                void run("Reject", () => writer.reject(id, reason, note));
               }}
             >
               <label>
