@@ -107,6 +107,14 @@ Each device must be owned by the signer or its owner must have approved the sign
     const plannedStartAt = plannedText === undefined ? 0n : parseTime(plannedText, "planned-start");
     const refText = optionalString(args, "ref");
     const externalRef = refText === undefined ? `0x${"00".repeat(32)}` : toBytes32(refText);
+    if (refText !== undefined && !isHexString(refText, 32) && toUtf8Bytes(refText).length > 31) {
+      // Never silently: the chain then holds a hash that only who knows the text can match.
+      ctx.out.warn(
+        `--ref is ${toUtf8Bytes(refText).length} bytes, more than the 31 a bytes32 holds as text: stored as its ` +
+          `keccak256 ${externalRef}, which the dashboard and reports show as a hashed reference; keep the text to ` +
+          "match it, or give a reference of at most 31 bytes (an SSCC's 18 digits fit)",
+      );
+    }
     const signer = await ctx.signer();
     const owner = parseAddress(optionalString(args, "owner") ?? signer.address, "owner");
     await requireRole(ctx, { contract: "ColdChain", role: "SHIPPER_ROLE" }, signer.address);

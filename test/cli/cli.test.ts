@@ -9,7 +9,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { expect } from "chai";
-import { HDNodeWallet, JsonRpcProvider, Wallet, ZeroAddress, decodeBytes32String, id } from "ethers";
+import {
+  HDNodeWallet,
+  JsonRpcProvider,
+  Wallet,
+  ZeroAddress,
+  decodeBytes32String,
+  id,
+  keccak256,
+  toUtf8Bytes,
+} from "ethers";
 
 import { decodeHandover, encodeHandover, handoverSigner } from "../../cli/handover.js";
 import { PROFILE_PRESETS } from "../../cli/profiles.js";
@@ -332,6 +341,17 @@ describe("npm run cli (hardhat node)", function () {
     ]);
     expect(dry.code, dry.stderr).to.equal(0);
     expect(JSON.parse(dry.stdout)).to.include({ dryRun: true });
+    expect(dry.stderr, "a short reference is stored as text, no warning").to.not.match(/--ref/);
+    // A reference longer than a bytes32 holds is hashed, and the CLI says so (never silently).
+    const longRef = "urn:epc:id:sscc:0614141.1234567890";
+    const hashed = await cli([
+      ...["shipment", "create", "--profile", "vaccine-2-8", "--receiver", receiver, "--devices", "1"],
+      ...["--ref", longRef, "--network", "localhost", "--account", String(ADMIN), "--dry-run"],
+    ]);
+    expect(hashed.code, hashed.stderr).to.equal(0);
+    expect(hashed.stderr).to.include(
+      `--ref is 34 bytes, more than the 31 a bytes32 holds as text: stored as its keccak256 ${keccak256(toUtf8Bytes(longRef))}`,
+    );
 
     const created = await runJson(
       ADMIN,
