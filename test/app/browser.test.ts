@@ -19,7 +19,6 @@ import { dirname, join, resolve } from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
 import type { JsonRpcSigner } from "ethers";
-import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
@@ -35,8 +34,8 @@ import type { ColdChain } from "../../types/ethers-contracts/index.js";
 import { VACCINE_PROFILE } from "../support/deploy.js";
 import { REPO_ROOT, runScript, startHardhatNode } from "../support/node.js";
 import type { HardhatNode } from "../support/node.js";
+import { CHROMIUM, launchChromiumProfile } from "../support/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts");
 const BIG_READINGS = 10_000;
 /** "2026-12-07 03:10 UTC" (or with seconds), how the dashboard writes a time. */
@@ -254,21 +253,7 @@ describe("dashboard in Chromium (hardhat node, demo data)", function () {
       products: { "SSCC 000000000000000002": PRODUCT },
     });
     mkdirSync(ARTIFACTS, { recursive: true });
-    context = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    context = await launchChromiumProfile(join(dir, "profile"));
     // The test wallet: an EIP-1193 provider whose requests the test forwards to the node's unlocked accounts.
     const rpcUrl = node.url;
     await context.exposeBinding("__testWalletRpc", async (_source, payload: string) => {

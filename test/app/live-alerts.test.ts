@@ -13,7 +13,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { expect } from "chai";
-import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
@@ -24,8 +23,8 @@ import { signReading } from "../../sdk/protocol/index.js";
 import { Publisher, deployWorld, startAedes, startChain, startLoggedOracle } from "../oracle/support.js";
 import type { AedesHandle, Device, NodeHandle, World } from "../oracle/support.js";
 import { REPO_ROOT } from "../support/node.js";
+import { CHROMIUM, launchChromiumProfile } from "../support/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts");
 const ZERO_HASH = `0x${"00".repeat(32)}`;
 
@@ -98,21 +97,7 @@ describe("dashboard live alerts in Chromium (oracle GET /alerts, aedes, in-proce
     });
     device = await Publisher.connect(broker.url);
     mkdirSync(ARTIFACTS, { recursive: true });
-    context = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      viewport: { width: 1280, height: 900 },
-    });
+    context = await launchChromiumProfile(join(dir, "profile"));
     page = await context.newPage();
     page.on("pageerror", (error) => pageErrors.push(error.message));
   });

@@ -16,7 +16,6 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 import { PDFDocument } from "pdf-lib";
-import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
 
 import { buildApp, serveApp } from "../../app/serve.js";
@@ -24,8 +23,8 @@ import type { ServedApp } from "../../app/serve.js";
 import { startScenarioNode } from "../sdk/scenario.js";
 import type { ScenarioNode } from "../sdk/scenario.js";
 import { REPO_ROOT, runScript } from "../support/node.js";
+import { CHROMIUM, launchChromium } from "../support/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(REPO_ROOT, "test", "app", "artifacts", "report");
 const hasPdftotext = spawnSync("pdftotext", ["-v"]).error === undefined;
 
@@ -63,11 +62,7 @@ describe("dashboard: Download PDF report (Chromium, hardhat node)", function () 
     });
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    browser = await launchChromium();
     page = await (
       await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } })
     ).newPage();

@@ -37,7 +37,6 @@ import { dirname, extname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 import { expect } from "chai";
-import { chromium } from "playwright-core";
 
 import { buildSdk } from "../../scripts/build-sdk.js";
 import { shipmentStatusName } from "../../sdk/names.js";
@@ -49,11 +48,11 @@ import {
   DeviceRegistry__factory,
 } from "../../types/ethers-contracts/index.js";
 import { REPO_ROOT } from "../support/node.js";
+import { CHROMIUM, launchChromium } from "../support/chromium.js";
 import { lockedVersion, node22Env, npmInstall, run } from "./consumer-project.js";
 import { startScenarioNode } from "../sdk/scenario.js";
 import type { ScenarioNode } from "../sdk/scenario.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const rootVersion = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const BUNDLE_LIMIT_BYTES = 450_000;
 const SEPOLIA_CHAIN_ID = 11155111;
@@ -584,11 +583,7 @@ describe("@coldchain/sdk installed from its npm pack tarball", function () {
 
     it("reads the shipment in the page", async () => {
       served = await serve(join(project, "dist"), world.node.url);
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         const errors: string[] = [];
