@@ -7,6 +7,7 @@
 import { decodeBytes32String, ZeroHash } from "ethers";
 
 import {
+  BREACH_REASONS,
   BREACH_KIND_WORDS,
   breachRuleText,
   formatCelsius,
@@ -54,15 +55,8 @@ export function ruleIsOn(kind: BreachReasonName, p: TemperatureProfile): boolean
   }
 }
 
-const RULE_KINDS: readonly BreachReasonName[] = [
-  "AbsoluteLimit",
-  "SingleExcursion",
-  "CumulativeExcursion",
-  "Freeze",
-  "MissingData",
-  "DeviceFault",
-  "MktExceeded",
-];
+/** The rules a profile has: every breach reason but "None", in the contract's order. */
+const RULE_KINDS = BREACH_REASONS.filter((kind): kind is Exclude<BreachReasonName, "None"> => kind !== "None");
 
 /** Each rule of a profile in words (the SDK's rule text); a rule that is off says "off". */
 export function profileRules(p: TemperatureProfile): { rule: string; value: string }[] {
